@@ -5,7 +5,14 @@
 //! ([`report`]). See ARCHITECTURE.md for the map.
 
 pub mod config;
+pub mod docker;
+mod error;
 pub mod pki;
+mod progress;
+pub mod sys;
+
+pub use error::UserError;
+pub use progress::Progress;
 
 use std::path::PathBuf;
 

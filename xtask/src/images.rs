@@ -1,0 +1,63 @@
+//! `cargo xtask images [--list] [--image-source built|upstream]`
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use harness::Progress;
+use harness::docker::images::{self, ImageSource};
+
+use crate::args::{Arg, Args, unexpected};
+
+const HELP: &str = "\
+cargo xtask images [--list] [--image-source built|upstream]
+
+Builds every image the harness needs from fixtures/images/ (Debian base by debootstrap,
+rootful DIND, rootless DIND, job image). Tags are the hash of the build inputs, so an
+unchanged image is never rebuilt. --list shows each image, its source, tag and size.
+--image-source upstream uses docker:dind images from Docker Hub instead (needs a registry).
+";
+
+pub async fn run(mut args: Args) -> Result<ExitCode> {
+    let mut list = false;
+    let mut source = ImageSource::Built;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Long("list") => list = true,
+            Arg::Long("image-source") => source = parse_source(&args.value("--image-source")?)?,
+            Arg::Long("help") | Arg::Short('h') => {
+                print!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(unexpected("images", other)),
+        }
+    }
+    let docker = harness::docker::connect().await?;
+    if list {
+        println!("{:<40} {:<11} {:>9}", "IMAGE", "SOURCE", "SIZE");
+        for row in images::list(&docker, source).await? {
+            let size = row.size.map_or("missing".to_owned(), |s| {
+                format!("{:.0} MB", s as f64 / 1e6)
+            });
+            println!("{:<40} {:<11} {:>9}", row.reference, row.source, size);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::new();
+    let set = images::ensure(&docker, source, &progress).await?;
+    progress.say(format!(
+        "images ready ({:?} source): {} images",
+        set.source,
+        set.refs.len()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn parse_source(text: &str) -> Result<ImageSource> {
+    match text {
+        "built" => Ok(ImageSource::Built),
+        "upstream" => Ok(ImageSource::Upstream),
+        other => Err(harness::user_error!(
+            "--image-source is `built` or `upstream`, not `{other}`"
+        )),
+    }
+}
