@@ -5,11 +5,19 @@
 //! ([`report`]). See ARCHITECTURE.md for the map.
 
 pub mod config;
+pub mod diagnose;
 pub mod docker;
+pub mod executor;
 mod error;
 pub mod pki;
+pub mod scenario;
+pub mod platform;
 mod progress;
+pub mod report;
+pub mod run;
 pub mod sys;
+pub mod wait;
+pub mod workspace;
 
 pub use error::UserError;
 pub use progress::Progress;
@@ -18,13 +26,19 @@ use std::path::PathBuf;
 
 /// The repository's `fixtures/` directory: workflows, Dockerfiles, values, signatures.
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+    workspace_root().join("fixtures")
+}
+
+/// The repository's root (the workspace this crate was built in).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
 /// The workspace's `target/e2e/` directory, where reports and bundles go.
 pub fn output_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| workspace_root().join("target"));
     target.join("e2e")
 }

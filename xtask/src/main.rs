@@ -2,7 +2,9 @@
 
 mod args;
 mod certs;
+mod e2e;
 mod images;
+mod scenarios;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command.as_str() {
+        "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
         "certs" => certs::run(args),
         "help" | "--help" | "-h" => {

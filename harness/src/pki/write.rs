@@ -10,8 +10,9 @@ use super::TlsSet;
 /// Who must read the keys besides root.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteOptions {
-    /// Owner of `server/key.pem`: rootless dockerd runs as uid 1000 and must read it.
-    pub server_key_uid: Option<u32>,
+    /// Owner of both keys: rootless dockerd runs as uid 1000 and reads the server key, and
+    /// its jobs (uid 0 in its user namespace is 1000 outside) read the client key.
+    pub key_uid: Option<u32>,
 }
 
 /// One file of a set, relative to the certs directory.
@@ -44,11 +45,11 @@ pub fn files(set: &TlsSet, opts: WriteOptions) -> Vec<FileSpec> {
         secret(
             "server/key.pem",
             &set.server_key,
-            opts.server_key_uid.unwrap_or(0),
+            opts.key_uid.unwrap_or(0),
         ),
         public("client/ca.pem", &set.ca_cert),
         public("client/cert.pem", &set.client_cert),
-        secret("client/key.pem", &set.client_key, 0),
+        secret("client/key.pem", &set.client_key, opts.key_uid.unwrap_or(0)),
     ]
 }
 

@@ -1,0 +1,253 @@
+//! The runner pod on a plain Docker engine: a DIND container serving TLS on 2376 and a
+//! runner container in its network namespace, sharing a certs volume, as the chart's pod.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::exec::{ExecOutput, exec};
+use super::privilege::Privilege;
+use super::{archive, labels};
+use crate::pki::{TlsSet, WriteOptions, files};
+use crate::wait::{self, Poll};
+
+/// Rootful dockerd, or dockerd as uid 1000 under rootlesskit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DindMode {
+    Rootful,
+    Rootless,
+}
+
+impl DindMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rootful => "rootful",
+            Self::Rootless => "rootless",
+        }
+    }
+
+    fn data_dir(self) -> &'static str {
+        match self {
+            Self::Rootful => "/var/lib/docker",
+            Self::Rootless => "/home/rootless/.local/share/docker",
+        }
+    }
+}
+
+/// The environment the chart gives the runner container.
+pub const RUNNER_ENV: [&str; 3] =
+    ["DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
+
+/// Everything a pod is made from.
+pub struct PodSpec<'a> {
+    pub run_id: &'a str,
+    pub scenario: &'a str,
+    pub dind_image: &'a str,
+    pub runner_image: &'a str,
+    pub mode: DindMode,
+    pub privilege: Privilege,
+    /// A seccomp profile (JSON text) for the DIND container instead of `unconfined`.
+    pub seccomp: Option<String>,
+    pub tls: &'a TlsSet,
+    /// A named volume kept between runs for DIND's image store (`--reuse`); else a fresh one.
+    pub data_volume: Option<String>,
+}
+
+/// A started pod. Call [`Pod::remove`] when done; a crashed run is swept by label.
+pub struct Pod {
+    docker: Docker,
+    pub name: String,
+    pub dind: String,
+    pub runner: String,
+    pub mode: DindMode,
+    volumes: Vec<String>,
+}
+
+impl Pod {
+    /// Creates volumes and both containers, puts the TLS set in place and starts them.
+    /// Does not wait for dockerd: see [`Pod::wait_ready`].
+    pub async fn start(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
+        let name = format!("fe2e-{}-{}", spec.run_id, spec.scenario);
+        let labels = labels::for_pod(spec.run_id, spec.scenario);
+        let certs_volume = format!("{name}-certs");
+        let data_volume = spec.data_volume.clone().unwrap_or_else(|| format!("{name}-data"));
+        let mut pod = Pod {
+            docker: docker.clone(),
+            dind: format!("{name}-dind"),
+            runner: format!("{name}-runner"),
+            name,
+            mode: spec.mode,
+            volumes: vec![certs_volume.clone()],
+        };
+        if spec.data_volume.is_none() {
+            pod.volumes.push(data_volume.clone());
+        }
+        for volume in [&certs_volume, &data_volume] {
+            let body = bollard::models::VolumeCreateRequest {
+                name: Some(volume.clone()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            };
+            docker.create_volume(body).await.with_context(|| format!("create volume {volume}"))?;
+        }
+
+        let mut host = spec.privilege.host_config(spec.seccomp.as_deref());
+        let mut binds = host.binds.take().unwrap_or_default();
+        binds.push(format!("{certs_volume}:/certs"));
+        binds.push(format!("{data_volume}:{}", spec.mode.data_dir()));
+        host.binds = Some(binds);
+        if spec.mode == DindMode::Rootless {
+            host.devices = Some(vec![DeviceMapping {
+                path_on_host: Some("/dev/net/tun".into()),
+                path_in_container: Some("/dev/net/tun".into()),
+                cgroup_permissions: Some("rwm".into()),
+            }]);
+        }
+        let dind = ContainerCreateBody {
+            image: Some(spec.dind_image.to_owned()),
+            env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".to_owned()]),
+            labels: Some(labels.clone()),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        create(docker, &pod.dind, dind).await?;
+        let key_uid = (spec.mode == DindMode::Rootless).then_some(1000);
+        let set = files(spec.tls, WriteOptions { key_uid });
+        let entries: Vec<archive::Entry<'_>> = set
+            .iter()
+            .map(|f| archive::Entry { path: f.path, contents: f.contents.as_bytes(), mode: f.mode, uid: f.uid.into() })
+            .collect();
+        pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?).await?;
+        docker.start_container(&pod.dind, None).await.with_context(|| format!("start {}", pod.dind))?;
+
+        let runner = ContainerCreateBody {
+            image: Some(spec.runner_image.to_owned()),
+            entrypoint: Some(vec!["sleep".to_owned()]),
+            cmd: Some(vec!["infinity".to_owned()]),
+            env: Some(RUNNER_ENV.iter().map(|s| s.to_string()).collect()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                // One network namespace, like two containers of one pod.
+                network_mode: Some(format!("container:{}", pod.dind)),
+                binds: Some(vec![format!("{certs_volume}:/certs:ro")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        create(docker, &pod.runner, runner).await?;
+        docker.start_container(&pod.runner, None).await.with_context(|| format!("start {}", pod.runner))?;
+        Ok(pod)
+    }
+
+    /// Waits until dockerd answers a TLS ping from the runner container (`docker version`
+    /// with the mounted client set), at most `deadline`. Fails at once if DIND exits.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<String> {
+        let cmd = ["docker", "version", "--format", "{{.Server.Version}}"].map(String::from);
+        wait::until("DIND's TLS socket", deadline, Duration::from_millis(250), || async {
+            if !self.running(&self.dind).await? {
+                anyhow::bail!("the DIND container exited before its daemon answered");
+            }
+            let out = self.exec_runner(&cmd, &[], None, Duration::from_secs(10)).await?;
+            Ok(if out.success() {
+                Poll::Ready(out.output.trim().to_owned())
+            } else {
+                Poll::NotYet(out.output.lines().last().unwrap_or_default().to_owned())
+            })
+        })
+        .await
+    }
+
+    /// Whether `container` is running.
+    pub async fn running(&self, container: &str) -> Result<bool> {
+        let info = self.docker.inspect_container(container, None).await?;
+        Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// Copies `image` from the host engine into DIND's store: `docker save | docker load`
+    /// through the runner container, so DIND's socket never leaves the pod.
+    pub async fn load_image(&self, image: &str, deadline: Duration) -> Result<()> {
+        let stream = self.docker.export_image(image).boxed();
+        let cmd = ["docker", "load", "--quiet"].map(String::from);
+        let out = exec(&self.docker, &self.runner, &cmd, &[], None, deadline, Some(stream), &mut |_| {}).await?;
+        match out.exit_code {
+            Some(0) => Ok(()),
+            None => anyhow::bail!("loading {image} into DIND took longer than {}s", deadline.as_secs()),
+            Some(code) => anyhow::bail!("docker load of {image} exited {code}: {}", out.output.trim()),
+        }
+    }
+
+    /// Whether DIND already has `image` (a reused image-store volume).
+    pub async fn has_image(&self, image: &str) -> Result<bool> {
+        let cmd = ["docker", "image", "inspect", "--format", "ok", image].map(String::from);
+        Ok(self.exec_runner(&cmd, &[], None, Duration::from_secs(30)).await?.success())
+    }
+
+    /// Runs a command in the runner container.
+    pub async fn exec_runner(&self, cmd: &[String], env: &[String], workdir: Option<&str>, deadline: Duration) -> Result<ExecOutput> {
+        exec(&self.docker, &self.runner, cmd, env, workdir, deadline, None, &mut |_| {}).await
+    }
+
+    /// Like [`Pod::exec_runner`], handing each output line to `on_line` as it comes.
+    pub async fn exec_runner_streaming(
+        &self,
+        cmd: &[String],
+        workdir: Option<&str>,
+        deadline: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ExecOutput> {
+        exec(&self.docker, &self.runner, cmd, &[], workdir, deadline, None, on_line).await
+    }
+
+    /// Unpacks a tar archive at `path` in `container`.
+    pub async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptionsBuilder::default().path(path).build();
+        self.docker
+            .upload_to_container(container, Some(opts), bollard::body_full(tar.into()))
+            .await
+            .with_context(|| format!("copy files to {container}:{path}"))
+    }
+
+    /// Everything `container` printed so far.
+    pub async fn logs(&self, container: &str) -> String {
+        let opts = LogsOptionsBuilder::default().stdout(true).stderr(true).build();
+        let mut stream = self.docker.logs(container, Some(opts));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        text
+    }
+
+    /// Removes both containers and the volumes this pod created (not a reused data volume).
+    pub async fn remove(&self) -> Result<()> {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        for container in [&self.runner, &self.dind] {
+            match self.docker.remove_container(container, Some(opts.clone())).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(e).with_context(|| format!("remove {container}")),
+            }
+        }
+        for volume in &self.volumes {
+            let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
+            match self.docker.remove_volume(volume, Some(opts)).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(e).with_context(|| format!("remove volume {volume}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn create(docker: &Docker, name: &str, body: ContainerCreateBody) -> Result<()> {
+    let opts = CreateContainerOptionsBuilder::default().name(name).build();
+    docker.create_container(Some(opts), body).await.with_context(|| format!("create container {name}"))?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Executors that run workflows inside the runner container.
+
+pub mod act;

@@ -1,0 +1,253 @@
+//! Running scenarios on the Docker platform: a pod per scenario, act in the runner
+//! container, checks on the job's log, a bundle and a diagnosis on failure.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+
+use super::RunItem;
+use crate::Progress;
+use crate::config::RunnerConfig;
+use crate::diagnose::{self, Diagnosis, Signature};
+use crate::docker::archive;
+use crate::docker::images::{ImageKind, ImageSet};
+use crate::docker::{DindMode, Pod, PodSpec, Privilege};
+use crate::executor::act;
+use crate::pki::{self, PkiOptions, TlsSet};
+use crate::report::{ScenarioResult, write_bundle};
+use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, overall};
+
+/// Deadlines for the steps of a scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub dind_ready: Duration,
+    pub image_load: Duration,
+    pub job: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self { dind_ready: Duration::from_secs(90), image_load: Duration::from_secs(180), job: Duration::from_secs(600) }
+    }
+}
+
+/// Everything shared by the scenarios of one run on the Docker platform.
+pub struct DockerPlatform {
+    pub docker: Docker,
+    pub run_id: String,
+    pub images: ImageSet,
+    pub privilege: Privilege,
+    pub act_binary: Vec<u8>,
+    pub config: RunnerConfig,
+    pub dind: DindMode,
+    pub keep: bool,
+    pub deadlines: Deadlines,
+    pub signatures: Vec<Signature>,
+    pub progress: Progress,
+    /// Where workspaces and bundles of this run go.
+    pub out_dir: PathBuf,
+}
+
+/// What happened inside one pod.
+struct PodRun {
+    evidence: Option<Evidence>,
+    error: Option<anyhow::Error>,
+    phases: Vec<(String, f64)>,
+    logs: Vec<(&'static str, String)>,
+    notes: Vec<String>,
+}
+
+impl DockerPlatform {
+    fn say(&self, item: &str, msg: impl AsRef<str>) {
+        self.progress.say(format!("{item}: {}", msg.as_ref()));
+    }
+
+    /// Runs one item in a fresh pod and judges it. Never returns an error: whatever goes
+    /// wrong becomes a failed result with a bundle.
+    pub async fn run(&self, item: &RunItem) -> ScenarioResult {
+        let start = Instant::now();
+        let nonce = format!("{}-{}", self.run_id, nonce_suffix(&item.name));
+        let mut run = self.run_in_pod(item, &nonce, self.dind, None).await;
+        let checks = match &run.evidence {
+            Some(ev) => item.checks(ev),
+            None => Vec::new(),
+        };
+        let mut outcome = match (&run.error, overall(&checks)) {
+            (Some(e), _) => Outcome::Fail(format!("{e:#}")),
+            (None, o) => o,
+        };
+        let all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
+        let diagnosis = if matches!(outcome, Outcome::Fail(_)) { diagnose::diagnose(&self.signatures, &all_logs) } else { Vec::new() };
+        if let Some(v) = &item.variant {
+            outcome = judge_variant(v.expect, &outcome, &diagnosis);
+        }
+        let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {
+            self.bundle(item, &mut run, &checks, &diagnosis)
+        } else {
+            None
+        };
+        if let Outcome::Fail(why) = &outcome {
+            self.say(&item.name, format!("FAILED: {}", why.lines().next().unwrap_or_default()));
+            for d in &diagnosis {
+                self.say(&item.name, format!("diagnosis: {}", d.to_string().replace('\n', "\n           ")));
+            }
+        }
+        ScenarioResult {
+            name: item.name.clone(),
+            platform: "docker".into(),
+            dind: self.dind.name().into(),
+            outcome,
+            checks,
+            duration: start.elapsed(),
+            phases: std::mem::take(&mut run.phases),
+            diagnosis,
+            bundle,
+            notes: run.notes,
+        }
+    }
+
+    fn bundle(&self, item: &RunItem, run: &mut PodRun, checks: &[Check], diagnosis: &[Diagnosis]) -> Option<PathBuf> {
+        let dir = self.out_dir.join("bundles").join(item.name.replace([':', '/'], "_"));
+        let mut files: Vec<(&str, String)> = run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
+        let mut summary = String::new();
+        if let Some(e) = &run.error {
+            summary.push_str(&format!("error: {e:#}\n"));
+        }
+        for c in checks {
+            summary.push_str(&format!("{c}\n"));
+        }
+        for d in diagnosis {
+            summary.push_str(&format!("diagnosis: {d}\n"));
+        }
+        files.push(("summary.txt", summary));
+        match write_bundle(&dir, &files) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                run.notes.push(format!("could not write the bundle: {e:#}"));
+                None
+            }
+        }
+    }
+
+    /// One pod from start to removal. `seccomp` injects a profile into DIND.
+    async fn run_in_pod(&self, item: &RunItem, nonce: &str, mode: DindMode, seccomp: Option<String>) -> PodRun {
+        let mut run = PodRun { evidence: None, error: None, phases: Vec::new(), logs: Vec::new(), notes: Vec::new() };
+        let tls = match pki::generate(&PkiOptions::default()) {
+            Ok(t) => t,
+            Err(e) => {
+                run.error = Some(e.context("generate the TLS set"));
+                return run;
+            }
+        };
+        let dind_image = self.images.get(if mode == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind }).to_owned();
+        let spec = PodSpec {
+            run_id: &self.run_id,
+            scenario: &item.name.replace(':', "-"),
+            dind_image: &dind_image,
+            runner_image: self.images.get(ImageKind::Job),
+            mode,
+            privilege: self.privilege,
+            seccomp,
+            tls: &tls,
+            data_volume: None,
+        };
+        let t = Instant::now();
+        let pod = match Pod::start(&self.docker, &spec).await {
+            Ok(p) => p,
+            Err(e) => {
+                run.error = Some(e.context("start the pod"));
+                return run;
+            }
+        };
+        run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
+        if let Err(e) = self.drive(item, nonce, &pod, &tls, &mut run).await {
+            run.error = Some(e);
+        }
+        let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
+        if failed || item.variant.is_some() {
+            run.logs.push(("dind.log", pod.logs(&pod.dind).await));
+            run.logs.push(("runner.log", pod.logs(&pod.runner).await));
+            let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
+            if let Ok(out) = pod.exec_runner(&ps, &[], None, Duration::from_secs(20)).await {
+                run.logs.push(("dind-containers.txt", out.output));
+            }
+        }
+        if self.keep {
+            self.say(&item.name, format!("kept: docker exec -it {} bash  (DOCKER_HOST is set there; remove with cargo xtask clean)", pod.runner));
+        } else if let Err(e) = pod.remove().await {
+            run.notes.push(format!("cleanup: {e:#}"));
+        }
+        run
+    }
+
+    async fn drive(&self, item: &RunItem, nonce: &str, pod: &Pod, _tls: &TlsSet, run: &mut PodRun) -> Result<()> {
+        let t = Instant::now();
+        let version = pod.wait_ready(self.deadlines.dind_ready).await?;
+        run.phases.push(("dind ready".into(), t.elapsed().as_secs_f64()));
+        self.say(&item.name, format!("DIND {} ({}) answers over TLS after {:.1}s", version, pod.mode.name(), t.elapsed().as_secs_f64()));
+
+        let t = Instant::now();
+        let job_image = self.images.get(ImageKind::Job);
+        pod.load_image(job_image, self.deadlines.image_load).await?;
+        run.phases.push(("image load".into(), t.elapsed().as_secs_f64()));
+        self.say(&item.name, format!("loaded {job_image} into DIND in {:.1}s", t.elapsed().as_secs_f64()));
+
+        let workspace = self.out_dir.join("workspaces").join(item.name.replace([':', '/'], "_"));
+        let generated = [(crate::workspace::NONCE_FILE, nonce), (crate::workspace::BASE_IMAGE_FILE, job_image)];
+        crate::workspace::prepare(&item.sources, &workspace, &generated)?;
+        pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
+        let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
+        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
+
+        let (cmd, deviations) = act::command(&self.config, job_image, &item.workflow);
+        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        let t = Instant::now();
+        let name = item.name.clone();
+        let mut on_line = |line: &str| {
+            if line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌") {
+                let shown = line.split_once("] ").map_or(line, |(_, rest)| rest);
+                self.say(&name, format!("job {}", shown.trim()));
+            }
+        };
+        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line).await?;
+        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
+        run.logs.push(("job.log", out.output.clone()));
+        if out.exit_code.is_none() {
+            anyhow::bail!("the job did not finish within {}s", self.deadlines.job.as_secs());
+        }
+        run.evidence = Some(Evidence {
+            platform: Platform::Docker,
+            executor: Executor::Act,
+            dind: pod.mode,
+            nonce: nonce.to_owned(),
+            job_succeeded: out.success(),
+            log: out.output,
+        });
+        Ok(())
+    }
+}
+
+/// A negative variant passes when the scenario failed and a failure text or diagnosis
+/// names the expected cause.
+fn judge_variant(expect: &str, outcome: &Outcome, diagnosis: &[Diagnosis]) -> Outcome {
+    match outcome {
+        Outcome::Fail(why) if why.contains(expect) || diagnosis.iter().any(|d| d.id == expect) => Outcome::Pass,
+        Outcome::Fail(why) => Outcome::Fail(format!("broken variant failed for another reason than `{expect}`: {why}")),
+        Outcome::Pass => Outcome::Fail(format!("broken variant passed; expected a failure naming `{expect}`")),
+        Outcome::Skip(why) => Outcome::Skip(why.clone()),
+    }
+}
+
+fn nonce_suffix(name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{name}{:?}", Instant::now()).as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the act binary once per run, to copy into every runner container.
+pub fn read_act() -> Result<Vec<u8>> {
+    let path = act::locate()?;
+    std::fs::read(&path).with_context(|| format!("read {}", path.display()))
+}

@@ -1,0 +1,142 @@
+//! A whole run on the Docker platform: images, privilege, the items (concurrently, each
+//! in its own pod), cleanup by label, and the reports.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::StreamExt;
+
+use crate::Progress;
+use crate::config::{ChartValues, check_tls_verify};
+use crate::docker::images::{self, ImageKind, ImageSource};
+use crate::docker::{self, DindMode, labels};
+use crate::platform::RunItem;
+use crate::platform::docker::{Deadlines, DockerPlatform, read_act};
+use crate::report::{ScenarioResult, Summary};
+use crate::scenario::{Outcome, Platform};
+
+/// What `cargo xtask e2e --platform docker` was asked to do.
+pub struct DockerRunOptions {
+    pub run_id: String,
+    pub items: Vec<RunItem>,
+    pub values: ChartValues,
+    pub dind: DindMode,
+    pub image_source: ImageSource,
+    pub keep: bool,
+    pub jobs: usize,
+    pub deadlines: Deadlines,
+}
+
+/// A fresh id for a run: short, unique enough among concurrent runs on one engine.
+pub fn new_run_id() -> String {
+    use sha2::Digest;
+    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+    sha2::Sha256::digest(seed.as_bytes()).iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs every item and returns the summary; reports are written by the caller.
+pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Summary> {
+    let start = Instant::now();
+    let docker = docker::connect().await?;
+    let act_binary = read_act()?;
+    let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
+    let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
+    progress.say(format!(
+        "run {}: platform docker, DIND {}, {}, executor act, images {:?} ({})",
+        opts.run_id,
+        opts.dind.name(),
+        privilege.describe(),
+        images.source,
+        images.get(ImageKind::Job)
+    ));
+    let config = opts.values.runner.config.file.clone();
+    let envs = config.runner.as_ref().and_then(|r| r.envs.as_ref());
+    if let Some(warning) = check_tls_verify(envs).warning {
+        progress.say(format!("warning: {warning}"));
+    }
+    let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
+    let platform = DockerPlatform {
+        docker: docker.clone(),
+        run_id: opts.run_id.clone(),
+        images,
+        privilege,
+        act_binary,
+        config,
+        dind: opts.dind,
+        keep: opts.keep,
+        deadlines: opts.deadlines,
+        signatures: crate::diagnose::signatures()?,
+        progress,
+        out_dir,
+    };
+    let results: Vec<ScenarioResult> = futures_util::stream::iter(opts.items.iter())
+        .map(|item| async { run_item(&platform, item).await })
+        .buffered(opts.jobs.max(1))
+        .collect()
+        .await;
+    if !opts.keep {
+        docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
+    }
+    Ok(Summary::new(
+        &opts.run_id,
+        "docker",
+        "act",
+        platform.privilege.describe(),
+        &format!("{:?}", platform.images.source).to_lowercase(),
+        results,
+        start.elapsed(),
+    ))
+}
+
+async fn run_item(platform: &DockerPlatform, item: &RunItem) -> ScenarioResult {
+    if let Some(reason) = unmet_needs(item, platform.dind) {
+        platform.progress.say(format!("{}: skipped: {reason}", item.name));
+        return skipped(item, platform.dind, reason);
+    }
+    platform.progress.say(format!("{}: start", item.name));
+    let result = platform.run(item).await;
+    platform.progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
+    result
+}
+
+fn word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "passed",
+        Outcome::Fail(_) => "FAILED",
+        Outcome::Skip(_) => "skipped",
+    }
+}
+
+/// Why `item` cannot run here, if it cannot.
+pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
+    let needs = item.scenario.as_ref()?.needs;
+    if !needs.platforms.is_empty() && !needs.platforms.contains(&Platform::Docker) {
+        return Some("needs the kind platform (a Kubernetes cluster)".into());
+    }
+    if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
+        let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
+        return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
+    }
+    None
+}
+
+fn skipped(item: &RunItem, dind: DindMode, reason: String) -> ScenarioResult {
+    ScenarioResult {
+        name: item.name.clone(),
+        platform: "docker".into(),
+        dind: dind.name().into(),
+        outcome: Outcome::Skip(reason),
+        checks: Vec::new(),
+        duration: Duration::ZERO,
+        phases: Vec::new(),
+        diagnosis: Vec::new(),
+        bundle: None,
+        notes: Vec::new(),
+    }
+}
+
+/// Where a run's reports go: `target/e2e/`.
+pub fn reports_dir() -> PathBuf {
+    crate::output_dir()
+}

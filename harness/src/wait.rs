@@ -1,0 +1,31 @@
+//! The one way the harness waits: a condition polled until a deadline, never a bare sleep.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// What a poll of the condition found.
+pub enum Poll<T> {
+    Ready(T),
+    /// Not yet; the text says what was seen (it ends up in the timeout error).
+    NotYet(String),
+}
+
+/// Polls `check` every `interval` until it is ready, fails, or `deadline` passes.
+/// The error on timeout names `what`, the deadline and the last observation.
+pub async fn until<T, F, Fut>(what: &str, deadline: Duration, interval: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Poll<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match check().await? {
+            Poll::Ready(v) => return Ok(v),
+            Poll::NotYet(seen) => seen,
+        };
+        if start.elapsed() + interval > deadline {
+            anyhow::bail!("{what}: not ready after {:.0}s (last seen: {last})", deadline.as_secs_f64());
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,217 @@
+//! `cargo xtask e2e`: run scenarios on a platform, print the summary, write reports.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use harness::Progress;
+use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::images::ImageSource;
+use harness::docker::{self, DindMode, labels};
+use harness::platform::RunItem;
+use harness::platform::docker::Deadlines;
+use harness::report::summary_table;
+use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::user_error;
+
+use crate::args::{Arg, Args, unexpected};
+use crate::scenarios;
+
+const HELP: &str = "\
+cargo xtask e2e [--platform docker] [--scenario NAME]... [--list] [--keep]
+                [--workflow PATH]... [--dind rootful|rootless] [--jobs N] [--negative]
+                [--values FILE] [--image-source built|upstream] [--job-timeout SECS]
+
+Runs scenarios (default: all) on the Docker platform: per scenario a pod of a DIND
+container serving TLS on 2376 and a runner container in its network namespace, jobs
+executed by act with the runner configuration from --values (default: the article's
+values in fixtures/runner/values.yaml). Prints a summary table; writes
+target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs.
+
+  --list            list scenarios, what they need, and their descriptions
+  --scenario NAME   run only NAME (repeatable)
+  --workflow PATH   run a workflow file or folder of your repository in the same pod
+  --negative        also run each scenario's deliberately broken variant (must fail)
+  --keep            leave pods running and say how to reach them
+  --jobs N          scenarios run concurrently on separate pods (default: 1)
+Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
+";
+
+struct Options {
+    scenarios: Vec<String>,
+    workflows: Vec<PathBuf>,
+    list: bool,
+    keep: bool,
+    negative: bool,
+    dind: DindMode,
+    jobs: usize,
+    values: PathBuf,
+    image_source: ImageSource,
+    deadlines: Deadlines,
+}
+
+fn parse(mut args: Args) -> Result<Option<Options>> {
+    let mut o = Options {
+        scenarios: Vec::new(),
+        workflows: Vec::new(),
+        list: false,
+        keep: false,
+        negative: false,
+        dind: DindMode::Rootful,
+        jobs: 1,
+        values: harness::fixtures_dir().join(ARTICLE_VALUES),
+        image_source: ImageSource::Built,
+        deadlines: Deadlines::default(),
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Long("platform") => match args.value("--platform")?.as_str() {
+                "docker" => {}
+                "kind" => return Err(user_error!("--platform kind is not available in this build yet; use --platform docker")),
+                other => return Err(user_error!("--platform is `docker` or `kind`, not `{other}`")),
+            },
+            Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
+            Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
+            Arg::Long("list") => o.list = true,
+            Arg::Long("keep") => o.keep = true,
+            Arg::Long("negative") => o.negative = true,
+            Arg::Long("dind") => {
+                o.dind = match args.value("--dind")?.as_str() {
+                    "rootful" => DindMode::Rootful,
+                    "rootless" => DindMode::Rootless,
+                    other => return Err(user_error!("--dind is `rootful` or `rootless`, not `{other}`")),
+                }
+            }
+            Arg::Long("jobs") => {
+                let text = args.value("--jobs")?;
+                o.jobs = text.parse().ok().filter(|n| (1..=16).contains(n)).ok_or_else(|| user_error!("--jobs takes a number from 1 to 16, not `{text}`"))?;
+            }
+            Arg::Long("job-timeout") => {
+                let text = args.value("--job-timeout")?;
+                let secs: u64 = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| user_error!("--job-timeout takes seconds, not `{text}`"))?;
+                o.deadlines.job = Duration::from_secs(secs);
+            }
+            Arg::Long("values") => o.values = PathBuf::from(args.value("--values")?),
+            Arg::Long("image-source") => o.image_source = crate::images::parse_source(&args.value("--image-source")?)?,
+            Arg::Long("help") | Arg::Short('h') => {
+                print!("{HELP}");
+                return Ok(None);
+            }
+            other => return Err(unexpected("e2e", other)),
+        }
+    }
+    if o.list && (!o.workflows.is_empty() || o.keep) {
+        return Err(user_error!("--list only lists; it does not go with --workflow or --keep"));
+    }
+    Ok(Some(o))
+}
+
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let Some(o) = parse(args)? else { return Ok(ExitCode::SUCCESS) };
+    let catalogue = scenarios::all();
+    if o.list {
+        print_list(&catalogue);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
+    let items = select(&catalogue, &o)?;
+    let run_id = new_run_id();
+    let progress = Progress::new();
+    let opts = DockerRunOptions {
+        run_id: run_id.clone(),
+        items,
+        values,
+        dind: o.dind,
+        image_source: o.image_source,
+        keep: o.keep,
+        jobs: o.jobs,
+        deadlines: o.deadlines,
+    };
+    let summary = tokio::select! {
+        summary = run_docker(opts, progress) => summary?,
+        signal = interrupted() => {
+            progress.say(format!("interrupted by {signal}: removing what run {run_id} created"));
+            let docker = docker::connect().await?;
+            let removed = docker::sweep(&docker, labels::RUN, &run_id).await?;
+            progress.say(format!("removed {} containers, {} volumes, {} networks", removed.containers.len(), removed.volumes.len(), removed.networks.len()));
+            return Ok(ExitCode::from(130));
+        }
+    };
+    print!("{}", summary_table(&summary));
+    let (junit, json) = summary.write(&harness::run::reports_dir())?;
+    println!("reports: {} {}", junit.display(), json.display());
+    Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+fn print_list(catalogue: &[harness::scenario::Scenario]) {
+    println!("{:<20} {:<24} DESCRIPTION", "SCENARIO", "NEEDS");
+    for s in catalogue {
+        let mut needs = Vec::new();
+        if !s.needs.platforms.is_empty() {
+            needs.push(format!("platform {}", s.needs.platforms.iter().map(|p| format!("{p:?}").to_lowercase()).collect::<Vec<_>>().join("|")));
+        }
+        if !s.needs.dind.is_empty() {
+            needs.push(format!("dind {}", s.needs.dind.iter().map(|d| d.name()).collect::<Vec<_>>().join("|")));
+        }
+        let needs = if needs.is_empty() { "any platform, any DIND".to_owned() } else { needs.join(", ") };
+        println!("{:<20} {:<24} {}", s.name, needs, s.description);
+        for v in s.variants {
+            println!("{:<20} {:<24} negative variant: must fail naming `{}`", format!("  {}:{}", s.name, v.name), "(with --negative)", v.expect);
+        }
+    }
+}
+
+fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<RunItem>> {
+    let mut items = Vec::new();
+    for name in &o.scenarios {
+        if !catalogue.iter().any(|s| s.name == name) {
+            let names: Vec<&str> = catalogue.iter().map(|s| s.name).collect();
+            return Err(user_error!("unknown scenario `{name}`; the scenarios are: {}", names.join(", ")));
+        }
+    }
+    let wanted = |name: &str| o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name);
+    for s in catalogue.iter().filter(|s| wanted(s.name)) {
+        items.push(RunItem::scenario(*s));
+        if o.negative {
+            items.extend(s.variants.iter().map(|v| RunItem::variant(*s, *v)));
+        }
+    }
+    for path in &o.workflows {
+        items.push(user_workflow(path)?);
+    }
+    Ok(items)
+}
+
+/// A workflow path becomes (repository root, path inside it): the root is the folder that
+/// holds `.forgejo` or `.github`, else the git top level, else the workflow's folder.
+fn user_workflow(path: &Path) -> Result<RunItem> {
+    let abs = std::fs::canonicalize(path).map_err(|_| user_error!("--workflow {}: no such file or folder", path.display()))?;
+    let root = abs
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == ".forgejo" || n == ".github"))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| if abs.is_dir() { abs.clone() } else { abs.parent().unwrap_or(&abs).to_path_buf() });
+    let rel = abs.strip_prefix(&root).context("workflow inside its repository")?.display().to_string();
+    let rel = if rel.is_empty() { ".".to_owned() } else { rel };
+    if abs.is_file() {
+        let text = std::fs::read_to_string(&abs).with_context(|| format!("read {}", abs.display()))?;
+        if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+            return Err(user_error!("{}{at}: not valid YAML: {}", path.display(), e.to_string().split(" at line ").next().unwrap_or_default()));
+        }
+    }
+    Ok(RunItem::user_workflow(root, rel))
+}

@@ -1,0 +1,7 @@
+//! The scenario catalogue: every scenario crate, in the order runs list them.
+
+use harness::scenario::Scenario;
+
+pub fn all() -> Vec<Scenario> {
+    vec![scenario_docker_build::scenario()]
+}
