@@ -7,14 +7,14 @@
 pub mod config;
 pub mod diagnose;
 pub mod docker;
-pub mod executor;
 mod error;
+pub mod executor;
 pub mod pki;
-pub mod scenario;
 pub mod platform;
 mod progress;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod sys;
 pub mod wait;
 pub mod workspace;

@@ -32,7 +32,11 @@ pub struct DockerRunOptions {
 pub fn new_run_id() -> String {
     use sha2::Digest;
     let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    sha2::Sha256::digest(seed.as_bytes()).iter().take(3).map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(seed.as_bytes())
+        .iter()
+        .take(3)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Runs every item and returns the summary; reports are written by the caller.
@@ -40,8 +44,14 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     let start = Instant::now();
     let docker = docker::connect().await?;
     let act_binary = read_act()?;
-    let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
-    let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
+    let images = progress
+        .step(
+            "images",
+            images::ensure(&docker, opts.image_source, &progress),
+        )
+        .await?;
+    let privilege =
+        docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
     progress.say(format!(
         "run {}: platform docker, DIND {}, {}, executor act, images {:?} ({})",
         opts.run_id,
@@ -91,12 +101,19 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
 
 async fn run_item(platform: &DockerPlatform, item: &RunItem) -> ScenarioResult {
     if let Some(reason) = unmet_needs(item, platform.dind) {
-        platform.progress.say(format!("{}: skipped: {reason}", item.name));
+        platform
+            .progress
+            .say(format!("{}: skipped: {reason}", item.name));
         return skipped(item, platform.dind, reason);
     }
     platform.progress.say(format!("{}: start", item.name));
     let result = platform.run(item).await;
-    platform.progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
+    platform.progress.say(format!(
+        "{}: {} in {:.1}s",
+        item.name,
+        word(&result.outcome),
+        result.duration.as_secs_f64()
+    ));
     result
 }
 
@@ -116,7 +133,11 @@ pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
     }
     if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
         let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
-        return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
+        return Some(format!(
+            "needs {} DIND (run with --dind {})",
+            want.join(" or "),
+            want[0]
+        ));
     }
     None
 }

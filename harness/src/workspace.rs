@@ -25,7 +25,8 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[(&str, &str)]) -> 
         for rel in files_of(src)? {
             let to = dest.join(&rel);
             std::fs::create_dir_all(to.parent().unwrap_or(dest))?;
-            std::fs::copy(src.join(&rel), &to).with_context(|| format!("copy {}", src.join(&rel).display()))?;
+            std::fs::copy(src.join(&rel), &to)
+                .with_context(|| format!("copy {}", src.join(&rel).display()))?;
         }
     }
     for (name, contents) in generated {
@@ -33,7 +34,19 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[(&str, &str)]) -> 
     }
     git(dest, &["init", "--quiet", "--initial-branch=main"])?;
     git(dest, &["add", "--all"])?;
-    git(dest, &["-c", "user.name=forgejo-e2e", "-c", "user.email=e2e@localhost", "commit", "--quiet", "-m", "e2e workspace"])?;
+    git(
+        dest,
+        &[
+            "-c",
+            "user.name=forgejo-e2e",
+            "-c",
+            "user.email=e2e@localhost",
+            "commit",
+            "--quiet",
+            "-m",
+            "e2e workspace",
+        ],
+    )?;
     Ok(())
 }
 
@@ -43,12 +56,26 @@ fn files_of(src: &Path) -> Result<Vec<PathBuf>> {
     if !src.is_dir() {
         bail!("{} is not a directory", src.display());
     }
-    let tracked = Command::new("git").arg("-C").arg(src).args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).output();
-    if let Ok(out) = tracked {
-        if out.status.success() {
-            let files = out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()));
-            return Ok(files.filter(|p| src.join(p).is_file()).collect());
-        }
+    let tracked = Command::new("git")
+        .arg("-C")
+        .arg(src)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output();
+    if let Ok(out) = tracked
+        && out.status.success()
+    {
+        let files = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()));
+        return Ok(files.filter(|p| src.join(p).is_file()).collect());
     }
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
@@ -60,7 +87,11 @@ fn files_of(src: &Path) -> Result<Vec<PathBuf>> {
                 continue;
             }
             let child = rel.join(&name);
-            if entry.file_type()?.is_dir() { stack.push(child) } else { out.push(child) }
+            if entry.file_type()?.is_dir() {
+                stack.push(child)
+            } else {
+                out.push(child)
+            }
         }
     }
     Ok(out)
@@ -74,7 +105,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
         .output()
         .map_err(|_| user_error!("git is missing: apt-get install git (workspaces are committed for the job to check out)"))?;
     if !out.status.success() {
-        bail!("git {} in {}: {}", args.join(" "), dir.display(), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "git {} in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }

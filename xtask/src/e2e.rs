@@ -68,8 +68,16 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         match arg {
             Arg::Long("platform") => match args.value("--platform")?.as_str() {
                 "docker" => {}
-                "kind" => return Err(user_error!("--platform kind is not available in this build yet; use --platform docker")),
-                other => return Err(user_error!("--platform is `docker` or `kind`, not `{other}`")),
+                "kind" => {
+                    return Err(user_error!(
+                        "--platform kind is not available in this build yet; use --platform docker"
+                    ));
+                }
+                other => {
+                    return Err(user_error!(
+                        "--platform is `docker` or `kind`, not `{other}`"
+                    ));
+                }
             },
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
@@ -80,20 +88,36 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                 o.dind = match args.value("--dind")?.as_str() {
                     "rootful" => DindMode::Rootful,
                     "rootless" => DindMode::Rootless,
-                    other => return Err(user_error!("--dind is `rootful` or `rootless`, not `{other}`")),
+                    other => {
+                        return Err(user_error!(
+                            "--dind is `rootful` or `rootless`, not `{other}`"
+                        ));
+                    }
                 }
             }
             Arg::Long("jobs") => {
                 let text = args.value("--jobs")?;
-                o.jobs = text.parse().ok().filter(|n| (1..=16).contains(n)).ok_or_else(|| user_error!("--jobs takes a number from 1 to 16, not `{text}`"))?;
+                o.jobs = text
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=16).contains(n))
+                    .ok_or_else(|| {
+                        user_error!("--jobs takes a number from 1 to 16, not `{text}`")
+                    })?;
             }
             Arg::Long("job-timeout") => {
                 let text = args.value("--job-timeout")?;
-                let secs: u64 = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| user_error!("--job-timeout takes seconds, not `{text}`"))?;
+                let secs: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| user_error!("--job-timeout takes seconds, not `{text}`"))?;
                 o.deadlines.job = Duration::from_secs(secs);
             }
             Arg::Long("values") => o.values = PathBuf::from(args.value("--values")?),
-            Arg::Long("image-source") => o.image_source = crate::images::parse_source(&args.value("--image-source")?)?,
+            Arg::Long("image-source") => {
+                o.image_source = crate::images::parse_source(&args.value("--image-source")?)?
+            }
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
                 return Ok(None);
@@ -102,13 +126,17 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         }
     }
     if o.list && (!o.workflows.is_empty() || o.keep) {
-        return Err(user_error!("--list only lists; it does not go with --workflow or --keep"));
+        return Err(user_error!(
+            "--list only lists; it does not go with --workflow or --keep"
+        ));
     }
     Ok(Some(o))
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
-    let Some(o) = parse(args)? else { return Ok(ExitCode::SUCCESS) };
+    let Some(o) = parse(args)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let catalogue = scenarios::all();
     if o.list {
         print_list(&catalogue);
@@ -141,12 +169,19 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     print!("{}", summary_table(&summary));
     let (junit, json) = summary.write(&harness::run::reports_dir())?;
     println!("reports: {} {}", junit.display(), json.display());
-    Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn interrupted() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -160,15 +195,40 @@ fn print_list(catalogue: &[harness::scenario::Scenario]) {
     for s in catalogue {
         let mut needs = Vec::new();
         if !s.needs.platforms.is_empty() {
-            needs.push(format!("platform {}", s.needs.platforms.iter().map(|p| format!("{p:?}").to_lowercase()).collect::<Vec<_>>().join("|")));
+            needs.push(format!(
+                "platform {}",
+                s.needs
+                    .platforms
+                    .iter()
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ));
         }
         if !s.needs.dind.is_empty() {
-            needs.push(format!("dind {}", s.needs.dind.iter().map(|d| d.name()).collect::<Vec<_>>().join("|")));
+            needs.push(format!(
+                "dind {}",
+                s.needs
+                    .dind
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ));
         }
-        let needs = if needs.is_empty() { "any platform, any DIND".to_owned() } else { needs.join(", ") };
+        let needs = if needs.is_empty() {
+            "any platform, any DIND".to_owned()
+        } else {
+            needs.join(", ")
+        };
         println!("{:<20} {:<24} {}", s.name, needs, s.description);
         for v in s.variants {
-            println!("{:<20} {:<24} negative variant: must fail naming `{}`", format!("  {}:{}", s.name, v.name), "(with --negative)", v.expect);
+            println!(
+                "{:<20} {:<24} negative variant: must fail naming `{}`",
+                format!("  {}:{}", s.name, v.name),
+                "(with --negative)",
+                v.expect
+            );
         }
     }
 }
@@ -178,10 +238,15 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
     for name in &o.scenarios {
         if !catalogue.iter().any(|s| s.name == name) {
             let names: Vec<&str> = catalogue.iter().map(|s| s.name).collect();
-            return Err(user_error!("unknown scenario `{name}`; the scenarios are: {}", names.join(", ")));
+            return Err(user_error!(
+                "unknown scenario `{name}`; the scenarios are: {}",
+                names.join(", ")
+            ));
         }
     }
-    let wanted = |name: &str| o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name);
+    let wanted = |name: &str| {
+        o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name)
+    };
     for s in catalogue.iter().filter(|s| wanted(s.name)) {
         items.push(RunItem::scenario(*s));
         if o.negative {
@@ -197,20 +262,42 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
 /// A workflow path becomes (repository root, path inside it): the root is the folder that
 /// holds `.forgejo` or `.github`, else the git top level, else the workflow's folder.
 fn user_workflow(path: &Path) -> Result<RunItem> {
-    let abs = std::fs::canonicalize(path).map_err(|_| user_error!("--workflow {}: no such file or folder", path.display()))?;
+    let abs = std::fs::canonicalize(path)
+        .map_err(|_| user_error!("--workflow {}: no such file or folder", path.display()))?;
     let root = abs
         .ancestors()
-        .find(|a| a.file_name().is_some_and(|n| n == ".forgejo" || n == ".github"))
+        .find(|a| {
+            a.file_name()
+                .is_some_and(|n| n == ".forgejo" || n == ".github")
+        })
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| if abs.is_dir() { abs.clone() } else { abs.parent().unwrap_or(&abs).to_path_buf() });
-    let rel = abs.strip_prefix(&root).context("workflow inside its repository")?.display().to_string();
+        .unwrap_or_else(|| {
+            if abs.is_dir() {
+                abs.clone()
+            } else {
+                abs.parent().unwrap_or(&abs).to_path_buf()
+            }
+        });
+    let rel = abs
+        .strip_prefix(&root)
+        .context("workflow inside its repository")?
+        .display()
+        .to_string();
     let rel = if rel.is_empty() { ".".to_owned() } else { rel };
     if abs.is_file() {
-        let text = std::fs::read_to_string(&abs).with_context(|| format!("read {}", abs.display()))?;
+        let text =
+            std::fs::read_to_string(&abs).with_context(|| format!("read {}", abs.display()))?;
         if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
-            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-            return Err(user_error!("{}{at}: not valid YAML: {}", path.display(), e.to_string().split(" at line ").next().unwrap_or_default()));
+            let at = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            return Err(user_error!(
+                "{}{at}: not valid YAML: {}",
+                path.display(),
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ));
         }
     }
     Ok(RunItem::user_workflow(root, rel))

@@ -2,6 +2,7 @@
 
 mod args;
 mod certs;
+mod ci;
 mod e2e;
 mod images;
 mod scenarios;
@@ -17,6 +18,7 @@ commands:
   e2e      run scenarios on a platform and write reports under target/e2e/
   images   build (or list with --list) the images the harness needs, without a registry
   certs    make a DIND TLS set with rcgen (--out DIR) or check one (--check DIR)
+  ci       run exactly what CI runs: fmt, clippy, tests, images, e2e
   help     this text; `cargo xtask <command> --help` describes a command
 ";
 
@@ -49,6 +51,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command.as_str() {
+        "ci" => ci::run(args),
         "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
         "certs" => certs::run(args),
@@ -70,4 +73,52 @@ fn command_names() -> Vec<&'static str> {
         .skip(1)
         .filter_map(|l| l.split_whitespace().next())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_command_the_dispatcher_knows() {
+        assert_eq!(command_names(), ["e2e", "images", "certs", "ci", "help"]);
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_one_user_error_line() {
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["images", "--bogus"],
+                "unknown flag --bogus for `cargo xtask images`; see cargo xtask images --help",
+            ),
+            (
+                &["certs", "--days"],
+                "--days needs a value; see cargo xtask certs --help",
+            ),
+            (
+                &["certs", "--out", "/x", "--check", "/y"],
+                "--out and --check do not go together: make a set, or check one",
+            ),
+            (
+                &["e2e", "--dind", "sideways"],
+                "--dind is `rootful` or `rootless`, not `sideways`",
+            ),
+            (
+                &["e2e", "--scenario", "nope"],
+                "unknown scenario `nope`; the scenarios are: ",
+            ),
+        ];
+        for (argv, want) in cases {
+            let mut args = Args::from_vec(argv);
+            let command = args.subcommand().expect("subcommand").expect("some");
+            let err = match command.as_str() {
+                "images" => images::run(args).await.expect_err("rejected"),
+                "certs" => certs::run(args).expect_err("rejected"),
+                _ => e2e::run(args).await.expect_err("rejected"),
+            };
+            assert!(err.chain().any(|c| c.is::<harness::UserError>()), "{err:#}");
+            assert!(err.to_string().starts_with(want), "{argv:?}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
 }

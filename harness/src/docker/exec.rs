@@ -24,18 +24,48 @@ impl ExecOutput {
     }
 }
 
-/// Runs `cmd` in `container` and waits for it at most `deadline`. `on_line` sees each
-/// output line as it arrives (progress); `stdin` is streamed in first if given.
+/// Bytes streamed into a command's stdin.
+pub type Input =
+    futures_util::stream::BoxStream<'static, Result<bytes::Bytes, bollard::errors::Error>>;
+
+/// A command to run in a container.
+pub struct ExecRequest<'a> {
+    pub cmd: &'a [String],
+    pub env: &'a [String],
+    pub workdir: Option<&'a str>,
+    /// How long to wait for the command to end.
+    pub deadline: Duration,
+    /// Streamed in (then closed) before output is read.
+    pub stdin: Option<Input>,
+}
+
+impl<'a> ExecRequest<'a> {
+    pub fn new(cmd: &'a [String], deadline: Duration) -> Self {
+        Self {
+            cmd,
+            env: &[],
+            workdir: None,
+            deadline,
+            stdin: None,
+        }
+    }
+}
+
+/// Runs the request in `container` and waits for it at most its deadline. `on_line` sees
+/// each output line as it arrives (progress).
 pub async fn exec(
     docker: &Docker,
     container: &str,
-    cmd: &[String],
-    env: &[String],
-    workdir: Option<&str>,
-    deadline: Duration,
-    stdin: Option<futures_util::stream::BoxStream<'static, Result<bytes::Bytes, bollard::errors::Error>>>,
+    req: ExecRequest<'_>,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ExecOutput> {
+    let ExecRequest {
+        cmd,
+        env,
+        workdir,
+        deadline,
+        stdin,
+    } = req;
     let created = docker
         .create_exec(
             container,
@@ -51,8 +81,13 @@ pub async fn exec(
         )
         .await
         .with_context(|| format!("exec {} in {container}", cmd.join(" ")))?;
-    let StartExecResults::Attached { mut output, mut input } =
-        docker.start_exec(&created.id, None).await.context("start exec")?
+    let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = docker
+        .start_exec(&created.id, None)
+        .await
+        .context("start exec")?
     else {
         anyhow::bail!("exec in {container} started detached");
     };
@@ -61,14 +96,19 @@ pub async fn exec(
     let run = async {
         if let Some(mut chunks) = stdin {
             while let Some(chunk) = chunks.next().await {
-                input.write_all(&chunk.context("read input stream")?).await.context("write stdin")?;
+                input
+                    .write_all(&chunk.context("read input stream")?)
+                    .await
+                    .context("write stdin")?;
             }
             input.shutdown().await.context("close stdin")?;
         }
         drop(input);
         while let Some(item) = output.next().await {
             let bytes = match item.context("read exec output")? {
-                LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } => message,
+                LogOutput::StdOut { message }
+                | LogOutput::StdErr { message }
+                | LogOutput::Console { message } => message,
                 LogOutput::StdIn { .. } => continue,
             };
             let text = String::from_utf8_lossy(&bytes);
@@ -83,9 +123,20 @@ pub async fn exec(
     };
     let finished = tokio::time::timeout(deadline, run).await;
     match finished {
-        Err(_) => return Ok(ExecOutput { exit_code: None, output: collected }),
+        Err(_) => {
+            return Ok(ExecOutput {
+                exit_code: None,
+                output: collected,
+            });
+        }
         Ok(result) => result?,
     }
-    let inspect = docker.inspect_exec(&created.id).await.context("inspect exec")?;
-    Ok(ExecOutput { exit_code: inspect.exit_code, output: collected })
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .context("inspect exec")?;
+    Ok(ExecOutput {
+        exit_code: inspect.exit_code,
+        output: collected,
+    })
 }

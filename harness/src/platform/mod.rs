@@ -22,7 +22,13 @@ pub struct RunItem {
 impl RunItem {
     pub fn scenario(s: Scenario) -> Self {
         let ws = crate::fixtures_dir().join("workspaces");
-        Self { name: s.name.to_owned(), sources: vec![ws.join(s.workspace)], workflow: s.workflow.to_owned(), scenario: Some(s), variant: None }
+        Self {
+            name: s.name.to_owned(),
+            sources: vec![ws.join(s.workspace)],
+            workflow: s.workflow.to_owned(),
+            scenario: Some(s),
+            variant: None,
+        }
     }
 
     pub fn variant(s: Scenario, v: Variant) -> Self {
@@ -38,7 +44,13 @@ impl RunItem {
 
     /// A user's workflow file or folder, run in a copy of the repository around it.
     pub fn user_workflow(repo: PathBuf, workflow: String) -> Self {
-        Self { name: format!("workflow:{workflow}"), sources: vec![repo], workflow, scenario: None, variant: None }
+        Self {
+            name: format!("workflow:{workflow}"),
+            sources: vec![repo],
+            workflow,
+            scenario: None,
+            variant: None,
+        }
     }
 
     /// The assertions: the scenario's own, or "the job succeeded" for a user workflow.

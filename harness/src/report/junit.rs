@@ -50,7 +50,12 @@ fn case(x: &mut String, s: &Summary, r: &ScenarioResult) {
     match &r.outcome {
         Outcome::Pass => {}
         Outcome::Fail(why) => {
-            let _ = writeln!(x, "      <failure message=\"{}\" type=\"ScenarioFailed\">{}</failure>", esc(why), esc(&detail));
+            let _ = writeln!(
+                x,
+                "      <failure message=\"{}\" type=\"ScenarioFailed\">{}</failure>",
+                esc(why),
+                esc(&detail)
+            );
         }
         Outcome::Skip(why) => {
             let _ = writeln!(x, "      <skipped message=\"{}\"/>", esc(why));

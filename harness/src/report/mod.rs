@@ -55,7 +55,15 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(run_id: &str, platform: &str, executor: &str, privilege: &str, images: &str, results: Vec<ScenarioResult>, wall: Duration) -> Self {
+    pub fn new(
+        run_id: &str,
+        platform: &str,
+        executor: &str,
+        privilege: &str,
+        images: &str,
+        results: Vec<ScenarioResult>,
+        wall: Duration,
+    ) -> Self {
         let count = |f: fn(&Outcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
         Self {
             run_id: run_id.to_owned(),
@@ -79,9 +87,11 @@ impl Summary {
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let junit = dir.join("junit.xml");
-        std::fs::write(&junit, junit_xml(self)).with_context(|| format!("write {}", junit.display()))?;
+        std::fs::write(&junit, junit_xml(self))
+            .with_context(|| format!("write {}", junit.display()))?;
         let json = dir.join("summary.json");
-        std::fs::write(&json, serde_json::to_string_pretty(self)?).with_context(|| format!("write {}", json.display()))?;
+        std::fs::write(&json, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("write {}", json.display()))?;
         Ok((junit, json))
     }
 }
@@ -108,12 +118,27 @@ pub fn redact(text: &str) -> String {
 /// `token=…`, `--token …`, `secret: …` and `Authorization: token …` values become [redacted].
 fn redact_tokens(line: &str) -> String {
     let lower = line.to_ascii_lowercase();
-    for key in ["--token ", "token=", "token: ", "--secret ", "secret=", "secret: ", "authorization: token ", "authorization: basic "] {
+    for key in [
+        "--token ",
+        "token=",
+        "token: ",
+        "--secret ",
+        "secret=",
+        "secret: ",
+        "authorization: token ",
+        "authorization: basic ",
+    ] {
         if let Some(pos) = lower.find(key) {
             let start = pos + key.len();
-            let end = line[start..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'').map_or(line.len(), |e| start + e);
+            let end = line[start..]
+                .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .map_or(line.len(), |e| start + e);
             if end > start {
-                return format!("{}[redacted]{}", &line[..start], redact_tokens(&line[end..]));
+                return format!(
+                    "{}[redacted]{}",
+                    &line[..start],
+                    redact_tokens(&line[end..])
+                );
             }
         }
     }
@@ -128,6 +153,9 @@ mod tests {
     fn redaction_hides_keys_and_tokens() {
         let text = "a\n-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\nforgejo-runner register --token abc123 --name r\nAuthorization: token 0123abcd\n";
         let red = redact(text);
-        assert_eq!(red, "a\n[redacted private key]\nforgejo-runner register --token [redacted] --name r\nAuthorization: token [redacted]\n");
+        assert_eq!(
+            red,
+            "a\n[redacted private key]\nforgejo-runner register --token [redacted] --name r\nAuthorization: token [redacted]\n"
+        );
     }
 }

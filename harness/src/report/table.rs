@@ -5,10 +5,23 @@ use crate::scenario::Outcome;
 
 /// One row per scenario, then the closing count line (`N passed, N failed, N skipped`).
 pub fn summary_table(s: &Summary) -> String {
-    let width = s.results.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-    let mut out = format!("{:<width$}  {:<8} {:<7} {:>8}  {}\n", "SCENARIO", "DIND", "RESULT", "TIME", "DETAIL");
+    let width = s
+        .results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut out = format!(
+        "{:<width$}  {:<8} {:<7} {:>8}  {}\n",
+        "SCENARIO", "DIND", "RESULT", "TIME", "DETAIL"
+    );
     for r in &s.results {
-        let passed = r.checks.iter().filter(|c| c.outcome == Outcome::Pass).count();
+        let passed = r
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Pass)
+            .count();
         let (result, detail) = match &r.outcome {
             Outcome::Pass => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
             Outcome::Fail(why) => ("FAIL", first_line(why)),
@@ -24,18 +37,28 @@ pub fn summary_table(s: &Summary) -> String {
         ));
         for c in &r.checks {
             if let Outcome::Skip(why) = &c.outcome {
-                out.push_str(&format!("{:<width$}    skipped check `{}`: {}\n", "", c.name, why));
+                out.push_str(&format!(
+                    "{:<width$}    skipped check `{}`: {}\n",
+                    "", c.name, why
+                ));
             }
         }
         if let Some(bundle) = &r.bundle {
             out.push_str(&format!("{:<width$}    bundle: {}\n", "", bundle.display()));
         }
     }
-    out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
+    out.push_str(&format!(
+        "{} passed, {} failed, {} skipped\n",
+        s.passed, s.failed, s.skipped
+    ));
     out
 }
 
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default();
-    if line.chars().count() > 110 { format!("{}…", line.chars().take(110).collect::<String>()) } else { line.to_owned() }
+    if line.chars().count() > 110 {
+        format!("{}…", line.chars().take(110).collect::<String>())
+    } else {
+        line.to_owned()
+    }
 }

@@ -1,0 +1,111 @@
+//! `cargo xtask ci`: exactly what CI runs, so a green local run means a green CI run.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use harness::Progress;
+
+use crate::args::{Arg, Args, unexpected};
+
+const HELP: &str = "\
+cargo xtask ci [--skip-e2e]
+
+Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
+warnings denied, the workspace tests including those that need Docker and root, the
+workflow check over .forgejo/workflows (act), cargo xtask images, and cargo xtask e2e
+with the negative variants, rootful and rootless. Needs a running Docker engine
+(.ci/run provisions one). --skip-e2e leaves out the last three steps.
+";
+
+/// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
+pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    let mut steps = vec![
+        ("fmt", "cargo", vec!["fmt", "--all", "--", "--check"]),
+        (
+            "clippy",
+            "cargo",
+            vec![
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--features",
+                "harness/kube",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "tests",
+            "cargo",
+            vec![
+                "test",
+                "--workspace",
+                "--features",
+                "harness/kube",
+                "--",
+                "--include-ignored",
+            ],
+        ),
+    ];
+    if !skip_e2e {
+        steps.extend([
+            ("images", "xtask", vec!["images"]),
+            ("e2e rootful", "xtask", vec!["e2e", "--negative"]),
+        ]);
+    }
+    steps
+}
+
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    let mut skip_e2e = false;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Long("skip-e2e") => skip_e2e = true,
+            Arg::Long("help") | Arg::Short('h') => {
+                print!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(unexpected("ci", other)),
+        }
+    }
+    let progress = Progress::new();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let me = std::env::current_exe().context("locate the xtask binary")?;
+    let mut rows = Vec::new();
+    for (name, program, argv) in steps(skip_e2e) {
+        progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
+        let t = Instant::now();
+        let mut cmd = if program == "cargo" {
+            Command::new(&cargo)
+        } else {
+            Command::new(&me)
+        };
+        let status = cmd
+            .args(&argv)
+            .current_dir(harness::workspace_root())
+            .status()
+            .with_context(|| format!("run {program}"))?;
+        let secs = t.elapsed().as_secs_f64();
+        progress.say(format!(
+            "ci step `{name}`: {} in {secs:.1}s",
+            if status.success() { "ok" } else { "FAILED" }
+        ));
+        rows.push((name, status.success(), secs));
+    }
+    println!("\n{:<14} {:<7} {:>8}", "CI STEP", "RESULT", "TIME");
+    for (name, ok, secs) in &rows {
+        println!(
+            "{name:<14} {:<7} {secs:>7.1}s",
+            if *ok { "ok" } else { "FAILED" }
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.1).count();
+    println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
