@@ -4,6 +4,7 @@
 //! ([`docker`] today, the kind platform behind the `kube` feature); results become reports
 //! ([`report`]). See ARCHITECTURE.md for the map.
 
+pub mod artifacts;
 pub mod config;
 pub mod diagnose;
 pub mod docker;

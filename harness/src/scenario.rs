@@ -1,6 +1,7 @@
 //! The scenario model both platforms share: a workspace with a workflow, what the scenario
 //! needs, and assertions over the evidence a job leaves (its log and conclusion).
 
+use crate::config::RunnerConfig;
 use crate::docker::DindMode;
 
 /// Where scenarios run.
@@ -50,14 +51,28 @@ pub enum PodSetup {
     UsernsRestriction,
 }
 
-/// A deliberately broken copy of a scenario, kept as a negative test: it passes only when
-/// the scenario fails and a failure text contains `expect`.
+/// A deliberately broken copy of a scenario, kept as a negative test (or a control run):
+/// it passes only when the scenario fails and a failure text or diagnosis id contains `expect`.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
     pub name: &'static str,
-    /// Files under `fixtures/workspaces/` laid over the scenario's workspace.
+    /// Files under `fixtures/workspaces/` laid over the scenario's workspace ("" for none).
     pub overlay: &'static str,
+    /// A change to the runner configuration for this variant.
+    pub config: Option<fn(&mut RunnerConfig)>,
     pub expect: &'static str,
+    /// Run on every run (a control that belongs to the scenario's claim), not only with
+    /// `--negative`.
+    pub always: bool,
+}
+
+/// A binary of this workspace the harness builds and puts into the job's workspace.
+#[derive(Debug, Clone, Copy)]
+pub struct Artifact {
+    pub package: &'static str,
+    pub bin: &'static str,
+    /// Path inside the workspace.
+    pub dest: &'static str,
 }
 
 /// One scenario, written once, run on every platform that meets its needs.
@@ -71,6 +86,10 @@ pub struct Scenario {
     pub workspace: &'static str,
     /// Workflow file inside the workspace.
     pub workflow: &'static str,
+    /// Programs built from this workspace and shipped into the job's workspace.
+    pub artifacts: &'static [Artifact],
+    /// A scenario-specific change to the configured runner configuration.
+    pub config: Option<fn(&mut RunnerConfig)>,
     pub check: fn(&Evidence) -> Vec<Check>,
     pub variants: &'static [Variant],
 }

@@ -14,9 +14,22 @@ pub const NONCE_FILE: &str = ".e2e-nonce";
 /// the Docker platform (no registry), a pullable Debian image on a cluster with internet.
 pub const BASE_IMAGE_FILE: &str = ".e2e-base-image";
 
-/// Copies `sources` in order into a fresh `dest`, writes `generated` files (name,
-/// contents) at its root and commits it all.
-pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[(&str, &str)]) -> Result<()> {
+/// A file the harness writes into a workspace.
+pub struct Generated<'a> {
+    pub path: &'a str,
+    pub bytes: &'a [u8],
+    pub executable: bool,
+}
+
+impl<'a> Generated<'a> {
+    pub fn text(path: &'a str, text: &'a str) -> Self {
+        Self { path, bytes: text.as_bytes(), executable: false }
+    }
+}
+
+/// Copies `sources` in order into a fresh `dest`, writes the `generated` files and
+/// commits it all.
+pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[Generated<'_>]) -> Result<()> {
     if dest.exists() {
         std::fs::remove_dir_all(dest).with_context(|| format!("clear {}", dest.display()))?;
     }
@@ -29,8 +42,13 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[(&str, &str)]) -> 
                 .with_context(|| format!("copy {}", src.join(&rel).display()))?;
         }
     }
-    for (name, contents) in generated {
-        std::fs::write(dest.join(name), format!("{contents}\n"))?;
+    for g in generated {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dest.join(g.path);
+        std::fs::create_dir_all(path.parent().unwrap_or(dest))?;
+        std::fs::write(&path, g.bytes).with_context(|| format!("write {}", path.display()))?;
+        let mode = if g.executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
     }
     git(dest, &["init", "--quiet", "--initial-branch=main"])?;
     git(dest, &["add", "--all"])?;

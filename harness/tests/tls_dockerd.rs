@@ -2,93 +2,100 @@
 //! the docker CLI get in with the client set; every other client is refused, each for its
 //! own reason, asserted on both the client's error and the daemon's log.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bollard::Docker;
-use harness::pki::{self, PkiOptions, WriteOptions};
+use bollard::models::{ContainerCreateBody, PortBinding};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use harness::docker::images::{self, ImageKind};
+use harness::docker::{archive, labels};
+use harness::pki::{self, PkiOptions, TlsSet, WriteOptions};
 use harness::wait::{self, Poll};
 
-/// A dockerd of the test's own: TCP only, no bridge or iptables, its own data root.
-struct HostDockerd {
-    child: Child,
-    dir: PathBuf,
+/// A DIND container of the test's own (the harness's rootful DIND image) with the set at
+/// /certs, its TLS port published on loopback only: 127.0.0.1 (a SAN) and 127.0.0.2 (not).
+/// A second dockerd on the host itself is no option: started with `--bridge=none` it
+/// deletes the host engine's docker0.
+struct TestDind {
+    name: String,
     port: u16,
     alt_port: u16,
 }
 
-impl HostDockerd {
-    fn start(dir: &Path, certs: &Path) -> HostDockerd {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("port")
+impl TestDind {
+    async fn start(docker: &Docker, certs: &TlsSet) -> TestDind {
+        let plan = images::plan(&harness::fixtures_dir()).expect("image plan");
+        let image = plan.iter().find(|p| p.kind == ImageKind::Dind).expect("dind").reference();
+        docker.inspect_image(&image).await.unwrap_or_else(|_| panic!("{image} is missing: run cargo xtask images first"));
+        let name = format!("fe2e-tls-test-{}", std::process::id());
+        let mut host = harness::docker::Privilege::CapabilitySet.host_config(None);
+        let loopback = |ip: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(String::new()) };
+        host.port_bindings = Some(HashMap::from([("2376/tcp".to_owned(), Some(vec![loopback("127.0.0.1"), loopback("127.0.0.2")]))]));
+        let body = ContainerCreateBody {
+            image: Some(image),
+            env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".into()]),
+            labels: Some(labels::for_pod(&format!("tls-test-{}", std::process::id()), "tls-test")),
+            host_config: Some(host),
+            ..Default::default()
         };
-        let (port, alt_port) = (free(), free());
-        let log = std::fs::File::create(dir.join("dockerd.log")).expect("log");
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
-            .arg(format!("--host=tcp://127.0.0.1:{port}"))
-            // A second listener on an address that is not among the server's SANs.
-            .arg(format!("--host=tcp://127.0.0.2:{alt_port}"))
-            .arg("--tlsverify")
-            .arg("--tlscacert")
-            .arg(certs.join("server/ca.pem"))
-            .arg("--tlscert")
-            .arg(certs.join("server/cert.pem"))
-            .arg("--tlskey")
-            .arg(certs.join("server/key.pem"))
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("dockerd starts (run as root with docker.io installed)");
-        HostDockerd {
-            child,
-            dir: dir.to_owned(),
-            port,
-            alt_port,
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker.create_container(Some(opts), body).await.expect("create DIND");
+        let mut dind = TestDind { name, port: 0, alt_port: 0 };
+        let files = pki::files(certs, WriteOptions::default());
+        let entries: Vec<archive::Entry<'_>> = files
+            .iter()
+            .map(|f| archive::Entry { path: f.path, contents: f.contents.as_bytes(), mode: f.mode, uid: 0 })
+            .collect();
+        let tar = archive::from_entries(&entries).expect("tar");
+        let mut prefixed = tar::Builder::new(Vec::new());
+        let mut archive = tar::Archive::new(&tar[..]);
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let mut header = entry.header().clone();
+            let path = format!("certs/{}", entry.path().expect("path").display());
+            prefixed.append_data(&mut header, path, &mut entry).expect("append");
         }
+        let upload = UploadToContainerOptionsBuilder::default().path("/").build();
+        let body = bollard::body_full(prefixed.into_inner().expect("tar").into());
+        docker.upload_to_container(&dind.name, Some(upload), body).await.expect("upload certs");
+        docker.start_container(&dind.name, None).await.expect("start DIND");
+        let info = docker.inspect_container(&dind.name, None).await.expect("inspect");
+        let ports = info.network_settings.and_then(|n| n.ports).and_then(|p| p.get("2376/tcp").cloned().flatten()).expect("ports");
+        let port_of = |ip: &str| {
+            ports.iter().find(|b| b.host_ip.as_deref() == Some(ip)).and_then(|b| b.host_port.as_ref()).and_then(|p| p.parse().ok()).expect("published port")
+        };
+        (dind.port, dind.alt_port) = (port_of("127.0.0.1"), port_of("127.0.0.2"));
+        dind
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+        let out = Command::new("docker").args(["logs", &self.name]).output().expect("docker logs");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     }
 
     /// Waits until the daemon's log has a line containing `needle`.
     async fn log_shows(&self, needle: &str) -> String {
-        wait::until(
-            &format!("dockerd log line {needle:?}"),
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            || async {
-                Ok(match self.log().lines().find(|l| l.contains(needle)) {
-                    Some(line) => Poll::Ready(line.to_owned()),
-                    None => Poll::NotYet("no such line yet".into()),
-                })
-            },
-        )
+        wait::until(&format!("dockerd log line {needle:?}"), Duration::from_secs(10), Duration::from_millis(100), || async {
+            Ok(match self.log().lines().find(|l| l.contains(needle)) {
+                Some(line) => Poll::Ready(line.to_owned()),
+                None => Poll::NotYet("no such line yet".into()),
+            })
+        })
         .await
         .expect("daemon logs the refusal")
     }
 }
 
-impl Drop for HostDockerd {
+impl Drop for TestDind {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Also on a failed assertion: remove the container and its anonymous data volume.
+        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.name]).output();
     }
 }
 
-/// bollard over TLS trusting `ca`, presenting `client/{cert,key}.pem`.
 fn bollard_tls(addr: &str, ca: &Path, client: &Path) -> Docker {
     Docker::connect_with_ssl(
         addr,
@@ -127,24 +134,17 @@ fn cli(host: &str, ca: &Path, cert_key: Option<&Path>) -> (bool, String) {
 }
 
 #[tokio::test]
-#[ignore = "needs root and Debian's docker.io (dockerd, docker); cargo xtask ci runs it"]
+#[ignore = "needs a Docker engine, the docker CLI and the DIND image (cargo xtask images); cargo xtask ci runs it"]
 async fn dockerd_accepts_the_client_set_and_refuses_everything_else() {
     let dir = std::env::temp_dir().join(format!("forgejo-e2e-tls-dockerd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (certs, other) = (dir.join("certs"), dir.join("other"));
-    pki::write_dir(
-        &certs,
-        &pki::generate(&PkiOptions::default()).expect("set"),
-        WriteOptions::default(),
-    )
-    .expect("write");
-    pki::write_dir(
-        &other,
-        &pki::generate(&PkiOptions::default()).expect("other set"),
-        WriteOptions::default(),
-    )
-    .expect("write");
-    let daemon = HostDockerd::start(&dir, &certs);
+    let set = pki::generate(&PkiOptions::default()).expect("set");
+    pki::write_dir(&certs, &set, WriteOptions::default()).expect("write");
+    let other_set = pki::generate(&PkiOptions::default()).expect("other set");
+    pki::write_dir(&other, &other_set, WriteOptions::default()).expect("write");
+    let host = harness::docker::connect().await.expect("a Docker engine");
+    let daemon = TestDind::start(&host, &set).await;
     let addr = format!("tcp://127.0.0.1:{}", daemon.port);
 
     // Accepted: bollard over TLS with the client set (waited for by condition).

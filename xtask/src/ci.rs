@@ -12,10 +12,10 @@ const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
-warnings denied, the workspace tests including those that need Docker and root, the
-workflow check over .forgejo/workflows (act), cargo xtask images, and cargo xtask e2e
-with the negative variants, rootful and rootless. Needs a running Docker engine
-(.ci/run provisions one). --skip-e2e leaves out the last three steps.
+warnings denied, cargo xtask images, the workspace tests including those that need
+Docker, and cargo xtask e2e with the negative variants. Needs a running Docker engine
+(.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
+Docker.
 ";
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.

@@ -249,9 +249,8 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
     };
     for s in catalogue.iter().filter(|s| wanted(s.name)) {
         items.push(RunItem::scenario(*s));
-        if o.negative {
-            items.extend(s.variants.iter().map(|v| RunItem::variant(*s, *v)));
-        }
+        let variants = s.variants.iter().filter(|v| v.always || o.negative);
+        items.extend(variants.map(|v| RunItem::variant(*s, *v)));
     }
     for path in &o.workflows {
         items.push(user_workflow(path)?);

@@ -3,5 +3,5 @@
 use harness::scenario::Scenario;
 
 pub fn all() -> Vec<Scenario> {
-    vec![scenario_docker_build::scenario()]
+    vec![scenario_docker_build::scenario(), scenario_testcontainers::scenario()]
 }

@@ -17,6 +17,7 @@ use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::{ScenarioResult, write_bundle};
+use crate::workspace::Generated;
 use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, overall};
 
 /// Deadlines for the steps of a scenario.
@@ -44,6 +45,8 @@ pub struct DockerPlatform {
     pub images: ImageSet,
     pub privilege: Privilege,
     pub act_binary: Vec<u8>,
+    /// Binaries scenarios ship into workspaces, by name.
+    pub artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
     pub config: RunnerConfig,
     pub dind: DindMode,
     pub keep: bool,
@@ -276,10 +279,15 @@ impl DockerPlatform {
             .out_dir
             .join("workspaces")
             .join(item.name.replace([':', '/'], "_"));
-        let generated = [
-            (crate::workspace::NONCE_FILE, nonce),
-            (crate::workspace::BASE_IMAGE_FILE, job_image),
+        let (nonce_line, image_line) = (format!("{nonce}\n"), format!("{job_image}\n"));
+        let mut generated = vec![
+            Generated::text(crate::workspace::NONCE_FILE, &nonce_line),
+            Generated::text(crate::workspace::BASE_IMAGE_FILE, &image_line),
         ];
+        for a in item.scenario.iter().flat_map(|s| s.artifacts) {
+            let bytes = self.artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
+            generated.push(Generated { path: a.dest, bytes, executable: true });
+        }
         crate::workspace::prepare(&item.sources, &workspace, &generated)?;
         pod.upload(
             &pod.runner,
@@ -300,7 +308,7 @@ impl DockerPlatform {
         )
         .await?;
 
-        let (cmd, deviations) = act::command(&self.config, job_image, &item.workflow);
+        let (cmd, deviations) = act::command(&item.config(&self.config), job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();

@@ -33,9 +33,13 @@ impl RunItem {
 
     pub fn variant(s: Scenario, v: Variant) -> Self {
         let ws = crate::fixtures_dir().join("workspaces");
+        let mut sources = vec![ws.join(s.workspace)];
+        if !v.overlay.is_empty() {
+            sources.push(ws.join(v.overlay));
+        }
         Self {
             name: format!("{}:{}", s.name, v.name),
-            sources: vec![ws.join(s.workspace), ws.join(v.overlay)],
+            sources,
             workflow: s.workflow.to_owned(),
             scenario: Some(s),
             variant: Some(v),
@@ -51,6 +55,19 @@ impl RunItem {
             scenario: None,
             variant: None,
         }
+    }
+
+    /// The runner configuration for this item: `base` with the scenario's and the
+    /// variant's changes applied.
+    pub fn config(&self, base: &crate::config::RunnerConfig) -> crate::config::RunnerConfig {
+        let mut config = base.clone();
+        if let Some(patch) = self.scenario.and_then(|s| s.config) {
+            patch(&mut config);
+        }
+        if let Some(patch) = self.variant.and_then(|v| v.config) {
+            patch(&mut config);
+        }
+        config
     }
 
     /// The assertions: the scenario's own, or "the job succeeded" for a user workflow.

@@ -11,11 +11,15 @@ pub fn scenario() -> Scenario {
         setup: PodSetup::Standard,
         workspace: "docker-build",
         workflow: ".forgejo/workflows/docker-build.yml",
+        artifacts: &[],
+        config: None,
         check,
         variants: &[Variant {
             name: "broken",
             overlay: "docker-build-broken",
+            config: None,
             expect: "built_image_says",
+            always: false,
         }],
     }
 }
