@@ -65,8 +65,17 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     if let Some(warning) = check_tls_verify(envs).warning {
         progress.say(format!("warning: {warning}"));
     }
-    let wanted: Vec<_> = opts.items.iter().filter_map(|i| i.scenario).flat_map(|s| s.artifacts.iter().copied()).collect();
-    let artifacts = progress.step("build job artifacts", async { crate::artifacts::build(&wanted) }).await?;
+    let wanted: Vec<_> = opts
+        .items
+        .iter()
+        .filter_map(|i| i.scenario)
+        .flat_map(|s| s.artifacts.iter().copied())
+        .collect();
+    let artifacts = progress
+        .step("build job artifacts", async {
+            crate::artifacts::build(&wanted)
+        })
+        .await?;
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     let platform = DockerPlatform {
         docker: docker.clone(),

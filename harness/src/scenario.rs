@@ -25,6 +25,13 @@ pub enum Executor {
 }
 
 impl Executor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Act => "act",
+            Self::ForgejoRunner => "forgejo-runner",
+        }
+    }
+
     /// Whether bind sources are filtered through `container.valid_volumes`.
     pub fn applies_valid_volumes(self) -> bool {
         self == Self::ForgejoRunner
@@ -60,6 +67,8 @@ pub struct Variant {
     pub overlay: &'static str,
     /// A change to the runner configuration for this variant.
     pub config: Option<fn(&mut RunnerConfig)>,
+    /// Extra dockerd flags for DIND (appended last, so they win): fault injection.
+    pub dind_args: &'static [&'static str],
     pub expect: &'static str,
     /// Run on every run (a control that belongs to the scenario's claim), not only with
     /// `--negative`.

@@ -23,7 +23,11 @@ pub struct Generated<'a> {
 
 impl<'a> Generated<'a> {
     pub fn text(path: &'a str, text: &'a str) -> Self {
-        Self { path, bytes: text.as_bytes(), executable: false }
+        Self {
+            path,
+            bytes: text.as_bytes(),
+            executable: false,
+        }
     }
 }
 

@@ -28,26 +28,54 @@ struct TestDind {
 impl TestDind {
     async fn start(docker: &Docker, certs: &TlsSet) -> TestDind {
         let plan = images::plan(&harness::fixtures_dir()).expect("image plan");
-        let image = plan.iter().find(|p| p.kind == ImageKind::Dind).expect("dind").reference();
-        docker.inspect_image(&image).await.unwrap_or_else(|_| panic!("{image} is missing: run cargo xtask images first"));
+        let image = plan
+            .iter()
+            .find(|p| p.kind == ImageKind::Dind)
+            .expect("dind")
+            .reference();
+        docker
+            .inspect_image(&image)
+            .await
+            .unwrap_or_else(|_| panic!("{image} is missing: run cargo xtask images first"));
         let name = format!("fe2e-tls-test-{}", std::process::id());
         let mut host = harness::docker::Privilege::CapabilitySet.host_config(None);
-        let loopback = |ip: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(String::new()) };
-        host.port_bindings = Some(HashMap::from([("2376/tcp".to_owned(), Some(vec![loopback("127.0.0.1"), loopback("127.0.0.2")]))]));
+        let loopback = |ip: &str| PortBinding {
+            host_ip: Some(ip.into()),
+            host_port: Some(String::new()),
+        };
+        host.port_bindings = Some(HashMap::from([(
+            "2376/tcp".to_owned(),
+            Some(vec![loopback("127.0.0.1"), loopback("127.0.0.2")]),
+        )]));
         let body = ContainerCreateBody {
             image: Some(image),
             env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".into()]),
-            labels: Some(labels::for_pod(&format!("tls-test-{}", std::process::id()), "tls-test")),
+            labels: Some(labels::for_pod(
+                &format!("tls-test-{}", std::process::id()),
+                "tls-test",
+            )),
             host_config: Some(host),
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        docker.create_container(Some(opts), body).await.expect("create DIND");
-        let mut dind = TestDind { name, port: 0, alt_port: 0 };
+        docker
+            .create_container(Some(opts), body)
+            .await
+            .expect("create DIND");
+        let mut dind = TestDind {
+            name,
+            port: 0,
+            alt_port: 0,
+        };
         let files = pki::files(certs, WriteOptions::default());
         let entries: Vec<archive::Entry<'_>> = files
             .iter()
-            .map(|f| archive::Entry { path: f.path, contents: f.contents.as_bytes(), mode: f.mode, uid: 0 })
+            .map(|f| archive::Entry {
+                path: f.path,
+                contents: f.contents.as_bytes(),
+                mode: f.mode,
+                uid: 0,
+            })
             .collect();
         let tar = archive::from_entries(&entries).expect("tar");
         let mut prefixed = tar::Builder::new(Vec::new());
@@ -56,34 +84,66 @@ impl TestDind {
             let mut entry = entry.expect("entry");
             let mut header = entry.header().clone();
             let path = format!("certs/{}", entry.path().expect("path").display());
-            prefixed.append_data(&mut header, path, &mut entry).expect("append");
+            prefixed
+                .append_data(&mut header, path, &mut entry)
+                .expect("append");
         }
         let upload = UploadToContainerOptionsBuilder::default().path("/").build();
         let body = bollard::body_full(prefixed.into_inner().expect("tar").into());
-        docker.upload_to_container(&dind.name, Some(upload), body).await.expect("upload certs");
-        docker.start_container(&dind.name, None).await.expect("start DIND");
-        let info = docker.inspect_container(&dind.name, None).await.expect("inspect");
-        let ports = info.network_settings.and_then(|n| n.ports).and_then(|p| p.get("2376/tcp").cloned().flatten()).expect("ports");
+        docker
+            .upload_to_container(&dind.name, Some(upload), body)
+            .await
+            .expect("upload certs");
+        docker
+            .start_container(&dind.name, None)
+            .await
+            .expect("start DIND");
+        let info = docker
+            .inspect_container(&dind.name, None)
+            .await
+            .expect("inspect");
+        let ports = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get("2376/tcp").cloned().flatten())
+            .expect("ports");
         let port_of = |ip: &str| {
-            ports.iter().find(|b| b.host_ip.as_deref() == Some(ip)).and_then(|b| b.host_port.as_ref()).and_then(|p| p.parse().ok()).expect("published port")
+            ports
+                .iter()
+                .find(|b| b.host_ip.as_deref() == Some(ip))
+                .and_then(|b| b.host_port.as_ref())
+                .and_then(|p| p.parse().ok())
+                .expect("published port")
         };
         (dind.port, dind.alt_port) = (port_of("127.0.0.1"), port_of("127.0.0.2"));
         dind
     }
 
     fn log(&self) -> String {
-        let out = Command::new("docker").args(["logs", &self.name]).output().expect("docker logs");
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        let out = Command::new("docker")
+            .args(["logs", &self.name])
+            .output()
+            .expect("docker logs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     /// Waits until the daemon's log has a line containing `needle`.
     async fn log_shows(&self, needle: &str) -> String {
-        wait::until(&format!("dockerd log line {needle:?}"), Duration::from_secs(10), Duration::from_millis(100), || async {
-            Ok(match self.log().lines().find(|l| l.contains(needle)) {
-                Some(line) => Poll::Ready(line.to_owned()),
-                None => Poll::NotYet("no such line yet".into()),
-            })
-        })
+        wait::until(
+            &format!("dockerd log line {needle:?}"),
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || async {
+                Ok(match self.log().lines().find(|l| l.contains(needle)) {
+                    Some(line) => Poll::Ready(line.to_owned()),
+                    None => Poll::NotYet("no such line yet".into()),
+                })
+            },
+        )
         .await
         .expect("daemon logs the refusal")
     }
@@ -92,7 +152,9 @@ impl TestDind {
 impl Drop for TestDind {
     fn drop(&mut self) {
         // Also on a failed assertion: remove the container and its anonymous data volume.
-        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.name]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "--force", "--volumes", &self.name])
+            .output();
     }
 }
 

@@ -3,5 +3,11 @@
 use harness::scenario::Scenario;
 
 pub fn all() -> Vec<Scenario> {
-    vec![scenario_docker_build::scenario(), scenario_testcontainers::scenario()]
+    vec![
+        scenario_docker_build::scenario(),
+        scenario_testcontainers::scenario(),
+        scenario_service_network::scenario(),
+        scenario_tls_enforced::scenario(),
+        scenario_volumes::scenario(),
+    ]
 }

@@ -62,6 +62,8 @@ pub struct PodSpec<'a> {
     pub tls: &'a TlsSet,
     /// A named volume kept between runs for DIND's image store (`--reuse`); else a fresh one.
     pub data_volume: Option<String>,
+    /// Extra dockerd flags, appended after the TLS flags (the last of a flag wins).
+    pub dind_args: Vec<String>,
 }
 
 /// A started pod. Call [`Pod::remove`] when done; a crashed run is swept by label.
@@ -123,6 +125,7 @@ impl Pod {
         let dind = ContainerCreateBody {
             image: Some(spec.dind_image.to_owned()),
             env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".to_owned()]),
+            cmd: Some(spec.dind_args.clone()),
             labels: Some(labels.clone()),
             host_config: Some(host),
             ..Default::default()

@@ -17,8 +17,8 @@ use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::{ScenarioResult, write_bundle};
-use crate::workspace::Generated;
 use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, overall};
+use crate::workspace::Generated;
 
 /// Deadlines for the steps of a scenario.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +97,7 @@ impl DockerPlatform {
             Vec::new()
         };
         if let Some(v) = &item.variant {
-            outcome = judge_variant(v.expect, &outcome, &diagnosis);
+            outcome = judge_variant(v.expect, &outcome, &checks, &diagnosis);
         }
         let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {
             self.bundle(item, &mut run, &checks, &diagnosis)
@@ -206,6 +206,12 @@ impl DockerPlatform {
             seccomp,
             tls: &tls,
             data_volume: None,
+            dind_args: item
+                .variant
+                .iter()
+                .flat_map(|v| v.dind_args)
+                .map(|a| a.to_string())
+                .collect(),
         };
         let t = Instant::now();
         let pod = match Pod::start(&self.docker, &spec).await {
@@ -285,8 +291,15 @@ impl DockerPlatform {
             Generated::text(crate::workspace::BASE_IMAGE_FILE, &image_line),
         ];
         for a in item.scenario.iter().flat_map(|s| s.artifacts) {
-            let bytes = self.artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
-            generated.push(Generated { path: a.dest, bytes, executable: true });
+            let bytes = self
+                .artifacts
+                .get(a.bin)
+                .with_context(|| format!("artifact {} was not built", a.bin))?;
+            generated.push(Generated {
+                path: a.dest,
+                bytes,
+                executable: true,
+            });
         }
         crate::workspace::prepare(&item.sources, &workspace, &generated)?;
         pod.upload(
@@ -341,13 +354,21 @@ impl DockerPlatform {
     }
 }
 
-/// A negative variant passes when the scenario failed and a failure text or diagnosis
-/// names the expected cause.
-fn judge_variant(expect: &str, outcome: &Outcome, diagnosis: &[Diagnosis]) -> Outcome {
+/// A negative variant passes when the scenario failed and a failed check's name or
+/// reason, the failure text, or a diagnosis id names the expected cause.
+fn judge_variant(
+    expect: &str,
+    outcome: &Outcome,
+    checks: &[Check],
+    diagnosis: &[Diagnosis],
+) -> Outcome {
+    let named = |why: &str| {
+        why.contains(expect)
+            || diagnosis.iter().any(|d| d.id == expect)
+            || checks.iter().any(|c| matches!(&c.outcome, Outcome::Fail(r) if c.name.contains(expect) || r.contains(expect)))
+    };
     match outcome {
-        Outcome::Fail(why) if why.contains(expect) || diagnosis.iter().any(|d| d.id == expect) => {
-            Outcome::Pass
-        }
+        Outcome::Fail(why) if named(why) => Outcome::Pass,
         Outcome::Fail(why) => Outcome::Fail(format!(
             "broken variant failed for another reason than `{expect}`: {why}"
         )),

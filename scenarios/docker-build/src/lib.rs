@@ -18,6 +18,7 @@ pub fn scenario() -> Scenario {
             name: "broken",
             overlay: "docker-build-broken",
             config: None,
+            dind_args: &[],
             expect: "built_image_says",
             always: false,
         }],

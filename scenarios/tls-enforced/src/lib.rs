@@ -1,0 +1,67 @@
+//! `tls-enforced`: from inside a job, DIND's socket refuses plaintext, a client without a
+//! certificate and a certificate from another CA — each asserted by its error — and accepts
+//! the mounted client set. The `verify-off` variant starts dockerd without client
+//! verification and must be caught.
+
+use harness::scenario::{Check, Evidence, Needs, PodSetup, Scenario, Variant};
+
+pub fn scenario() -> Scenario {
+    Scenario {
+        name: "tls-enforced",
+        description: "DIND refuses plaintext, no client cert and a foreign CA from inside a job; accepts the client set",
+        needs: Needs::default(),
+        setup: PodSetup::Standard,
+        workspace: "tls-enforced",
+        workflow: ".forgejo/workflows/tls-enforced.yml",
+        artifacts: &[],
+        config: None,
+        check,
+        variants: &[Variant {
+            name: "verify-off",
+            overlay: "",
+            config: None,
+            // The last flag wins: TLS stays on, client certificates are no longer required.
+            dind_args: &["--tlsverify=false"],
+            expect: "no_client_cert_result",
+            always: false,
+        }],
+    }
+}
+
+/// A refusal passes only with the error that names its cause.
+fn refused(ev: &Evidence, name: &str, error_contains: &[&str]) -> Vec<Check> {
+    let error = ev.marker(&format!("{name}_error")).unwrap_or_default();
+    vec![
+        Check::marker_is(ev, &format!("{name}_result"), "refused"),
+        Check::that(
+            format!("{name} refused because: {}", error_contains.join(" or ")),
+            error_contains.iter().any(|e| error.contains(e)),
+            format!("curl said: {error}"),
+        ),
+    ]
+}
+
+fn check(ev: &Evidence) -> Vec<Check> {
+    let mut checks = Vec::new();
+    // dockerd answers plain HTTP on its TLS port with this exact sentence (HTTP 400).
+    let plain = ev.marker("plaintext_result").unwrap_or_default();
+    checks.push(Check::that(
+        "plaintext refused: Client sent an HTTP request to an HTTPS server",
+        plain.contains("Client sent an HTTP request to an HTTPS server"),
+        format!("plain HTTP got: {plain}"),
+    ));
+    // The server's TLS alert ends the handshake: curl reports the alert it received.
+    checks.extend(refused(
+        ev,
+        "no_client_cert",
+        &["alert certificate required", "alert bad certificate"],
+    ));
+    checks.extend(refused(
+        ev,
+        "foreign_ca",
+        &["alert unknown ca", "alert bad certificate"],
+    ));
+    checks.push(Check::marker_is(ev, "client_set_result", "accepted:OK"));
+    checks.push(Check::job_succeeded(ev));
+    checks
+}
