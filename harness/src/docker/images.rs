@@ -271,6 +271,9 @@ async fn build_base(docker: &Docker, image: &PlannedImage) -> Result<()> {
         suite: String,
         variant: String,
         mirror: String,
+        /// Bumped when slimming changes, so the tag (a hash of this file) changes with it.
+        #[allow(dead_code)]
+        slim: u32,
     }
     let conf_path = crate::fixtures_dir().join("images/base/debootstrap.yaml");
     let conf: Debootstrap = serde_yaml::from_str(&std::fs::read_to_string(&conf_path)?)
@@ -309,16 +312,39 @@ async fn build_base(docker: &Docker, image: &PlannedImage) -> Result<()> {
             tail(&log, 10)
         );
     }
-    // debootstrap leaves its downloaded .debs behind: ~150 MB no image needs.
-    let archives = root.join("var/cache/apt/archives");
-    for entry in std::fs::read_dir(&archives).into_iter().flatten().flatten() {
-        if entry.path().extension().is_some_and(|e| e == "deb") {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
+    slim(&root)?;
     let result = import_dir(docker, &root, image).await;
     std::fs::remove_dir_all(&root).with_context(|| format!("remove {}", root.display()))?;
     result
+}
+
+/// Every image is loaded into every DIND, so size is time: drop debootstrap's .debs and
+/// package lists, docs, man pages and locales, and keep later installs from adding them.
+fn slim(root: &Path) -> Result<()> {
+    for dir in [
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/locale",
+        "usr/share/info",
+    ] {
+        for entry in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)?;
+            } else if path.file_name().is_some_and(|n| n != "lock") {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    let excludes = "path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/locale/*\npath-exclude /usr/share/info/*\n";
+    std::fs::write(root.join("etc/dpkg/dpkg.cfg.d/forgejo-e2e-slim"), excludes)?;
+    Ok(())
 }
 
 async fn import_dir(docker: &Docker, root: &Path, image: &PlannedImage) -> Result<()> {
