@@ -11,6 +11,9 @@ pub struct Signature {
     /// Every one of these substrings must appear in the log.
     #[serde(rename = "match")]
     pub patterns: Vec<String>,
+    /// If given, at least one of these must appear too.
+    #[serde(default)]
+    pub any: Vec<String>,
     pub cause: String,
     pub fix: String,
 }
@@ -46,6 +49,7 @@ pub fn diagnose(signatures: &[Signature], log: &str) -> Vec<Diagnosis> {
     signatures
         .iter()
         .filter(|s| s.patterns.iter().all(|p| log.contains(p.as_str())))
+        .filter(|s| s.any.is_empty() || s.any.iter().any(|p| log.contains(p.as_str())))
         .map(|s| {
             let first = &s.patterns[0];
             let evidence = log

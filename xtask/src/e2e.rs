@@ -9,6 +9,7 @@ use harness::Progress;
 use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::images::ImageSource;
 use harness::docker::{self, DindMode, labels};
+use harness::node::{ApplyOutcome, RestoreOutcome, Sysctl};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::report::summary_table;
@@ -35,6 +36,8 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
   --jobs N          scenarios run concurrently on separate pods (default: 1)
+  --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
+                    the run and put the old value back after (changes the host: off by default)
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -49,6 +52,7 @@ struct Options {
     values: PathBuf,
     image_source: ImageSource,
     deadlines: Deadlines,
+    apply_sysctl: bool,
 }
 
 fn parse(mut args: Args) -> Result<Option<Options>> {
@@ -63,6 +67,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         values: harness::fixtures_dir().join(ARTICLE_VALUES),
         image_source: ImageSource::Built,
         deadlines: Deadlines::default(),
+        apply_sysctl: false,
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -84,6 +89,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("list") => o.list = true,
             Arg::Long("keep") => o.keep = true,
             Arg::Long("negative") => o.negative = true,
+            Arg::Long("apply-sysctl") => o.apply_sysctl = true,
             Arg::Long("dind") => {
                 o.dind = match args.value("--dind")?.as_str() {
                     "rootful" => DindMode::Rootful,
@@ -146,6 +152,33 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let items = select(&catalogue, &o)?;
     let run_id = new_run_id();
     let progress = Progress::new();
+    let sysctl = Sysctl::new(Path::new("/"));
+    let apply_sysctl = o.apply_sysctl;
+    if apply_sysctl {
+        match sysctl.apply(false)? {
+            ApplyOutcome::NotApplicable => progress.say("--apply-sysctl: this kernel has no kernel.apparmor_restrict_unprivileged_userns; nothing to change"),
+            ApplyOutcome::Set { previous, .. } => progress.say(format!("--apply-sysctl: kernel.apparmor_restrict_unprivileged_userns 0 (was {previous}) for this run")),
+            ApplyOutcome::AlreadyApplied { original } => progress.say(format!("--apply-sysctl: already 0 from an earlier apply (original {original})")),
+        }
+    }
+    let result = run_and_report(o, items, values, &run_id, progress).await;
+    // Also after a failed or interrupted run: the host gets its value back.
+    if apply_sysctl && let RestoreOutcome::Restored { value, .. } = sysctl.restore()? {
+        progress.say(format!(
+            "restored kernel.apparmor_restrict_unprivileged_userns = {value}"
+        ));
+    }
+    result
+}
+
+async fn run_and_report(
+    o: Options,
+    items: Vec<RunItem>,
+    values: harness::config::ChartValues,
+    run_id: &str,
+    progress: Progress,
+) -> Result<ExitCode> {
+    let run_id = run_id.to_owned();
     let opts = DockerRunOptions {
         run_id: run_id.clone(),
         items,

@@ -3,9 +3,11 @@
 mod args;
 mod certs;
 mod ci;
+mod doctor;
 mod e2e;
 mod images;
 mod scenarios;
+mod sysctl;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,8 @@ commands:
   e2e      run scenarios on a platform and write reports under target/e2e/
   images   build (or list with --list) the images the harness needs, without a registry
   certs    make a DIND TLS set with rcgen (--out DIR) or check one (--check DIR)
+  doctor   can rootless DIND start here? kernel knobs, devices, cgroups, engine
+  sysctl   check, apply or restore kernel.apparmor_restrict_unprivileged_userns=0
   ci       run exactly what CI runs: fmt, clippy, tests, images, e2e
   help     this text; `cargo xtask <command> --help` describes a command
 ";
@@ -52,6 +56,8 @@ async fn run() -> anyhow::Result<ExitCode> {
     };
     match command.as_str() {
         "ci" => ci::run(args),
+        "doctor" => doctor::run(args).await,
+        "sysctl" => sysctl::run(args),
         "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
         "certs" => certs::run(args),
@@ -81,7 +87,10 @@ mod tests {
 
     #[test]
     fn help_lists_every_command_the_dispatcher_knows() {
-        assert_eq!(command_names(), ["e2e", "images", "certs", "ci", "help"]);
+        assert_eq!(
+            command_names(),
+            ["e2e", "images", "certs", "doctor", "sysctl", "ci", "help"]
+        );
     }
 
     #[tokio::test]

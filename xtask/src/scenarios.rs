@@ -9,5 +9,6 @@ pub fn all() -> Vec<Scenario> {
         scenario_service_network::scenario(),
         scenario_tls_enforced::scenario(),
         scenario_volumes::scenario(),
+        scenario_userns_restriction::scenario(),
     ]
 }

@@ -77,9 +77,9 @@ pub struct Pod {
 }
 
 impl Pod {
-    /// Creates volumes and both containers, puts the TLS set in place and starts them.
-    /// Does not wait for dockerd: see [`Pod::wait_ready`].
-    pub async fn start(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
+    /// Creates volumes and both containers and puts the TLS set in place; starts nothing.
+    /// Removing the returned pod removes all of it, whatever happens next.
+    pub async fn create(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
         let name = format!("fe2e-{}-{}", spec.run_id, spec.scenario);
         let labels = labels::for_pod(spec.run_id, spec.scenario);
         let certs_volume = format!("{name}-certs");
@@ -144,10 +144,6 @@ impl Pod {
             .collect();
         pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?)
             .await?;
-        docker
-            .start_container(&pod.dind, None)
-            .await
-            .with_context(|| format!("start {}", pod.dind))?;
 
         let runner = ContainerCreateBody {
             image: Some(spec.runner_image.to_owned()),
@@ -164,11 +160,28 @@ impl Pod {
             ..Default::default()
         };
         create(docker, &pod.runner, runner).await?;
-        docker
-            .start_container(&pod.runner, None)
-            .await
-            .with_context(|| format!("start {}", pod.runner))?;
         Ok(pod)
+    }
+
+    /// Starts DIND, then the runner in its network namespace. Does not wait for dockerd:
+    /// see [`Pod::wait_ready`].
+    pub async fn start(&self) -> Result<()> {
+        let docker = &self.docker;
+        docker
+            .start_container(&self.dind, None)
+            .await
+            .with_context(|| format!("start {}", self.dind))?;
+        if let Err(e) = docker.start_container(&self.runner, None).await {
+            // A DIND that dies at once leaves no network namespace to join.
+            if !self.running(&self.dind).await.unwrap_or(true) {
+                let code = self.exit_code(&self.dind).await.unwrap_or(-1);
+                anyhow::bail!(
+                    "the DIND container exited (code {code}) before the runner could join it"
+                );
+            }
+            return Err(e).with_context(|| format!("start {}", self.runner));
+        }
+        Ok(())
     }
 
     /// Waits until dockerd answers a TLS ping from the runner container (`docker version`
@@ -200,6 +213,12 @@ impl Pod {
     pub async fn running(&self, container: &str) -> Result<bool> {
         let info = self.docker.inspect_container(container, None).await?;
         Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// The exit code of a stopped container.
+    pub async fn exit_code(&self, container: &str) -> Option<i64> {
+        let info = self.docker.inspect_container(container, None).await.ok()?;
+        info.state.and_then(|s| s.exit_code)
     }
 
     /// Copies `image` from the host engine into DIND's store: `docker save | docker load`

@@ -17,7 +17,7 @@ use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::{ScenarioResult, write_bundle};
-use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, overall};
+use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, PodSetup, overall};
 use crate::workspace::Generated;
 
 /// Deadlines for the steps of a scenario.
@@ -57,17 +57,38 @@ pub struct DockerPlatform {
     pub out_dir: PathBuf,
 }
 
+/// How [`DockerPlatform::run_in_pod`] sets up one pod.
+pub(super) struct PodOptions {
+    pub(super) mode: DindMode,
+    /// A seccomp profile (JSON) for DIND instead of `unconfined`.
+    pub(super) seccomp: Option<String>,
+    /// Appended to the pod name, for scenarios that start more than one pod.
+    pub(super) suffix: &'static str,
+}
+
+impl PodOptions {
+    pub(super) fn mode(mode: DindMode) -> Self {
+        Self {
+            mode,
+            seccomp: None,
+            suffix: "",
+        }
+    }
+}
+
 /// What happened inside one pod.
-struct PodRun {
-    evidence: Option<Evidence>,
-    error: Option<anyhow::Error>,
-    phases: Vec<(String, f64)>,
-    logs: Vec<(&'static str, String)>,
-    notes: Vec<String>,
+pub(super) struct PodRun {
+    pub(super) evidence: Option<Evidence>,
+    pub(super) error: Option<anyhow::Error>,
+    pub(super) phases: Vec<(String, f64)>,
+    pub(super) logs: Vec<(&'static str, String)>,
+    pub(super) notes: Vec<String>,
+    /// The DIND container's exit code, when it exited before answering.
+    pub(super) dind_exit: Option<i64>,
 }
 
 impl DockerPlatform {
-    fn say(&self, item: &str, msg: impl AsRef<str>) {
+    pub(super) fn say(&self, item: &str, msg: impl AsRef<str>) {
         self.progress.say(format!("{item}: {}", msg.as_ref()));
     }
 
@@ -76,10 +97,19 @@ impl DockerPlatform {
     pub async fn run(&self, item: &RunItem) -> ScenarioResult {
         let start = Instant::now();
         let nonce = format!("{}-{}", self.run_id, nonce_suffix(&item.name));
-        let mut run = self.run_in_pod(item, &nonce, self.dind, None).await;
-        let checks = match &run.evidence {
-            Some(ev) => item.checks(ev),
-            None => Vec::new(),
+        let (mut run, checks, mut diagnosis, mode) = match item.scenario.map(|s| s.setup) {
+            Some(PodSetup::UsernsRestriction) => self.run_userns(item, &nonce).await,
+            _ => {
+                let run = self
+                    .run_in_pod(item, &nonce, PodOptions::mode(self.dind))
+                    .await;
+                let checks = run
+                    .evidence
+                    .as_ref()
+                    .map(|ev| item.checks(ev))
+                    .unwrap_or_default();
+                (run, checks, Vec::new(), self.dind)
+            }
         };
         let mut outcome = match (&run.error, overall(&checks)) {
             (Some(e), _) => Outcome::Fail(format!("{e:#}")),
@@ -91,11 +121,9 @@ impl DockerPlatform {
             .map(|(_, l)| l.as_str())
             .collect::<Vec<_>>()
             .join("\n");
-        let diagnosis = if matches!(outcome, Outcome::Fail(_)) {
-            diagnose::diagnose(&self.signatures, &all_logs)
-        } else {
-            Vec::new()
-        };
+        if matches!(outcome, Outcome::Fail(_)) {
+            diagnosis.extend(diagnose::diagnose(&self.signatures, &all_logs));
+        }
         if let Some(v) = &item.variant {
             outcome = judge_variant(v.expect, &outcome, &checks, &diagnosis);
         }
@@ -122,7 +150,7 @@ impl DockerPlatform {
         ScenarioResult {
             name: item.name.clone(),
             platform: "docker".into(),
-            dind: self.dind.name().into(),
+            dind: mode.name().into(),
             outcome,
             checks,
             duration: start.elapsed(),
@@ -167,19 +195,24 @@ impl DockerPlatform {
     }
 
     /// One pod from start to removal. `seccomp` injects a profile into DIND.
-    async fn run_in_pod(
+    pub(super) async fn run_in_pod(
         &self,
         item: &RunItem,
         nonce: &str,
-        mode: DindMode,
-        seccomp: Option<String>,
+        pod_opts: PodOptions,
     ) -> PodRun {
+        let PodOptions {
+            mode,
+            seccomp,
+            suffix,
+        } = pod_opts;
         let mut run = PodRun {
             evidence: None,
             error: None,
             phases: Vec::new(),
             logs: Vec::new(),
             notes: Vec::new(),
+            dind_exit: None,
         };
         let tls = match pki::generate(&PkiOptions::default()) {
             Ok(t) => t,
@@ -198,7 +231,7 @@ impl DockerPlatform {
             .to_owned();
         let spec = PodSpec {
             run_id: &self.run_id,
-            scenario: &item.name.replace(':', "-"),
+            scenario: &format!("{}{suffix}", item.name.replace(':', "-")),
             dind_image: &dind_image,
             runner_image: self.images.get(ImageKind::Job),
             mode,
@@ -214,17 +247,26 @@ impl DockerPlatform {
                 .collect(),
         };
         let t = Instant::now();
-        let pod = match Pod::start(&self.docker, &spec).await {
+        let pod = match Pod::create(&self.docker, &spec).await {
             Ok(p) => p,
             Err(e) => {
-                run.error = Some(e.context("start the pod"));
+                run.error = Some(e.context("create the pod"));
+                // Whatever part of it exists goes with the run's label sweep.
                 return run;
             }
         };
-        run.phases
-            .push(("pod start".into(), t.elapsed().as_secs_f64()));
-        if let Err(e) = self.drive(item, nonce, &pod, &tls, &mut run).await {
-            run.error = Some(e);
+        match pod.start().await {
+            Ok(()) => {
+                run.phases
+                    .push(("pod start".into(), t.elapsed().as_secs_f64()));
+                if let Err(e) = self.drive(item, nonce, &pod, &tls, &mut run).await {
+                    run.error = Some(e);
+                }
+            }
+            Err(e) => run.error = Some(e.context("start the pod")),
+        }
+        if run.error.is_some() && !pod.running(&pod.dind).await.unwrap_or(true) {
+            run.dind_exit = pod.exit_code(&pod.dind).await;
         }
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
         if failed || item.variant.is_some() {

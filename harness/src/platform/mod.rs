@@ -1,6 +1,7 @@
 //! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
 
 pub mod docker;
+mod userns;
 
 use std::path::PathBuf;
 

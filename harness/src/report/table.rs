@@ -43,6 +43,12 @@ pub fn summary_table(s: &Summary) -> String {
                 ));
             }
         }
+        for d in &r.diagnosis {
+            out.push_str(&format!(
+                "{:<width$}    diagnosis [{}]: {}\n{:<width$}      fix: {}\n",
+                "", d.id, d.cause, "", d.fix
+            ));
+        }
         if let Some(bundle) = &r.bundle {
             out.push_str(&format!("{:<width$}    bundle: {}\n", "", bundle.display()));
         }
