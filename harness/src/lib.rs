@@ -10,6 +10,7 @@ pub mod diagnose;
 pub mod docker;
 mod error;
 pub mod executor;
+pub mod kind;
 pub mod node;
 pub mod pki;
 pub mod platform;

@@ -13,7 +13,8 @@ cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, the workspace tests including those that need
-Docker, and cargo xtask e2e with the negative variants. Needs a running Docker engine
+Docker, cargo xtask e2e with the negative variants (rootful) and again with rootless
+DIND. Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
 Docker.
 ";

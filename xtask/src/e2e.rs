@@ -9,6 +9,7 @@ use harness::Progress;
 use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::images::ImageSource;
 use harness::docker::{self, DindMode, labels};
+use harness::kind::{CertMode, Registration};
 use harness::node::{ApplyOutcome, RestoreOutcome, Sysctl};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
@@ -20,7 +21,7 @@ use crate::args::{Arg, Args, unexpected};
 use crate::scenarios;
 
 const HELP: &str = "\
-cargo xtask e2e [--platform docker] [--scenario NAME]... [--list] [--keep]
+cargo xtask e2e [--platform docker|kind] [--scenario NAME]... [--list] [--keep]
                 [--workflow PATH]... [--dind rootful|rootless] [--jobs N] [--negative]
                 [--values FILE] [--image-source built|upstream] [--job-timeout SECS]
 
@@ -38,10 +39,18 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --jobs N          scenarios run concurrently on separate pods (default: 1)
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
                     the run and put the old value back after (changes the host: off by default)
+Kind platform (kind + Forgejo + the wrenix chart; needs Docker, kind, helm, kubectl and
+internet access):
+  --dry-run         print the complete plan: every command, file and API call
+  --reuse           use the existing cluster instead of creating one
+  --keep-on-failure keep the cluster when the run failed
+  --registry-mirror URL  docker.io mirror for the kind node
+  --certs harness|chart  the harness's rcgen set as a Secret (default), or docker:dind's own
+  --registration token|offline  the chart's token hook (default) or a shared secret
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
-struct Options {
+pub struct Options {
     scenarios: Vec<String>,
     workflows: Vec<PathBuf>,
     list: bool,
@@ -53,6 +62,29 @@ struct Options {
     image_source: ImageSource,
     deadlines: Deadlines,
     apply_sysctl: bool,
+    kind: bool,
+    dry_run: bool,
+    reuse: bool,
+    keep_on_failure: bool,
+    registry_mirror: Option<String>,
+    certs: CertMode,
+    registration: Registration,
+}
+
+impl Options {
+    fn kind_args(&self) -> crate::kind::KindArgs {
+        crate::kind::KindArgs {
+            dry_run: self.dry_run,
+            reuse: self.reuse,
+            keep: self.keep,
+            keep_on_failure: self.keep_on_failure,
+            registry_mirror: self.registry_mirror.clone(),
+            certs: self.certs,
+            registration: self.registration,
+            apply_sysctl: self.apply_sysctl,
+            dind: self.dind,
+        }
+    }
 }
 
 fn parse(mut args: Args) -> Result<Option<Options>> {
@@ -68,22 +100,53 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         image_source: ImageSource::Built,
         deadlines: Deadlines::default(),
         apply_sysctl: false,
+        kind: false,
+        dry_run: false,
+        reuse: false,
+        keep_on_failure: false,
+        registry_mirror: None,
+        certs: CertMode::Harness,
+        registration: Registration::Token,
     };
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("platform") => match args.value("--platform")?.as_str() {
-                "docker" => {}
-                "kind" => {
-                    return Err(user_error!(
-                        "--platform kind is not available in this build yet; use --platform docker"
-                    ));
-                }
+                "docker" => o.kind = false,
+                "kind" => o.kind = true,
                 other => {
                     return Err(user_error!(
                         "--platform is `docker` or `kind`, not `{other}`"
                     ));
                 }
             },
+            Arg::Long("dry-run") => o.dry_run = true,
+            Arg::Long("reuse") => o.reuse = true,
+            Arg::Long("keep-on-failure") => o.keep_on_failure = true,
+            Arg::Long("registry-mirror") => {
+                o.registry_mirror = Some(args.value("--registry-mirror")?)
+            }
+            Arg::Long("certs") => {
+                o.certs = match args.value("--certs")?.as_str() {
+                    "harness" => CertMode::Harness,
+                    "chart" => CertMode::Chart,
+                    other => {
+                        return Err(user_error!(
+                            "--certs is `harness` or `chart`, not `{other}`"
+                        ));
+                    }
+                }
+            }
+            Arg::Long("registration") => {
+                o.registration = match args.value("--registration")?.as_str() {
+                    "token" => Registration::Token,
+                    "offline" => Registration::OfflineSecret,
+                    other => {
+                        return Err(user_error!(
+                            "--registration is `token` or `offline`, not `{other}`"
+                        ));
+                    }
+                }
+            }
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
             Arg::Long("list") => o.list = true,
@@ -136,6 +199,21 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             "--list only lists; it does not go with --workflow or --keep"
         ));
     }
+    if o.dry_run && !o.kind {
+        return Err(user_error!(
+            "--dry-run prints the kind platform's plan: add --platform kind"
+        ));
+    }
+    if !o.kind && (o.reuse || o.keep_on_failure || o.registry_mirror.is_some()) {
+        return Err(user_error!(
+            "--reuse, --keep-on-failure and --registry-mirror are for --platform kind"
+        ));
+    }
+    if o.keep && o.keep_on_failure {
+        return Err(user_error!(
+            "--keep keeps everything already; --keep-on-failure goes without it"
+        ));
+    }
     Ok(Some(o))
 }
 
@@ -150,6 +228,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
     let items = select(&catalogue, &o)?;
+    if o.kind {
+        return crate::kind::run(&o.kind_args(), items, values).await;
+    }
     let run_id = new_run_id();
     let progress = Progress::new();
     let sysctl = Sysctl::new(Path::new("/"));

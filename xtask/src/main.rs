@@ -6,6 +6,7 @@ mod ci;
 mod doctor;
 mod e2e;
 mod images;
+mod kind;
 mod scenarios;
 mod sysctl;
 

@@ -62,7 +62,7 @@ pub fn host_findings(root: &Path) -> Vec<Finding> {
     out.push(finding(
         "user.max_user_namespaces",
         match sysctl.read(max) {
-            Ok(Some(v)) if v.parse::<u64>().unwrap_or(0) > 0 => Verdict::Ok(format!("{v}")),
+            Ok(Some(v)) if v.parse::<u64>().unwrap_or(0) > 0 => Verdict::Ok(v),
             Ok(Some(v)) => Verdict::Problem {
                 what: format!("is {v}: no user namespaces at all"),
                 fix: "sysctl -w user.max_user_namespaces=15000".into(),

@@ -36,9 +36,16 @@ const STATE_FILE: &str = "var/lib/forgejo-e2e/sysctl-state.json";
 struct State {
     knob: String,
     previous: String,
-    /// The persist file's contents before `apply` wrote it (None: it did not exist);
-    /// absent when `apply` did not persist.
-    persisted: Option<Option<String>>,
+    /// Set when `apply` persisted the setting.
+    persisted: Option<Persisted>,
+}
+
+/// The persist file as it was before `apply` wrote it. (A struct, not `Option<Option<_>>`:
+/// JSON cannot tell `Some(None)` from `None`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Persisted {
+    /// None: the file did not exist.
+    previous: Option<String>,
 }
 
 /// What `apply` did.
@@ -115,11 +122,9 @@ impl Sysctl {
             });
         }
         let persist_path = self.root.join(PERSIST_FILE);
-        let persisted = if persist {
-            Some(std::fs::read_to_string(&persist_path).ok())
-        } else {
-            None
-        };
+        let persisted = persist.then(|| Persisted {
+            previous: std::fs::read_to_string(&persist_path).ok(),
+        });
         // Record first: a crash between the two writes must still leave a way back.
         self.save_state(&State {
             knob: knob.name.to_owned(),
@@ -151,14 +156,16 @@ impl Sysctl {
         let persist_path = self.root.join(PERSIST_FILE);
         match &state.persisted {
             None => {}
-            Some(None) => match std::fs::remove_file(&persist_path) {
+            Some(Persisted { previous: None }) => match std::fs::remove_file(&persist_path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(e).with_context(|| format!("remove {}", persist_path.display()));
                 }
             },
-            Some(Some(text)) => std::fs::write(&persist_path, text)
+            Some(Persisted {
+                previous: Some(text),
+            }) => std::fs::write(&persist_path, text)
                 .with_context(|| format!("write {}", persist_path.display()))?,
         }
         std::fs::remove_file(self.root.join(STATE_FILE))

@@ -15,5 +15,16 @@ pub use generate::{
     DEFAULT_SANS, ExistingCa, KeyAlgorithm, PkiOptions, TlsSet, generate, generate_at,
 };
 #[cfg(feature = "kube")]
-pub use secret::{SECRET_ITEMS, to_secret};
+pub use secret::to_secret;
+
+/// Secret keys (no `/` allowed in them) and the path each takes in the set's layout.
+pub const SECRET_ITEMS_PATHS: [(&str, &str); 7] = [
+    ("ca-cert.pem", "ca/cert.pem"),
+    ("server-ca.pem", "server/ca.pem"),
+    ("server-cert.pem", "server/cert.pem"),
+    ("server-key.pem", "server/key.pem"),
+    ("client-ca.pem", "client/ca.pem"),
+    ("client-cert.pem", "client/cert.pem"),
+    ("client-key.pem", "client/key.pem"),
+];
 pub use write::{FileSpec, WriteOptions, files, write_dir};

@@ -7,18 +7,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{TlsSet, WriteOptions, files};
-
-/// Secret keys (no `/` allowed) and the path each takes under `/certs` via volume `items`.
-pub const SECRET_ITEMS: [(&str, &str); 7] = [
-    ("ca-cert.pem", "ca/cert.pem"),
-    ("server-ca.pem", "server/ca.pem"),
-    ("server-cert.pem", "server/cert.pem"),
-    ("server-key.pem", "server/key.pem"),
-    ("client-ca.pem", "client/ca.pem"),
-    ("client-cert.pem", "client/cert.pem"),
-    ("client-key.pem", "client/key.pem"),
-];
+use super::{SECRET_ITEMS_PATHS, TlsSet, WriteOptions, files};
 
 /// The set as an Opaque Secret named `name` in `namespace`.
 pub fn to_secret(set: &TlsSet, name: &str, namespace: &str) -> Secret {
@@ -26,7 +15,7 @@ pub fn to_secret(set: &TlsSet, name: &str, namespace: &str) -> Secret {
         .into_iter()
         .map(|f| (f.path, f.contents))
         .collect();
-    let data = SECRET_ITEMS
+    let data = SECRET_ITEMS_PATHS
         .iter()
         .map(|(key, path)| {
             let contents = by_path.get(path).cloned().unwrap_or_default();

@@ -1,0 +1,13 @@
+//! The Kubernetes platform: kind + Forgejo + the wrenix chart. The whole run is a [`Plan`]
+//! of commands, files and API calls that `--dry-run` prints and golden tests pin; the
+//! Forgejo API client and the kube calls are tested against local fakes of their APIs.
+
+mod plan;
+mod render_check;
+mod values;
+mod versions;
+
+pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan};
+pub use render_check::{RenderFinding, compare_rendered};
+pub use values::{forgejo_values, kind_config, runner_values};
+pub use versions::Versions;

@@ -1,0 +1,102 @@
+//! Files the kind platform generates from the one typed configuration: the kind cluster
+//! config, Forgejo's values and the runner chart's values.
+
+use serde_yaml::{Mapping, Value};
+
+use super::plan::{CertMode, KindOptions};
+use crate::config::{ChartValues, ImageHolder};
+use crate::pki::SECRET_ITEMS_PATHS;
+
+/// Where the harness's DIND image copies a mounted certificate Secret from.
+pub const BYO_CERTS_DIR: &str = "/run/forgejo-e2e/certs";
+/// The Secret holding the harness's TLS set.
+pub const CERTS_SECRET: &str = "fe2e-dind-certs";
+/// Forgejo's in-cluster HTTP service: the runner registers against it directly, so
+/// `helm install` never waits on a URL it cannot reach.
+pub const FORGEJO_URL: &str = "http://forgejo-http.forgejo.svc.cluster.local:3000";
+
+/// kind's cluster config: one node, pinned image, and a registry mirror if asked for.
+pub fn kind_config(opts: &KindOptions) -> String {
+    let mut text = format!(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: {}\nnodes:\n  - role: control-plane\n    image: {}\n",
+        opts.cluster, opts.versions.kind_node_image
+    );
+    if let Some(mirror) = &opts.registry_mirror {
+        text.push_str(&format!(
+            "containerdConfigPatches:\n  - |-\n    [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\n      endpoint = [\"{mirror}\"]\n"
+        ));
+    }
+    text
+}
+
+/// Forgejo's values with the admin password filled in.
+pub fn forgejo_values(password: &str) -> anyhow::Result<String> {
+    let path = crate::fixtures_dir().join("kind/forgejo-values.yaml");
+    let text = std::fs::read_to_string(&path)?;
+    Ok(text.replace("REPLACED-AT-RUN-TIME", password))
+}
+
+/// The runner chart's values: the configured values (the article's by default) plus what
+/// the harness must set to run them in kind. Every change is listed in the returned notes.
+pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<String>) {
+    let mut v = opts.values.clone();
+    let mut notes = Vec::new();
+    let c = &mut v.runner.config;
+    c.create = Some(true);
+    c.instance = Some(FORGEJO_URL.to_owned());
+    c.name = Some(format!("{}-runner", opts.cluster));
+    notes.push(format!(
+        "runner.config.instance = {FORGEJO_URL} (Forgejo in the cluster)"
+    ));
+    match opts.registration {
+        super::Registration::Token => {
+            c.token = Some(token.to_owned());
+            notes.push("runner.config.token = the registration token from the Forgejo API".into());
+        }
+        super::Registration::OfflineSecret => {
+            c.existing_secret = Some(format!("{}-registration", opts.cluster));
+            notes.push(
+                "runner.config.existingSecret = a .runner made offline from a shared secret".into(),
+            );
+        }
+    }
+    v.kubectl = Some(ImageHolder {
+        image: Some(opts.versions.kubectl_image.clone()),
+    });
+    notes.push(format!(
+        "kubectl.image = {} (the chart's default tag is gone from Docker Hub)",
+        opts.versions.kubectl_image
+    ));
+    v.dind = Some(ImageHolder {
+        image: Some(opts.dind_image.clone()),
+    });
+    if opts.certs == CertMode::Harness {
+        let items: Vec<Value> = SECRET_ITEMS_PATHS
+            .iter()
+            .map(|(key, path)| map(&[("key", Value::from(*key)), ("path", Value::from(*path))]))
+            .collect();
+        let secret = map(&[
+            ("secretName", Value::from(CERTS_SECRET)),
+            ("items", Value::Sequence(items)),
+        ]);
+        v.volumes = Some(vec![map(&[
+            ("name", Value::from("fe2e-certs")),
+            ("secret", secret),
+        ])]);
+        v.volume_mounts = Some(vec![map(&[
+            ("name", Value::from("fe2e-certs")),
+            ("mountPath", Value::from(BYO_CERTS_DIR)),
+            ("readOnly", Value::from(true)),
+        ])]);
+        notes.push(format!("dind: Secret {CERTS_SECRET} at {BYO_CERTS_DIR}; the harness's DIND image copies it into /certs (no CA key)"));
+    }
+    (v, notes)
+}
+
+fn map(pairs: &[(&str, Value)]) -> Value {
+    let mut m = Mapping::new();
+    for (k, val) in pairs {
+        m.insert(Value::from(*k), val.clone());
+    }
+    Value::Mapping(m)
+}

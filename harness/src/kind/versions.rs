@@ -1,0 +1,39 @@
+//! Pinned tool, image and chart versions (`fixtures/kind/versions.yaml`).
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Versions {
+    pub tools: Tools,
+    pub kind_node_image: String,
+    pub forgejo_chart: Chart,
+    pub runner_chart: Chart,
+    pub kubectl_image: String,
+    pub upstream_dind_image: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tools {
+    pub kind: String,
+    pub helm: String,
+    pub kubectl: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    pub reference: String,
+    pub version: String,
+}
+
+impl Versions {
+    pub fn load() -> Result<Versions> {
+        let path = crate::fixtures_dir().join("kind/versions.yaml");
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))
+    }
+}

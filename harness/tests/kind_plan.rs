@@ -1,0 +1,97 @@
+//! The kind platform's plan, pinned by golden files: every command, file and API call.
+//! After an intended change: `UPDATE_GOLDEN=1 cargo test -p harness --test kind_plan`.
+
+use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::DindMode;
+use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, runner_values};
+
+fn options() -> KindOptions {
+    let versions = Versions::load().expect("versions");
+    KindOptions {
+        cluster: "fe2e".into(),
+        reuse: false,
+        keep: false,
+        keep_on_failure: true,
+        registry_mirror: None,
+        certs: CertMode::Harness,
+        registration: Registration::Token,
+        apply_sysctl: false,
+        dind: DindMode::Rootful,
+        dind_image: "forgejo-e2e/dind:TAG".into(),
+        job_image: "forgejo-e2e/job:TAG".into(),
+        values: load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("values"),
+        chart_version: versions.runner_chart.version.clone(),
+        versions,
+        scenarios: vec!["docker-build".into(), "tls-enforced".into()],
+    }
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from the golden file at line {}:\n  golden: {:?}\n  actual: {:?}\n(UPDATE_GOLDEN=1 to accept)",
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn default_plan_matches_golden() {
+    golden(
+        "kind-plan.txt",
+        &build_plan(&options()).expect("plan").render(),
+    );
+}
+
+#[test]
+fn offline_registration_reuse_mirror_and_chart_certs_plan_matches_golden() {
+    let mut o = options();
+    o.reuse = true;
+    o.registration = Registration::OfflineSecret;
+    o.certs = CertMode::Chart;
+    o.registry_mirror = Some("http://mirror.example:5000".into());
+    o.apply_sysctl = true;
+    o.dind_image = o.versions.upstream_dind_image.clone();
+    golden(
+        "kind-plan-variants.txt",
+        &build_plan(&o).expect("plan").render(),
+    );
+}
+
+#[test]
+fn runner_values_reproduce_the_article_key_by_key() {
+    let o = options();
+    let (values, notes) = runner_values(&o, "tok");
+    // The runner's config.yaml is the configured one, untouched.
+    assert_eq!(values.runner.config.file, o.values.runner.config.file);
+    let file = serde_yaml::to_value(&values.runner.config.file).expect("yaml");
+    let article: serde_yaml::Value = serde_yaml::from_str(
+        "runner:\n  labels: [self-hosted, default]\n  envs:\n    DOCKER_HOST: tcp://127.0.0.1:2376\n    DOCKER_TLS_VERIFY: 1\n    DOCKER_CERT_PATH: /certs/client\ncontainer:\n  network: host\n  enable_ipv6: false\n  privileged: false\n  options: -v /certs/client:/certs/client\n  valid_volumes:\n    - /certs/client\n    - /run/secrets/kubernetes.io/serviceaccount\n",
+    )
+    .expect("article");
+    assert_eq!(file, article);
+    // Everything else the harness sets is said out loud.
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("runner.config.instance")),
+        "{notes:?}"
+    );
+    assert_eq!(values.runner.config.token.as_deref(), Some("tok"));
+}

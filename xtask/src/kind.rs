@@ -1,0 +1,89 @@
+//! `cargo xtask e2e --platform kind`: the plan, printed (`--dry-run`) or carried out.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use harness::config::ChartValues;
+use harness::docker::DindMode;
+use harness::docker::images::{self, ImageKind};
+use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan};
+use harness::platform::RunItem;
+use harness::user_error;
+
+pub struct KindArgs {
+    pub dry_run: bool,
+    pub reuse: bool,
+    pub keep: bool,
+    pub keep_on_failure: bool,
+    pub registry_mirror: Option<String>,
+    pub certs: CertMode,
+    pub registration: Registration,
+    pub apply_sysctl: bool,
+    pub dind: DindMode,
+}
+
+pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues) -> Result<ExitCode> {
+    let versions = Versions::load()?;
+    let plan_images = images::plan(&harness::fixtures_dir())?;
+    let image = |k: ImageKind| {
+        plan_images
+            .iter()
+            .find(|p| p.kind == k)
+            .map(|p| p.reference())
+            .unwrap_or_default()
+    };
+    let dind_image = match (args.certs, args.dind) {
+        (CertMode::Chart, _) => versions.upstream_dind_image.clone(),
+        (CertMode::Harness, DindMode::Rootful) => image(ImageKind::Dind),
+        (CertMode::Harness, DindMode::Rootless) => image(ImageKind::DindRootless),
+    };
+    let opts = KindOptions {
+        cluster: "fe2e".into(),
+        reuse: args.reuse,
+        keep: args.keep,
+        keep_on_failure: args.keep_on_failure,
+        registry_mirror: args.registry_mirror.clone(),
+        certs: args.certs,
+        registration: args.registration,
+        apply_sysctl: args.apply_sysctl,
+        dind: args.dind,
+        dind_image,
+        job_image: image(ImageKind::Job),
+        values,
+        chart_version: versions.runner_chart.version.clone(),
+        versions,
+        scenarios: items
+            .iter()
+            .filter(|i| i.variant.is_none())
+            .map(|i| i.name.clone())
+            .collect(),
+    };
+    let plan = build_plan(&opts)?;
+    if args.dry_run {
+        println!("# cargo xtask e2e --platform kind: the plan (nothing was run)");
+        print!("{}", plan.render());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (tool, version) in [
+        ("kind", &opts.versions.tools.kind),
+        ("helm", &opts.versions.tools.helm),
+        ("kubectl", &opts.versions.tools.kubectl),
+    ] {
+        if !on_path(tool) {
+            return Err(user_error!(
+                "{tool} is missing: the kind platform needs kind {}, helm {} and kubectl {} (or newer) on PATH, a Docker engine and internet access; install {tool} {version}+ or see the plan with --dry-run",
+                opts.versions.tools.kind,
+                opts.versions.tools.helm,
+                opts.versions.tools.kubectl
+            ));
+        }
+    }
+    Err(user_error!(
+        "this build carries out the kind plan only as far as printing it: run the steps of `cargo xtask e2e --platform kind --dry-run` (see README, Kubernetes run)"
+    ))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
