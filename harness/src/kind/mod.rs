@@ -2,6 +2,10 @@
 //! of commands, files and API calls that `--dry-run` prints and golden tests pin; the
 //! Forgejo API client and the kube calls are tested against local fakes of their APIs.
 
+#[cfg(feature = "kube")]
+pub mod forgejo;
+#[cfg(feature = "kube")]
+pub mod kube_ops;
 mod plan;
 mod render_check;
 mod values;

@@ -1,0 +1,348 @@
+//! A client for the parts of Forgejo's API the kind platform uses (versions noted where an
+//! endpoint appeared), over plain HTTP through a port-forward.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+use crate::wait::{self, Poll};
+
+/// How requests authenticate.
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Basic { user: String, password: String },
+    Token(String),
+}
+
+/// A Forgejo instance at `base` (e.g. `http://127.0.0.1:40123`).
+#[derive(Clone)]
+pub struct Forgejo {
+    base: String,
+    auth: Auth,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// Status of an Actions run as `/actions/tasks` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Unknown,
+    Waiting,
+    Running,
+    Success,
+    Failure,
+    Cancelled,
+    Skipped,
+    Blocked,
+    /// A value this client does not know (a newer Forgejo).
+    Other(String),
+}
+
+impl RunStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "unknown" => Self::Unknown,
+            "waiting" => Self::Waiting,
+            "running" => Self::Running,
+            "success" => Self::Success,
+            "failure" => Self::Failure,
+            "cancelled" => Self::Cancelled,
+            "skipped" => Self::Skipped,
+            "blocked" => Self::Blocked,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The run will not change any more.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Success | Self::Failure | Self::Cancelled | Self::Skipped
+        )
+    }
+}
+
+/// One entry of `workflow_runs` (Forgejo >= 8.0).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Task {
+    pub id: i64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub head_branch: String,
+    #[serde(default)]
+    pub head_sha: String,
+    #[serde(default)]
+    pub run_number: i64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+impl Task {
+    pub fn status(&self) -> RunStatus {
+        RunStatus::parse(&self.status)
+    }
+
+    /// The run's number in web URLs (`/{owner}/{repo}/actions/runs/{n}`).
+    pub fn run_number(&self) -> i64 {
+        self.run_number
+    }
+}
+
+#[derive(Deserialize)]
+struct Tasks {
+    #[serde(default)]
+    workflow_runs: Vec<Task>,
+}
+
+impl Forgejo {
+    pub fn new(base: &str, auth: Auth) -> Self {
+        let http = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+            http,
+        }
+    }
+
+    pub fn with_auth(&self, auth: Auth) -> Self {
+        Self {
+            auth,
+            ..self.clone()
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, String)> {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base))
+            .header("accept", "application/json");
+        match &self.auth {
+            Auth::None => {}
+            Auth::Basic { user, password } => {
+                req = req.header(
+                    "authorization",
+                    format!("Basic {}", base64(&format!("{user}:{password}"))),
+                )
+            }
+            Auth::Token(t) => req = req.header("authorization", format!("token {t}")),
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header("content-type", "application/json");
+                Full::new(Bytes::from(json.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let resp =
+            tokio::time::timeout(Duration::from_secs(30), self.http.request(req.body(body)?))
+                .await
+                .with_context(|| format!("{method} {path}: no answer within 30s"))?
+                .with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .context("read response")?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        want: StatusCode,
+    ) -> Result<T> {
+        let (status, text) = self.call(method.clone(), path, body).await?;
+        if status != want {
+            bail!("{method} {path}: HTTP {status}: {}", text.trim());
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("{method} {path}: unexpected answer {text}"))
+    }
+
+    /// `GET /api/v1/version`.
+    pub async fn version(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct V {
+            version: String,
+        }
+        Ok(self
+            .json::<V>(Method::GET, "/api/v1/version", None, StatusCode::OK)
+            .await?
+            .version)
+    }
+
+    /// Waits until the API answers, at most `deadline`.
+    pub async fn wait_ready(&self, deadline: Duration) -> Result<String> {
+        wait::until(
+            "Forgejo's API",
+            deadline,
+            Duration::from_secs(1),
+            || async {
+                Ok(match self.version().await {
+                    Ok(v) => Poll::Ready(v),
+                    Err(e) => Poll::NotYet(format!("{e:#}")),
+                })
+            },
+        )
+        .await
+    }
+
+    /// `POST /api/v1/users/{user}/tokens` with basic auth; returns the token (`sha1`).
+    pub async fn create_token(&self, user: &str, name: &str, scopes: &[&str]) -> Result<String> {
+        #[derive(Deserialize)]
+        struct T {
+            sha1: String,
+        }
+        let body = serde_json::json!({ "name": name, "scopes": scopes });
+        let (status, text) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{user}/tokens"),
+                Some(body),
+            )
+            .await?;
+        if status == StatusCode::FORBIDDEN && text.contains("must change") {
+            bail!(
+                "Forgejo refuses basic auth for {user}: the account must change its password first (create it with must_change_password=false)"
+            );
+        }
+        if status != StatusCode::CREATED {
+            bail!(
+                "POST /api/v1/users/{user}/tokens: HTTP {status}: {}",
+                text.trim()
+            );
+        }
+        Ok(serde_json::from_str::<T>(&text)
+            .with_context(|| format!("token answer {text}"))?
+            .sha1)
+    }
+
+    /// `POST /api/v1/user/repos`: a public repository of the authenticated user.
+    pub async fn create_repo(&self, name: &str) -> Result<()> {
+        let body = serde_json::json!({ "name": name, "private": false, "auto_init": false, "default_branch": "main" });
+        let _: serde_json::Value = self
+            .json(
+                Method::POST,
+                "/api/v1/user/repos",
+                Some(body),
+                StatusCode::CREATED,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /api/v1/admin/runners/registration-token` (Forgejo >= 7.0).
+    pub async fn registration_token(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct T {
+            token: String,
+        }
+        Ok(self
+            .json::<T>(
+                Method::GET,
+                "/api/v1/admin/runners/registration-token",
+                None,
+                StatusCode::OK,
+            )
+            .await?
+            .token)
+    }
+
+    /// `GET /api/v1/repos/{owner}/{repo}/actions/tasks` (Forgejo >= 8.0), newest first.
+    pub async fn tasks(&self, owner: &str, repo: &str) -> Result<Vec<Task>> {
+        let path = format!("/api/v1/repos/{owner}/{repo}/actions/tasks?page=1&limit=50");
+        Ok(self
+            .json::<Tasks>(Method::GET, &path, None, StatusCode::OK)
+            .await?
+            .workflow_runs)
+    }
+
+    /// Waits until the run for commit `sha` reaches a final status, at most `deadline`.
+    pub async fn wait_for_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        deadline: Duration,
+    ) -> Result<Task> {
+        wait::until(
+            &format!("the run of {owner}/{repo} for {sha}"),
+            deadline,
+            Duration::from_secs(2),
+            || async {
+                let tasks = self.tasks(owner, repo).await?;
+                Ok(match tasks.into_iter().find(|t| t.head_sha == sha) {
+                    Some(t) if t.status().is_final() => Poll::Ready(t),
+                    Some(t) => Poll::NotYet(format!("status {}", t.status)),
+                    None => Poll::NotYet("no run for that commit yet".into()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// A job's log. There is no REST endpoint: this is the web route, which needs no
+    /// session for a public repository. `job` is 0-based.
+    pub async fn job_log(&self, owner: &str, repo: &str, run: i64, job: usize) -> Result<String> {
+        let path = format!("/{owner}/{repo}/actions/runs/{run}/jobs/{job}/logs");
+        let (status, text) = self
+            .with_auth(Auth::None)
+            .call(Method::GET, &path, None)
+            .await?;
+        if status != StatusCode::OK {
+            bail!("GET {path}: HTTP {status}");
+        }
+        Ok(text)
+    }
+}
+
+fn base64(text: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc4648_examples() {
+        assert_eq!(super::base64("foob"), "Zm9vYg==");
+        assert_eq!(super::base64("fooba"), "Zm9vYmE=");
+        assert_eq!(super::base64("foobar"), "Zm9vYmFy");
+    }
+}
