@@ -26,6 +26,8 @@ pub struct DockerRunOptions {
     pub keep: bool,
     pub jobs: usize,
     pub deadlines: Deadlines,
+    /// Upgrade pairs: each runs `items` before and after an in-place upgrade.
+    pub upgrades: Vec<crate::platform::upgrade::UpgradePair>,
 }
 
 /// A fresh id for a run: short, unique enough among concurrent runs on one engine.
@@ -92,11 +94,42 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
         progress,
         out_dir,
     };
-    let results: Vec<ScenarioResult> = futures_util::stream::iter(opts.items.iter())
-        .map(|item| async { run_item(&platform, item).await })
-        .buffered(opts.jobs.max(1))
-        .collect()
-        .await;
+    let results: Vec<ScenarioResult> = if !opts.upgrades.is_empty() {
+        // Plain scenarios only: variants expect failure, special setups start pods of their own.
+        let plain = |i: &&RunItem| {
+            i.variant.is_none()
+                && i.scenario
+                    .is_none_or(|s| s.setup == crate::scenario::PodSetup::Standard)
+        };
+        let items: Vec<RunItem> = opts
+            .items
+            .iter()
+            .filter(plain)
+            .filter(|i| unmet_needs(i, opts.dind).is_none())
+            .cloned()
+            .collect();
+        let mut results = Vec::new();
+        for pair in &opts.upgrades {
+            platform
+                .progress
+                .say(format!("upgrade:{}: start", pair.name));
+            let r = platform.run_upgrade(pair, &items).await;
+            platform.progress.say(format!(
+                "upgrade:{}: {} in {:.1}s",
+                pair.name,
+                word(&r.outcome),
+                r.duration.as_secs_f64()
+            ));
+            results.push(r);
+        }
+        results
+    } else {
+        futures_util::stream::iter(opts.items.iter())
+            .map(|item| async { run_item(&platform, item).await })
+            .buffered(opts.jobs.max(1))
+            .collect()
+            .await
+    };
     if !opts.keep {
         docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
     }

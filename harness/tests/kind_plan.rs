@@ -3,7 +3,9 @@
 
 use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::DindMode;
-use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, runner_values};
+use harness::kind::{
+    CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan, runner_values,
+};
 
 fn options() -> KindOptions {
     let versions = Versions::load().expect("versions");
@@ -94,4 +96,12 @@ fn runner_values_reproduce_the_article_key_by_key() {
         "{notes:?}"
     );
     assert_eq!(values.runner.config.token.as_deref(), Some("tok"));
+}
+
+#[test]
+fn chart_upgrade_plan_matches_golden() {
+    let to_values: serde_yaml::Value =
+        serde_yaml::from_str("knownLastVersion: true").expect("yaml");
+    let plan = build_upgrade_plan(&options(), "0.7.0", Some(&to_values)).expect("plan");
+    golden("kind-upgrade-plan.txt", &plan.render());
 }

@@ -10,7 +10,7 @@ use harness::user_error;
 
 use crate::args::{Arg, Args, unexpected};
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask certs --out DIR [--san NAME_OR_IP]... [--days N] [--key ecdsa|rsa]
                   [--ca-cert FILE --ca-key FILE] [--force]
 cargo xtask certs --check DIR

@@ -8,13 +8,13 @@ use harness::Progress;
 
 use crate::args::{Arg, Args, unexpected};
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, the workspace tests including those that need
-Docker, cargo xtask e2e with the negative variants (rootful) and again with rootless
-DIND. Needs a running Docker engine
+Docker, the workflow check, cargo xtask e2e with the negative variants (rootful), again
+with rootless DIND, and the upgrade matrix. Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
 Docker.
 ";
@@ -53,6 +53,7 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
     if !skip_e2e {
         steps.extend([
             ("images", "xtask", vec!["images"]),
+            ("workflows", "xtask", vec!["workflows"]),
             ("e2e rootful", "xtask", vec!["e2e", "--negative"]),
         ]);
     }

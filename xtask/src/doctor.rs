@@ -9,7 +9,7 @@ use harness::node::{Verdict, engine_finding, host_findings};
 
 use crate::args::{Arg, Args, unexpected};
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask doctor [--root DIR]
 
 Reads what decides whether rootless DIND can start: kernel.apparmor_restrict_unprivileged_userns,

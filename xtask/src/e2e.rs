@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use harness::Progress;
 use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::images::ImageKind;
 use harness::docker::images::ImageSource;
 use harness::docker::{self, DindMode, labels};
 use harness::kind::{CertMode, Registration};
 use harness::node::{ApplyOutcome, RestoreOutcome, Sysctl};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
+use harness::platform::upgrade::{UpgradePair, UpgradeSide, docker_pairs};
 use harness::report::summary_table;
 use harness::run::{DockerRunOptions, new_run_id, run_docker};
 use harness::user_error;
@@ -20,7 +22,7 @@ use harness::user_error;
 use crate::args::{Arg, Args, unexpected};
 use crate::scenarios;
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask e2e [--platform docker|kind] [--scenario NAME]... [--list] [--keep]
                 [--workflow PATH]... [--dind rootful|rootless] [--jobs N] [--negative]
                 [--values FILE] [--image-source built|upstream] [--job-timeout SECS]
@@ -37,6 +39,10 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
   --jobs N          scenarios run concurrently on separate pods (default: 1)
+  --upgrade-matrix  validate the upgrade pairs of fixtures/upgrades.yaml: install A, run the
+                    scenarios, upgrade in place to B, assert what must survive, run them again
+  --upgrade-from A --upgrade-to B
+                    one pair: values files on the Docker platform, chart versions on kind
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
                     the run and put the old value back after (changes the host: off by default)
 Kind platform (kind + Forgejo + the wrenix chart; needs Docker, kind, helm, kubectl and
@@ -69,6 +75,9 @@ pub struct Options {
     registry_mirror: Option<String>,
     certs: CertMode,
     registration: Registration,
+    upgrade_matrix: bool,
+    upgrade_from: Option<String>,
+    upgrade_to: Option<String>,
 }
 
 impl Options {
@@ -107,6 +116,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         registry_mirror: None,
         certs: CertMode::Harness,
         registration: Registration::Token,
+        upgrade_matrix: false,
+        upgrade_from: None,
+        upgrade_to: None,
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -120,6 +132,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                 }
             },
             Arg::Long("dry-run") => o.dry_run = true,
+            Arg::Long("upgrade-matrix") => o.upgrade_matrix = true,
+            Arg::Long("upgrade-from") => o.upgrade_from = Some(args.value("--upgrade-from")?),
+            Arg::Long("upgrade-to") => o.upgrade_to = Some(args.value("--upgrade-to")?),
             Arg::Long("reuse") => o.reuse = true,
             Arg::Long("keep-on-failure") => o.keep_on_failure = true,
             Arg::Long("registry-mirror") => {
@@ -199,6 +214,21 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             "--list only lists; it does not go with --workflow or --keep"
         ));
     }
+    if o.upgrade_from.is_some() != o.upgrade_to.is_some() {
+        return Err(user_error!("--upgrade-from and --upgrade-to go together"));
+    }
+    if o.upgrade_matrix && o.upgrade_from.is_some() {
+        return Err(user_error!(
+            "--upgrade-matrix runs the pairs in fixtures/upgrades.yaml; it does not go with --upgrade-from/--upgrade-to"
+        ));
+    }
+    if (o.upgrade_matrix || o.upgrade_from.is_some())
+        && (o.keep || !o.workflows.is_empty() || o.negative)
+    {
+        return Err(user_error!(
+            "upgrades do not go with --keep, --workflow or --negative"
+        ));
+    }
     if o.dry_run && !o.kind {
         return Err(user_error!(
             "--dry-run prints the kind platform's plan: add --platform kind"
@@ -229,7 +259,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
     let items = select(&catalogue, &o)?;
     if o.kind {
-        return crate::kind::run(&o.kind_args(), items, values).await;
+        let upgrade = crate::kind::Upgrade {
+            matrix: o.upgrade_matrix,
+            pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()),
+        };
+        return crate::kind::run(&o.kind_args(), items, values, upgrade).await;
     }
     let run_id = new_run_id();
     let progress = Progress::new();
@@ -260,6 +294,7 @@ async fn run_and_report(
     progress: Progress,
 ) -> Result<ExitCode> {
     let run_id = run_id.to_owned();
+    let upgrades = docker_upgrades(&o)?;
     let opts = DockerRunOptions {
         run_id: run_id.clone(),
         items,
@@ -269,6 +304,7 @@ async fn run_and_report(
         keep: o.keep,
         jobs: o.jobs,
         deadlines: o.deadlines,
+        upgrades,
     };
     let summary = tokio::select! {
         summary = run_docker(opts, progress) => summary?,
@@ -288,6 +324,34 @@ async fn run_and_report(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The Docker-platform upgrade pairs asked for (none without an upgrade flag).
+fn docker_upgrades(o: &Options) -> Result<Vec<UpgradePair>> {
+    if o.upgrade_matrix {
+        return docker_pairs(&harness::fixtures_dir().join("upgrades.yaml"));
+    }
+    let Some((from, to)) = o.upgrade_from.clone().zip(o.upgrade_to.clone()) else {
+        return Ok(Vec::new());
+    };
+    let side = |path: &str| -> Result<UpgradeSide> {
+        let values = load_values(Path::new(path)).map_err(|e| user_error!("{e}"))?;
+        let dind = if o.dind == DindMode::Rootless {
+            ImageKind::DindRootless
+        } else {
+            ImageKind::Dind
+        };
+        Ok(UpgradeSide {
+            dind,
+            values: path.to_owned(),
+            config: values.runner.config.file,
+        })
+    };
+    Ok(vec![UpgradePair {
+        name: "from-to".into(),
+        from: side(&from)?,
+        to: side(&to)?,
+    }])
 }
 
 async fn interrupted() -> &'static str {

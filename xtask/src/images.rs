@@ -8,7 +8,7 @@ use harness::docker::images::{self, ImageSource};
 
 use crate::args::{Arg, Args, unexpected};
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask images [--list] [--image-source built|upstream]
 
 Builds every image the harness needs from fixtures/images/ (Debian base by debootstrap,

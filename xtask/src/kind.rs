@@ -6,7 +6,9 @@ use anyhow::Result;
 use harness::config::ChartValues;
 use harness::docker::DindMode;
 use harness::docker::images::{self, ImageKind};
-use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan};
+use harness::kind::{
+    CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan,
+};
 use harness::platform::RunItem;
 use harness::user_error;
 
@@ -22,7 +24,18 @@ pub struct KindArgs {
     pub dind: DindMode,
 }
 
-pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues) -> Result<ExitCode> {
+/// Which chart upgrade to plan, if any.
+pub struct Upgrade {
+    pub matrix: bool,
+    pub pair: Option<(String, String)>,
+}
+
+pub async fn run(
+    args: &KindArgs,
+    items: Vec<RunItem>,
+    values: ChartValues,
+    upgrade: Upgrade,
+) -> Result<ExitCode> {
     let versions = Versions::load()?;
     let plan_images = images::plan(&harness::fixtures_dir())?;
     let image = |k: ImageKind| {
@@ -58,10 +71,31 @@ pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues) -> R
             .map(|i| i.name.clone())
             .collect(),
     };
-    let plan = build_plan(&opts)?;
+    let mut plans = Vec::new();
+    if upgrade.matrix {
+        for pair in kind_pairs()? {
+            let mut from = opts.clone();
+            from.chart_version = pair.from.clone();
+            plans.push((
+                format!("upgrade {}: {} -> {}", pair.name, pair.from, pair.to),
+                build_upgrade_plan(&from, &pair.to, pair.to_values.as_ref())?,
+            ));
+        }
+    } else if let Some((a, b)) = &upgrade.pair {
+        let mut from = opts.clone();
+        from.chart_version = a.clone();
+        plans.push((
+            format!("upgrade {a} -> {b}"),
+            build_upgrade_plan(&from, b, None)?,
+        ));
+    } else {
+        plans.push(("run".to_owned(), build_plan(&opts)?));
+    }
     if args.dry_run {
-        println!("# cargo xtask e2e --platform kind: the plan (nothing was run)");
-        print!("{}", plan.render());
+        for (title, plan) in &plans {
+            println!("# cargo xtask e2e --platform kind: {title}: the plan (nothing was run)");
+            print!("{}", plan.render());
+        }
         return Ok(ExitCode::SUCCESS);
     }
     for (tool, version) in [
@@ -86,4 +120,40 @@ pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues) -> R
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+struct KindPair {
+    name: String,
+    from: String,
+    to: String,
+    to_values: Option<serde_yaml::Value>,
+}
+
+/// The kind pairs of fixtures/upgrades.yaml.
+fn kind_pairs() -> Result<Vec<KindPair>> {
+    let path = harness::fixtures_dir().join("upgrades.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path)?)
+        .map_err(|e| user_error!("{}: {e}", path.display()))?;
+    let pairs = doc
+        .get("kind")
+        .and_then(|k| k.as_sequence())
+        .cloned()
+        .unwrap_or_default();
+    pairs
+        .iter()
+        .map(|p| {
+            let field = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| user_error!("{}: a kind pair lacks `{k}`", path.display()))
+            };
+            Ok(KindPair {
+                name: field("name")?,
+                from: field("from")?,
+                to: field("to")?,
+                to_values: p.get("to_values").cloned(),
+            })
+        })
+        .collect()
 }

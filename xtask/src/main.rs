@@ -9,6 +9,7 @@ mod images;
 mod kind;
 mod scenarios;
 mod sysctl;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ commands:
   certs    make a DIND TLS set with rcgen (--out DIR) or check one (--check DIR)
   doctor   can rootless DIND start here? kernel knobs, devices, cgroups, engine
   sysctl   check, apply or restore kernel.apparmor_restrict_unprivileged_userns=0
+  workflows  validate .forgejo/workflows with act and check their cargo xtask calls
   ci       run exactly what CI runs: fmt, clippy, tests, images, e2e
   help     this text; `cargo xtask <command> --help` describes a command
 ";
@@ -59,6 +61,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         "ci" => ci::run(args),
         "doctor" => doctor::run(args).await,
         "sysctl" => sysctl::run(args),
+        "workflows" => workflows::run(args),
         "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
         "certs" => certs::run(args),
@@ -71,6 +74,20 @@ async fn run() -> anyhow::Result<ExitCode> {
             command_names().join(", ")
         )),
     }
+}
+
+/// A command's help text, for checking calls made elsewhere (workflows, docs).
+pub fn help_of(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "e2e" => e2e::HELP,
+        "images" => images::HELP,
+        "certs" => certs::HELP,
+        "doctor" => doctor::HELP,
+        "sysctl" => sysctl::HELP,
+        "workflows" => workflows::HELP,
+        "ci" => ci::HELP,
+        _ => return None,
+    })
 }
 
 /// Every subcommand, as HELP lists them (a test keeps the two in step).

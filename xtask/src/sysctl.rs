@@ -9,7 +9,7 @@ use harness::user_error;
 
 use crate::args::{Arg, Args, unexpected};
 
-const HELP: &str = "\
+pub const HELP: &str = "\
 cargo xtask sysctl --check | --apply [--persist] | --restore [--root DIR]
 
 The fix for rootless DIND on Ubuntu 24.04: kernel.apparmor_restrict_unprivileged_userns=0.

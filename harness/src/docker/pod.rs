@@ -59,7 +59,10 @@ pub struct PodSpec<'a> {
     pub privilege: Privilege,
     /// A seccomp profile (JSON text) for the DIND container instead of `unconfined`.
     pub seccomp: Option<String>,
-    pub tls: &'a TlsSet,
+    /// The set to put in the certs volume; None when a given `certs_volume` holds one.
+    pub tls: Option<&'a TlsSet>,
+    /// A named volume for `/certs` that outlives the pod (upgrades); else a fresh one.
+    pub certs_volume: Option<String>,
     /// A named volume kept between runs for DIND's image store (`--reuse`); else a fresh one.
     pub data_volume: Option<String>,
     /// Extra dockerd flags, appended after the TLS flags (the last of a flag wins).
@@ -82,7 +85,10 @@ impl Pod {
     pub async fn create(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
         let name = format!("fe2e-{}-{}", spec.run_id, spec.scenario);
         let labels = labels::for_pod(spec.run_id, spec.scenario);
-        let certs_volume = format!("{name}-certs");
+        let certs_volume = spec
+            .certs_volume
+            .clone()
+            .unwrap_or_else(|| format!("{name}-certs"));
         let data_volume = spec
             .data_volume
             .clone()
@@ -93,8 +99,11 @@ impl Pod {
             runner: format!("{name}-runner"),
             name,
             mode: spec.mode,
-            volumes: vec![certs_volume.clone()],
+            volumes: Vec::new(),
         };
+        if spec.certs_volume.is_none() {
+            pod.volumes.push(certs_volume.clone());
+        }
         if spec.data_volume.is_none() {
             pod.volumes.push(data_volume.clone());
         }
@@ -131,19 +140,21 @@ impl Pod {
             ..Default::default()
         };
         create(docker, &pod.dind, dind).await?;
-        let key_uid = (spec.mode == DindMode::Rootless).then_some(1000);
-        let set = files(spec.tls, WriteOptions { key_uid });
-        let entries: Vec<archive::Entry<'_>> = set
-            .iter()
-            .map(|f| archive::Entry {
-                path: f.path,
-                contents: f.contents.as_bytes(),
-                mode: f.mode,
-                uid: f.uid.into(),
-            })
-            .collect();
-        pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?)
-            .await?;
+        if let Some(tls) = spec.tls {
+            let key_uid = (spec.mode == DindMode::Rootless).then_some(1000);
+            let set = files(tls, WriteOptions { key_uid });
+            let entries: Vec<archive::Entry<'_>> = set
+                .iter()
+                .map(|f| archive::Entry {
+                    path: f.path,
+                    contents: f.contents.as_bytes(),
+                    mode: f.mode,
+                    uid: f.uid.into(),
+                })
+                .collect();
+            pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?)
+                .await?;
+        }
 
         let runner = ContainerCreateBody {
             image: Some(spec.runner_image.to_owned()),

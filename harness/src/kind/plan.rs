@@ -622,3 +622,158 @@ fn secret_outline() -> String {
     }
     s
 }
+
+/// The chart upgrade from `opts.chart_version` to `to`: install and test A, render A and B
+/// and report the differences, queue a job, `helm upgrade` with the same values, then
+/// assert the runner kept its registration, the queued job finished and the scenarios pass.
+pub fn build_upgrade_plan(
+    opts: &KindOptions,
+    to: &str,
+    to_values: Option<&serde_yaml::Value>,
+) -> anyhow::Result<Plan> {
+    let mut keep = opts.clone();
+    keep.keep = true;
+    let mut p = build_plan(&keep)?;
+    // A's cleanup goes (the cluster lives on for B); diagnosis moves to the end.
+    let diagnosis: Vec<Step> = p
+        .steps
+        .iter()
+        .filter(|s| s.phase == "diagnosis")
+        .cloned()
+        .collect();
+    p.steps
+        .retain(|s| s.phase != "cleanup" && s.phase != "diagnosis");
+    let ctx = format!("kind-{}", opts.cluster);
+    let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
+    let chart = &opts.versions.runner_chart.reference;
+    let from = opts.chart_version.as_str();
+    let mut extra = vec!["--values", "runner-values.yaml"];
+    if let Some(v) = to_values {
+        p.add(
+            "upgrade",
+            format!("values {to} needs on top of the same values"),
+            Action::File {
+                path: "runner-values-to.yaml".into(),
+                contents: serde_yaml::to_string(v)?,
+            },
+        );
+        extra.extend(["--values", "runner-values-to.yaml"]);
+    }
+    for (version, file) in [(from, "rendered-from.yaml"), (to, "rendered-to.yaml")] {
+        p.run("upgrade", format!("render chart {version} (to {file}) for the A/B report: runner config.yaml and pod spec"), &[&["helm", "template", "runner", chart, "--version", version, "--namespace", "runners"][..], &extra[..]].concat());
+    }
+    p.run(
+        "upgrade",
+        "the runner's identity before: .runner in the chart's Secret",
+        &[
+            &["kubectl"][..],
+            &ns[..],
+            &[
+                "get",
+                "secret",
+                "runner-forgejo-runner-config",
+                "-o",
+                "jsonpath={.data.\\.runner}",
+            ],
+        ]
+        .concat(),
+    );
+    p.run(
+        "upgrade",
+        "queue a job that spans the upgrade (sleeps, then prints a marker)",
+        &[
+            "git",
+            "-C",
+            "workspaces/upgrade-queued",
+            "push",
+            &format!("http://e2e-admin:{API_TOKEN}@127.0.0.1:<port>/e2e-admin/upgrade-queued.git"),
+            "HEAD:main",
+        ],
+    );
+    p.run(
+        "upgrade",
+        format!("helm upgrade to {to} with the same values"),
+        &[
+            &[
+                "helm",
+                "upgrade",
+                "runner",
+                chart,
+                "--version",
+                to,
+                "--kube-context",
+                &ctx,
+                "--namespace",
+                "runners",
+                "--wait",
+                "--timeout",
+                "5m",
+            ][..],
+            &extra[..],
+        ]
+        .concat(),
+    );
+    p.add(
+        "upgrade",
+        "the upgraded runner pod is Ready",
+        Action::Wait {
+            what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(),
+            deadline_secs: 300,
+        },
+    );
+    p.run(
+        "upgrade",
+        "the runner's identity after: the same .runner (no new registration)",
+        &[
+            &["kubectl"][..],
+            &ns[..],
+            &[
+                "get",
+                "secret",
+                "runner-forgejo-runner-config",
+                "-o",
+                "jsonpath={.data.\\.runner}",
+            ],
+        ]
+        .concat(),
+    );
+    p.add(
+        "upgrade",
+        "the job queued during the upgrade finished (success), or is reported with its status",
+        Action::Wait {
+            what: "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status"
+                .into(),
+            deadline_secs: 900,
+        },
+    );
+    for name in &opts.scenarios {
+        p.run(
+            "upgrade",
+            format!("scenario {name} again on {to}"),
+            &[
+                "git",
+                "-C",
+                &format!("workspaces/{name}"),
+                "commit",
+                "--allow-empty",
+                "-m",
+                "after upgrade",
+            ],
+        );
+        p.add(
+            "upgrade",
+            "its run after the upgrade passes the same checks",
+            Action::Wait {
+                what: format!("the run of {name} for the new commit reaches a final status"),
+                deadline_secs: 900,
+            },
+        );
+    }
+    p.steps.extend(diagnosis);
+    p.run(
+        "cleanup",
+        "delete the cluster",
+        &["kind", "delete", "cluster", "--name", &opts.cluster],
+    );
+    Ok(p)
+}

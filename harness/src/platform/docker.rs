@@ -237,7 +237,8 @@ impl DockerPlatform {
             mode,
             privilege: self.privilege,
             seccomp,
-            tls: &tls,
+            tls: Some(&tls),
+            certs_volume: None,
             data_volume: None,
             dind_args: item
                 .variant
@@ -296,33 +297,59 @@ impl DockerPlatform {
         _tls: &TlsSet,
         run: &mut PodRun,
     ) -> Result<()> {
+        self.prepare(&item.name, pod, run).await?;
+        self.run_job(item, nonce, pod, &item.config(&self.config), run)
+            .await
+    }
+
+    /// Waits for DIND and makes sure the job image is in its store (loaded unless a kept
+    /// image-store volume already has it). Returns whether it had to load.
+    pub(super) async fn prepare(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
         let t = Instant::now();
         let version = pod.wait_ready(self.deadlines.dind_ready).await?;
         run.phases
             .push(("dind ready".into(), t.elapsed().as_secs_f64()));
         self.say(
-            &item.name,
+            name,
             format!(
-                "DIND {} ({}) answers over TLS after {:.1}s",
-                version,
+                "DIND {version} ({}) answers over TLS after {:.1}s",
                 pod.mode.name(),
                 t.elapsed().as_secs_f64()
             ),
         );
-
-        let t = Instant::now();
         let job_image = self.images.get(ImageKind::Job);
+        if pod.has_image(job_image).await? {
+            self.say(
+                name,
+                format!("{job_image} already in DIND's image store: not loaded"),
+            );
+            return Ok(false);
+        }
+        let t = Instant::now();
         pod.load_image(job_image, self.deadlines.image_load).await?;
         run.phases
             .push(("image load".into(), t.elapsed().as_secs_f64()));
         self.say(
-            &item.name,
+            name,
             format!(
                 "loaded {job_image} into DIND in {:.1}s",
                 t.elapsed().as_secs_f64()
             ),
         );
+        Ok(true)
+    }
 
+    /// Lays out the workspace in the runner container and runs the workflow with act under
+    /// `config`; the job's log and conclusion become the run's evidence.
+    pub(super) async fn run_job(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        config: &RunnerConfig,
+        run: &mut PodRun,
+    ) -> Result<()> {
+        let job_image = self.images.get(ImageKind::Job);
         let workspace = self
             .out_dir
             .join("workspaces")
@@ -363,7 +390,7 @@ impl DockerPlatform {
         )
         .await?;
 
-        let (cmd, deviations) = act::command(&item.config(&self.config), job_image, &item.workflow);
+        let (cmd, deviations) = act::command(config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();

@@ -1,6 +1,7 @@
 //! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
 
 pub mod docker;
+pub mod upgrade;
 mod userns;
 
 use std::path::PathBuf;

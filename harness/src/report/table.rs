@@ -35,12 +35,16 @@ pub fn summary_table(s: &Summary) -> String {
             r.duration.as_secs_f64(),
             detail
         ));
+        // Upgrades are judged by several assertions: show every one.
+        let all = r.name.starts_with("upgrade:");
         for c in &r.checks {
-            if let Outcome::Skip(why) = &c.outcome {
-                out.push_str(&format!(
+            match &c.outcome {
+                Outcome::Skip(why) => out.push_str(&format!(
                     "{:<width$}    skipped check `{}`: {}\n",
                     "", c.name, why
-                ));
+                )),
+                _ if all => out.push_str(&format!("{:<width$}    {c}\n", "")),
+                _ => {}
             }
         }
         for d in &r.diagnosis {
