@@ -107,8 +107,20 @@ mod tests {
     fn help_lists_every_command_the_dispatcher_knows() {
         assert_eq!(
             command_names(),
-            ["e2e", "images", "certs", "doctor", "sysctl", "ci", "help"]
+            [
+                "e2e",
+                "images",
+                "certs",
+                "doctor",
+                "sysctl",
+                "workflows",
+                "ci",
+                "help"
+            ]
         );
+        for name in command_names().into_iter().filter(|n| *n != "help") {
+            assert!(help_of(name).is_some(), "{name} has no help");
+        }
     }
 
     #[tokio::test]
