@@ -18,24 +18,13 @@ pub fn build(artifacts: &[Artifact]) -> Result<HashMap<&'static str, Vec<u8>>> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(&cargo);
-    cmd.arg("build")
-        .arg("--quiet")
-        .current_dir(crate::workspace_root());
+    cmd.arg("build").arg("--quiet").current_dir(crate::workspace_root());
     for a in artifacts {
         cmd.args(["--package", a.package, "--bin", a.bin]);
     }
-    let status = cmd
-        .status()
-        .with_context(|| format!("run {cargo} build for the job artifacts"))?;
+    let status = cmd.status().with_context(|| format!("run {cargo} build for the job artifacts"))?;
     if !status.success() {
-        bail!(
-            "cargo build of {} failed",
-            artifacts
-                .iter()
-                .map(|a| a.package)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        bail!("cargo build of {} failed", artifacts.iter().map(|a| a.package).collect::<Vec<_>>().join(", "));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -29,11 +29,7 @@ pub struct Diagnosis {
 
 impl std::fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "[{}] cause: {}\n  fix: {}\n  seen: {}",
-            self.id, self.cause, self.fix, self.evidence
-        )
+        write!(f, "[{}] cause: {}\n  fix: {}\n  seen: {}", self.id, self.cause, self.fix, self.evidence)
     }
 }
 
@@ -52,18 +48,8 @@ pub fn diagnose(signatures: &[Signature], log: &str) -> Vec<Diagnosis> {
         .filter(|s| s.any.is_empty() || s.any.iter().any(|p| log.contains(p.as_str())))
         .map(|s| {
             let first = &s.patterns[0];
-            let evidence = log
-                .lines()
-                .find(|l| l.contains(first.as_str()))
-                .unwrap_or(first)
-                .trim()
-                .to_owned();
-            Diagnosis {
-                id: s.id.clone(),
-                cause: s.cause.clone(),
-                fix: s.fix.clone(),
-                evidence,
-            }
+            let evidence = log.lines().find(|l| l.contains(first.as_str())).unwrap_or(first).trim().to_owned();
+            Diagnosis { id: s.id.clone(), cause: s.cause.clone(), fix: s.fix.clone(), evidence }
         })
         .collect()
 }

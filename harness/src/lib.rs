@@ -40,8 +40,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// The workspace's `target/e2e/` directory, where reports and bundles go.
 pub fn output_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     target.join("e2e")
 }

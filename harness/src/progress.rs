@@ -16,9 +16,7 @@ impl Default for Progress {
 
 impl Progress {
     pub fn new() -> Self {
-        Self {
-            start: Instant::now(),
-        }
+        Self { start: Instant::now() }
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -27,11 +25,7 @@ impl Progress {
 
     /// Prints `[  12.3s] message` to stderr.
     pub fn say(&self, message: impl AsRef<str>) {
-        eprintln!(
-            "[{:>6.1}s] {}",
-            self.start.elapsed().as_secs_f64(),
-            message.as_ref()
-        );
+        eprintln!("[{:>6.1}s] {}", self.start.elapsed().as_secs_f64(), message.as_ref());
     }
 
     /// Runs `fut`, saying what it does first and how long it took after.

@@ -24,6 +24,8 @@ pub struct DockerRunOptions {
     pub dind: DindMode,
     pub image_source: ImageSource,
     pub keep: bool,
+    /// Keep DIND image-store volumes between runs, so job images load once.
+    pub reuse: bool,
     pub jobs: usize,
     pub deadlines: Deadlines,
     /// Upgrade pairs: each runs `items` before and after an in-place upgrade.
@@ -34,11 +36,7 @@ pub struct DockerRunOptions {
 pub fn new_run_id() -> String {
     use sha2::Digest;
     let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    sha2::Sha256::digest(seed.as_bytes())
-        .iter()
-        .take(3)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha2::Sha256::digest(seed.as_bytes()).iter().take(3).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs every item and returns the summary; reports are written by the caller.
@@ -46,14 +44,11 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     let start = Instant::now();
     let docker = docker::connect().await?;
     let act_binary = read_act()?;
-    let images = progress
-        .step(
-            "images",
-            images::ensure(&docker, opts.image_source, &progress),
-        )
-        .await?;
-    let privilege =
-        docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
+    let mut setup = Vec::new();
+    let t = Instant::now();
+    let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
+    setup.push(("images".to_owned(), t.elapsed().as_secs_f64()));
+    let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
     progress.say(format!(
         "run {}: platform docker, DIND {}, {}, executor act, images {:?} ({})",
         opts.run_id,
@@ -67,17 +62,11 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     if let Some(warning) = check_tls_verify(envs).warning {
         progress.say(format!("warning: {warning}"));
     }
-    let wanted: Vec<_> = opts
-        .items
-        .iter()
-        .filter_map(|i| i.scenario)
-        .flat_map(|s| s.artifacts.iter().copied())
-        .collect();
-    let artifacts = progress
-        .step("build job artifacts", async {
-            crate::artifacts::build(&wanted)
-        })
-        .await?;
+    let wanted: Vec<_> =
+        opts.items.iter().filter_map(|i| i.scenario).flat_map(|s| s.artifacts.iter().copied()).collect();
+    let t = Instant::now();
+    let artifacts = progress.step("build job artifacts", async { crate::artifacts::build(&wanted) }).await?;
+    setup.push(("job artifacts".to_owned(), t.elapsed().as_secs_f64()));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     let platform = DockerPlatform {
         docker: docker.clone(),
@@ -89,6 +78,11 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
         config,
         dind: opts.dind,
         keep: opts.keep,
+        cache_pool: if opts.reuse {
+            Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs).await?))
+        } else {
+            None
+        },
         deadlines: opts.deadlines,
         signatures: crate::diagnose::signatures()?,
         progress,
@@ -97,22 +91,13 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     let results: Vec<ScenarioResult> = if !opts.upgrades.is_empty() {
         // Plain scenarios only: variants expect failure, special setups start pods of their own.
         let plain = |i: &&RunItem| {
-            i.variant.is_none()
-                && i.scenario
-                    .is_none_or(|s| s.setup == crate::scenario::PodSetup::Standard)
+            i.variant.is_none() && i.scenario.is_none_or(|s| s.setup == crate::scenario::PodSetup::Standard)
         };
-        let items: Vec<RunItem> = opts
-            .items
-            .iter()
-            .filter(plain)
-            .filter(|i| unmet_needs(i, opts.dind).is_none())
-            .cloned()
-            .collect();
+        let items: Vec<RunItem> =
+            opts.items.iter().filter(plain).filter(|i| unmet_needs(i, opts.dind).is_none()).cloned().collect();
         let mut results = Vec::new();
         for pair in &opts.upgrades {
-            platform
-                .progress
-                .say(format!("upgrade:{}: start", pair.name));
+            platform.progress.say(format!("upgrade:{}: start", pair.name));
             let r = platform.run_upgrade(pair, &items).await;
             platform.progress.say(format!(
                 "upgrade:{}: {} in {:.1}s",
@@ -133,7 +118,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     if !opts.keep {
         docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
     }
-    Ok(Summary::new(
+    let mut summary = Summary::new(
         &opts.run_id,
         "docker",
         "act",
@@ -141,24 +126,19 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
         &format!("{:?}", platform.images.source).to_lowercase(),
         results,
         start.elapsed(),
-    ))
+    );
+    summary.setup_phases = setup;
+    Ok(summary)
 }
 
 async fn run_item(platform: &DockerPlatform, item: &RunItem) -> ScenarioResult {
     if let Some(reason) = unmet_needs(item, platform.dind) {
-        platform
-            .progress
-            .say(format!("{}: skipped: {reason}", item.name));
+        platform.progress.say(format!("{}: skipped: {reason}", item.name));
         return skipped(item, platform.dind, reason);
     }
     platform.progress.say(format!("{}: start", item.name));
     let result = platform.run(item).await;
-    platform.progress.say(format!(
-        "{}: {} in {:.1}s",
-        item.name,
-        word(&result.outcome),
-        result.duration.as_secs_f64()
-    ));
+    platform.progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
     result
 }
 
@@ -170,6 +150,27 @@ fn word(o: &Outcome) -> &'static str {
     }
 }
 
+/// The image-store volumes `--reuse` keeps (created on first use): labelled as the
+/// harness's, but with no run id, so a run's sweep leaves them and `clean` removes them.
+async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for i in 0..jobs.max(1) {
+        let name = format!("fe2e-cache-rootful-{i}");
+        let labels = std::collections::HashMap::from([
+            (labels::MANAGED.to_owned(), "true".to_owned()),
+            (labels::CACHE.to_owned(), "true".to_owned()),
+        ]);
+        let body = bollard::models::VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        docker.create_volume(body).await?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// Why `item` cannot run here, if it cannot.
 pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
     let needs = item.scenario.as_ref()?.needs;
@@ -178,11 +179,7 @@ pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
     }
     if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
         let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
-        return Some(format!(
-            "needs {} DIND (run with --dind {})",
-            want.join(" or "),
-            want[0]
-        ));
+        return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
     }
     None
 }
@@ -196,6 +193,7 @@ fn skipped(item: &RunItem, dind: DindMode, reason: String) -> ScenarioResult {
         checks: Vec::new(),
         duration: Duration::ZERO,
         phases: Vec::new(),
+        job_steps_seconds: None,
         diagnosis: Vec::new(),
         bundle: None,
         notes: Vec::new(),

@@ -160,56 +160,33 @@ impl std::fmt::Display for Check {
 
 impl Check {
     pub fn pass(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            outcome: Outcome::Pass,
-        }
+        Self { name: name.into(), outcome: Outcome::Pass }
     }
 
     pub fn fail(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            outcome: Outcome::Fail(reason.into()),
-        }
+        Self { name: name.into(), outcome: Outcome::Fail(reason.into()) }
     }
 
     pub fn skip(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            outcome: Outcome::Skip(reason.into()),
-        }
+        Self { name: name.into(), outcome: Outcome::Skip(reason.into()) }
     }
 
     /// Passes when `cond`, else fails with `reason`.
     pub fn that(name: impl Into<String>, cond: bool, reason: impl Into<String>) -> Self {
-        if cond {
-            Self::pass(name)
-        } else {
-            Self::fail(name, reason)
-        }
+        if cond { Self::pass(name) } else { Self::fail(name, reason) }
     }
 
     /// The job's conclusion was success.
     pub fn job_succeeded(ev: &Evidence) -> Self {
-        Self::that(
-            "job succeeded",
-            ev.job_succeeded,
-            "the job failed; see the job log",
-        )
+        Self::that("job succeeded", ev.job_succeeded, "the job failed; see the job log")
     }
 
     /// Marker `key` equals `want`.
     pub fn marker_is(ev: &Evidence, key: &str, want: &str) -> Self {
         match ev.marker(key) {
             Some(v) if v == want => Self::pass(format!("{key} = {want}")),
-            Some(v) => Self::fail(
-                format!("{key} = {want}"),
-                format!("the job reported {key}={v}, expected {want}"),
-            ),
-            None => Self::fail(
-                format!("{key} = {want}"),
-                format!("the job never reported {key}"),
-            ),
+            Some(v) => Self::fail(format!("{key} = {want}"), format!("the job reported {key}={v}, expected {want}")),
+            None => Self::fail(format!("{key} = {want}"), format!("the job never reported {key}")),
         }
     }
 }
@@ -233,11 +210,7 @@ pub fn overall(checks: &[Check]) -> Outcome {
             _ => None,
         })
         .collect();
-    Outcome::Skip(if reasons.is_empty() {
-        "no assertion ran".to_owned()
-    } else {
-        reasons.join("; ")
-    })
+    Outcome::Skip(if reasons.is_empty() { "no assertion ran".to_owned() } else { reasons.join("; ") })
 }
 
 #[cfg(test)]
@@ -264,18 +237,9 @@ mod tests {
 
     #[test]
     fn overall_needs_one_pass_and_no_failure() {
-        assert_eq!(
-            overall(&[Check::pass("a"), Check::skip("b", "why")]),
-            Outcome::Pass
-        );
-        assert_eq!(
-            overall(&[Check::skip("b", "why")]),
-            Outcome::Skip("why".into())
-        );
+        assert_eq!(overall(&[Check::pass("a"), Check::skip("b", "why")]), Outcome::Pass);
+        assert_eq!(overall(&[Check::skip("b", "why")]), Outcome::Skip("why".into()));
         assert_eq!(overall(&[]), Outcome::Skip("no assertion ran".into()));
-        assert_eq!(
-            overall(&[Check::pass("a"), Check::fail("c", "bad")]),
-            Outcome::Fail("c: bad".into())
-        );
+        assert_eq!(overall(&[Check::pass("a"), Check::fail("c", "bad")]), Outcome::Fail("c: bad".into()));
     }
 }

@@ -12,12 +12,7 @@ pub enum Poll<T> {
 
 /// Polls `check` every `interval` until it is ready, fails, or `deadline` passes.
 /// The error on timeout names `what`, the deadline and the last observation.
-pub async fn until<T, F, Fut>(
-    what: &str,
-    deadline: Duration,
-    interval: Duration,
-    mut check: F,
-) -> anyhow::Result<T>
+pub async fn until<T, F, Fut>(what: &str, deadline: Duration, interval: Duration, mut check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Poll<T>>>,
@@ -29,10 +24,7 @@ where
             Poll::NotYet(seen) => seen,
         };
         if start.elapsed() + interval > deadline {
-            anyhow::bail!(
-                "{what}: not ready after {:.0}s (last seen: {last})",
-                deadline.as_secs_f64()
-            );
+            anyhow::bail!("{what}: not ready after {:.0}s (last seen: {last})", deadline.as_secs_f64());
         }
         tokio::time::sleep(interval).await;
     }

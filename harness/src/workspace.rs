@@ -23,11 +23,7 @@ pub struct Generated<'a> {
 
 impl<'a> Generated<'a> {
     pub fn text(path: &'a str, text: &'a str) -> Self {
-        Self {
-            path,
-            bytes: text.as_bytes(),
-            executable: false,
-        }
+        Self { path, bytes: text.as_bytes(), executable: false }
     }
 }
 
@@ -42,8 +38,7 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[Generated<'_>]) ->
         for rel in files_of(src)? {
             let to = dest.join(&rel);
             std::fs::create_dir_all(to.parent().unwrap_or(dest))?;
-            std::fs::copy(src.join(&rel), &to)
-                .with_context(|| format!("copy {}", src.join(&rel).display()))?;
+            std::fs::copy(src.join(&rel), &to).with_context(|| format!("copy {}", src.join(&rel).display()))?;
         }
     }
     for g in generated {
@@ -58,16 +53,7 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[Generated<'_>]) ->
     git(dest, &["add", "--all"])?;
     git(
         dest,
-        &[
-            "-c",
-            "user.name=forgejo-e2e",
-            "-c",
-            "user.email=e2e@localhost",
-            "commit",
-            "--quiet",
-            "-m",
-            "e2e workspace",
-        ],
+        &["-c", "user.name=forgejo-e2e", "-c", "user.email=e2e@localhost", "commit", "--quiet", "-m", "e2e workspace"],
     )?;
     Ok(())
 }
@@ -81,13 +67,7 @@ fn files_of(src: &Path) -> Result<Vec<PathBuf>> {
     let tracked = Command::new("git")
         .arg("-C")
         .arg(src)
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
         .output();
     if let Ok(out) = tracked
         && out.status.success()
@@ -109,30 +89,18 @@ fn files_of(src: &Path) -> Result<Vec<PathBuf>> {
                 continue;
             }
             let child = rel.join(&name);
-            if entry.file_type()?.is_dir() {
-                stack.push(child)
-            } else {
-                out.push(child)
-            }
+            if entry.file_type()?.is_dir() { stack.push(child) } else { out.push(child) }
         }
     }
     Ok(out)
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|_| user_error!("git is missing: apt-get install git (workspaces are committed for the job to check out)"))?;
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().map_err(|_| {
+        user_error!("git is missing: apt-get install git (workspaces are committed for the job to check out)")
+    })?;
     if !out.status.success() {
-        bail!(
-            "git {} in {}: {}",
-            args.join(" "),
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("git {} in {}: {}", args.join(" "), dir.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }

@@ -4,8 +4,7 @@ use harness::config::{ARTICLE_VALUES, check_tls_verify, load_values};
 
 #[test]
 fn default_values_reproduce_the_article() {
-    let values =
-        load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("article values load");
+    let values = load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("article values load");
     assert_eq!(values.runner.config.create, Some(true));
     let file = &values.runner.config.file;
     assert_eq!(file.labels(), ["self-hosted", "default"]);
@@ -21,12 +20,7 @@ fn default_values_reproduce_the_article() {
     assert_eq!(c.options.as_deref(), Some("-v /certs/client:/certs/client"));
     assert_eq!(
         c.valid_volumes.as_deref(),
-        Some(
-            &[
-                "/certs/client".to_owned(),
-                "/run/secrets/kubernetes.io/serviceaccount".to_owned()
-            ][..]
-        )
+        Some(&["/certs/client".to_owned(), "/run/secrets/kubernetes.io/serviceaccount".to_owned()][..])
     );
     // Nothing beyond what the article sets.
     assert!(file.log.is_none() && file.cache.is_none() && file.host.is_none());
@@ -36,13 +30,7 @@ fn default_values_reproduce_the_article() {
 #[test]
 fn article_tls_verify_is_unquoted_one_and_safe_for_every_client() {
     let values = load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("load");
-    let envs = values
-        .runner
-        .config
-        .file
-        .runner
-        .as_ref()
-        .and_then(|r| r.envs.as_ref());
+    let envs = values.runner.config.file.runner.as_ref().and_then(|r| r.envs.as_ref());
     let finding = check_tls_verify(envs);
     assert_eq!(finding.yaml, "1");
     assert!(finding.go_client_verifies && finding.testcontainers_rs_verifies);

@@ -10,24 +10,11 @@ fn each_captured_failure_is_diagnosed_as_itself() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("logs dir") {
         let path = entry.expect("entry").path();
-        let id = path
-            .file_stem()
-            .expect("stem")
-            .to_string_lossy()
-            .into_owned();
-        assert!(
-            sigs.iter().any(|s| s.id == id),
-            "{} names no signature",
-            path.display()
-        );
+        let id = path.file_stem().expect("stem").to_string_lossy().into_owned();
+        assert!(sigs.iter().any(|s| s.id == id), "{} names no signature", path.display());
         let log = std::fs::read_to_string(&path).expect("log");
         let found = diagnose(&sigs, &log);
-        assert_eq!(
-            found.first().map(|d| d.id.as_str()),
-            Some(id.as_str()),
-            "{}: {found:?}",
-            path.display()
-        );
+        assert_eq!(found.first().map(|d| d.id.as_str()), Some(id.as_str()), "{}: {found:?}", path.display());
         assert!(!found[0].evidence.is_empty() && !found[0].fix.is_empty());
         seen += 1;
     }

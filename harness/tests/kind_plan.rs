@@ -3,9 +3,7 @@
 
 use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::DindMode;
-use harness::kind::{
-    CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan, runner_values,
-};
+use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan, runner_values};
 
 fn options() -> KindOptions {
     let versions = Versions::load().expect("versions");
@@ -29,9 +27,7 @@ fn options() -> KindOptions {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden");
         return;
@@ -39,11 +35,7 @@ fn golden(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
     if expected != actual {
-        let first = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
         panic!(
             "{name} differs from the golden file at line {}:\n  golden: {:?}\n  actual: {:?}\n(UPDATE_GOLDEN=1 to accept)",
             first + 1,
@@ -55,10 +47,7 @@ fn golden(name: &str, actual: &str) {
 
 #[test]
 fn default_plan_matches_golden() {
-    golden(
-        "kind-plan.txt",
-        &build_plan(&options()).expect("plan").render(),
-    );
+    golden("kind-plan.txt", &build_plan(&options()).expect("plan").render());
 }
 
 #[test]
@@ -70,10 +59,7 @@ fn offline_registration_reuse_mirror_and_chart_certs_plan_matches_golden() {
     o.registry_mirror = Some("http://mirror.example:5000".into());
     o.apply_sysctl = true;
     o.dind_image = o.versions.upstream_dind_image.clone();
-    golden(
-        "kind-plan-variants.txt",
-        &build_plan(&o).expect("plan").render(),
-    );
+    golden("kind-plan-variants.txt", &build_plan(&o).expect("plan").render());
 }
 
 #[test]
@@ -89,19 +75,13 @@ fn runner_values_reproduce_the_article_key_by_key() {
     .expect("article");
     assert_eq!(file, article);
     // Everything else the harness sets is said out loud.
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("runner.config.instance")),
-        "{notes:?}"
-    );
+    assert!(notes.iter().any(|n| n.starts_with("runner.config.instance")), "{notes:?}");
     assert_eq!(values.runner.config.token.as_deref(), Some("tok"));
 }
 
 #[test]
 fn chart_upgrade_plan_matches_golden() {
-    let to_values: serde_yaml::Value =
-        serde_yaml::from_str("knownLastVersion: true").expect("yaml");
+    let to_values: serde_yaml::Value = serde_yaml::from_str("knownLastVersion: true").expect("yaml");
     let plan = build_upgrade_plan(&options(), "0.7.0", Some(&to_values)).expect("plan");
     golden("kind-upgrade-plan.txt", &plan.render());
 }

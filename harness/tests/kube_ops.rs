@@ -17,10 +17,7 @@ fn client() -> (Client, Handle) {
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .body(Body::from(body.to_string().into_bytes()))
-        .expect("response")
+    Response::builder().status(status).body(Body::from(body.to_string().into_bytes())).expect("response")
 }
 
 fn not_found(what: &str) -> Response<Body> {
@@ -36,10 +33,7 @@ async fn stale_runner_secret_is_deleted_and_absence_is_fine() {
     let server = tokio::spawn(async move {
         let (req, send) = handle.next_request().await.expect("request");
         assert_eq!(req.method(), http::Method::DELETE);
-        assert_eq!(
-            req.uri().path(),
-            "/api/v1/namespaces/runners/secrets/runner-forgejo-runner-config"
-        );
+        assert_eq!(req.uri().path(), "/api/v1/namespaces/runners/secrets/runner-forgejo-runner-config");
         send.send_response(json(
             StatusCode::OK,
             serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Success"}),
@@ -48,15 +42,9 @@ async fn stale_runner_secret_is_deleted_and_absence_is_fine() {
         assert_eq!(req.method(), http::Method::DELETE);
         send.send_response(not_found("secrets \"runner-forgejo-runner-config\""));
     });
+    assert!(delete_stale_runner_secret(&client, "runners", "runner-forgejo-runner-config").await.expect("delete"));
     assert!(
-        delete_stale_runner_secret(&client, "runners", "runner-forgejo-runner-config")
-            .await
-            .expect("delete")
-    );
-    assert!(
-        !delete_stale_runner_secret(&client, "runners", "runner-forgejo-runner-config")
-            .await
-            .expect("absent is fine")
+        !delete_stale_runner_secret(&client, "runners", "runner-forgejo-runner-config").await.expect("absent is fine")
     );
     server.await.expect("server");
 }
@@ -66,10 +54,7 @@ async fn an_existing_secret_is_replaced() {
     let (client, mut handle) = client();
     let server = tokio::spawn(async move {
         let (req, send) = handle.next_request().await.expect("request");
-        assert_eq!(
-            (req.method().as_str(), req.uri().path()),
-            ("POST", "/api/v1/namespaces/runners/secrets")
-        );
+        assert_eq!((req.method().as_str(), req.uri().path()), ("POST", "/api/v1/namespaces/runners/secrets"));
         send.send_response(json(StatusCode::CONFLICT, serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"AlreadyExists","code":409,"message":"exists"})));
         let (req, send) = handle.next_request().await.expect("request");
         assert_eq!(
@@ -79,12 +64,7 @@ async fn an_existing_secret_is_replaced() {
         send.send_response(json(StatusCode::OK, serde_json::json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"fe2e-dind-certs","namespace":"runners"}})));
     });
     let set = harness::pki::generate(&Default::default()).expect("set");
-    put_secret(
-        &client,
-        &harness::pki::to_secret(&set, "fe2e-dind-certs", "runners"),
-    )
-    .await
-    .expect("put");
+    put_secret(&client, &harness::pki::to_secret(&set, "fe2e-dind-certs", "runners")).await.expect("put");
     server.await.expect("server");
 }
 
@@ -122,14 +102,9 @@ async fn pod_readiness_is_polled_until_every_container_is_ready() {
             send.send_response(json(StatusCode::OK, pod_list(&ready, None)));
         }
     });
-    let name = wait_pod_ready(
-        &client,
-        "runners",
-        "app.kubernetes.io/name=forgejo-runner",
-        Duration::from_secs(20),
-    )
-    .await
-    .expect("ready");
+    let name = wait_pod_ready(&client, "runners", "app.kubernetes.io/name=forgejo-runner", Duration::from_secs(20))
+        .await
+        .expect("ready");
     assert_eq!(name, "runner-0");
     server.await.expect("server");
 }
@@ -139,23 +114,11 @@ async fn a_crashlooping_dind_fails_at_once_naming_the_container() {
     let (client, mut handle) = client();
     let server = tokio::spawn(async move {
         let (_, send) = handle.next_request().await.expect("request");
-        send.send_response(json(
-            StatusCode::OK,
-            pod_list(&[true, false], Some("CrashLoopBackOff")),
-        ));
+        send.send_response(json(StatusCode::OK, pod_list(&[true, false], Some("CrashLoopBackOff"))));
     });
-    let err = wait_pod_ready(
-        &client,
-        "runners",
-        "app.kubernetes.io/name=forgejo-runner",
-        Duration::from_secs(20),
-    )
-    .await
-    .expect_err("crashloop");
-    assert!(
-        err.to_string()
-            .contains("container dind is in CrashLoopBackOff"),
-        "{err}"
-    );
+    let err = wait_pod_ready(&client, "runners", "app.kubernetes.io/name=forgejo-runner", Duration::from_secs(20))
+        .await
+        .expect_err("crashloop");
+    assert!(err.to_string().contains("container dind is in CrashLoopBackOff"), "{err}");
     server.await.expect("server");
 }

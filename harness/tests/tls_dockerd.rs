@@ -28,54 +28,30 @@ struct TestDind {
 impl TestDind {
     async fn start(docker: &Docker, certs: &TlsSet) -> TestDind {
         let plan = images::plan(&harness::fixtures_dir()).expect("image plan");
-        let image = plan
-            .iter()
-            .find(|p| p.kind == ImageKind::Dind)
-            .expect("dind")
-            .reference();
+        let image = plan.iter().find(|p| p.kind == ImageKind::Dind).expect("dind").reference();
         docker
             .inspect_image(&image)
             .await
             .unwrap_or_else(|_| panic!("{image} is missing: run cargo xtask images first"));
         let name = format!("fe2e-tls-test-{}", std::process::id());
         let mut host = harness::docker::Privilege::CapabilitySet.host_config(None);
-        let loopback = |ip: &str| PortBinding {
-            host_ip: Some(ip.into()),
-            host_port: Some(String::new()),
-        };
-        host.port_bindings = Some(HashMap::from([(
-            "2376/tcp".to_owned(),
-            Some(vec![loopback("127.0.0.1"), loopback("127.0.0.2")]),
-        )]));
+        let loopback = |ip: &str| PortBinding { host_ip: Some(ip.into()), host_port: Some(String::new()) };
+        host.port_bindings =
+            Some(HashMap::from([("2376/tcp".to_owned(), Some(vec![loopback("127.0.0.1"), loopback("127.0.0.2")]))]));
         let body = ContainerCreateBody {
             image: Some(image),
             env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".into()]),
-            labels: Some(labels::for_pod(
-                &format!("tls-test-{}", std::process::id()),
-                "tls-test",
-            )),
+            labels: Some(labels::for_pod(&format!("tls-test-{}", std::process::id()), "tls-test")),
             host_config: Some(host),
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        docker
-            .create_container(Some(opts), body)
-            .await
-            .expect("create DIND");
-        let mut dind = TestDind {
-            name,
-            port: 0,
-            alt_port: 0,
-        };
+        docker.create_container(Some(opts), body).await.expect("create DIND");
+        let mut dind = TestDind { name, port: 0, alt_port: 0 };
         let files = pki::files(certs, WriteOptions::default());
         let entries: Vec<archive::Entry<'_>> = files
             .iter()
-            .map(|f| archive::Entry {
-                path: f.path,
-                contents: f.contents.as_bytes(),
-                mode: f.mode,
-                uid: 0,
-            })
+            .map(|f| archive::Entry { path: f.path, contents: f.contents.as_bytes(), mode: f.mode, uid: 0 })
             .collect();
         let tar = archive::from_entries(&entries).expect("tar");
         let mut prefixed = tar::Builder::new(Vec::new());
@@ -84,24 +60,13 @@ impl TestDind {
             let mut entry = entry.expect("entry");
             let mut header = entry.header().clone();
             let path = format!("certs/{}", entry.path().expect("path").display());
-            prefixed
-                .append_data(&mut header, path, &mut entry)
-                .expect("append");
+            prefixed.append_data(&mut header, path, &mut entry).expect("append");
         }
         let upload = UploadToContainerOptionsBuilder::default().path("/").build();
         let body = bollard::body_full(prefixed.into_inner().expect("tar").into());
-        docker
-            .upload_to_container(&dind.name, Some(upload), body)
-            .await
-            .expect("upload certs");
-        docker
-            .start_container(&dind.name, None)
-            .await
-            .expect("start DIND");
-        let info = docker
-            .inspect_container(&dind.name, None)
-            .await
-            .expect("inspect");
+        docker.upload_to_container(&dind.name, Some(upload), body).await.expect("upload certs");
+        docker.start_container(&dind.name, None).await.expect("start DIND");
+        let info = docker.inspect_container(&dind.name, None).await.expect("inspect");
         let ports = info
             .network_settings
             .and_then(|n| n.ports)
@@ -120,15 +85,8 @@ impl TestDind {
     }
 
     fn log(&self) -> String {
-        let out = Command::new("docker")
-            .args(["logs", &self.name])
-            .output()
-            .expect("docker logs");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        let out = Command::new("docker").args(["logs", &self.name]).output().expect("docker logs");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     }
 
     /// Waits until the daemon's log has a line containing `needle`.
@@ -152,9 +110,7 @@ impl TestDind {
 impl Drop for TestDind {
     fn drop(&mut self) {
         // Also on a failed assertion: remove the container and its anonymous data volume.
-        let _ = Command::new("docker")
-            .args(["rm", "--force", "--volumes", &self.name])
-            .output();
+        let _ = Command::new("docker").args(["rm", "--force", "--volumes", &self.name]).output();
     }
 }
 
@@ -173,26 +129,13 @@ fn bollard_tls(addr: &str, ca: &Path, client: &Path) -> Docker {
 /// The docker CLI with `--tlsverify` and the given files; returns (success, stderr).
 fn cli(host: &str, ca: &Path, cert_key: Option<&Path>) -> (bool, String) {
     let mut cmd = Command::new("docker");
-    cmd.arg("-H")
-        .arg(host)
-        .arg("--tlsverify")
-        .arg("--tlscacert")
-        .arg(ca);
+    cmd.arg("-H").arg(host).arg("--tlsverify").arg("--tlscacert").arg(ca);
     if let Some(dir) = cert_key {
-        cmd.arg("--tlscert")
-            .arg(dir.join("cert.pem"))
-            .arg("--tlskey")
-            .arg(dir.join("key.pem"));
+        cmd.arg("--tlscert").arg(dir.join("cert.pem")).arg("--tlskey").arg(dir.join("key.pem"));
     }
-    let out = cmd
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("docker CLI");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out =
+        cmd.args(["version", "--format", "{{.Server.Version}}"]).stdin(Stdio::null()).output().expect("docker CLI");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[tokio::test]
@@ -210,91 +153,50 @@ async fn dockerd_accepts_the_client_set_and_refuses_everything_else() {
     let addr = format!("tcp://127.0.0.1:{}", daemon.port);
 
     // Accepted: bollard over TLS with the client set (waited for by condition).
-    let version = wait::until(
-        "dockerd over TLS",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || async {
-            Ok(
-                match bollard_tls(&addr, &certs.join("client/ca.pem"), &certs.join("client"))
-                    .version()
-                    .await
-                {
-                    Ok(v) => Poll::Ready(v.version.unwrap_or_default()),
-                    Err(e) => Poll::NotYet(e.to_string()),
-                },
-            )
-        },
-    )
+    let version = wait::until("dockerd over TLS", Duration::from_secs(60), Duration::from_millis(200), || async {
+        Ok(match bollard_tls(&addr, &certs.join("client/ca.pem"), &certs.join("client")).version().await {
+            Ok(v) => Poll::Ready(v.version.unwrap_or_default()),
+            Err(e) => Poll::NotYet(e.to_string()),
+        })
+    })
     .await
     .unwrap_or_else(|e| panic!("{e:#}\n{}", daemon.log()));
     assert!(!version.is_empty());
 
     // Accepted: the docker CLI with --tlsverify and the client set.
-    let (ok, err) = cli(
-        &addr,
-        &certs.join("client/ca.pem"),
-        Some(&certs.join("client")),
-    );
+    let (ok, err) = cli(&addr, &certs.join("client/ca.pem"), Some(&certs.join("client")));
     assert!(ok, "docker --tlsverify with the client set: {err}");
 
     // Refused: no client certificate.
     let (ok, err) = cli(&addr, &certs.join("client/ca.pem"), None);
     assert!(!ok && err.contains("tls: bad certificate"), "{err}");
-    daemon
-        .log_shows("tls: client didn't provide a certificate")
-        .await;
+    daemon.log_shows("tls: client didn't provide a certificate").await;
 
     // Refused: a client certificate from another CA.
-    let (ok, err) = cli(
-        &addr,
-        &certs.join("client/ca.pem"),
-        Some(&other.join("client")),
-    );
+    let (ok, err) = cli(&addr, &certs.join("client/ca.pem"), Some(&other.join("client")));
     assert!(!ok && err.contains("tls: bad certificate"), "{err}");
-    daemon
-        .log_shows(
-            "failed to verify client certificate: x509: certificate signed by unknown authority",
-        )
-        .await;
+    daemon.log_shows("failed to verify client certificate: x509: certificate signed by unknown authority").await;
     let refused = bollard_tls(&addr, &certs.join("client/ca.pem"), &other.join("client"))
         .version()
         .await
         .expect_err("bollard with a foreign client cert");
     assert!(
-        format!("{refused:?}").contains("BadCertificate")
-            || refused.to_string().contains("bad certificate"),
+        format!("{refused:?}").contains("BadCertificate") || refused.to_string().contains("bad certificate"),
         "{refused:?}"
     );
 
     // Refused: plain HTTP to the TLS port.
-    let plain =
-        Docker::connect_with_http(&addr, 10, bollard::API_DEFAULT_VERSION).expect("http client");
+    let plain = Docker::connect_with_http(&addr, 10, bollard::API_DEFAULT_VERSION).expect("http client");
     let refused = plain.version().await.expect_err("plain HTTP is refused");
-    assert!(
-        refused
-            .to_string()
-            .contains("Client sent an HTTP request to an HTTPS server"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("Client sent an HTTP request to an HTTPS server"), "{refused}");
 
     // Refused: a server name that is not among the SANs (127.0.0.2 is loopback, not a SAN).
     let alt = format!("tcp://127.0.0.2:{}", daemon.alt_port);
-    let (ok, err) = cli(
-        &alt,
-        &certs.join("client/ca.pem"),
-        Some(&certs.join("client")),
-    );
-    assert!(
-        !ok && err.contains("x509: certificate is valid for 127.0.0.1, ::1, not 127.0.0.2"),
-        "{err}"
-    );
+    let (ok, err) = cli(&alt, &certs.join("client/ca.pem"), Some(&certs.join("client")));
+    assert!(!ok && err.contains("x509: certificate is valid for 127.0.0.1, ::1, not 127.0.0.2"), "{err}");
     let refused = bollard_tls(&alt, &certs.join("client/ca.pem"), &certs.join("client"))
         .version()
         .await
         .expect_err("bollard to a name outside the SANs");
-    assert!(
-        format!("{refused:?}").contains("NotValidForName"),
-        "{refused:?}"
-    );
+    assert!(format!("{refused:?}").contains("NotValidForName"), "{refused:?}");
 }

@@ -37,9 +37,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                     .parse()
                     .ok()
                     .filter(|d| (1..=3650).contains(d))
-                    .ok_or_else(|| {
-                        user_error!("--days takes a whole number from 1 to 3650, not `{text}`")
-                    })?;
+                    .ok_or_else(|| user_error!("--days takes a whole number from 1 to 3650, not `{text}`"))?;
                 opts.validity = Duration::from_secs(days * 86_400);
             }
             Arg::Long("key") => {
@@ -60,12 +58,10 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
     }
     match (out, check) {
-        (Some(_), Some(_)) => Err(user_error!(
-            "--out and --check do not go together: make a set, or check one"
-        )),
-        (None, None) => Err(user_error!(
-            "say --out DIR to make a set or --check DIR to check one; see cargo xtask certs --help"
-        )),
+        (Some(_), Some(_)) => Err(user_error!("--out and --check do not go together: make a set, or check one")),
+        (None, None) => {
+            Err(user_error!("say --out DIR to make a set or --check DIR to check one; see cargo xtask certs --help"))
+        }
         (None, Some(dir)) => {
             let lines = pki::check_dir(&dir);
             for line in &lines {
@@ -73,18 +69,11 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             }
             let problems = lines.iter().filter(|l| !l.ok).count();
             println!("{} checks, {problems} problems", lines.len());
-            Ok(if problems == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         (Some(dir), None) => {
             opts.ca = match (ca_cert, ca_key) {
-                (Some(cert), Some(key)) => Some(ExistingCa {
-                    cert_pem: read(&cert)?,
-                    key_pem: read(&key)?,
-                }),
+                (Some(cert), Some(key)) => Some(ExistingCa { cert_pem: read(&cert)?, key_pem: read(&key)? }),
                 (None, None) => None,
                 _ => {
                     return Err(user_error!(
@@ -92,9 +81,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                     ));
                 }
             };
-            let occupied = std::fs::read_dir(&dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false);
+            let occupied = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
             if occupied && !force {
                 return Err(user_error!(
                     "{} already holds files; choose an empty directory or pass --force to overwrite the set's files",
@@ -106,11 +93,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             println!(
                 "wrote a TLS set to {} (CA {}; keys 0600)",
                 dir.display(),
-                if opts.ca.is_some() {
-                    "given"
-                } else {
-                    "generated, key discarded"
-                }
+                if opts.ca.is_some() { "given" } else { "generated, key discarded" }
             );
             println!(
                 "use it: DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={}/client",
@@ -122,7 +105,5 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
 }
 
 fn read(path: &PathBuf) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| user_error!("cannot read {}: {e}", path.display()))
-        .context("read CA")
+    std::fs::read_to_string(path).map_err(|e| user_error!("cannot read {}: {e}", path.display())).context("read CA")
 }

@@ -26,29 +26,9 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         (
             "clippy",
             "cargo",
-            vec![
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--features",
-                "harness/kube",
-                "--",
-                "-D",
-                "warnings",
-            ],
+            vec!["clippy", "--workspace", "--all-targets", "--features", "harness/kube", "--", "-D", "warnings"],
         ),
-        (
-            "tests",
-            "cargo",
-            vec![
-                "test",
-                "--workspace",
-                "--features",
-                "harness/kube",
-                "--",
-                "--include-ignored",
-            ],
-        ),
+        ("tests", "cargo", vec!["test", "--workspace", "--features", "harness/kube", "--", "--include-ignored"]),
     ];
     if !skip_e2e {
         steps.extend([
@@ -79,35 +59,21 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     for (name, program, argv) in steps(skip_e2e) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
         let t = Instant::now();
-        let mut cmd = if program == "cargo" {
-            Command::new(&cargo)
-        } else {
-            Command::new(&me)
-        };
+        let mut cmd = if program == "cargo" { Command::new(&cargo) } else { Command::new(&me) };
         let status = cmd
             .args(&argv)
             .current_dir(harness::workspace_root())
             .status()
             .with_context(|| format!("run {program}"))?;
         let secs = t.elapsed().as_secs_f64();
-        progress.say(format!(
-            "ci step `{name}`: {} in {secs:.1}s",
-            if status.success() { "ok" } else { "FAILED" }
-        ));
+        progress.say(format!("ci step `{name}`: {} in {secs:.1}s", if status.success() { "ok" } else { "FAILED" }));
         rows.push((name, status.success(), secs));
     }
     println!("\n{:<14} {:<7} {:>8}", "CI STEP", "RESULT", "TIME");
     for (name, ok, secs) in &rows {
-        println!(
-            "{name:<14} {:<7} {secs:>7.1}s",
-            if *ok { "ok" } else { "FAILED" }
-        );
+        println!("{name:<14} {:<7} {secs:>7.1}s", if *ok { "ok" } else { "FAILED" });
     }
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -37,33 +37,18 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     for f in &findings {
         println!("{f}");
     }
-    let problems = findings
-        .iter()
-        .filter(|f| matches!(f.verdict, Verdict::Problem { .. }))
-        .count();
+    let problems = findings.iter().filter(|f| matches!(f.verdict, Verdict::Problem { .. })).count();
     println!("{} checks, {problems} problems", findings.len());
-    Ok(if problems == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Starts a throwaway privileged container from the DIND image (or any local image).
 async fn privileged() -> Result<bool, String> {
-    let docker = harness::docker::connect()
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let docker = harness::docker::connect().await.map_err(|e| format!("{e:#}"))?;
     let plan = images::plan(&harness::fixtures_dir()).map_err(|e| format!("{e:#}"))?;
-    let image = plan
-        .iter()
-        .find(|p| p.kind == ImageKind::Base)
-        .map(|p| p.reference())
-        .unwrap_or_default();
+    let image = plan.iter().find(|p| p.kind == ImageKind::Base).map(|p| p.reference()).unwrap_or_default();
     if docker.inspect_image(&image).await.is_err() {
-        return Err(format!(
-            "{image} is missing, so privileged mode could not be tried"
-        ));
+        return Err(format!("{image} is missing, so privileged mode could not be tried"));
     }
     let id = format!("doctor{}", std::process::id());
     match harness::docker::probe_privilege(&docker, &image, &id).await {

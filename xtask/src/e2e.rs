@@ -38,6 +38,8 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --workflow PATH   run a workflow file or folder of your repository in the same pod
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
+  --reuse           keep DIND's image store in volumes between runs (fe2e-cache-*), so job
+                    images load once; cargo xtask clean removes them
   --jobs N          scenarios run concurrently on separate pods (default: 1)
   --upgrade-matrix  validate the upgrade pairs of fixtures/upgrades.yaml: install A, run the
                     scenarios, upgrade in place to B, assert what must survive, run them again
@@ -126,9 +128,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                 "docker" => o.kind = false,
                 "kind" => o.kind = true,
                 other => {
-                    return Err(user_error!(
-                        "--platform is `docker` or `kind`, not `{other}`"
-                    ));
+                    return Err(user_error!("--platform is `docker` or `kind`, not `{other}`"));
                 }
             },
             Arg::Long("dry-run") => o.dry_run = true,
@@ -137,17 +137,13 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("upgrade-to") => o.upgrade_to = Some(args.value("--upgrade-to")?),
             Arg::Long("reuse") => o.reuse = true,
             Arg::Long("keep-on-failure") => o.keep_on_failure = true,
-            Arg::Long("registry-mirror") => {
-                o.registry_mirror = Some(args.value("--registry-mirror")?)
-            }
+            Arg::Long("registry-mirror") => o.registry_mirror = Some(args.value("--registry-mirror")?),
             Arg::Long("certs") => {
                 o.certs = match args.value("--certs")?.as_str() {
                     "harness" => CertMode::Harness,
                     "chart" => CertMode::Chart,
                     other => {
-                        return Err(user_error!(
-                            "--certs is `harness` or `chart`, not `{other}`"
-                        ));
+                        return Err(user_error!("--certs is `harness` or `chart`, not `{other}`"));
                     }
                 }
             }
@@ -156,9 +152,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                     "token" => Registration::Token,
                     "offline" => Registration::OfflineSecret,
                     other => {
-                        return Err(user_error!(
-                            "--registration is `token` or `offline`, not `{other}`"
-                        ));
+                        return Err(user_error!("--registration is `token` or `offline`, not `{other}`"));
                     }
                 }
             }
@@ -173,9 +167,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                     "rootful" => DindMode::Rootful,
                     "rootless" => DindMode::Rootless,
                     other => {
-                        return Err(user_error!(
-                            "--dind is `rootful` or `rootless`, not `{other}`"
-                        ));
+                        return Err(user_error!("--dind is `rootful` or `rootless`, not `{other}`"));
                     }
                 }
             }
@@ -185,9 +177,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=16).contains(n))
-                    .ok_or_else(|| {
-                        user_error!("--jobs takes a number from 1 to 16, not `{text}`")
-                    })?;
+                    .ok_or_else(|| user_error!("--jobs takes a number from 1 to 16, not `{text}`"))?;
             }
             Arg::Long("job-timeout") => {
                 let text = args.value("--job-timeout")?;
@@ -199,9 +189,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
                 o.deadlines.job = Duration::from_secs(secs);
             }
             Arg::Long("values") => o.values = PathBuf::from(args.value("--values")?),
-            Arg::Long("image-source") => {
-                o.image_source = crate::images::parse_source(&args.value("--image-source")?)?
-            }
+            Arg::Long("image-source") => o.image_source = crate::images::parse_source(&args.value("--image-source")?)?,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
                 return Ok(None);
@@ -210,9 +198,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         }
     }
     if o.list && (!o.workflows.is_empty() || o.keep) {
-        return Err(user_error!(
-            "--list only lists; it does not go with --workflow or --keep"
-        ));
+        return Err(user_error!("--list only lists; it does not go with --workflow or --keep"));
     }
     if o.upgrade_from.is_some() != o.upgrade_to.is_some() {
         return Err(user_error!("--upgrade-from and --upgrade-to go together"));
@@ -222,27 +208,17 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             "--upgrade-matrix runs the pairs in fixtures/upgrades.yaml; it does not go with --upgrade-from/--upgrade-to"
         ));
     }
-    if (o.upgrade_matrix || o.upgrade_from.is_some())
-        && (o.keep || !o.workflows.is_empty() || o.negative)
-    {
-        return Err(user_error!(
-            "upgrades do not go with --keep, --workflow or --negative"
-        ));
+    if (o.upgrade_matrix || o.upgrade_from.is_some()) && (o.keep || !o.workflows.is_empty() || o.negative) {
+        return Err(user_error!("upgrades do not go with --keep, --workflow or --negative"));
     }
     if o.dry_run && !o.kind {
-        return Err(user_error!(
-            "--dry-run prints the kind platform's plan: add --platform kind"
-        ));
+        return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));
     }
-    if !o.kind && (o.reuse || o.keep_on_failure || o.registry_mirror.is_some()) {
-        return Err(user_error!(
-            "--reuse, --keep-on-failure and --registry-mirror are for --platform kind"
-        ));
+    if !o.kind && (o.keep_on_failure || o.registry_mirror.is_some()) {
+        return Err(user_error!("--keep-on-failure and --registry-mirror are for --platform kind"));
     }
     if o.keep && o.keep_on_failure {
-        return Err(user_error!(
-            "--keep keeps everything already; --keep-on-failure goes without it"
-        ));
+        return Err(user_error!("--keep keeps everything already; --keep-on-failure goes without it"));
     }
     Ok(Some(o))
 }
@@ -259,10 +235,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
     let items = select(&catalogue, &o)?;
     if o.kind {
-        let upgrade = crate::kind::Upgrade {
-            matrix: o.upgrade_matrix,
-            pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()),
-        };
+        let upgrade =
+            crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
         return crate::kind::run(&o.kind_args(), items, values, upgrade).await;
     }
     let run_id = new_run_id();
@@ -271,17 +245,21 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let apply_sysctl = o.apply_sysctl;
     if apply_sysctl {
         match sysctl.apply(false)? {
-            ApplyOutcome::NotApplicable => progress.say("--apply-sysctl: this kernel has no kernel.apparmor_restrict_unprivileged_userns; nothing to change"),
-            ApplyOutcome::Set { previous, .. } => progress.say(format!("--apply-sysctl: kernel.apparmor_restrict_unprivileged_userns 0 (was {previous}) for this run")),
-            ApplyOutcome::AlreadyApplied { original } => progress.say(format!("--apply-sysctl: already 0 from an earlier apply (original {original})")),
+            ApplyOutcome::NotApplicable => progress.say(
+                "--apply-sysctl: this kernel has no kernel.apparmor_restrict_unprivileged_userns; nothing to change",
+            ),
+            ApplyOutcome::Set { previous, .. } => progress.say(format!(
+                "--apply-sysctl: kernel.apparmor_restrict_unprivileged_userns 0 (was {previous}) for this run"
+            )),
+            ApplyOutcome::AlreadyApplied { original } => {
+                progress.say(format!("--apply-sysctl: already 0 from an earlier apply (original {original})"))
+            }
         }
     }
     let result = run_and_report(o, items, values, &run_id, progress).await;
     // Also after a failed or interrupted run: the host gets its value back.
     if apply_sysctl && let RestoreOutcome::Restored { value, .. } = sysctl.restore()? {
-        progress.say(format!(
-            "restored kernel.apparmor_restrict_unprivileged_userns = {value}"
-        ));
+        progress.say(format!("restored kernel.apparmor_restrict_unprivileged_userns = {value}"));
     }
     result
 }
@@ -302,6 +280,7 @@ async fn run_and_report(
         dind: o.dind,
         image_source: o.image_source,
         keep: o.keep,
+        reuse: o.reuse,
         jobs: o.jobs,
         deadlines: o.deadlines,
         upgrades,
@@ -319,11 +298,7 @@ async fn run_and_report(
     print!("{}", summary_table(&summary));
     let (junit, json) = summary.write(&harness::run::reports_dir())?;
     println!("reports: {} {}", junit.display(), json.display());
-    Ok(if summary.all_passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The Docker-platform upgrade pairs asked for (none without an upgrade flag).
@@ -336,30 +311,15 @@ fn docker_upgrades(o: &Options) -> Result<Vec<UpgradePair>> {
     };
     let side = |path: &str| -> Result<UpgradeSide> {
         let values = load_values(Path::new(path)).map_err(|e| user_error!("{e}"))?;
-        let dind = if o.dind == DindMode::Rootless {
-            ImageKind::DindRootless
-        } else {
-            ImageKind::Dind
-        };
-        Ok(UpgradeSide {
-            dind,
-            values: path.to_owned(),
-            config: values.runner.config.file,
-        })
+        let dind = if o.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
+        Ok(UpgradeSide { dind, values: path.to_owned(), config: values.runner.config.file })
     };
-    Ok(vec![UpgradePair {
-        name: "from-to".into(),
-        from: side(&from)?,
-        to: side(&to)?,
-    }])
+    Ok(vec![UpgradePair { name: "from-to".into(), from: side(&from)?, to: side(&to)? }])
 }
 
 async fn interrupted() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -375,30 +335,13 @@ fn print_list(catalogue: &[harness::scenario::Scenario]) {
         if !s.needs.platforms.is_empty() {
             needs.push(format!(
                 "platform {}",
-                s.needs
-                    .platforms
-                    .iter()
-                    .map(|p| format!("{p:?}").to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join("|")
+                s.needs.platforms.iter().map(|p| format!("{p:?}").to_lowercase()).collect::<Vec<_>>().join("|")
             ));
         }
         if !s.needs.dind.is_empty() {
-            needs.push(format!(
-                "dind {}",
-                s.needs
-                    .dind
-                    .iter()
-                    .map(|d| d.name())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            ));
+            needs.push(format!("dind {}", s.needs.dind.iter().map(|d| d.name()).collect::<Vec<_>>().join("|")));
         }
-        let needs = if needs.is_empty() {
-            "any platform, any DIND".to_owned()
-        } else {
-            needs.join(", ")
-        };
+        let needs = if needs.is_empty() { "any platform, any DIND".to_owned() } else { needs.join(", ") };
         println!("{:<20} {:<24} {}", s.name, needs, s.description);
         for v in s.variants {
             println!(
@@ -416,15 +359,10 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
     for name in &o.scenarios {
         if !catalogue.iter().any(|s| s.name == name) {
             let names: Vec<&str> = catalogue.iter().map(|s| s.name).collect();
-            return Err(user_error!(
-                "unknown scenario `{name}`; the scenarios are: {}",
-                names.join(", ")
-            ));
+            return Err(user_error!("unknown scenario `{name}`; the scenarios are: {}", names.join(", ")));
         }
     }
-    let wanted = |name: &str| {
-        o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name)
-    };
+    let wanted = |name: &str| o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name);
     for s in catalogue.iter().filter(|s| wanted(s.name)) {
         items.push(RunItem::scenario(*s));
         let variants = s.variants.iter().filter(|v| v.always || o.negative);
@@ -443,33 +381,16 @@ fn user_workflow(path: &Path) -> Result<RunItem> {
         .map_err(|_| user_error!("--workflow {}: no such file or folder", path.display()))?;
     let root = abs
         .ancestors()
-        .find(|a| {
-            a.file_name()
-                .is_some_and(|n| n == ".forgejo" || n == ".github")
-        })
+        .find(|a| a.file_name().is_some_and(|n| n == ".forgejo" || n == ".github"))
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| {
-            if abs.is_dir() {
-                abs.clone()
-            } else {
-                abs.parent().unwrap_or(&abs).to_path_buf()
-            }
-        });
-    let rel = abs
-        .strip_prefix(&root)
-        .context("workflow inside its repository")?
-        .display()
-        .to_string();
+        .unwrap_or_else(|| if abs.is_dir() { abs.clone() } else { abs.parent().unwrap_or(&abs).to_path_buf() });
+    let rel = abs.strip_prefix(&root).context("workflow inside its repository")?.display().to_string();
     let rel = if rel.is_empty() { ".".to_owned() } else { rel };
     if abs.is_file() {
-        let text =
-            std::fs::read_to_string(&abs).with_context(|| format!("read {}", abs.display()))?;
+        let text = std::fs::read_to_string(&abs).with_context(|| format!("read {}", abs.display()))?;
         if let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
+            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
             return Err(user_error!(
                 "{}{at}: not valid YAML: {}",
                 path.display(),

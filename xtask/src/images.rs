@@ -35,20 +35,14 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     if list {
         println!("{:<40} {:<11} {:>9}", "IMAGE", "SOURCE", "SIZE");
         for row in images::list(&docker, source).await? {
-            let size = row.size.map_or("missing".to_owned(), |s| {
-                format!("{:.0} MB", s as f64 / 1e6)
-            });
+            let size = row.size.map_or("missing".to_owned(), |s| format!("{:.0} MB", s as f64 / 1e6));
             println!("{:<40} {:<11} {:>9}", row.reference, row.source, size);
         }
         return Ok(ExitCode::SUCCESS);
     }
     let progress = Progress::new();
     let set = images::ensure(&docker, source, &progress).await?;
-    progress.say(format!(
-        "images ready ({:?} source): {} images",
-        set.source,
-        set.refs.len()
-    ));
+    progress.say(format!("images ready ({:?} source): {} images", set.source, set.refs.len()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -56,8 +50,6 @@ pub fn parse_source(text: &str) -> Result<ImageSource> {
     match text {
         "built" => Ok(ImageSource::Built),
         "upstream" => Ok(ImageSource::Upstream),
-        other => Err(harness::user_error!(
-            "--image-source is `built` or `upstream`, not `{other}`"
-        )),
+        other => Err(harness::user_error!("--image-source is `built` or `upstream`, not `{other}`")),
     }
 }

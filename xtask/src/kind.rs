@@ -6,9 +6,7 @@ use anyhow::Result;
 use harness::config::ChartValues;
 use harness::docker::DindMode;
 use harness::docker::images::{self, ImageKind};
-use harness::kind::{
-    CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan,
-};
+use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan};
 use harness::platform::RunItem;
 use harness::user_error;
 
@@ -30,21 +28,10 @@ pub struct Upgrade {
     pub pair: Option<(String, String)>,
 }
 
-pub async fn run(
-    args: &KindArgs,
-    items: Vec<RunItem>,
-    values: ChartValues,
-    upgrade: Upgrade,
-) -> Result<ExitCode> {
+pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues, upgrade: Upgrade) -> Result<ExitCode> {
     let versions = Versions::load()?;
     let plan_images = images::plan(&harness::fixtures_dir())?;
-    let image = |k: ImageKind| {
-        plan_images
-            .iter()
-            .find(|p| p.kind == k)
-            .map(|p| p.reference())
-            .unwrap_or_default()
-    };
+    let image = |k: ImageKind| plan_images.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
     let dind_image = match (args.certs, args.dind) {
         (CertMode::Chart, _) => versions.upstream_dind_image.clone(),
         (CertMode::Harness, DindMode::Rootful) => image(ImageKind::Dind),
@@ -65,11 +52,7 @@ pub async fn run(
         values,
         chart_version: versions.runner_chart.version.clone(),
         versions,
-        scenarios: items
-            .iter()
-            .filter(|i| i.variant.is_none())
-            .map(|i| i.name.clone())
-            .collect(),
+        scenarios: items.iter().filter(|i| i.variant.is_none()).map(|i| i.name.clone()).collect(),
     };
     let mut plans = Vec::new();
     if upgrade.matrix {
@@ -84,10 +67,7 @@ pub async fn run(
     } else if let Some((a, b)) = &upgrade.pair {
         let mut from = opts.clone();
         from.chart_version = a.clone();
-        plans.push((
-            format!("upgrade {a} -> {b}"),
-            build_upgrade_plan(&from, b, None)?,
-        ));
+        plans.push((format!("upgrade {a} -> {b}"), build_upgrade_plan(&from, b, None)?));
     } else {
         plans.push(("run".to_owned(), build_plan(&opts)?));
     }
@@ -118,8 +98,7 @@ pub async fn run(
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 struct KindPair {
@@ -132,13 +111,9 @@ struct KindPair {
 /// The kind pairs of fixtures/upgrades.yaml.
 fn kind_pairs() -> Result<Vec<KindPair>> {
     let path = harness::fixtures_dir().join("upgrades.yaml");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path)?)
-        .map_err(|e| user_error!("{}: {e}", path.display()))?;
-    let pairs = doc
-        .get("kind")
-        .and_then(|k| k.as_sequence())
-        .cloned()
-        .unwrap_or_default();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path)?).map_err(|e| user_error!("{}: {e}", path.display()))?;
+    let pairs = doc.get("kind").and_then(|k| k.as_sequence()).cloned().unwrap_or_default();
     pairs
         .iter()
         .map(|p| {

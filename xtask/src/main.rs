@@ -30,10 +30,7 @@ commands:
 ";
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -69,10 +66,9 @@ async fn run() -> anyhow::Result<ExitCode> {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
         }
-        other => Err(harness::user_error!(
-            "unknown command `{other}`; the commands are: {}",
-            command_names().join(", ")
-        )),
+        other => {
+            Err(harness::user_error!("unknown command `{other}`; the commands are: {}", command_names().join(", ")))
+        }
     }
 }
 
@@ -105,19 +101,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_command_the_dispatcher_knows() {
-        assert_eq!(
-            command_names(),
-            [
-                "e2e",
-                "images",
-                "certs",
-                "doctor",
-                "sysctl",
-                "workflows",
-                "ci",
-                "help"
-            ]
-        );
+        assert_eq!(command_names(), ["e2e", "images", "certs", "doctor", "sysctl", "workflows", "ci", "help"]);
         for name in command_names().into_iter().filter(|n| *n != "help") {
             assert!(help_of(name).is_some(), "{name} has no help");
         }
@@ -126,26 +110,14 @@ mod tests {
     #[tokio::test]
     async fn bad_input_is_one_user_error_line() {
         let cases: [(&[&str], &str); 5] = [
-            (
-                &["images", "--bogus"],
-                "unknown flag --bogus for `cargo xtask images`; see cargo xtask images --help",
-            ),
-            (
-                &["certs", "--days"],
-                "--days needs a value; see cargo xtask certs --help",
-            ),
+            (&["images", "--bogus"], "unknown flag --bogus for `cargo xtask images`; see cargo xtask images --help"),
+            (&["certs", "--days"], "--days needs a value; see cargo xtask certs --help"),
             (
                 &["certs", "--out", "/x", "--check", "/y"],
                 "--out and --check do not go together: make a set, or check one",
             ),
-            (
-                &["e2e", "--dind", "sideways"],
-                "--dind is `rootful` or `rootless`, not `sideways`",
-            ),
-            (
-                &["e2e", "--scenario", "nope"],
-                "unknown scenario `nope`; the scenarios are: ",
-            ),
+            (&["e2e", "--dind", "sideways"], "--dind is `rootful` or `rootless`, not `sideways`"),
+            (&["e2e", "--scenario", "nope"], "unknown scenario `nope`; the scenarios are: "),
         ];
         for (argv, want) in cases {
             let mut args = Args::from_vec(argv);

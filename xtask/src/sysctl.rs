@@ -50,17 +50,13 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         };
         if let Some(a) = chosen {
             if action.is_some() {
-                return Err(user_error!(
-                    "--check, --apply and --restore go one at a time"
-                ));
+                return Err(user_error!("--check, --apply and --restore go one at a time"));
             }
             action = Some(a);
         }
     }
     let Some(action) = action else {
-        return Err(user_error!(
-            "say --check, --apply or --restore; see cargo xtask sysctl --help"
-        ));
+        return Err(user_error!("say --check, --apply or --restore; see cargo xtask sysctl --help"));
     };
     if persist && action != Action::Apply {
         return Err(user_error!("--persist goes with --apply"));
@@ -74,29 +70,18 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
                     Some(v) if v == knob.wanted => {
                         println!("{} = {v}: ok for rootless DIND", knob.name)
                     }
-                    Some(v) => println!(
-                        "{} = {v}: blocks rootless DIND; cargo xtask sysctl --apply",
-                        knob.name
-                    ),
+                    Some(v) => println!("{} = {v}: blocks rootless DIND; cargo xtask sysctl --apply", knob.name),
                 }
             }
         }
         Action::Apply => match sysctl.apply(persist)? {
-            ApplyOutcome::NotApplicable => println!(
-                "{}: not present on this kernel; nothing changed",
-                USERNS_KNOB.name
-            ),
-            ApplyOutcome::Set {
-                previous,
-                persisted,
-            } => println!(
+            ApplyOutcome::NotApplicable => {
+                println!("{}: not present on this kernel; nothing changed", USERNS_KNOB.name)
+            }
+            ApplyOutcome::Set { previous, persisted } => println!(
                 "{} = 0 (was {previous}){}; undo with cargo xtask sysctl --restore",
                 USERNS_KNOB.name,
-                if persisted {
-                    ", persisted in /etc/sysctl.d/99-rootless-docker.conf"
-                } else {
-                    ""
-                }
+                if persisted { ", persisted in /etc/sysctl.d/99-rootless-docker.conf" } else { "" }
             ),
             ApplyOutcome::AlreadyApplied { original } => println!(
                 "{} = 0; already applied earlier (original value {original} kept for --restore)",
@@ -107,13 +92,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             RestoreOutcome::NothingRecorded => {
                 println!("nothing recorded by --apply; nothing changed")
             }
-            RestoreOutcome::Restored {
-                value,
-                persist_file,
-            } => println!(
-                "{} = {value} again; /{persist_file} as it was",
-                USERNS_KNOB.name
-            ),
+            RestoreOutcome::Restored { value, persist_file } => {
+                println!("{} = {value} again; /{persist_file} as it was", USERNS_KNOB.name)
+            }
         },
     }
     Ok(ExitCode::SUCCESS)

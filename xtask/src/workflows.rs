@@ -28,47 +28,20 @@ pub fn calls(dir: &Path) -> Result<Vec<(String, Vec<String>)>> {
         .map(|e| e.path())
         .collect();
     files.sort();
-    for path in files
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-    {
+    for path in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")) {
         let text = std::fs::read_to_string(&path)?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| user_error!("{}: {e}", path.display()))?;
-        let jobs = doc
-            .get("jobs")
-            .and_then(|j| j.as_mapping())
-            .cloned()
-            .unwrap_or_default();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| user_error!("{}: {e}", path.display()))?;
+        let jobs = doc.get("jobs").and_then(|j| j.as_mapping()).cloned().unwrap_or_default();
         for (_, job) in jobs {
-            let steps = job
-                .get("steps")
-                .and_then(|s| s.as_sequence())
-                .cloned()
-                .unwrap_or_default();
-            for run in steps
-                .iter()
-                .filter_map(|s| s.get("run").and_then(|r| r.as_str()))
-            {
+            let steps = job.get("steps").and_then(|s| s.as_sequence()).cloned().unwrap_or_default();
+            for run in steps.iter().filter_map(|s| s.get("run").and_then(|r| r.as_str())) {
                 for line in run.lines() {
                     if let Some(rest) = line.trim().strip_prefix("cargo xtask ") {
                         let argv = rest
                             .split_whitespace()
-                            .map(|w| {
-                                if w.contains("${{") {
-                                    "X".to_owned()
-                                } else {
-                                    w.to_owned()
-                                }
-                            })
+                            .map(|w| if w.contains("${{") { "X".to_owned() } else { w.to_owned() })
                             .collect();
-                        out.push((
-                            path.file_name()
-                                .unwrap_or_default()
-                                .to_string_lossy()
-                                .into_owned(),
-                            argv,
-                        ));
+                        out.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), argv));
                     }
                 }
             }
@@ -89,9 +62,7 @@ pub fn check_calls(calls: &[(String, Vec<String>)]) -> Vec<String> {
         for flag in argv.iter().filter(|a| a.starts_with("--")) {
             let name = flag.split('=').next().unwrap_or(flag);
             if !help.contains(name) {
-                problems.push(format!(
-                    "{file}: cargo xtask {cmd} {name}: `cargo xtask {cmd}` has no such flag"
-                ));
+                problems.push(format!("{file}: cargo xtask {cmd} {name}: `cargo xtask {cmd}` has no such flag"));
             }
         }
     }
@@ -128,20 +99,14 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let listing = String::from_utf8_lossy(&list.stdout);
     print!("{listing}");
     if !list.status.success() {
-        failed.push(format!(
-            "act --list: {}",
-            String::from_utf8_lossy(&list.stderr).trim()
-        ));
+        failed.push(format!("act --list: {}", String::from_utf8_lossy(&list.stderr).trim()));
     }
     let job_image = harness::docker::images::plan(&harness::fixtures_dir())?
         .into_iter()
         .find(|p| p.kind == harness::docker::images::ImageKind::Job)
         .map(|p| p.reference())
         .unwrap_or_default();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).collect();
     files.sort();
     for path in files {
         let text = std::fs::read_to_string(&path)?;
@@ -153,53 +118,31 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             .and_then(|k| k.as_str())
             .unwrap_or("push")
             .to_owned();
-        let rel = path
-            .strip_prefix(&root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let rel = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
         // Never a `-self-hosted` mapping here: act runs host steps even in a dry run.
         let out = Command::new(&act)
             .current_dir(&root)
-            .args([
-                "-n",
-                "-W",
-                &rel,
-                "--pull=false",
-                "-P",
-                &format!("e2e-host={job_image}"),
-            ])
+            .args(["-n", "-W", &rel, "--pull=false", "-P", &format!("e2e-host={job_image}")])
             .arg("--local-repository")
             .arg(format!("actions/upload-artifact@v3={}", stub.display()))
             .arg(&event)
             .output()
             .context("run act -n")?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        let jobs = text
-            .lines()
-            .filter(|l| l.contains("🏁  Job succeeded"))
-            .count();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let jobs = text.lines().filter(|l| l.contains("🏁  Job succeeded")).count();
         if out.status.success() && jobs > 0 {
             println!("ok       {rel} ({event}): {jobs} jobs dry-run");
         } else {
             failed.push(format!(
                 "{rel} ({event}): act -n failed: {}",
-                text.lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or_default()
+                text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
             ));
         }
     }
     for p in &failed {
         println!("problem  {p}");
     }
-    Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[cfg(test)]
@@ -208,8 +151,7 @@ mod tests {
 
     #[test]
     fn every_cargo_xtask_call_in_the_workflows_exists() {
-        let found =
-            calls(&harness::workspace_root().join(".forgejo/workflows")).expect("workflows parse");
+        let found = calls(&harness::workspace_root().join(".forgejo/workflows")).expect("workflows parse");
         assert!(found.len() >= 5, "{found:?}");
         assert_eq!(check_calls(&found), Vec::<String>::new());
     }
@@ -218,10 +160,7 @@ mod tests {
     fn an_unknown_command_or_flag_is_reported() {
         let bad = vec![
             ("w.yml".to_owned(), vec!["deploy".to_owned()]),
-            (
-                "w.yml".to_owned(),
-                vec!["e2e".to_owned(), "--colour".to_owned()],
-            ),
+            ("w.yml".to_owned(), vec!["e2e".to_owned(), "--colour".to_owned()]),
         ];
         assert_eq!(
             check_calls(&bad),

@@ -10,35 +10,18 @@ use super::ChartValues;
 pub enum ConfigError {
     /// The file could not be read at all.
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// A key the runner or chart does not know (a typo, or a key of another version).
     #[error("{path}:{line}:{column}: unknown key `{key}`{hint}")]
-    UnknownKey {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        key: String,
-        hint: String,
-    },
+    UnknownKey { path: PathBuf, line: usize, column: usize, key: String, hint: String },
     /// Malformed YAML or a value of the wrong type.
     #[error("{path}:{line}:{column}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Invalid { path: PathBuf, line: usize, column: usize, message: String },
 }
 
 /// Reads and validates a chart values file.
 pub fn load_values(path: &Path) -> Result<ChartValues, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
     parse_values(path, &text)
 }
 
@@ -48,10 +31,7 @@ pub fn parse_values(path: &Path, text: &str) -> Result<ChartValues, ConfigError>
 }
 
 fn classify(path: &Path, err: &serde_yaml::Error) -> ConfigError {
-    let (line, column) = err
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
+    let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     let message = err.to_string();
     // serde_yaml says: "a.b: unknown field `x`, expected one of `p`, `q` at line L column C"
     if let Some(rest) = message.split_once("unknown field `").map(|(_, r)| r) {
@@ -68,25 +48,10 @@ fn classify(path: &Path, err: &serde_yaml::Error) -> ConfigError {
             None if expected.is_empty() => String::new(),
             None => format!("; valid keys here: {}", expected.join(", ")),
         };
-        return ConfigError::UnknownKey {
-            path: path.to_owned(),
-            line,
-            column,
-            key,
-            hint,
-        };
+        return ConfigError::UnknownKey { path: path.to_owned(), line, column, key, hint };
     }
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_owned();
-    ConfigError::Invalid {
-        path: path.to_owned(),
-        line,
-        column,
-        message,
-    }
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    ConfigError::Invalid { path: path.to_owned(), line, column, message }
 }
 
 /// The candidate within edit distance 3 of `word`, if one is clearly closest.
@@ -107,11 +72,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
             prev = cur;
         }
     }
@@ -140,25 +101,20 @@ mod tests {
     fn unknown_top_level_key_lists_no_bogus_hint() {
         let err = parse("zzzzzzzzzz: 1\n").expect_err("unknown key");
         let text = err.to_string();
-        assert!(
-            text.starts_with("v.yaml:1:1: unknown key `zzzzzzzzzz`; valid keys here:"),
-            "{text}"
-        );
+        assert!(text.starts_with("v.yaml:1:1: unknown key `zzzzzzzzzz`; valid keys here:"), "{text}");
     }
 
     #[test]
     fn malformed_yaml_names_line_and_column() {
         let err = parse("runner:\n  config: [unclosed\n").expect_err("malformed");
-        let ConfigError::Invalid { line, .. } = err else {
-            panic!("wrong kind: {err}")
-        };
+        let ConfigError::Invalid { line, .. } = err else { panic!("wrong kind: {err}") };
         assert!(line >= 2, "line {line}");
     }
 
     #[test]
     fn wrong_type_is_invalid_not_unknown() {
-        let err = parse("runner:\n  config:\n    file:\n      runner:\n        capacity: many\n")
-            .expect_err("type error");
+        let err =
+            parse("runner:\n  config:\n    file:\n      runner:\n        capacity: many\n").expect_err("type error");
         assert!(matches!(err, ConfigError::Invalid { line: 5, .. }), "{err}");
     }
 

@@ -7,14 +7,10 @@ mod tls_verify;
 mod values;
 
 pub use load::{ConfigError, load_values, parse_values};
-pub use runner::{
-    CacheSection, ContainerSection, HostSection, LogSection, RunnerConfig, RunnerSection,
-    ServerSection,
-};
+pub use runner::{CacheSection, ContainerSection, HostSection, LogSection, RunnerConfig, RunnerSection, ServerSection};
 pub use tls_verify::{TlsVerifyFinding, check_tls_verify};
 pub use values::{
-    ChartRunner, ChartRunnerConfig, ChartValues, ImageHolder, ImageValues, SecurityContextValues,
-    ServiceAccountValues,
+    ChartRunner, ChartRunnerConfig, ChartValues, ImageHolder, ImageValues, SecurityContextValues, ServiceAccountValues,
 };
 
 /// The article's documented values, the default configuration of every run.
@@ -28,9 +24,6 @@ pub fn scalar_to_env(value: &serde_yaml::Value) -> String {
         serde_yaml::Value::Bool(b) => b.to_string(),
         serde_yaml::Value::Number(n) => n.to_string(),
         serde_yaml::Value::Null => String::new(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }

@@ -125,10 +125,7 @@ impl RunnerConfig {
     /// The `runner.envs` map with every value as the string a job sees.
     pub fn job_envs(&self) -> BTreeMap<String, String> {
         let envs = self.runner.as_ref().and_then(|r| r.envs.as_ref());
-        envs.into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), super::scalar_to_env(v)))
-            .collect()
+        envs.into_iter().flatten().map(|(k, v)| (k.clone(), super::scalar_to_env(v))).collect()
     }
 
     pub fn labels(&self) -> Vec<String> {

@@ -23,19 +23,13 @@ pub fn check_tls_verify(envs: Option<&BTreeMap<String, serde_yaml::Value>>) -> T
     let raw = envs.and_then(|e| e.get("DOCKER_TLS_VERIFY"));
     let yaml = match raw {
         None => "absent".to_owned(),
-        Some(v) => serde_yaml::to_string(v)
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
+        Some(v) => serde_yaml::to_string(v).unwrap_or_default().trim().to_owned(),
     };
     let env = raw.map(scalar_to_env);
     let value = env.as_deref().unwrap_or("");
     let go_client_verifies = !value.is_empty();
     let testcontainers_rs_verifies = value == "1";
-    let host = envs
-        .and_then(|e| e.get("DOCKER_HOST"))
-        .map(scalar_to_env)
-        .unwrap_or_default();
+    let host = envs.and_then(|e| e.get("DOCKER_HOST")).map(scalar_to_env).unwrap_or_default();
     let tls_port = host.starts_with("tcp://") && host.ends_with(":2376");
     let warning = match (go_client_verifies, testcontainers_rs_verifies) {
         (true, true) => None,
@@ -50,13 +44,7 @@ pub fn check_tls_verify(envs: Option<&BTreeMap<String, serde_yaml::Value>>) -> T
         )),
         (false, _) => None,
     };
-    TlsVerifyFinding {
-        yaml,
-        env,
-        go_client_verifies,
-        testcontainers_rs_verifies,
-        warning,
-    }
+    TlsVerifyFinding { yaml, env, go_client_verifies, testcontainers_rs_verifies, warning }
 }
 
 #[cfg(test)]
@@ -84,10 +72,7 @@ mod tests {
         let e = envs(&format!("DOCKER_HOST: tcp://127.0.0.1:2376\n{yaml}"));
         let f = check_tls_verify(Some(&e));
         assert_eq!(f.env.as_deref(), Some(env));
-        assert_eq!(
-            (f.go_client_verifies, f.testcontainers_rs_verifies),
-            (go, tc)
-        );
+        assert_eq!((f.go_client_verifies, f.testcontainers_rs_verifies), (go, tc));
         assert_eq!(f.warning.is_some(), warns, "{:?}", f.warning);
     }
 

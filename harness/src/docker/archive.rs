@@ -18,11 +18,7 @@ pub fn from_entries(entries: &[Entry<'_>]) -> Result<Vec<u8>> {
     let mut dirs: Vec<String> = Vec::new();
     for e in entries {
         let mut prefix = String::new();
-        for part in Path::new(e.path)
-            .parent()
-            .into_iter()
-            .flat_map(|p| p.iter())
-        {
+        for part in Path::new(e.path).parent().into_iter().flat_map(|p| p.iter()) {
             prefix = format!("{prefix}{}/", part.to_string_lossy());
             if !dirs.contains(&prefix) {
                 let mut header = tar::Header::new_gnu();
@@ -40,9 +36,7 @@ pub fn from_entries(entries: &[Entry<'_>]) -> Result<Vec<u8>> {
         header.set_uid(e.uid);
         header.set_gid(e.uid);
         header.set_size(e.contents.len() as u64);
-        builder
-            .append_data(&mut header, e.path, e.contents)
-            .with_context(|| format!("archive {}", e.path))?;
+        builder.append_data(&mut header, e.path, e.contents).with_context(|| format!("archive {}", e.path))?;
     }
     Ok(builder.into_inner()?)
 }
@@ -51,8 +45,6 @@ pub fn from_entries(entries: &[Entry<'_>]) -> Result<Vec<u8>> {
 pub fn from_dir(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    builder
-        .append_dir_all(prefix, dir)
-        .with_context(|| format!("archive {}", dir.display()))?;
+    builder.append_dir_all(prefix, dir).with_context(|| format!("archive {}", dir.display()))?;
     Ok(builder.into_inner()?)
 }

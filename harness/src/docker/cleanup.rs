@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
 };
 
 use super::labels;
@@ -31,26 +31,14 @@ impl Leftovers {
 pub async fn count_managed(docker: &Docker, key: &str, value: &str) -> Result<Leftovers> {
     let filter = labels::filter(key, value);
     let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filter).build()))
         .await
         .context("list containers")?
         .into_iter()
-        .filter_map(|c| {
-            c.names
-                .and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_owned()))
-        })
+        .filter_map(|c| c.names.and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_owned())))
         .collect();
     let volumes = docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        ))
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filter).build()))
         .await
         .context("list volumes")?
         .volumes
@@ -59,48 +47,28 @@ pub async fn count_managed(docker: &Docker, key: &str, value: &str) -> Result<Le
         .map(|v| v.name)
         .collect();
     let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        ))
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
         .await
         .context("list networks")?
         .into_iter()
         .filter_map(|n| n.name)
         .collect();
-    Ok(Leftovers {
-        containers,
-        volumes,
-        networks,
-    })
+    Ok(Leftovers { containers, volumes, networks })
 }
 
 /// Removes everything labelled `key=value`; returns what it removed.
 pub async fn sweep(docker: &Docker, key: &str, value: &str) -> Result<Leftovers> {
     let found = count_managed(docker, key, value).await?;
     for c in &found.containers {
-        let opts = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        docker
-            .remove_container(c, Some(opts))
-            .await
-            .with_context(|| format!("remove container {c}"))?;
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        docker.remove_container(c, Some(opts)).await.with_context(|| format!("remove container {c}"))?;
     }
     for v in &found.volumes {
         let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-        docker
-            .remove_volume(v, Some(opts))
-            .await
-            .with_context(|| format!("remove volume {v}"))?;
+        docker.remove_volume(v, Some(opts)).await.with_context(|| format!("remove volume {v}"))?;
     }
     for n in &found.networks {
-        docker
-            .remove_network(n)
-            .await
-            .with_context(|| format!("remove network {n}"))?;
+        docker.remove_network(n).await.with_context(|| format!("remove network {n}"))?;
     }
     Ok(found)
 }

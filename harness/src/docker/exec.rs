@@ -25,8 +25,7 @@ impl ExecOutput {
 }
 
 /// Bytes streamed into a command's stdin.
-pub type Input =
-    futures_util::stream::BoxStream<'static, Result<bytes::Bytes, bollard::errors::Error>>;
+pub type Input = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, bollard::errors::Error>>;
 
 /// A command to run in a container.
 pub struct ExecRequest<'a> {
@@ -41,13 +40,7 @@ pub struct ExecRequest<'a> {
 
 impl<'a> ExecRequest<'a> {
     pub fn new(cmd: &'a [String], deadline: Duration) -> Self {
-        Self {
-            cmd,
-            env: &[],
-            workdir: None,
-            deadline,
-            stdin: None,
-        }
+        Self { cmd, env: &[], workdir: None, deadline, stdin: None }
     }
 }
 
@@ -59,13 +52,7 @@ pub async fn exec(
     req: ExecRequest<'_>,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ExecOutput> {
-    let ExecRequest {
-        cmd,
-        env,
-        workdir,
-        deadline,
-        stdin,
-    } = req;
+    let ExecRequest { cmd, env, workdir, deadline, stdin } = req;
     let created = docker
         .create_exec(
             container,
@@ -81,13 +68,8 @@ pub async fn exec(
         )
         .await
         .with_context(|| format!("exec {} in {container}", cmd.join(" ")))?;
-    let StartExecResults::Attached {
-        mut output,
-        mut input,
-    } = docker
-        .start_exec(&created.id, None)
-        .await
-        .context("start exec")?
+    let StartExecResults::Attached { mut output, mut input } =
+        docker.start_exec(&created.id, None).await.context("start exec")?
     else {
         anyhow::bail!("exec in {container} started detached");
     };
@@ -96,19 +78,16 @@ pub async fn exec(
     let run = async {
         if let Some(mut chunks) = stdin {
             while let Some(chunk) = chunks.next().await {
-                input
-                    .write_all(&chunk.context("read input stream")?)
-                    .await
-                    .context("write stdin")?;
+                input.write_all(&chunk.context("read input stream")?).await.context("write stdin")?;
             }
             input.shutdown().await.context("close stdin")?;
         }
         drop(input);
         while let Some(item) = output.next().await {
             let bytes = match item.context("read exec output")? {
-                LogOutput::StdOut { message }
-                | LogOutput::StdErr { message }
-                | LogOutput::Console { message } => message,
+                LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } => {
+                    message
+                }
                 LogOutput::StdIn { .. } => continue,
             };
             let text = String::from_utf8_lossy(&bytes);
@@ -124,19 +103,10 @@ pub async fn exec(
     let finished = tokio::time::timeout(deadline, run).await;
     match finished {
         Err(_) => {
-            return Ok(ExecOutput {
-                exit_code: None,
-                output: collected,
-            });
+            return Ok(ExecOutput { exit_code: None, output: collected });
         }
         Ok(result) => result?,
     }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .context("inspect exec")?;
-    Ok(ExecOutput {
-        exit_code: inspect.exit_code,
-        output: collected,
-    })
+    let inspect = docker.inspect_exec(&created.id).await.context("inspect exec")?;
+    Ok(ExecOutput { exit_code: inspect.exit_code, output: collected })
 }

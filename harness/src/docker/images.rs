@@ -106,12 +106,7 @@ pub fn plan(fixtures: &Path) -> Result<Vec<PlannedImage>> {
             hasher.update(&bytes);
             hasher.update([0]);
         }
-        let tag: String = hasher
-            .finalize()
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let tag: String = hasher.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
         tags.insert(kind, tag.clone());
         out.push(PlannedImage { kind, tag });
     }
@@ -131,11 +126,7 @@ fn context_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
                 stack.push(path);
                 continue;
             }
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
+            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
             let exec = std::fs::metadata(&path)?.permissions().mode() & 0o111 != 0;
             let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
             files.push((if exec { format!("{rel}*") } else { rel }, bytes));
@@ -155,10 +146,7 @@ pub async fn ensure(docker: &Docker, source: ImageSource, progress: &Progress) -
                 if docker.inspect_image(&reference).await.is_ok() {
                     progress.say(format!("image {reference}: present, not rebuilt"));
                 } else {
-                    let parent = image
-                        .kind
-                        .parent()
-                        .map(|p| refs.get(&p).cloned().unwrap_or_default());
+                    let parent = image.kind.parent().map(|p| refs.get(&p).cloned().unwrap_or_default());
                     build(docker, &image, parent.as_deref(), progress).await?;
                 }
                 refs.insert(image.kind, reference);
@@ -170,9 +158,7 @@ pub async fn ensure(docker: &Docker, source: ImageSource, progress: &Progress) -
                     continue;
                 };
                 if docker.inspect_image(reference).await.is_err() {
-                    progress
-                        .step(&format!("pull {reference}"), pull(docker, reference))
-                        .await?;
+                    progress.step(&format!("pull {reference}"), pull(docker, reference)).await?;
                 }
                 refs.insert(kind, reference.to_owned());
             }
@@ -182,53 +168,30 @@ pub async fn ensure(docker: &Docker, source: ImageSource, progress: &Progress) -
 }
 
 async fn pull(docker: &Docker, reference: &str) -> Result<()> {
-    let opts = CreateImageOptionsBuilder::default()
-        .from_image(reference)
-        .build();
+    let opts = CreateImageOptionsBuilder::default().from_image(reference).build();
     let mut stream = docker.create_image(Some(opts), None, None);
     while let Some(item) = stream.next().await {
         item.map_err(|e| {
-            user_error!(
-                "cannot pull {reference} ({e}): no registry is reachable; use --image-source built"
-            )
+            user_error!("cannot pull {reference} ({e}): no registry is reachable; use --image-source built")
         })?;
     }
     Ok(())
 }
 
-async fn build(
-    docker: &Docker,
-    image: &PlannedImage,
-    parent: Option<&str>,
-    progress: &Progress,
-) -> Result<()> {
+async fn build(docker: &Docker, image: &PlannedImage, parent: Option<&str>, progress: &Progress) -> Result<()> {
     let reference = image.reference();
     let what = format!("build {reference}");
     match image.kind {
         ImageKind::Base => progress.step(&what, build_base(docker, image)).await,
-        _ => {
-            progress
-                .step(
-                    &what,
-                    build_dockerfile(docker, image, parent.unwrap_or_default(), progress),
-                )
-                .await
-        }
+        _ => progress.step(&what, build_dockerfile(docker, image, parent.unwrap_or_default(), progress)).await,
     }
     .with_context(|| format!("build image {reference}"))
 }
 
-async fn build_dockerfile(
-    docker: &Docker,
-    image: &PlannedImage,
-    parent: &str,
-    progress: &Progress,
-) -> Result<()> {
+async fn build_dockerfile(docker: &Docker, image: &PlannedImage, parent: &str, progress: &Progress) -> Result<()> {
     let dir = crate::fixtures_dir().join("images").join(image.kind.dir());
     let mut archive = tar::Builder::new(Vec::new());
-    archive
-        .append_dir_all(".", &dir)
-        .with_context(|| format!("pack {}", dir.display()))?;
+    archive.append_dir_all(".", &dir).with_context(|| format!("pack {}", dir.display()))?;
     let context = archive.into_inner()?;
     let reference = image.reference();
     let opts = BuildImageOptionsBuilder::default()
@@ -236,10 +199,7 @@ async fn build_dockerfile(
         .rm(true)
         .forcerm(true)
         .buildargs(&HashMap::from([("BASE".to_owned(), parent.to_owned())]))
-        .labels(&HashMap::from([(
-            labels::INPUTS.to_owned(),
-            image.tag.clone(),
-        )]))
+        .labels(&HashMap::from([(labels::INPUTS.to_owned(), image.tag.clone())]))
         .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
     let mut log = String::new();
@@ -288,12 +248,9 @@ async fn build_base(docker: &Docker, image: &PlannedImage) -> Result<()> {
             "building the base image needs root (debootstrap makes device nodes and chroots): run as root"
         ));
     }
-    let root = crate::output_dir()
-        .join("cache")
-        .join(format!("debootstrap-{}", image.tag));
+    let root = crate::output_dir().join("cache").join(format!("debootstrap-{}", image.tag));
     if root.exists() {
-        std::fs::remove_dir_all(&root)
-            .with_context(|| format!("remove stale {}", root.display()))?;
+        std::fs::remove_dir_all(&root).with_context(|| format!("remove stale {}", root.display()))?;
     }
     std::fs::create_dir_all(&root)?;
     let variant = format!("--variant={}", conf.variant);
@@ -306,11 +263,7 @@ async fn build_base(docker: &Docker, image: &PlannedImage) -> Result<()> {
         .context("run debootstrap")?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stdout);
-        bail!(
-            "debootstrap failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr).trim(),
-            tail(&log, 10)
-        );
+        bail!("debootstrap failed: {}\n{}", String::from_utf8_lossy(&out.stderr).trim(), tail(&log, 10));
     }
     slim(&root)?;
     let result = import_dir(docker, &root, image).await;
@@ -329,11 +282,7 @@ fn slim(root: &Path) -> Result<()> {
         "usr/share/locale",
         "usr/share/info",
     ] {
-        for entry in std::fs::read_dir(root.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for entry in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() && !path.is_symlink() {
                 std::fs::remove_dir_all(&path)?;
@@ -385,35 +334,22 @@ pub struct ImageRow {
 /// Every image the harness would use, whether present and how large.
 pub async fn list(docker: &Docker, source: ImageSource) -> Result<Vec<ImageRow>> {
     let refs: Vec<(String, &'static str)> = match source {
-        ImageSource::Built => plan(&crate::fixtures_dir())?
-            .into_iter()
-            .map(|p| (p.reference(), "built here"))
-            .collect(),
-        ImageSource::Upstream => ImageKind::ALL
-            .iter()
-            .filter_map(|k| k.upstream())
-            .map(|r| (r.to_owned(), "pulled"))
-            .collect(),
+        ImageSource::Built => {
+            plan(&crate::fixtures_dir())?.into_iter().map(|p| (p.reference(), "built here")).collect()
+        }
+        ImageSource::Upstream => {
+            ImageKind::ALL.iter().filter_map(|k| k.upstream()).map(|r| (r.to_owned(), "pulled")).collect()
+        }
     };
     let mut rows = Vec::new();
     for (reference, source) in refs {
-        let size = docker
-            .inspect_image(&reference)
-            .await
-            .ok()
-            .and_then(|i| i.size);
-        rows.push(ImageRow {
-            reference,
-            source,
-            size,
-        });
+        let size = docker.inspect_image(&reference).await.ok().and_then(|i| i.size);
+        rows.push(ImageRow { reference, source, size });
     }
     Ok(rows)
 }
 
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }

@@ -8,6 +8,8 @@ pub const MANAGED: &str = "io.forgejo-e2e.managed";
 pub const RUN: &str = "io.forgejo-e2e.run";
 /// The scenario whose pod it belongs to.
 pub const SCENARIO: &str = "io.forgejo-e2e.scenario";
+/// On image-store volumes kept between runs (`--reuse`).
+pub const CACHE: &str = "io.forgejo-e2e.cache";
 /// On images the harness built: the input hash the tag derives from.
 pub const INPUTS: &str = "io.forgejo-e2e.inputs";
 

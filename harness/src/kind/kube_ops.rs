@@ -12,11 +12,7 @@ use crate::wait::{self, Poll};
 
 /// Deletes the `.runner` Secret an earlier install left (`helm.sh/resource-policy: keep`);
 /// returns whether there was one.
-pub async fn delete_stale_runner_secret(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<bool> {
+pub async fn delete_stale_runner_secret(client: &Client, namespace: &str, name: &str) -> Result<bool> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(true),
@@ -28,11 +24,7 @@ pub async fn delete_stale_runner_secret(
 /// Creates the Secret, or replaces one of the same name.
 pub async fn put_secret(client: &Client, secret: &Secret) -> Result<()> {
     let namespace = secret.metadata.namespace.as_deref().unwrap_or("default");
-    let name = secret
-        .metadata
-        .name
-        .as_deref()
-        .context("Secret has a name")?;
+    let name = secret.metadata.name.as_deref().context("Secret has a name")?;
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     match api.create(&PostParams::default(), secret).await {
         Ok(_) => Ok(()),
@@ -48,12 +40,7 @@ pub async fn put_secret(client: &Client, secret: &Secret) -> Result<()> {
 
 /// Waits until a pod matching `selector` has every container ready; returns its name.
 /// Fails at once on a container waiting in CrashLoopBackOff, naming it.
-pub async fn wait_pod_ready(
-    client: &Client,
-    namespace: &str,
-    selector: &str,
-    deadline: Duration,
-) -> Result<String> {
+pub async fn wait_pod_ready(client: &Client, namespace: &str, selector: &str, deadline: Duration) -> Result<String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     wait::until(&format!("a Ready pod {selector} in {namespace}"), deadline, Duration::from_secs(2), || async {
         let pods = api.list(&ListParams::default().labels(selector)).await.context("list pods")?;

@@ -11,9 +11,7 @@ mod render_check;
 mod values;
 mod versions;
 
-pub use plan::{
-    Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan,
-};
+pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan};
 pub use render_check::{RenderFinding, compare_rendered};
 pub use values::{forgejo_values, kind_config, runner_values};
 pub use versions::Versions;

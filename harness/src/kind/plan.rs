@@ -58,11 +58,7 @@ pub enum Action {
     /// A file the harness writes before the commands that read it.
     File { path: String, contents: String },
     /// A call to Forgejo's API (through a port-forward to its service).
-    Api {
-        method: &'static str,
-        path: String,
-        body: Option<String>,
-    },
+    Api { method: &'static str, path: String, body: Option<String> },
     /// A condition waited for, with its deadline.
     Wait { what: String, deadline_secs: u64 },
 }
@@ -87,19 +83,11 @@ const API_TOKEN: &str = "<API token>";
 
 impl Plan {
     fn add(&mut self, phase: &'static str, why: impl Into<String>, action: Action) {
-        self.steps.push(Step {
-            phase,
-            why: why.into(),
-            action,
-        });
+        self.steps.push(Step { phase, why: why.into(), action });
     }
 
     fn run(&mut self, phase: &'static str, why: impl Into<String>, argv: &[&str]) {
-        self.add(
-            phase,
-            why,
-            Action::Run(argv.iter().map(|s| s.to_string()).collect()),
-        );
+        self.add(phase, why, Action::Run(argv.iter().map(|s| s.to_string()).collect()));
     }
 
     /// The plan as text: numbered phases, commands as a shell would show them.
@@ -114,9 +102,7 @@ impl Plan {
             out.push_str(&format!("{:>2}. {}\n", i + 1, s.why));
             match &s.action {
                 Action::Run(argv) => out.push_str(&format!("    $ {}\n", shell(argv))),
-                Action::Pipe { from, to } => {
-                    out.push_str(&format!("    $ {} | {}\n", shell(from), shell(to)))
-                }
+                Action::Pipe { from, to } => out.push_str(&format!("    $ {} | {}\n", shell(from), shell(to))),
                 Action::File { path, contents } => {
                     out.push_str(&format!("    file {path}:\n"));
                     for line in contents.lines() {
@@ -129,12 +115,9 @@ impl Plan {
                         out.push_str(&format!("      {b}\n"));
                     }
                 }
-                Action::Wait {
-                    what,
-                    deadline_secs,
-                } => out.push_str(&format!(
-                    "    wait until {what} (deadline {deadline_secs}s)\n"
-                )),
+                Action::Wait { what, deadline_secs } => {
+                    out.push_str(&format!("    wait until {what} (deadline {deadline_secs}s)\n"))
+                }
             }
         }
         if !self.notes.is_empty() {
@@ -166,72 +149,47 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     let v = &opts.versions;
     let ctx = format!("kind-{}", opts.cluster);
 
-    p.run(
-        "preflight",
-        format!("kind {} or newer", v.tools.kind),
-        &["kind", "version"],
-    );
-    p.run(
-        "preflight",
-        format!("helm {} or newer", v.tools.helm),
-        &["helm", "version", "--short"],
-    );
-    p.run(
-        "preflight",
-        format!("kubectl {} or newer", v.tools.kubectl),
-        &["kubectl", "version", "--client"],
-    );
+    p.run("preflight", format!("kind {} or newer", v.tools.kind), &["kind", "version"]);
+    p.run("preflight", format!("helm {} or newer", v.tools.helm), &["helm", "version", "--short"]);
+    p.run("preflight", format!("kubectl {} or newer", v.tools.kubectl), &["kubectl", "version", "--client"]);
 
     if opts.reuse {
         p.run(
             "cluster",
-            format!(
-                "reuse cluster {} (fails if it does not exist)",
-                opts.cluster
-            ),
+            format!("reuse cluster {} (fails if it does not exist)", opts.cluster),
             &["kind", "get", "kubeconfig", "--name", &opts.cluster],
         );
     } else {
         p.add(
             "cluster",
             "kind config: one node, pinned image",
-            Action::File {
-                path: "kind-config.yaml".into(),
-                contents: kind_config(opts),
-            },
+            Action::File { path: "kind-config.yaml".into(), contents: kind_config(opts) },
         );
         p.run(
             "cluster",
             format!("create cluster {}", opts.cluster),
-            &[
-                "kind",
-                "create",
-                "cluster",
-                "--config",
-                "kind-config.yaml",
-                "--wait",
-                "180s",
-            ],
+            &["kind", "create", "cluster", "--config", "kind-config.yaml", "--wait", "180s"],
         );
     }
     let node_image = opts.job_image.replacen("/job:", "/job-node:", 1);
     p.run(
         "cluster",
         "the job image plus Node.js: forgejo-runner runs actions/checkout with node inside the job container",
-        &["docker", "build", "--build-arg", &format!("BASE={}", opts.job_image), "--tag", &node_image, "fixtures/images/job-node"],
+        &[
+            "docker",
+            "build",
+            "--build-arg",
+            &format!("BASE={}", opts.job_image),
+            "--tag",
+            &node_image,
+            "fixtures/images/job-node",
+        ],
     );
     for image in [&opts.dind_image, &node_image] {
         p.run(
             "cluster",
             format!("preload {image} into the nodes (no registry pull)"),
-            &[
-                "kind",
-                "load",
-                "docker-image",
-                image,
-                "--name",
-                &opts.cluster,
-            ],
+            &["kind", "load", "docker-image", image, "--name", &opts.cluster],
         );
     }
     if opts.apply_sysctl {
@@ -245,10 +203,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.add(
         "forgejo",
         "Forgejo values (admin made by the chart, Actions on)",
-        Action::File {
-            path: "forgejo-values.yaml".into(),
-            contents: forgejo_values(PASSWORD)?,
-        },
+        Action::File { path: "forgejo-values.yaml".into(), contents: forgejo_values(PASSWORD)? },
     );
     p.run(
         "forgejo",
@@ -279,60 +234,41 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.run(
         "forgejo",
         "reach Forgejo's HTTP service from the harness",
-        &[
-            "kubectl",
-            "--context",
-            &ctx,
-            "--namespace",
-            "forgejo",
-            "port-forward",
-            "svc/forgejo-http",
-            "0:3000",
-        ],
+        &["kubectl", "--context", &ctx, "--namespace", "forgejo", "port-forward", "svc/forgejo-http", "0:3000"],
     );
     p.add(
         "forgejo",
         "Forgejo answers",
-        Action::Wait {
-            what: "GET /api/v1/version answers 200".into(),
-            deadline_secs: 300,
+        Action::Wait { what: "GET /api/v1/version answers 200".into(), deadline_secs: 300 },
+    );
+    p.add(
+        "forgejo",
+        "an API token for the admin, by basic auth (token in `sha1`)",
+        Action::Api {
+            method: "POST",
+            path: "/api/v1/users/e2e-admin/tokens".into(),
+            body: Some(r#"{"name":"forgejo-e2e","scopes":["write:repository","write:admin","write:user"]}"#.into()),
         },
     );
-    p.add("forgejo", "an API token for the admin, by basic auth (token in `sha1`)", Action::Api {
-        method: "POST",
-        path: "/api/v1/users/e2e-admin/tokens".into(),
-        body: Some(r#"{"name":"forgejo-e2e","scopes":["write:repository","write:admin","write:user"]}"#.into()),
-    });
     for name in &opts.scenarios {
-        p.add("forgejo", format!("repository for scenario {name} (public: job logs need no session)"), Action::Api {
-            method: "POST",
-            path: "/api/v1/user/repos".into(),
-            body: Some(format!(r#"{{"name":"{name}","private":false,"auto_init":false,"default_branch":"main"}}"#)),
-        });
+        p.add(
+            "forgejo",
+            format!("repository for scenario {name} (public: job logs need no session)"),
+            Action::Api {
+                method: "POST",
+                path: "/api/v1/user/repos".into(),
+                body: Some(format!(r#"{{"name":"{name}","private":false,"auto_init":false,"default_branch":"main"}}"#)),
+            },
+        );
     }
 
     let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
-    p.run(
-        "runner",
-        "the runner namespace",
-        &[
-            "kubectl",
-            "--context",
-            &ctx,
-            "create",
-            "namespace",
-            "runners",
-        ],
-    );
+    p.run("runner", "the runner namespace", &["kubectl", "--context", &ctx, "create", "namespace", "runners"]);
     match opts.registration {
         Registration::Token => p.add(
             "runner",
             "an instance-wide registration token",
-            Action::Api {
-                method: "GET",
-                path: "/api/v1/admin/runners/registration-token".into(),
-                body: None,
-            },
+            Action::Api { method: "GET", path: "/api/v1/admin/runners/registration-token".into(), body: None },
         ),
         Registration::OfflineSecret => {
             p.run(
@@ -402,50 +338,41 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.run(
         "runner",
         "delete a .runner Secret left by an earlier install (helm.sh/resource-policy: keep)",
-        &[
-            &["kubectl"][..],
-            &ns[..],
-            &[
-                "delete",
-                "secret",
-                "runner-forgejo-runner-config",
-                "--ignore-not-found",
-            ],
-        ]
-        .concat(),
+        &[&["kubectl"][..], &ns[..], &["delete", "secret", "runner-forgejo-runner-config", "--ignore-not-found"]]
+            .concat(),
     );
     if opts.certs == CertMode::Harness {
         p.add(
             "runner",
             "the harness's TLS set as a Secret (rendered with its keys at run time)",
-            Action::File {
-                path: "dind-certs-secret.yaml".into(),
-                contents: secret_outline(),
-            },
+            Action::File { path: "dind-certs-secret.yaml".into(), contents: secret_outline() },
         );
-        p.run(
-            "runner",
-            "apply it",
-            &[
-                &["kubectl"][..],
-                &ns[..],
-                &["apply", "-f", "dind-certs-secret.yaml"],
-            ]
-            .concat(),
-        );
+        p.run("runner", "apply it", &[&["kubectl"][..], &ns[..], &["apply", "-f", "dind-certs-secret.yaml"]].concat());
     }
     let (values, notes) = runner_values(opts, TOKEN);
     p.notes = notes;
     p.add(
         "runner",
         "runner chart values: the configured runner configuration, key by key",
-        Action::File {
-            path: "runner-values.yaml".into(),
-            contents: serde_yaml::to_string(&values)?,
-        },
+        Action::File { path: "runner-values.yaml".into(), contents: serde_yaml::to_string(&values)? },
     );
     let chart = &v.runner_chart.reference;
-    p.run("runner", "render the chart and compare its config.yaml with the intended one (findings, never silently accepted)", &["helm", "template", "runner", chart, "--version", &opts.chart_version, "--namespace", "runners", "--values", "runner-values.yaml"]);
+    p.run(
+        "runner",
+        "render the chart and compare its config.yaml with the intended one (findings, never silently accepted)",
+        &[
+            "helm",
+            "template",
+            "runner",
+            chart,
+            "--version",
+            &opts.chart_version,
+            "--namespace",
+            "runners",
+            "--values",
+            "runner-values.yaml",
+        ],
+    );
     p.run(
         "runner",
         format!("install the wrenix chart {}", opts.chart_version),
@@ -472,10 +399,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.add(
         "runner",
         "the runner pod is Ready and its DIND answers over TLS",
-        Action::Wait {
-            what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(),
-            deadline_secs: 300,
-        },
+        Action::Wait { what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(), deadline_secs: 300 },
     );
     p.add(
         "runner",
@@ -485,16 +409,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
             to: [
                 &["kubectl"][..],
                 &ns[..],
-                &[
-                    "exec",
-                    "-i",
-                    "deploy/runner-forgejo-runner",
-                    "-c",
-                    "dind",
-                    "--",
-                    "docker",
-                    "load",
-                ],
+                &["exec", "-i", "deploy/runner-forgejo-runner", "-c", "dind", "--", "docker", "load"],
             ]
             .concat()
             .iter()
@@ -505,7 +420,22 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.run(
         "runner",
         "bare labels run in node:22-bookworm: that name, inside DIND, is the job image (force_pull is false)",
-        &[&["kubectl"][..], &ns[..], &["exec", "deploy/runner-forgejo-runner", "-c", "dind", "--", "docker", "tag", &node_image, "node:22-bookworm"]].concat(),
+        &[
+            &["kubectl"][..],
+            &ns[..],
+            &[
+                "exec",
+                "deploy/runner-forgejo-runner",
+                "-c",
+                "dind",
+                "--",
+                "docker",
+                "tag",
+                &node_image,
+                "node:22-bookworm",
+            ],
+        ]
+        .concat(),
     );
 
     for name in &opts.scenarios {
@@ -536,64 +466,28 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     p.run(
         "diagnosis",
         "on failure: runner and DIND logs, pod description, events",
-        &[
-            &["kubectl"][..],
-            &ns[..],
-            &[
-                "logs",
-                "deploy/runner-forgejo-runner",
-                "--all-containers",
-                "--prefix",
-            ],
-        ]
-        .concat(),
+        &[&["kubectl"][..], &ns[..], &["logs", "deploy/runner-forgejo-runner", "--all-containers", "--prefix"]]
+            .concat(),
     );
     p.run(
         "diagnosis",
         "on failure: pod description",
-        &[
-            &["kubectl"][..],
-            &ns[..],
-            &[
-                "describe",
-                "pod",
-                "-l",
-                "app.kubernetes.io/name=forgejo-runner",
-            ],
-        ]
-        .concat(),
+        &[&["kubectl"][..], &ns[..], &["describe", "pod", "-l", "app.kubernetes.io/name=forgejo-runner"]].concat(),
     );
     p.run(
         "diagnosis",
         "on failure: events",
-        &[
-            &["kubectl"][..],
-            &ns[..],
-            &["get", "events", "--sort-by=.lastTimestamp"],
-        ]
-        .concat(),
+        &[&["kubectl"][..], &ns[..], &["get", "events", "--sort-by=.lastTimestamp"]].concat(),
     );
 
     if opts.apply_sysctl {
-        p.run(
-            "cleanup",
-            "put the host's user-namespace knob back",
-            &["cargo", "xtask", "sysctl", "--restore"],
-        );
+        p.run("cleanup", "put the host's user-namespace knob back", &["cargo", "xtask", "sysctl", "--restore"]);
     }
     if opts.keep || opts.reuse {
         p.run(
             "cleanup",
             "keep the cluster (--keep or --reuse); remove the runner release only",
-            &[
-                "helm",
-                "uninstall",
-                "runner",
-                "--kube-context",
-                &ctx,
-                "--namespace",
-                "runners",
-            ],
+            &["helm", "uninstall", "runner", "--kube-context", &ctx, "--namespace", "runners"],
         );
     } else {
         let why = if opts.keep_on_failure {
@@ -601,11 +495,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         } else {
             "delete the cluster"
         };
-        p.run(
-            "cleanup",
-            why,
-            &["kind", "delete", "cluster", "--name", &opts.cluster],
-        );
+        p.run("cleanup", why, &["kind", "delete", "cluster", "--name", &opts.cluster]);
     }
     Ok(p)
 }
@@ -616,9 +506,7 @@ fn secret_outline() -> String {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {CERTS_SECRET}\n  namespace: runners\n  labels:\n    app.kubernetes.io/managed-by: forgejo-e2e\ntype: Opaque\ndata:\n"
     );
     for (key, _) in crate::pki::SECRET_ITEMS_PATHS {
-        s.push_str(&format!(
-            "  {key}: <base64 PEM, made by rcgen at run time>\n"
-        ));
+        s.push_str(&format!("  {key}: <base64 PEM, made by rcgen at run time>\n"));
     }
     s
 }
@@ -626,23 +514,13 @@ fn secret_outline() -> String {
 /// The chart upgrade from `opts.chart_version` to `to`: install and test A, render A and B
 /// and report the differences, queue a job, `helm upgrade` with the same values, then
 /// assert the runner kept its registration, the queued job finished and the scenarios pass.
-pub fn build_upgrade_plan(
-    opts: &KindOptions,
-    to: &str,
-    to_values: Option<&serde_yaml::Value>,
-) -> anyhow::Result<Plan> {
+pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde_yaml::Value>) -> anyhow::Result<Plan> {
     let mut keep = opts.clone();
     keep.keep = true;
     let mut p = build_plan(&keep)?;
     // A's cleanup goes (the cluster lives on for B); diagnosis moves to the end.
-    let diagnosis: Vec<Step> = p
-        .steps
-        .iter()
-        .filter(|s| s.phase == "diagnosis")
-        .cloned()
-        .collect();
-    p.steps
-        .retain(|s| s.phase != "cleanup" && s.phase != "diagnosis");
+    let diagnosis: Vec<Step> = p.steps.iter().filter(|s| s.phase == "diagnosis").cloned().collect();
+    p.steps.retain(|s| s.phase != "cleanup" && s.phase != "diagnosis");
     let ctx = format!("kind-{}", opts.cluster);
     let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
     let chart = &opts.versions.runner_chart.reference;
@@ -652,15 +530,17 @@ pub fn build_upgrade_plan(
         p.add(
             "upgrade",
             format!("values {to} needs on top of the same values"),
-            Action::File {
-                path: "runner-values-to.yaml".into(),
-                contents: serde_yaml::to_string(v)?,
-            },
+            Action::File { path: "runner-values-to.yaml".into(), contents: serde_yaml::to_string(v)? },
         );
         extra.extend(["--values", "runner-values-to.yaml"]);
     }
     for (version, file) in [(from, "rendered-from.yaml"), (to, "rendered-to.yaml")] {
-        p.run("upgrade", format!("render chart {version} (to {file}) for the A/B report: runner config.yaml and pod spec"), &[&["helm", "template", "runner", chart, "--version", version, "--namespace", "runners"][..], &extra[..]].concat());
+        p.run(
+            "upgrade",
+            format!("render chart {version} (to {file}) for the A/B report: runner config.yaml and pod spec"),
+            &[&["helm", "template", "runner", chart, "--version", version, "--namespace", "runners"][..], &extra[..]]
+                .concat(),
+        );
     }
     p.run(
         "upgrade",
@@ -668,13 +548,7 @@ pub fn build_upgrade_plan(
         &[
             &["kubectl"][..],
             &ns[..],
-            &[
-                "get",
-                "secret",
-                "runner-forgejo-runner-config",
-                "-o",
-                "jsonpath={.data.\\.runner}",
-            ],
+            &["get", "secret", "runner-forgejo-runner-config", "-o", "jsonpath={.data.\\.runner}"],
         ]
         .concat(),
     );
@@ -716,10 +590,7 @@ pub fn build_upgrade_plan(
     p.add(
         "upgrade",
         "the upgraded runner pod is Ready",
-        Action::Wait {
-            what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(),
-            deadline_secs: 300,
-        },
+        Action::Wait { what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(), deadline_secs: 300 },
     );
     p.run(
         "upgrade",
@@ -727,13 +598,7 @@ pub fn build_upgrade_plan(
         &[
             &["kubectl"][..],
             &ns[..],
-            &[
-                "get",
-                "secret",
-                "runner-forgejo-runner-config",
-                "-o",
-                "jsonpath={.data.\\.runner}",
-            ],
+            &["get", "secret", "runner-forgejo-runner-config", "-o", "jsonpath={.data.\\.runner}"],
         ]
         .concat(),
     );
@@ -741,8 +606,7 @@ pub fn build_upgrade_plan(
         "upgrade",
         "the job queued during the upgrade finished (success), or is reported with its status",
         Action::Wait {
-            what: "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status"
-                .into(),
+            what: "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status".into(),
             deadline_secs: 900,
         },
     );
@@ -750,15 +614,7 @@ pub fn build_upgrade_plan(
         p.run(
             "upgrade",
             format!("scenario {name} again on {to}"),
-            &[
-                "git",
-                "-C",
-                &format!("workspaces/{name}"),
-                "commit",
-                "--allow-empty",
-                "-m",
-                "after upgrade",
-            ],
+            &["git", "-C", &format!("workspaces/{name}"), "commit", "--allow-empty", "-m", "after upgrade"],
         );
         p.add(
             "upgrade",
@@ -770,10 +626,6 @@ pub fn build_upgrade_plan(
         );
     }
     p.steps.extend(diagnosis);
-    p.run(
-        "cleanup",
-        "delete the cluster",
-        &["kind", "delete", "cluster", "--name", &opts.cluster],
-    );
+    p.run("cleanup", "delete the cluster", &["kind", "delete", "cluster", "--name", &opts.cluster]);
     Ok(p)
 }

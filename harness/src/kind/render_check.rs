@@ -28,14 +28,9 @@ impl std::fmt::Display for RenderFinding {
         match self {
             Self::Added { key, value } => write!(f, "the chart adds {key} = {value}"),
             Self::Dropped { key, value } => write!(f, "the chart drops {key} (intended {value})"),
-            Self::Changed {
-                key,
-                intended,
-                rendered,
-            } => write!(
-                f,
-                "the chart changes {key}: intended {intended}, rendered {rendered}"
-            ),
+            Self::Changed { key, intended, rendered } => {
+                write!(f, "the chart changes {key}: intended {intended}, rendered {rendered}")
+            }
             Self::NoConfig => write!(f, "no rendered ConfigMap or Secret holds config.yaml"),
         }
     }
@@ -57,26 +52,15 @@ fn find_config(rendered: &str) -> Option<Value> {
         let Ok(value) = Value::deserialize(doc) else {
             continue;
         };
-        let kind = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
         if kind != "ConfigMap" && kind != "Secret" {
             continue;
         }
         for field in ["data", "stringData"] {
-            let Some(text) = value
-                .get(field)
-                .and_then(|d| d.get("config.yaml"))
-                .and_then(Value::as_str)
-            else {
+            let Some(text) = value.get(field).and_then(|d| d.get("config.yaml")).and_then(Value::as_str) else {
                 continue;
             };
-            let decoded = if kind == "Secret" && field == "data" {
-                base64_decode(text)?
-            } else {
-                text.to_owned()
-            };
+            let decoded = if kind == "Secret" && field == "data" { base64_decode(text)? } else { text.to_owned() };
             return serde_yaml::from_str(&decoded).ok();
         }
     }
@@ -86,73 +70,46 @@ fn find_config(rendered: &str) -> Option<Value> {
 use serde::Deserialize;
 
 fn diff(path: &str, intended: &Value, rendered: &Value, out: &mut Vec<RenderFinding>) {
-    let show = |v: &Value| {
-        serde_yaml::to_string(v)
-            .unwrap_or_default()
-            .trim()
-            .replace('\n', " ")
-    };
+    let show = |v: &Value| serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ");
     match (intended, rendered) {
         (Value::Mapping(a), Value::Mapping(b)) => {
             for (k, va) in a {
                 let key = join(path, k);
                 match b.get(k) {
                     Some(vb) => diff(&key, va, vb, out),
-                    None => out.push(RenderFinding::Dropped {
-                        key,
-                        value: show(va),
-                    }),
+                    None => out.push(RenderFinding::Dropped { key, value: show(va) }),
                 }
             }
             for (k, vb) in b {
                 if !a.contains_key(k) {
-                    out.push(RenderFinding::Added {
-                        key: join(path, k),
-                        value: show(vb),
-                    });
+                    out.push(RenderFinding::Added { key: join(path, k), value: show(vb) });
                 }
             }
         }
         // forgejo-runner reads envs as strings: 1 and "1" are the same to it.
         (a, b) if scalar(a).is_some() && scalar(a) == scalar(b) => {}
         (a, b) if a == b => {}
-        (a, b) => out.push(RenderFinding::Changed {
-            key: path.to_owned(),
-            intended: show(a),
-            rendered: show(b),
-        }),
+        (a, b) => out.push(RenderFinding::Changed { key: path.to_owned(), intended: show(a), rendered: show(b) }),
     }
 }
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
-            Some(crate::config::scalar_to_env(v))
-        }
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(crate::config::scalar_to_env(v)),
         _ => None,
     }
 }
 
 fn join(path: &str, key: &Value) -> String {
-    let k = key
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{key:?}"));
-    if path.is_empty() {
-        k
-    } else {
-        format!("{path}.{k}")
-    }
+    let k = key.as_str().map(str::to_owned).unwrap_or_else(|| format!("{key:?}"));
+    if path.is_empty() { k } else { format!("{path}.{k}") }
 }
 
 fn base64_decode(text: &str) -> Option<String> {
     let mut bits = 0u32;
     let mut n = 0;
     let mut out = Vec::new();
-    for c in text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-    {
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
@@ -189,10 +146,7 @@ mod tests {
         // Helm merges maps key by key but replaces lists: a chart default can sneak in.
         let rendered = "kind: Secret\nstringData:\n  config.yaml: |\n    runner:\n      labels: [ubuntu-latest]\n      envs:\n        DOCKER_TLS_VERIFY: 1\n      capacity: 1\n    container: {}\n";
         let intended: Value = serde_yaml::from_str(INTENDED).expect("yaml");
-        let found: Vec<String> = compare_rendered(rendered, &intended)
-            .iter()
-            .map(|f| f.to_string())
-            .collect();
+        let found: Vec<String> = compare_rendered(rendered, &intended).iter().map(|f| f.to_string()).collect();
         assert_eq!(
             found,
             [
@@ -210,9 +164,6 @@ mod tests {
         let rendered = format!("kind: Secret\ndata:\n  config.yaml: {encoded}\n");
         let intended: Value = serde_yaml::from_str("runner:\n  capacity: 2\n").expect("yaml");
         assert_eq!(compare_rendered(&rendered, &intended), Vec::new());
-        assert_eq!(
-            compare_rendered("kind: Deployment\n", &intended),
-            vec![RenderFinding::NoConfig]
-        );
+        assert_eq!(compare_rendered("kind: Deployment\n", &intended), vec![RenderFinding::NoConfig]);
     }
 }

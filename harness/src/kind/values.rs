@@ -45,9 +45,7 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
     c.create = Some(true);
     c.instance = Some(FORGEJO_URL.to_owned());
     c.name = Some(format!("{}-runner", opts.cluster));
-    notes.push(format!(
-        "runner.config.instance = {FORGEJO_URL} (Forgejo in the cluster)"
-    ));
+    notes.push(format!("runner.config.instance = {FORGEJO_URL} (Forgejo in the cluster)"));
     match opts.registration {
         super::Registration::Token => {
             c.token = Some(token.to_owned());
@@ -55,40 +53,30 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
         }
         super::Registration::OfflineSecret => {
             c.existing_secret = Some(format!("{}-registration", opts.cluster));
-            notes.push(
-                "runner.config.existingSecret = a .runner made offline from a shared secret".into(),
-            );
+            notes.push("runner.config.existingSecret = a .runner made offline from a shared secret".into());
         }
     }
-    v.kubectl = Some(ImageHolder {
-        image: Some(opts.versions.kubectl_image.clone()),
-    });
+    v.kubectl = Some(ImageHolder { image: Some(opts.versions.kubectl_image.clone()) });
     notes.push(format!(
         "kubectl.image = {} (the chart's default tag is gone from Docker Hub)",
         opts.versions.kubectl_image
     ));
-    v.dind = Some(ImageHolder {
-        image: Some(opts.dind_image.clone()),
-    });
+    v.dind = Some(ImageHolder { image: Some(opts.dind_image.clone()) });
     if opts.certs == CertMode::Harness {
         let items: Vec<Value> = SECRET_ITEMS_PATHS
             .iter()
             .map(|(key, path)| map(&[("key", Value::from(*key)), ("path", Value::from(*path))]))
             .collect();
-        let secret = map(&[
-            ("secretName", Value::from(CERTS_SECRET)),
-            ("items", Value::Sequence(items)),
-        ]);
-        v.volumes = Some(vec![map(&[
-            ("name", Value::from("fe2e-certs")),
-            ("secret", secret),
-        ])]);
+        let secret = map(&[("secretName", Value::from(CERTS_SECRET)), ("items", Value::Sequence(items))]);
+        v.volumes = Some(vec![map(&[("name", Value::from("fe2e-certs")), ("secret", secret)])]);
         v.volume_mounts = Some(vec![map(&[
             ("name", Value::from("fe2e-certs")),
             ("mountPath", Value::from(BYO_CERTS_DIR)),
             ("readOnly", Value::from(true)),
         ])]);
-        notes.push(format!("dind: Secret {CERTS_SECRET} at {BYO_CERTS_DIR}; the harness's DIND image copies it into /certs (no CA key)"));
+        notes.push(format!(
+            "dind: Secret {CERTS_SECRET} at {BYO_CERTS_DIR}; the harness's DIND image copies it into /certs (no CA key)"
+        ));
     }
     (v, notes)
 }

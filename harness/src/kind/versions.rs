@@ -32,8 +32,7 @@ pub struct Chart {
 impl Versions {
     pub fn load() -> Result<Versions> {
         let path = crate::fixtures_dir().join("kind/versions.yaml");
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
         serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))
     }
 }

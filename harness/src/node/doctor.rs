@@ -27,11 +27,9 @@ impl std::fmt::Display for Finding {
         match &self.verdict {
             Verdict::Ok(t) => write!(f, "{:<48} ok       {t}", self.check),
             Verdict::NotApplicable(t) => write!(f, "{:<48} n/a      {t}", self.check),
-            Verdict::Problem { what, fix } => write!(
-                f,
-                "{:<48} PROBLEM  {what}\n{:<48}          fix: {fix}",
-                self.check, ""
-            ),
+            Verdict::Problem { what, fix } => {
+                write!(f, "{:<48} PROBLEM  {what}\n{:<48}          fix: {fix}", self.check, "")
+            }
         }
     }
 }
@@ -55,10 +53,7 @@ pub fn host_findings(root: &Path) -> Vec<Finding> {
             "sysctl -w kernel.apparmor_restrict_unprivileged_unconfined=0 (and persist it in /etc/sysctl.d/)",
         ),
     ];
-    let max = Knob {
-        name: "user.max_user_namespaces",
-        wanted: "",
-    };
+    let max = Knob { name: "user.max_user_namespaces", wanted: "" };
     out.push(finding(
         "user.max_user_namespaces",
         match sysctl.read(max) {
@@ -71,22 +66,21 @@ pub fn host_findings(root: &Path) -> Vec<Finding> {
                 "{} missing: kernel without user namespaces",
                 root.join("proc/sys/user/max_user_namespaces").display()
             )),
-            Err(e) => Verdict::Problem {
-                what: format!("{e:#}"),
-                fix: "run as root".into(),
-            },
+            Err(e) => Verdict::Problem { what: format!("{e:#}"), fix: "run as root".into() },
         },
     ));
-    let clone = Knob {
-        name: "kernel.unprivileged_userns_clone",
-        wanted: "1",
-    };
+    let clone = Knob { name: "kernel.unprivileged_userns_clone", wanted: "1" };
     out.push(finding(
         "kernel.unprivileged_userns_clone",
         match sysctl.read(clone) {
             Ok(Some(v)) if v == "1" => Verdict::Ok("1".into()),
-            Ok(Some(v)) => Verdict::Problem { what: format!("is {v}: unprivileged user namespaces are off (older Debian kernels)"), fix: "sysctl -w kernel.unprivileged_userns_clone=1".into() },
-            Ok(None) => Verdict::NotApplicable("no such knob (a Debian-patch sysctl; mainline kernels allow unprivileged user namespaces)".into()),
+            Ok(Some(v)) => Verdict::Problem {
+                what: format!("is {v}: unprivileged user namespaces are off (older Debian kernels)"),
+                fix: "sysctl -w kernel.unprivileged_userns_clone=1".into(),
+            },
+            Ok(None) => Verdict::NotApplicable(
+                "no such knob (a Debian-patch sysctl; mainline kernels allow unprivileged user namespaces)".into(),
+            ),
             Err(e) => Verdict::Problem { what: format!("{e:#}"), fix: "run as root".into() },
         },
     ));
@@ -98,7 +92,10 @@ pub fn host_findings(root: &Path) -> Vec<Finding> {
         } else if cgroup.exists() {
             Verdict::Ok("v1: DIND needs /sys/fs/cgroup read-write (privileged, or the harness's bind mount)".into())
         } else {
-            Verdict::Problem { what: format!("{} missing", cgroup.display()), fix: "mount the cgroup filesystem".into() }
+            Verdict::Problem {
+                what: format!("{} missing", cgroup.display()),
+                fix: "mount the cgroup filesystem".into(),
+            }
         },
     ));
     out.push(finding("/dev/net/tun", device(root, "dev/net/tun", true)));
@@ -112,19 +109,14 @@ fn apparmor_knob(sysctl: &Sysctl, knob: Knob, fix: &str) -> Finding {
             "/proc/sys/{} does not exist: this kernel has no such AppArmor restriction",
             knob.name.replace('.', "/")
         )),
-        Ok(Some(v)) if v == knob.wanted => {
-            Verdict::Ok(format!("{v}: unprivileged user namespaces allowed"))
-        }
+        Ok(Some(v)) if v == knob.wanted => Verdict::Ok(format!("{v}: unprivileged user namespaces allowed")),
         Ok(Some(v)) => Verdict::Problem {
             what: format!(
                 "is {v}: rootless DIND fails with `[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: operation not permitted`"
             ),
             fix: fix.to_owned(),
         },
-        Err(e) => Verdict::Problem {
-            what: format!("{e:#}"),
-            fix: "run as root".into(),
-        },
+        Err(e) => Verdict::Problem { what: format!("{e:#}"), fix: "run as root".into() },
     };
     finding(knob.name, verdict)
 }
@@ -149,10 +141,7 @@ fn device(root: &Path, rel: &str, needed: bool) -> Verdict {
             fix: format!("recreate /{rel}"),
         },
         Err(_) if needed => Verdict::Problem {
-            what: format!(
-                "{} missing: slirp4netns (rootless DIND's network) cannot start",
-                path.display()
-            ),
+            what: format!("{} missing: slirp4netns (rootless DIND's network) cannot start", path.display()),
             fix: "modprobe tun (and pass --device /dev/net/tun to the DIND container)".into(),
         },
         Err(_) => Verdict::NotApplicable(format!(
@@ -179,8 +168,7 @@ mod tests {
     use super::*;
 
     fn fake(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-        let root =
-            std::env::temp_dir().join(format!("forgejo-e2e-doctor-{name}-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("forgejo-e2e-doctor-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for (path, text) in files {
             let p = root.join(path);
@@ -191,12 +179,7 @@ mod tests {
     }
 
     fn verdict(findings: &[Finding], check: &str) -> Verdict {
-        findings
-            .iter()
-            .find(|f| f.check == check)
-            .expect(check)
-            .verdict
-            .clone()
+        findings.iter().find(|f| f.check == check).expect(check).verdict.clone()
     }
 
     #[test]
@@ -204,23 +187,15 @@ mod tests {
         let root = fake(
             "ubuntu",
             &[
-                (
-                    "proc/sys/kernel/apparmor_restrict_unprivileged_userns",
-                    "1\n",
-                ),
+                ("proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1\n"),
                 ("proc/sys/user/max_user_namespaces", "63000\n"),
             ],
         );
         let f = host_findings(&root);
-        let Verdict::Problem { what, fix } =
-            verdict(&f, "kernel.apparmor_restrict_unprivileged_userns")
-        else {
+        let Verdict::Problem { what, fix } = verdict(&f, "kernel.apparmor_restrict_unprivileged_userns") else {
             panic!("{f:?}")
         };
-        assert!(
-            what.contains("fork/exec /proc/self/exe: operation not permitted"),
-            "{what}"
-        );
+        assert!(what.contains("fork/exec /proc/self/exe: operation not permitted"), "{what}");
         assert!(fix.contains("cargo xtask sysctl --apply"), "{fix}");
         assert!(matches!(verdict(&f, "user.max_user_namespaces"), Verdict::Ok(v) if v == "63000"));
     }
@@ -232,21 +207,9 @@ mod tests {
         assert!(
             matches!(verdict(&f, "kernel.apparmor_restrict_unprivileged_userns"), Verdict::NotApplicable(e) if e.contains("does not exist"))
         );
-        assert!(matches!(
-            verdict(&f, "kernel.apparmor_restrict_unprivileged_unconfined"),
-            Verdict::NotApplicable(_)
-        ));
-        assert!(matches!(
-            verdict(&f, "user.max_user_namespaces"),
-            Verdict::Problem { .. }
-        ));
-        assert!(matches!(
-            verdict(&f, "/dev/net/tun"),
-            Verdict::Problem { .. }
-        ));
-        assert!(matches!(
-            verdict(&f, "/dev/fuse"),
-            Verdict::NotApplicable(_)
-        ));
+        assert!(matches!(verdict(&f, "kernel.apparmor_restrict_unprivileged_unconfined"), Verdict::NotApplicable(_)));
+        assert!(matches!(verdict(&f, "user.max_user_namespaces"), Verdict::Problem { .. }));
+        assert!(matches!(verdict(&f, "/dev/net/tun"), Verdict::Problem { .. }));
+        assert!(matches!(verdict(&f, "/dev/fuse"), Verdict::NotApplicable(_)));
     }
 }

@@ -17,15 +17,9 @@ pub struct Knob {
 }
 
 /// Ubuntu 24.04's switch: 1 refuses unprivileged user namespaces to unconfined programs.
-pub const USERNS_KNOB: Knob = Knob {
-    name: "kernel.apparmor_restrict_unprivileged_userns",
-    wanted: "0",
-};
+pub const USERNS_KNOB: Knob = Knob { name: "kernel.apparmor_restrict_unprivileged_userns", wanted: "0" };
 /// Also needed on some hosts: 1 makes unconfined programs lose the right as well.
-pub const UNCONFINED_KNOB: Knob = Knob {
-    name: "kernel.apparmor_restrict_unprivileged_unconfined",
-    wanted: "0",
-};
+pub const UNCONFINED_KNOB: Knob = Knob { name: "kernel.apparmor_restrict_unprivileged_unconfined", wanted: "0" };
 
 /// The persistent setting the article documents.
 pub const PERSIST_FILE: &str = "etc/sysctl.d/99-rootless-docker.conf";
@@ -66,10 +60,7 @@ pub enum ApplyOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreOutcome {
     NothingRecorded,
-    Restored {
-        value: String,
-        persist_file: &'static str,
-    },
+    Restored { value: String, persist_file: &'static str },
 }
 
 /// Sysctls of the machine mounted at `root` (`/` for the real one).
@@ -79,9 +70,7 @@ pub struct Sysctl {
 
 impl Sysctl {
     pub fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_owned(),
-        }
+        Self { root: root.to_owned() }
     }
 
     fn path(&self, knob: Knob) -> PathBuf {
@@ -101,10 +90,9 @@ impl Sysctl {
     fn write(&self, knob: Knob, value: &str) -> Result<()> {
         let path = self.path(knob);
         std::fs::write(&path, format!("{value}\n")).map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => user_error!(
-                "writing {} needs root: run as root (or through sudo)",
-                path.display()
-            ),
+            std::io::ErrorKind::PermissionDenied => {
+                user_error!("writing {} needs root: run as root (or through sudo)", path.display())
+            }
             _ => user_error!("cannot write {}: {e}", path.display()),
         })
     }
@@ -117,14 +105,10 @@ impl Sysctl {
         };
         if let Some(state) = self.state()? {
             self.write(knob, knob.wanted)?;
-            return Ok(ApplyOutcome::AlreadyApplied {
-                original: state.previous,
-            });
+            return Ok(ApplyOutcome::AlreadyApplied { original: state.previous });
         }
         let persist_path = self.root.join(PERSIST_FILE);
-        let persisted = persist.then(|| Persisted {
-            previous: std::fs::read_to_string(&persist_path).ok(),
-        });
+        let persisted = persist.then(|| Persisted { previous: std::fs::read_to_string(&persist_path).ok() });
         // Record first: a crash between the two writes must still leave a way back.
         self.save_state(&State {
             knob: knob.name.to_owned(),
@@ -138,13 +122,9 @@ impl Sysctl {
                 "# Written by forgejo-e2e (cargo xtask sysctl --apply --persist): rootless DIND needs\n# unprivileged user namespaces. cargo xtask sysctl --restore puts back what was here.\n{} = {}\n",
                 knob.name, knob.wanted
             );
-            std::fs::write(&persist_path, text)
-                .with_context(|| format!("write {}", persist_path.display()))?;
+            std::fs::write(&persist_path, text).with_context(|| format!("write {}", persist_path.display()))?;
         }
-        Ok(ApplyOutcome::Set {
-            previous,
-            persisted: persist,
-        })
+        Ok(ApplyOutcome::Set { previous, persisted: persist })
     }
 
     /// Puts back the value (and persist file) recorded by `apply`, then forgets them.
@@ -163,25 +143,18 @@ impl Sysctl {
                     return Err(e).with_context(|| format!("remove {}", persist_path.display()));
                 }
             },
-            Some(Persisted {
-                previous: Some(text),
-            }) => std::fs::write(&persist_path, text)
-                .with_context(|| format!("write {}", persist_path.display()))?,
+            Some(Persisted { previous: Some(text) }) => {
+                std::fs::write(&persist_path, text).with_context(|| format!("write {}", persist_path.display()))?
+            }
         }
-        std::fs::remove_file(self.root.join(STATE_FILE))
-            .context("forget the recorded sysctl state")?;
-        Ok(RestoreOutcome::Restored {
-            value: state.previous,
-            persist_file: PERSIST_FILE,
-        })
+        std::fs::remove_file(self.root.join(STATE_FILE)).context("forget the recorded sysctl state")?;
+        Ok(RestoreOutcome::Restored { value: state.previous, persist_file: PERSIST_FILE })
     }
 
     fn state(&self) -> Result<Option<State>> {
         let path = self.root.join(STATE_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(
-                serde_json::from_str(&text).with_context(|| format!("read {}", path.display()))?,
-            )),
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("read {}", path.display()))?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
         }
@@ -190,8 +163,7 @@ impl Sysctl {
     fn save_state(&self, state: &State) -> Result<()> {
         let path = self.root.join(STATE_FILE);
         std::fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
-        std::fs::write(&path, serde_json::to_string_pretty(state)?)
-            .with_context(|| format!("write {}", path.display()))
+        std::fs::write(&path, serde_json::to_string_pretty(state)?).with_context(|| format!("write {}", path.display()))
     }
 }
 
@@ -201,16 +173,12 @@ mod tests {
 
     /// A fake machine root; `knob` None means a kernel without the knob.
     fn fake_root(name: &str, knob: Option<&str>) -> PathBuf {
-        let root =
-            std::env::temp_dir().join(format!("forgejo-e2e-sysctl-{name}-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("forgejo-e2e-sysctl-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("fake proc");
         if let Some(v) = knob {
-            std::fs::write(
-                root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
-                format!("{v}\n"),
-            )
-            .expect("knob");
+            std::fs::write(root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"), format!("{v}\n"))
+                .expect("knob");
         }
         root
     }
@@ -220,42 +188,19 @@ mod tests {
         let root = fake_root("roundtrip", Some("1"));
         std::fs::create_dir_all(root.join("etc/sysctl.d")).expect("dir");
         let s = Sysctl::new(&root);
-        assert_eq!(
-            s.apply(true).expect("apply"),
-            ApplyOutcome::Set {
-                previous: "1".into(),
-                persisted: true
-            }
-        );
+        assert_eq!(s.apply(true).expect("apply"), ApplyOutcome::Set { previous: "1".into(), persisted: true });
         assert_eq!(s.read(USERNS_KNOB).expect("read").as_deref(), Some("0"));
         let persisted = std::fs::read_to_string(root.join(PERSIST_FILE)).expect("persisted");
-        assert!(
-            persisted.ends_with("kernel.apparmor_restrict_unprivileged_userns = 0\n"),
-            "{persisted}"
-        );
+        assert!(persisted.ends_with("kernel.apparmor_restrict_unprivileged_userns = 0\n"), "{persisted}");
         // A second apply keeps the original value for restore.
-        assert_eq!(
-            s.apply(true).expect("apply again"),
-            ApplyOutcome::AlreadyApplied {
-                original: "1".into()
-            }
-        );
+        assert_eq!(s.apply(true).expect("apply again"), ApplyOutcome::AlreadyApplied { original: "1".into() });
         assert_eq!(
             s.restore().expect("restore"),
-            RestoreOutcome::Restored {
-                value: "1".into(),
-                persist_file: PERSIST_FILE
-            }
+            RestoreOutcome::Restored { value: "1".into(), persist_file: PERSIST_FILE }
         );
         assert_eq!(s.read(USERNS_KNOB).expect("read").as_deref(), Some("1"));
-        assert!(
-            !root.join(PERSIST_FILE).exists(),
-            "the file apply created is gone"
-        );
-        assert_eq!(
-            s.restore().expect("restore again"),
-            RestoreOutcome::NothingRecorded
-        );
+        assert!(!root.join(PERSIST_FILE).exists(), "the file apply created is gone");
+        assert_eq!(s.restore().expect("restore again"), RestoreOutcome::NothingRecorded);
     }
 
     #[test]
@@ -266,10 +211,7 @@ mod tests {
         let s = Sysctl::new(&root);
         s.apply(true).expect("apply");
         s.restore().expect("restore");
-        assert_eq!(
-            std::fs::read_to_string(root.join(PERSIST_FILE)).expect("file"),
-            "# mine\nvm.swappiness = 10\n"
-        );
+        assert_eq!(std::fs::read_to_string(root.join(PERSIST_FILE)).expect("file"), "# mine\nvm.swappiness = 10\n");
     }
 
     #[test]

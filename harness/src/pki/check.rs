@@ -16,12 +16,7 @@ pub struct CheckLine {
 
 impl std::fmt::Display for CheckLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:<8} {}",
-            if self.ok { "ok" } else { "problem" },
-            self.text
-        )
+        write!(f, "{:<8} {}", if self.ok { "ok" } else { "problem" }, self.text)
     }
 }
 
@@ -29,16 +24,10 @@ struct Lines(Vec<CheckLine>);
 
 impl Lines {
     fn ok(&mut self, text: impl Into<String>) {
-        self.0.push(CheckLine {
-            ok: true,
-            text: text.into(),
-        });
+        self.0.push(CheckLine { ok: true, text: text.into() });
     }
     fn problem(&mut self, text: impl Into<String>) {
-        self.0.push(CheckLine {
-            ok: false,
-            text: text.into(),
-        });
+        self.0.push(CheckLine { ok: false, text: text.into() });
     }
 }
 
@@ -68,12 +57,8 @@ pub fn check_dir(dir: &Path) -> Vec<CheckLine> {
     for (role, eku_name) in [("server", "serverAuth"), ("client", "clientAuth")] {
         let ca_copy = format!("{role}/ca.pem");
         match std::fs::read_to_string(dir.join(&ca_copy)) {
-            Ok(text) if text.trim() == ca_pem.trim() => {
-                out.ok(format!("{ca_copy}: same CA as ca/cert.pem"))
-            }
-            Ok(_) => out.problem(format!(
-                "{ca_copy}: differs from ca/cert.pem; copy ca/cert.pem there"
-            )),
+            Ok(text) if text.trim() == ca_pem.trim() => out.ok(format!("{ca_copy}: same CA as ca/cert.pem")),
+            Ok(_) => out.problem(format!("{ca_copy}: differs from ca/cert.pem; copy ca/cert.pem there")),
             Err(e) => out.problem(format!("{ca_copy}: {e}")),
         }
         let cert_name = format!("{role}/cert.pem");
@@ -88,9 +73,7 @@ pub fn check_dir(dir: &Path) -> Vec<CheckLine> {
         };
         match cert.verify_signature(Some(ca.public_key())) {
             Ok(()) => out.ok(format!("{cert_name}: signed by ca/cert.pem")),
-            Err(_) => out.problem(format!(
-                "{cert_name}: not signed by ca/cert.pem; regenerate the set"
-            )),
+            Err(_) => out.problem(format!("{cert_name}: not signed by ca/cert.pem; regenerate the set")),
         }
         validity(&mut out, &cert_name, &cert);
         eku(&mut out, &cert_name, &cert, role == "server", eku_name);
@@ -106,9 +89,7 @@ fn read(out: &mut Lines, dir: &Path, name: &str) -> Option<String> {
     match std::fs::read_to_string(dir.join(name)) {
         Ok(text) => Some(text),
         Err(e) => {
-            out.problem(format!(
-                "{name}: cannot read ({e}); make a set with cargo xtask certs --out DIR"
-            ));
+            out.problem(format!("{name}: cannot read ({e}); make a set with cargo xtask certs --out DIR"));
             None
         }
     }
@@ -139,21 +120,11 @@ fn validity(out: &mut Lines, name: &str, cert: &X509Certificate<'_>) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (from, until) = (v.not_before.timestamp(), v.not_after.timestamp());
     if now > until {
-        out.problem(format!(
-            "{name}: expired on {}; make a new set",
-            v.not_after
-        ));
+        out.problem(format!("{name}: expired on {}; make a new set", v.not_after));
     } else if now < from {
-        out.problem(format!(
-            "{name}: not valid before {}; check the clock",
-            v.not_before
-        ));
+        out.problem(format!("{name}: not valid before {}; check the clock", v.not_before));
     } else {
-        out.ok(format!(
-            "{name}: valid until {} ({} days left)",
-            v.not_after,
-            (until - now) / 86_400
-        ));
+        out.ok(format!("{name}: valid until {} ({} days left)", v.not_after, (until - now) / 86_400));
     }
 }
 
@@ -162,11 +133,7 @@ fn eku(out: &mut Lines, name: &str, cert: &X509Certificate<'_>, server: bool, wa
         out.problem(format!("{name}: no extendedKeyUsage; it needs {want}"));
         return;
     };
-    let has = if server {
-        ext.value.server_auth
-    } else {
-        ext.value.client_auth
-    };
+    let has = if server { ext.value.server_auth } else { ext.value.client_auth };
     if has {
         out.ok(format!("{name}: extendedKeyUsage {want}"));
     } else {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use time::OffsetDateTime;
 
@@ -41,12 +41,7 @@ impl Default for PkiOptions {
     fn default() -> Self {
         // Short on purpose: a test PKI that leaks is worthless within days.
         let validity = Duration::from_secs(2 * 24 * 3600);
-        Self {
-            extra_sans: Vec::new(),
-            validity,
-            key: KeyAlgorithm::default(),
-            ca: None,
-        }
+        Self { extra_sans: Vec::new(), validity, key: KeyAlgorithm::default(), ca: None }
     }
 }
 
@@ -63,9 +58,7 @@ pub struct TlsSet {
 impl std::fmt::Debug for TlsSet {
     // Keys stay out of logs and reports.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSet")
-            .field("keys", &"<redacted>")
-            .finish_non_exhaustive()
+        f.debug_struct("TlsSet").field("keys", &"<redacted>").finish_non_exhaustive()
     }
 }
 
@@ -81,16 +74,11 @@ pub fn generate_at(opts: &PkiOptions, now: OffsetDateTime) -> Result<TlsSet> {
     let not_after = now + time::Duration::try_from(opts.validity).context("validity too long")?;
 
     let (ca_cert, ca_key) = match &opts.ca {
-        Some(ca) => (
-            ca.cert_pem.clone(),
-            KeyPair::from_pem(&ca.key_pem).context("read CA key")?,
-        ),
+        Some(ca) => (ca.cert_pem.clone(), KeyPair::from_pem(&ca.key_pem).context("read CA key")?),
         None => {
             let key = new_key(opts.key)?;
             let mut params = CertificateParams::default();
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "forgejo-e2e DIND CA");
+            params.distinguished_name.push(DnType::CommonName, "forgejo-e2e DIND CA");
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
             (params.not_before, params.not_after) = (not_before, not_after);
@@ -109,16 +97,12 @@ pub fn generate_at(opts: &PkiOptions, now: OffsetDateTime) -> Result<TlsSet> {
     server.subject_alt_names = sans.iter().map(|s| san(s)).collect::<Result<_>>()?;
     (server.not_before, server.not_after) = (not_before, not_after);
     let server_key = new_key(opts.key)?;
-    let server_cert = server
-        .signed_by(&server_key, &issuer)
-        .context("sign server cert")?;
+    let server_cert = server.signed_by(&server_key, &issuer).context("sign server cert")?;
 
     let mut client = leaf("client", ExtendedKeyUsagePurpose::ClientAuth, opts.key);
     (client.not_before, client.not_after) = (not_before, not_after);
     let client_key = new_key(opts.key)?;
-    let client_cert = client
-        .signed_by(&client_key, &issuer)
-        .context("sign client cert")?;
+    let client_cert = client.signed_by(&client_key, &issuer).context("sign client cert")?;
 
     Ok(TlsSet {
         ca_cert,
@@ -138,10 +122,7 @@ fn leaf(cn: &str, eku: ExtendedKeyUsagePurpose, alg: KeyAlgorithm) -> Certificat
     params.key_usages = match alg {
         KeyAlgorithm::EcdsaP256 => vec![KeyUsagePurpose::DigitalSignature],
         KeyAlgorithm::Rsa2048 => {
-            vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyEncipherment,
-            ]
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]
         }
     };
     params
@@ -150,35 +131,20 @@ fn leaf(cn: &str, eku: ExtendedKeyUsagePurpose, alg: KeyAlgorithm) -> Certificat
 fn san(name: &str) -> Result<SanType> {
     Ok(match name.parse::<IpAddr>() {
         Ok(ip) => SanType::IpAddress(ip),
-        Err(_) => SanType::DnsName(
-            name.to_owned()
-                .try_into()
-                .with_context(|| format!("invalid SAN {name:?}"))?,
-        ),
+        Err(_) => SanType::DnsName(name.to_owned().try_into().with_context(|| format!("invalid SAN {name:?}"))?),
     })
 }
 
 fn new_key(alg: KeyAlgorithm) -> Result<KeyPair> {
     match alg {
-        KeyAlgorithm::EcdsaP256 => {
-            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("generate ECDSA key")
-        }
+        KeyAlgorithm::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("generate ECDSA key"),
         KeyAlgorithm::Rsa2048 => {
             let out = std::process::Command::new("openssl")
-                .args([
-                    "genpkey",
-                    "-algorithm",
-                    "RSA",
-                    "-pkeyopt",
-                    "rsa_keygen_bits:2048",
-                ])
+                .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
                 .output()
                 .context("RSA keys need the openssl command: apt-get install openssl")?;
             if !out.status.success() {
-                bail!(
-                    "openssl genpkey failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+                bail!("openssl genpkey failed: {}", String::from_utf8_lossy(&out.stderr).trim());
             }
             let pem = String::from_utf8(out.stdout).context("openssl output")?;
             KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).context("read RSA key")

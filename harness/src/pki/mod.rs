@@ -11,9 +11,7 @@ mod secret;
 mod write;
 
 pub use check::{CheckLine, check_dir};
-pub use generate::{
-    DEFAULT_SANS, ExistingCa, KeyAlgorithm, PkiOptions, TlsSet, generate, generate_at,
-};
+pub use generate::{DEFAULT_SANS, ExistingCa, KeyAlgorithm, PkiOptions, TlsSet, generate, generate_at};
 #[cfg(feature = "kube")]
 pub use secret::to_secret;
 

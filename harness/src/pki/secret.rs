@@ -11,10 +11,8 @@ use super::{SECRET_ITEMS_PATHS, TlsSet, WriteOptions, files};
 
 /// The set as an Opaque Secret named `name` in `namespace`.
 pub fn to_secret(set: &TlsSet, name: &str, namespace: &str) -> Secret {
-    let by_path: BTreeMap<&str, String> = files(set, WriteOptions::default())
-        .into_iter()
-        .map(|f| (f.path, f.contents))
-        .collect();
+    let by_path: BTreeMap<&str, String> =
+        files(set, WriteOptions::default()).into_iter().map(|f| (f.path, f.contents)).collect();
     let data = SECRET_ITEMS_PATHS
         .iter()
         .map(|(key, path)| {
@@ -26,10 +24,7 @@ pub fn to_secret(set: &TlsSet, name: &str, namespace: &str) -> Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_owned(),
-                "forgejo-e2e".to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".to_owned(), "forgejo-e2e".to_owned())])),
             ..Default::default()
         },
         type_: Some("Opaque".to_owned()),
@@ -51,10 +46,7 @@ mod tests {
         let data = secret.data.expect("data");
         assert_eq!(data.len(), 7);
         assert_eq!(data["server-cert.pem"].0, set.server_cert.as_bytes());
-        assert!(
-            yaml.contains("kind: Secret") && yaml.contains("name: dind-certs"),
-            "{yaml}"
-        );
+        assert!(yaml.contains("kind: Secret") && yaml.contains("name: dind-certs"), "{yaml}");
         assert!(!data.keys().any(|k| k.starts_with("ca-key")));
     }
 }

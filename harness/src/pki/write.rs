@@ -26,18 +26,8 @@ pub struct FileSpec {
 
 /// The files of a set in docker:dind's layout. Private keys are 0600.
 pub fn files(set: &TlsSet, opts: WriteOptions) -> Vec<FileSpec> {
-    let public = |path, contents: &str| FileSpec {
-        path,
-        contents: contents.to_owned(),
-        mode: 0o644,
-        uid: 0,
-    };
-    let secret = |path, contents: &str, uid| FileSpec {
-        path,
-        contents: contents.to_owned(),
-        mode: 0o600,
-        uid,
-    };
+    let public = |path, contents: &str| FileSpec { path, contents: contents.to_owned(), mode: 0o644, uid: 0 };
+    let secret = |path, contents: &str, uid| FileSpec { path, contents: contents.to_owned(), mode: 0o600, uid };
     vec![
         public("ca/cert.pem", &set.ca_cert),
         public("server/ca.pem", &set.ca_cert),
@@ -69,7 +59,5 @@ pub fn write_dir(dir: &Path, set: &TlsSet, opts: WriteOptions) -> Result<()> {
 
 fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }

@@ -50,6 +50,8 @@ pub struct DockerPlatform {
     pub config: RunnerConfig,
     pub dind: DindMode,
     pub keep: bool,
+    /// Image-store volumes kept between runs (`--reuse`), one per concurrent pod.
+    pub cache_pool: Option<tokio::sync::Mutex<Vec<String>>>,
     pub deadlines: Deadlines,
     pub signatures: Vec<Signature>,
     pub progress: Progress,
@@ -68,11 +70,7 @@ pub(super) struct PodOptions {
 
 impl PodOptions {
     pub(super) fn mode(mode: DindMode) -> Self {
-        Self {
-            mode,
-            seccomp: None,
-            suffix: "",
-        }
+        Self { mode, seccomp: None, suffix: "" }
     }
 }
 
@@ -100,14 +98,8 @@ impl DockerPlatform {
         let (mut run, checks, mut diagnosis, mode) = match item.scenario.map(|s| s.setup) {
             Some(PodSetup::UsernsRestriction) => self.run_userns(item, &nonce).await,
             _ => {
-                let run = self
-                    .run_in_pod(item, &nonce, PodOptions::mode(self.dind))
-                    .await;
-                let checks = run
-                    .evidence
-                    .as_ref()
-                    .map(|ev| item.checks(ev))
-                    .unwrap_or_default();
+                let run = self.run_in_pod(item, &nonce, PodOptions::mode(self.dind)).await;
+                let checks = run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default();
                 (run, checks, Vec::new(), self.dind)
             }
         };
@@ -115,12 +107,7 @@ impl DockerPlatform {
             (Some(e), _) => Outcome::Fail(format!("{e:#}")),
             (None, o) => o,
         };
-        let all_logs: String = run
-            .logs
-            .iter()
-            .map(|(_, l)| l.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
         if matches!(outcome, Outcome::Fail(_)) {
             diagnosis.extend(diagnose::diagnose(&self.signatures, &all_logs));
         }
@@ -133,18 +120,9 @@ impl DockerPlatform {
             None
         };
         if let Outcome::Fail(why) = &outcome {
-            self.say(
-                &item.name,
-                format!("FAILED: {}", why.lines().next().unwrap_or_default()),
-            );
+            self.say(&item.name, format!("FAILED: {}", why.lines().next().unwrap_or_default()));
             for d in &diagnosis {
-                self.say(
-                    &item.name,
-                    format!(
-                        "diagnosis: {}",
-                        d.to_string().replace('\n', "\n           ")
-                    ),
-                );
+                self.say(&item.name, format!("diagnosis: {}", d.to_string().replace('\n', "\n           ")));
             }
         }
         ScenarioResult {
@@ -155,25 +133,16 @@ impl DockerPlatform {
             checks,
             duration: start.elapsed(),
             phases: std::mem::take(&mut run.phases),
+            job_steps_seconds: run.evidence.as_ref().map(|ev| crate::executor::act::step_seconds(&ev.log)),
             diagnosis,
             bundle,
             notes: run.notes,
         }
     }
 
-    fn bundle(
-        &self,
-        item: &RunItem,
-        run: &mut PodRun,
-        checks: &[Check],
-        diagnosis: &[Diagnosis],
-    ) -> Option<PathBuf> {
-        let dir = self
-            .out_dir
-            .join("bundles")
-            .join(item.name.replace([':', '/'], "_"));
-        let mut files: Vec<(&str, String)> =
-            run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
+    fn bundle(&self, item: &RunItem, run: &mut PodRun, checks: &[Check], diagnosis: &[Diagnosis]) -> Option<PathBuf> {
+        let dir = self.out_dir.join("bundles").join(item.name.replace([':', '/'], "_"));
+        let mut files: Vec<(&str, String)> = run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
         let mut summary = String::new();
         if let Some(e) = &run.error {
             summary.push_str(&format!("error: {e:#}\n"));
@@ -195,17 +164,8 @@ impl DockerPlatform {
     }
 
     /// One pod from start to removal. `seccomp` injects a profile into DIND.
-    pub(super) async fn run_in_pod(
-        &self,
-        item: &RunItem,
-        nonce: &str,
-        pod_opts: PodOptions,
-    ) -> PodRun {
-        let PodOptions {
-            mode,
-            seccomp,
-            suffix,
-        } = pod_opts;
+    pub(super) async fn run_in_pod(&self, item: &RunItem, nonce: &str, pod_opts: PodOptions) -> PodRun {
+        let PodOptions { mode, seccomp, suffix } = pod_opts;
         let mut run = PodRun {
             evidence: None,
             error: None,
@@ -223,12 +183,13 @@ impl DockerPlatform {
         };
         let dind_image = self
             .images
-            .get(if mode == DindMode::Rootless {
-                ImageKind::DindRootless
-            } else {
-                ImageKind::Dind
-            })
+            .get(if mode == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind })
             .to_owned();
+        // A kept image-store volume, if --reuse: one per concurrent pod, never shared.
+        let cache = match (&self.cache_pool, mode) {
+            (Some(pool), DindMode::Rootful) if seccomp.is_none() => pool.lock().await.pop(),
+            _ => None,
+        };
         let spec = PodSpec {
             run_id: &self.run_id,
             scenario: &format!("{}{suffix}", item.name.replace(':', "-")),
@@ -239,28 +200,38 @@ impl DockerPlatform {
             seccomp,
             tls: Some(&tls),
             certs_volume: None,
-            data_volume: None,
-            dind_args: item
-                .variant
-                .iter()
-                .flat_map(|v| v.dind_args)
-                .map(|a| a.to_string())
-                .collect(),
+            data_volume: cache.clone(),
+            dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
         };
         let t = Instant::now();
-        let pod = match Pod::create(&self.docker, &spec).await {
+        let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
+        if let (Some(pool), Some(name)) = (&self.cache_pool, cache) {
+            pool.lock().await.push(name);
+        }
+        if let Err(e) = result {
+            run.error = Some(e);
+        }
+        run
+    }
+
+    async fn create_and_drive(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        spec: &PodSpec<'_>,
+        tls: &TlsSet,
+        run: &mut PodRun,
+        t: Instant,
+    ) -> Result<()> {
+        let pod = match Pod::create(&self.docker, spec).await {
             Ok(p) => p,
-            Err(e) => {
-                run.error = Some(e.context("create the pod"));
-                // Whatever part of it exists goes with the run's label sweep.
-                return run;
-            }
+            // Whatever part of it exists goes with the run's label sweep.
+            Err(e) => return Err(e.context("create the pod")),
         };
         match pod.start().await {
             Ok(()) => {
-                run.phases
-                    .push(("pod start".into(), t.elapsed().as_secs_f64()));
-                if let Err(e) = self.drive(item, nonce, &pod, &tls, &mut run).await {
+                run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
+                if let Err(e) = self.drive(item, nonce, &pod, tls, run).await {
                     run.error = Some(e);
                 }
             }
@@ -274,32 +245,27 @@ impl DockerPlatform {
             run.logs.push(("dind.log", pod.logs(&pod.dind).await));
             run.logs.push(("runner.log", pod.logs(&pod.runner).await));
             let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
-            if let Ok(out) = pod
-                .exec_runner(&ps, &[], None, Duration::from_secs(20))
-                .await
-            {
+            if let Ok(out) = pod.exec_runner(&ps, &[], None, Duration::from_secs(20)).await {
                 run.logs.push(("dind-containers.txt", out.output));
             }
         }
         if self.keep {
-            self.say(&item.name, format!("kept: docker exec -it {} bash  (DOCKER_HOST is set there; remove with cargo xtask clean)", pod.runner));
+            self.say(
+                &item.name,
+                format!(
+                    "kept: docker exec -it {} bash  (DOCKER_HOST is set there; remove with cargo xtask clean)",
+                    pod.runner
+                ),
+            );
         } else if let Err(e) = pod.remove().await {
             run.notes.push(format!("cleanup: {e:#}"));
         }
-        run
+        Ok(())
     }
 
-    async fn drive(
-        &self,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        _tls: &TlsSet,
-        run: &mut PodRun,
-    ) -> Result<()> {
+    async fn drive(&self, item: &RunItem, nonce: &str, pod: &Pod, _tls: &TlsSet, run: &mut PodRun) -> Result<()> {
         self.prepare(&item.name, pod, run).await?;
-        self.run_job(item, nonce, pod, &item.config(&self.config), run)
-            .await
+        self.run_job(item, nonce, pod, &item.config(&self.config), run).await
     }
 
     /// Waits for DIND and makes sure the job image is in its store (loaded unless a kept
@@ -307,35 +273,20 @@ impl DockerPlatform {
     pub(super) async fn prepare(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
         let t = Instant::now();
         let version = pod.wait_ready(self.deadlines.dind_ready).await?;
-        run.phases
-            .push(("dind ready".into(), t.elapsed().as_secs_f64()));
+        run.phases.push(("dind ready".into(), t.elapsed().as_secs_f64()));
         self.say(
             name,
-            format!(
-                "DIND {version} ({}) answers over TLS after {:.1}s",
-                pod.mode.name(),
-                t.elapsed().as_secs_f64()
-            ),
+            format!("DIND {version} ({}) answers over TLS after {:.1}s", pod.mode.name(), t.elapsed().as_secs_f64()),
         );
         let job_image = self.images.get(ImageKind::Job);
         if pod.has_image(job_image).await? {
-            self.say(
-                name,
-                format!("{job_image} already in DIND's image store: not loaded"),
-            );
+            self.say(name, format!("{job_image} already in DIND's image store: not loaded"));
             return Ok(false);
         }
         let t = Instant::now();
         pod.load_image(job_image, self.deadlines.image_load).await?;
-        run.phases
-            .push(("image load".into(), t.elapsed().as_secs_f64()));
-        self.say(
-            name,
-            format!(
-                "loaded {job_image} into DIND in {:.1}s",
-                t.elapsed().as_secs_f64()
-            ),
-        );
+        run.phases.push(("image load".into(), t.elapsed().as_secs_f64()));
+        self.say(name, format!("loaded {job_image} into DIND in {:.1}s", t.elapsed().as_secs_f64()));
         Ok(true)
     }
 
@@ -350,45 +301,20 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
-        let workspace = self
-            .out_dir
-            .join("workspaces")
-            .join(item.name.replace([':', '/'], "_"));
+        let workspace = self.out_dir.join("workspaces").join(item.name.replace([':', '/'], "_"));
         let (nonce_line, image_line) = (format!("{nonce}\n"), format!("{job_image}\n"));
         let mut generated = vec![
             Generated::text(crate::workspace::NONCE_FILE, &nonce_line),
             Generated::text(crate::workspace::BASE_IMAGE_FILE, &image_line),
         ];
         for a in item.scenario.iter().flat_map(|s| s.artifacts) {
-            let bytes = self
-                .artifacts
-                .get(a.bin)
-                .with_context(|| format!("artifact {} was not built", a.bin))?;
-            generated.push(Generated {
-                path: a.dest,
-                bytes,
-                executable: true,
-            });
+            let bytes = self.artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
+            generated.push(Generated { path: a.dest, bytes, executable: true });
         }
         crate::workspace::prepare(&item.sources, &workspace, &generated)?;
-        pod.upload(
-            &pod.runner,
-            "/",
-            archive::from_dir(&workspace, "workspace")?,
-        )
-        .await?;
-        let act_entry = archive::Entry {
-            path: "act",
-            contents: &self.act_binary,
-            mode: 0o755,
-            uid: 0,
-        };
-        pod.upload(
-            &pod.runner,
-            "/usr/local/bin",
-            archive::from_entries(&[act_entry])?,
-        )
-        .await?;
+        pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
+        let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
+        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
 
         let (cmd, deviations) = act::command(config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
@@ -400,16 +326,11 @@ impl DockerPlatform {
                 self.say(&name, format!("job {}", shown.trim()));
             }
         };
-        let out = pod
-            .exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line)
-            .await?;
+        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line).await?;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         run.logs.push(("job.log", out.output.clone()));
         if out.exit_code.is_none() {
-            anyhow::bail!(
-                "the job did not finish within {}s",
-                self.deadlines.job.as_secs()
-            );
+            anyhow::bail!("the job did not finish within {}s", self.deadlines.job.as_secs());
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
@@ -425,25 +346,18 @@ impl DockerPlatform {
 
 /// A negative variant passes when the scenario failed and a failed check's name or
 /// reason, the failure text, or a diagnosis id names the expected cause.
-fn judge_variant(
-    expect: &str,
-    outcome: &Outcome,
-    checks: &[Check],
-    diagnosis: &[Diagnosis],
-) -> Outcome {
+fn judge_variant(expect: &str, outcome: &Outcome, checks: &[Check], diagnosis: &[Diagnosis]) -> Outcome {
     let named = |why: &str| {
         why.contains(expect)
             || diagnosis.iter().any(|d| d.id == expect)
-            || checks.iter().any(|c| matches!(&c.outcome, Outcome::Fail(r) if c.name.contains(expect) || r.contains(expect)))
+            || checks
+                .iter()
+                .any(|c| matches!(&c.outcome, Outcome::Fail(r) if c.name.contains(expect) || r.contains(expect)))
     };
     match outcome {
         Outcome::Fail(why) if named(why) => Outcome::Pass,
-        Outcome::Fail(why) => Outcome::Fail(format!(
-            "broken variant failed for another reason than `{expect}`: {why}"
-        )),
-        Outcome::Pass => Outcome::Fail(format!(
-            "broken variant passed; expected a failure naming `{expect}`"
-        )),
+        Outcome::Fail(why) => Outcome::Fail(format!("broken variant failed for another reason than `{expect}`: {why}")),
+        Outcome::Pass => Outcome::Fail(format!("broken variant passed; expected a failure naming `{expect}`")),
         Outcome::Skip(why) => Outcome::Skip(why.clone()),
     }
 }

@@ -50,13 +50,7 @@ impl RunItem {
 
     /// A user's workflow file or folder, run in a copy of the repository around it.
     pub fn user_workflow(repo: PathBuf, workflow: String) -> Self {
-        Self {
-            name: format!("workflow:{workflow}"),
-            sources: vec![repo],
-            workflow,
-            scenario: None,
-            variant: None,
-        }
+        Self { name: format!("workflow:{workflow}"), sources: vec![repo], workflow, scenario: None, variant: None }
     }
 
     /// The runner configuration for this item: `base` with the scenario's and the

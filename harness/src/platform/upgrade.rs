@@ -58,38 +58,19 @@ struct SideSpec {
 /// The Docker-platform pairs of an upgrade matrix file (`fixtures/upgrades.yaml`).
 pub fn docker_pairs(path: &Path) -> Result<Vec<UpgradePair>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let matrix: Matrix =
-        serde_yaml::from_str(&text).map_err(|e| crate::user_error!("{}: {e}", path.display()))?;
+    let matrix: Matrix = serde_yaml::from_str(&text).map_err(|e| crate::user_error!("{}: {e}", path.display()))?;
     let side = |s: SideSpec| -> Result<UpgradeSide> {
         let dind = match s.dind.as_str() {
             "dind" => ImageKind::Dind,
             "dind-rootless" => ImageKind::DindRootless,
             other => {
-                return Err(crate::user_error!(
-                    "{}: dind is `dind` or `dind-rootless`, not `{other}`",
-                    path.display()
-                ));
+                return Err(crate::user_error!("{}: dind is `dind` or `dind-rootless`, not `{other}`", path.display()));
             }
         };
-        let values = load_values(&crate::fixtures_dir().join(&s.values))
-            .map_err(|e| crate::user_error!("{e}"))?;
-        Ok(UpgradeSide {
-            dind,
-            values: s.values,
-            config: values.runner.config.file,
-        })
+        let values = load_values(&crate::fixtures_dir().join(&s.values)).map_err(|e| crate::user_error!("{e}"))?;
+        Ok(UpgradeSide { dind, values: s.values, config: values.runner.config.file })
     };
-    matrix
-        .docker
-        .into_iter()
-        .map(|p| {
-            Ok(UpgradePair {
-                name: p.name,
-                from: side(p.from)?,
-                to: side(p.to)?,
-            })
-        })
-        .collect()
+    matrix.docker.into_iter().map(|p| Ok(UpgradePair { name: p.name, from: side(p.from)?, to: side(p.to)? })).collect()
 }
 
 impl DockerPlatform {
@@ -99,10 +80,7 @@ impl DockerPlatform {
         let name = format!("upgrade:{}", pair.name);
         let mut checks = Vec::new();
         let mut logs = Vec::new();
-        let error = self
-            .upgrade_steps(&name, pair, items, &mut checks, &mut logs)
-            .await
-            .err();
+        let error = self.upgrade_steps(&name, pair, items, &mut checks, &mut logs).await.err();
         let outcome = match &error {
             Some(e) => Outcome::Fail(format!("{e:#}")),
             None => overall(&checks),
@@ -110,10 +88,8 @@ impl DockerPlatform {
         let bundle = match &outcome {
             Outcome::Fail(_) => {
                 let dir = self.out_dir.join("bundles").join(name.replace(':', "_"));
-                let files: Vec<(&str, String)> = logs
-                    .iter()
-                    .map(|(n, l): &(String, String)| (n.as_str(), l.clone()))
-                    .collect();
+                let files: Vec<(&str, String)> =
+                    logs.iter().map(|(n, l): &(String, String)| (n.as_str(), l.clone())).collect();
                 crate::report::write_bundle(&dir, &files).ok()
             }
             _ => None,
@@ -126,6 +102,7 @@ impl DockerPlatform {
             checks,
             duration: start.elapsed(),
             phases: Vec::new(),
+            job_steps_seconds: None,
             diagnosis: Vec::new(),
             bundle,
             notes: vec![format!(
@@ -150,16 +127,10 @@ impl DockerPlatform {
         let base = format!("fe2e-{}-{}", self.run_id, name.replace(':', "-"));
         let (certs, data) = (format!("{base}-certs"), format!("{base}-data"));
         let result = async {
-            self.say(
-                name,
-                format!("A: {} with {}", pair.from.dind.dir(), pair.from.values),
-            );
-            let a = self
-                .side_pod(name, "a", &pair.from, Some(&tls), &certs, &data)
-                .await?;
+            self.say(name, format!("A: {} with {}", pair.from.dind.dir(), pair.from.values));
+            let a = self.side_pod(name, "a", &pair.from, Some(&tls), &certs, &data).await?;
             let before = fingerprint(&a).await;
-            self.side_jobs(name, "A", &a, &pair.from.config, items, checks, logs)
-                .await;
+            self.side_jobs(name, "A", &a, &pair.from.config, items, checks, logs).await;
             logs.push(("a-dind.log".into(), a.logs(&a.dind).await));
             a.remove().await?;
 
@@ -171,9 +142,7 @@ impl DockerPlatform {
                     pair.to.values
                 ),
             );
-            let b = self
-                .side_pod(name, "b", &pair.to, None, &certs, &data)
-                .await?;
+            let b = self.side_pod(name, "b", &pair.to, None, &certs, &data).await?;
             let after = fingerprint(&b).await;
             checks.push(Check::that(
                 "upgrade: certificates survived (same server and client certificates)",
@@ -187,16 +156,13 @@ impl DockerPlatform {
                 !loaded,
                 "B had to load the job image again: the image-store volume lost it",
             ));
-            self.side_jobs(name, "B", &b, &pair.to.config, items, checks, logs)
-                .await;
+            self.side_jobs(name, "B", &b, &pair.to.config, items, checks, logs).await;
             logs.push(("b-dind.log".into(), b.logs(&b.dind).await));
             b.remove().await
         }
         .await;
         for volume in [&certs, &data] {
-            let opts = bollard::query_parameters::RemoveVolumeOptionsBuilder::default()
-                .force(true)
-                .build();
+            let opts = bollard::query_parameters::RemoveVolumeOptionsBuilder::default().force(true).build();
             let _ = self.docker.remove_volume(volume, Some(opts)).await;
         }
         result
@@ -211,11 +177,7 @@ impl DockerPlatform {
         certs: &str,
         data: &str,
     ) -> Result<Pod> {
-        let mode = if s.dind == ImageKind::DindRootless {
-            DindMode::Rootless
-        } else {
-            DindMode::Rootful
-        };
+        let mode = if s.dind == ImageKind::DindRootless { DindMode::Rootless } else { DindMode::Rootful };
         let spec = PodSpec {
             run_id: &self.run_id,
             scenario: &format!("{}-{side}", name.replace(':', "-")),
@@ -252,14 +214,8 @@ impl DockerPlatform {
             let nonce = format!("{}-{}-{side}", self.run_id, item.name);
             let mut run = empty_run();
             self.say(name, format!("{side}: {}", item.name));
-            let result = self
-                .run_job(item, &nonce, pod, &item.config(config), &mut run)
-                .await;
-            logs.extend(
-                run.logs
-                    .drain(..)
-                    .map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)),
-            );
+            let result = self.run_job(item, &nonce, pod, &item.config(config), &mut run).await;
+            logs.extend(run.logs.drain(..).map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)));
             let label = format!("{side}: {}", item.name);
             match (result, &run.evidence) {
                 (Err(e), _) => checks.push(Check::fail(label, format!("{e:#}"))),
@@ -278,33 +234,12 @@ impl DockerPlatform {
 }
 
 fn empty_run() -> PodRun {
-    PodRun {
-        evidence: None,
-        error: None,
-        phases: Vec::new(),
-        logs: Vec::new(),
-        notes: Vec::new(),
-        dind_exit: None,
-    }
+    PodRun { evidence: None, error: None, phases: Vec::new(), logs: Vec::new(), notes: Vec::new(), dind_exit: None }
 }
 
 /// SHA-256 of the server and client certificates as the runner container sees them.
 async fn fingerprint(pod: &Pod) -> Option<String> {
-    let cmd = [
-        "sha256sum",
-        "/certs/server/cert.pem",
-        "/certs/client/cert.pem",
-    ]
-    .map(String::from);
-    let out = pod
-        .exec_runner(&cmd, &[], None, std::time::Duration::from_secs(20))
-        .await
-        .ok()?;
-    out.success().then(|| {
-        out.output
-            .split_whitespace()
-            .step_by(2)
-            .collect::<Vec<_>>()
-            .join(",")
-    })
+    let cmd = ["sha256sum", "/certs/server/cert.pem", "/certs/client/cert.pem"].map(String::from);
+    let out = pod.exec_runner(&cmd, &[], None, std::time::Duration::from_secs(20)).await.ok()?;
+    out.success().then(|| out.output.split_whitespace().step_by(2).collect::<Vec<_>>().join(","))
 }

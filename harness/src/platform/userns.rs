@@ -41,32 +41,17 @@ impl DockerPlatform {
                 return (run, Vec::new(), Vec::new(), DindMode::Rootless);
             }
         };
-        self.say(
-            &item.name,
-            "restricted half: rootless DIND under a profile that refuses user namespaces",
-        );
-        let restricted = PodOptions {
-            mode: DindMode::Rootless,
-            seccomp: Some(profile),
-            suffix: "-restricted",
-        };
+        self.say(&item.name, "restricted half: rootless DIND under a profile that refuses user namespaces");
+        let restricted = PodOptions { mode: DindMode::Rootless, seccomp: Some(profile), suffix: "-restricted" };
         let half = self.run_in_pod(item, nonce, restricted).await;
-        let dind_log = half
-            .logs
-            .iter()
-            .find(|(n, _)| *n == "dind.log")
-            .map(|(_, l)| l.clone())
-            .unwrap_or_default();
+        let dind_log = half.logs.iter().find(|(n, _)| *n == "dind.log").map(|(_, l)| l.clone()).unwrap_or_default();
         let diagnosis = diagnose::diagnose(&self.signatures, &dind_log);
         let mut checks = vec![
             Check::that(
                 "restricted: rootless DIND fails to start",
                 half.evidence.is_none() && half.dind_exit.is_some_and(|c| c != 0),
                 match (&half.error, half.dind_exit) {
-                    (None, _) => {
-                        "DIND started and ran the job although user namespaces were refused"
-                            .to_owned()
-                    }
+                    (None, _) => "DIND started and ran the job although user namespaces were refused".to_owned(),
                     (Some(e), code) => {
                         format!("it failed, but not by exiting (exit code {code:?}): {e:#}")
                     }
@@ -84,46 +69,23 @@ impl DockerPlatform {
         for d in &diagnosis {
             self.say(
                 &item.name,
-                format!(
-                    "restricted half diagnosis: {}",
-                    d.to_string().replace('\n', "\n           ")
-                ),
+                format!("restricted half diagnosis: {}", d.to_string().replace('\n', "\n           ")),
             );
         }
 
-        self.say(
-            &item.name,
-            "fixed half: rootless DIND with user namespaces allowed",
-        );
+        self.say(&item.name, "fixed half: rootless DIND with user namespaces allowed");
         let mut fixed = self
-            .run_in_pod(
-                item,
-                nonce,
-                PodOptions {
-                    mode: DindMode::Rootless,
-                    seccomp: None,
-                    suffix: "-fixed",
-                },
-            )
+            .run_in_pod(item, nonce, PodOptions { mode: DindMode::Rootless, seccomp: None, suffix: "-fixed" })
             .await;
         if let Some(ev) = &fixed.evidence {
-            checks.extend(item.checks(ev).into_iter().map(|c| Check {
-                name: format!("fixed: {}", c.name),
-                ..c
-            }));
+            checks.extend(item.checks(ev).into_iter().map(|c| Check { name: format!("fixed: {}", c.name), ..c }));
         }
-        fixed
-            .logs
-            .extend(half.logs.into_iter().map(|(name, log)| match name {
-                "dind.log" => ("restricted-dind.log", log),
-                "runner.log" => ("restricted-runner.log", log),
-                _ => ("restricted-other.log", log),
-            }));
-        fixed.phases.extend(
-            half.phases
-                .into_iter()
-                .map(|(n, s)| (format!("restricted {n}"), s)),
-        );
+        fixed.logs.extend(half.logs.into_iter().map(|(name, log)| match name {
+            "dind.log" => ("restricted-dind.log", log),
+            "runner.log" => ("restricted-runner.log", log),
+            _ => ("restricted-other.log", log),
+        }));
+        fixed.phases.extend(half.phases.into_iter().map(|(n, s)| (format!("restricted {n}"), s)));
         (fixed, checks, diagnosis, DindMode::Rootless)
     }
 }

@@ -11,8 +11,7 @@ pub fn write_bundle(dir: &Path, files: &[(&str, String)]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     for (name, contents) in files {
         let path = dir.join(name);
-        std::fs::write(&path, redact(contents))
-            .with_context(|| format!("write {}", path.display()))?;
+        std::fs::write(&path, redact(contents)).with_context(|| format!("write {}", path.display()))?;
     }
     Ok(dir.to_path_buf())
 }

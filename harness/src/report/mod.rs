@@ -30,6 +30,8 @@ pub struct ScenarioResult {
     pub duration: Duration,
     /// Named phases (pod start, image load, job ...) and their durations in seconds.
     pub phases: Vec<(String, f64)>,
+    /// Seconds the job's own steps took, as the executor reports them.
+    pub job_steps_seconds: Option<f64>,
     pub diagnosis: Vec<Diagnosis>,
     pub bundle: Option<PathBuf>,
     pub notes: Vec<String>,
@@ -48,6 +50,8 @@ pub struct Summary {
     pub privilege: String,
     pub images: String,
     pub results: Vec<ScenarioResult>,
+    /// Phases of the run before any scenario (images, artifacts) in seconds.
+    pub setup_phases: Vec<(String, f64)>,
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -75,6 +79,7 @@ impl Summary {
             failed: count(|o| matches!(o, Outcome::Fail(_))),
             skipped: count(|o| matches!(o, Outcome::Skip(_))),
             results,
+            setup_phases: Vec::new(),
             wall_seconds: wall.as_secs_f64(),
         }
     }
@@ -87,8 +92,7 @@ impl Summary {
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let junit = dir.join("junit.xml");
-        std::fs::write(&junit, junit_xml(self))
-            .with_context(|| format!("write {}", junit.display()))?;
+        std::fs::write(&junit, junit_xml(self)).with_context(|| format!("write {}", junit.display()))?;
         let json = dir.join("summary.json");
         std::fs::write(&json, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("write {}", json.display()))?;
@@ -134,11 +138,7 @@ fn redact_tokens(line: &str) -> String {
                 .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
                 .map_or(line.len(), |e| start + e);
             if end > start {
-                return format!(
-                    "{}[redacted]{}",
-                    &line[..start],
-                    redact_tokens(&line[end..])
-                );
+                return format!("{}[redacted]{}", &line[..start], redact_tokens(&line[end..]));
             }
         }
     }

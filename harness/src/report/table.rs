@@ -5,23 +5,10 @@ use crate::scenario::Outcome;
 
 /// One row per scenario, then the closing count line (`N passed, N failed, N skipped`).
 pub fn summary_table(s: &Summary) -> String {
-    let width = s
-        .results
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let mut out = format!(
-        "{:<width$}  {:<8} {:<7} {:>8}  {}\n",
-        "SCENARIO", "DIND", "RESULT", "TIME", "DETAIL"
-    );
+    let width = s.results.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("{:<width$}  {:<8} {:<7} {:>8}  {}\n", "SCENARIO", "DIND", "RESULT", "TIME", "DETAIL");
     for r in &s.results {
-        let passed = r
-            .checks
-            .iter()
-            .filter(|c| c.outcome == Outcome::Pass)
-            .count();
+        let passed = r.checks.iter().filter(|c| c.outcome == Outcome::Pass).count();
         let (result, detail) = match &r.outcome {
             Outcome::Pass => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
             Outcome::Fail(why) => ("FAIL", first_line(why)),
@@ -39,10 +26,7 @@ pub fn summary_table(s: &Summary) -> String {
         let all = r.name.starts_with("upgrade:");
         for c in &r.checks {
             match &c.outcome {
-                Outcome::Skip(why) => out.push_str(&format!(
-                    "{:<width$}    skipped check `{}`: {}\n",
-                    "", c.name, why
-                )),
+                Outcome::Skip(why) => out.push_str(&format!("{:<width$}    skipped check `{}`: {}\n", "", c.name, why)),
                 _ if all => out.push_str(&format!("{:<width$}    {c}\n", "")),
                 _ => {}
             }
@@ -57,10 +41,7 @@ pub fn summary_table(s: &Summary) -> String {
             out.push_str(&format!("{:<width$}    bundle: {}\n", "", bundle.display()));
         }
     }
-    out.push_str(&format!(
-        "{} passed, {} failed, {} skipped\n",
-        s.passed, s.failed, s.skipped
-    ));
+    out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
     out
 }
 

@@ -30,21 +30,14 @@ pub fn scenario() -> Scenario {
 
 /// forgejo-runner's `network: ""`: a network of the job's own instead of the host's.
 fn per_job_network(config: &mut RunnerConfig) {
-    config
-        .container
-        .get_or_insert_with(Default::default)
-        .network = Some(String::new());
+    config.container.get_or_insert_with(Default::default).network = Some(String::new());
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {
     vec![
         Check::marker_is(ev, "dind_reachable", "yes"),
         Check::marker_is(ev, "job_reaches_sibling", &format!("sibling-{}", ev.nonce)),
-        Check::marker_is(
-            ev,
-            "sibling_reaches_sibling",
-            &format!("sibling-{}", ev.nonce),
-        ),
+        Check::marker_is(ev, "sibling_reaches_sibling", &format!("sibling-{}", ev.nonce)),
         Check::marker_is(ev, "sibling_reaches_job", &format!("job-{}", ev.nonce)),
         Check::job_succeeded(ev),
     ]

@@ -14,11 +14,7 @@ pub fn scenario() -> Scenario {
         setup: PodSetup::Standard,
         workspace: "testcontainers",
         workflow: ".forgejo/workflows/testcontainers.yml",
-        artifacts: &[Artifact {
-            package: "testcontainers-probe",
-            bin: "tc-probe",
-            dest: ".e2e-bin/tc-probe",
-        }],
+        artifacts: &[Artifact { package: "testcontainers-probe", bin: "tc-probe", dest: ".e2e-bin/tc-probe" }],
         config: None,
         check,
         variants: &[Variant {
@@ -36,16 +32,8 @@ fn check(ev: &Evidence) -> Vec<Check> {
     let mut checks = Vec::new();
     for style in ["unquoted", "quoted"] {
         checks.push(Check::marker_is(ev, &format!("{style}_env"), "1"));
-        checks.push(Check::marker_is(
-            ev,
-            &format!("{style}_tc_host"),
-            "127.0.0.1",
-        ));
-        checks.push(Check::marker_is(
-            ev,
-            &format!("{style}_tc_answer"),
-            &ev.nonce,
-        ));
+        checks.push(Check::marker_is(ev, &format!("{style}_tc_host"), "127.0.0.1"));
+        checks.push(Check::marker_is(ev, &format!("{style}_tc_answer"), &ev.nonce));
         checks.push(Check::marker_is(ev, &format!("{style}_leftovers"), "0"));
     }
     checks.push(Check::marker_is(ev, "true_docker_cli", "ok"));

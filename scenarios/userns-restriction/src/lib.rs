@@ -10,10 +10,7 @@ pub fn scenario() -> Scenario {
     Scenario {
         name: "userns-restriction",
         description: "rootless DIND fails under the userns restriction (diagnosed), starts and builds once fixed",
-        needs: Needs {
-            platforms: &[Platform::Docker],
-            dind: &[],
-        },
+        needs: Needs { platforms: &[Platform::Docker], dind: &[] },
         setup: PodSetup::UsernsRestriction,
         // The fixed half runs the docker-build workflow: the proof that DIND works again.
         workspace: "docker-build",
@@ -26,8 +23,5 @@ pub fn scenario() -> Scenario {
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {
-    vec![
-        Check::marker_is(ev, "built_image_says", &format!("hello from {}", ev.nonce)),
-        Check::job_succeeded(ev),
-    ]
+    vec![Check::marker_is(ev, "built_image_says", &format!("hello from {}", ev.nonce)), Check::job_succeeded(ev)]
 }

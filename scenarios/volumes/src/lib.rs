@@ -38,10 +38,7 @@ fn add_option(config: &mut RunnerConfig, option: &str) {
 /// A bind valid_volumes does not allow, and the service-account path it does.
 fn extra_binds(config: &mut RunnerConfig) {
     add_option(config, "-v /etc/os-release:/mnt/forbidden-os-release:ro");
-    add_option(
-        config,
-        "-v /run/secrets/kubernetes.io/serviceaccount:/run/secrets/kubernetes.io/serviceaccount:ro",
-    );
+    add_option(config, "-v /run/secrets/kubernetes.io/serviceaccount:/run/secrets/kubernetes.io/serviceaccount:ro");
 }
 
 /// A tempting mistake: mounting all of /certs, server key included, into jobs.
@@ -62,19 +59,13 @@ fn check(ev: &Evidence) -> Vec<Check> {
         let seen = ev.marker("forbidden_bind").unwrap_or("not reported");
         Check::skip(
             "bind outside valid_volumes is dropped",
-            format!(
-                "{} does not implement valid_volumes (the bind was {seen})",
-                ev.executor.name()
-            ),
+            format!("{} does not implement valid_volumes (the bind was {seen})", ev.executor.name()),
         )
     });
     checks.push(if ev.platform == Platform::Kind {
         Check::marker_is(ev, "sa_token", "present")
     } else {
-        Check::skip(
-            "service-account token reaches the job",
-            "the token exists only on the Kubernetes platform",
-        )
+        Check::skip("service-account token reaches the job", "the token exists only on the Kubernetes platform")
     });
     checks.push(Check::job_succeeded(ev));
     checks

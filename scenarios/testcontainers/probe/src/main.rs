@@ -56,11 +56,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// GET / with a deadline: the server is up (its log said so), the proxy may lag a moment.
-fn http_get(
-    host: &str,
-    port: u16,
-    deadline: Duration,
-) -> Result<String, Box<dyn std::error::Error>> {
+fn http_get(host: &str, port: u16, deadline: Duration) -> Result<String, Box<dyn std::error::Error>> {
     let start = Instant::now();
     loop {
         let attempt = (|| -> std::io::Result<String> {
@@ -69,16 +65,11 @@ fn http_get(
             s.write_all(format!("GET /index.html HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
             let mut text = String::new();
             s.read_to_string(&mut text)?;
-            Ok(text
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_owned())
-                .unwrap_or_default())
+            Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
         })();
         match attempt {
             Ok(body) if !body.is_empty() => return Ok(body),
-            Ok(_) | Err(_) if start.elapsed() < deadline => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
+            Ok(_) | Err(_) if start.elapsed() < deadline => std::thread::sleep(Duration::from_millis(200)),
             Ok(_) => return Err(format!("{host}:{port} answered with an empty body").into()),
             Err(e) => return Err(format!("{host}:{port}: {e}").into()),
         }
