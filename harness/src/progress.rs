@@ -23,9 +23,11 @@ impl Progress {
         self.start.elapsed()
     }
 
-    /// Prints `[  12.3s] message` to stderr.
+    /// Prints `[  12.3s] message` to stderr. A closed stderr (`| head`) is ignored: a
+    /// progress line must never abort a run before it cleans up.
     pub fn say(&self, message: impl AsRef<str>) {
-        eprintln!("[{:>6.1}s] {}", self.start.elapsed().as_secs_f64(), message.as_ref());
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "[{:>6.1}s] {}", self.start.elapsed().as_secs_f64(), message.as_ref());
     }
 
     /// Runs `fut`, saying what it does first and how long it took after.

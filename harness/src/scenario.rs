@@ -73,6 +73,24 @@ pub struct Variant {
     /// Run on every run (a control that belongs to the scenario's claim), not only with
     /// `--negative`.
     pub always: bool,
+    /// A fault the platform injects into the pod.
+    pub fault: Option<Fault>,
+}
+
+/// Faults the Docker platform can inject; each must end in a failed scenario within a
+/// bounded time, with a report that names the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The TLS set expired ten days ago.
+    ExpiredCerts,
+    /// dockerd never starts (DIND's entrypoint only sleeps).
+    DindNeverReady,
+    /// The job hangs past its deadline (the variant's workflow sleeps).
+    JobHangs,
+    /// DIND is killed while the job runs (when the job prints `E2E-MARK sleeping=`).
+    DindKilled,
+    /// DIND's data root is a 64 MB tmpfs: loading the job image fills it.
+    DiskFull,
 }
 
 /// A binary of this workspace the harness builds and puts into the job's workspace.

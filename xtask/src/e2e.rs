@@ -1,5 +1,6 @@
 //! `cargo xtask e2e`: run scenarios on a platform, print the summary, write reports.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -286,7 +287,16 @@ async fn run_and_report(
         upgrades,
     };
     let summary = tokio::select! {
-        summary = run_docker(opts, progress) => summary?,
+        summary = run_docker(opts, progress) => match summary {
+            Ok(s) => s,
+            Err(e) => {
+                // Whatever the run had started goes, then the error is reported.
+                if let Ok(docker) = docker::connect().await {
+                    let _ = docker::sweep(&docker, labels::RUN, &run_id).await;
+                }
+                return Err(e);
+            }
+        },
         signal = interrupted() => {
             progress.say(format!("interrupted by {signal}: removing what run {run_id} created"));
             let docker = docker::connect().await?;
@@ -295,9 +305,11 @@ async fn run_and_report(
             return Ok(ExitCode::from(130));
         }
     };
-    print!("{}", summary_table(&summary));
+    // Reports first, then the table: a closed stdout must not cost the reports.
     let (junit, json) = summary.write(&harness::run::reports_dir())?;
-    println!("reports: {} {}", junit.display(), json.display());
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{}", summary_table(&summary));
+    let _ = writeln!(out, "reports: {} {}", junit.display(), json.display());
     Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask`: the harness's command line. One module per subcommand.
 
 mod args;
+mod bench;
 mod certs;
 mod ci;
+mod clean;
 mod doctor;
 mod e2e;
 mod images;
@@ -25,6 +27,8 @@ commands:
   doctor   can rootless DIND start here? kernel knobs, devices, cgroups, engine
   sysctl   check, apply or restore kernel.apparmor_restrict_unprivileged_userns=0
   workflows  validate .forgejo/workflows with act and check their cargo xtask calls
+  bench    where the time goes: cold and warm runs, min/median/max per phase
+  clean    remove what crashed runs left (by label) and the --reuse image stores
   ci       run exactly what CI runs: fmt, clippy, tests, images, e2e
   help     this text; `cargo xtask <command> --help` describes a command
 ";
@@ -55,6 +59,8 @@ async fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command.as_str() {
+        "bench" => bench::run(args).await,
+        "clean" => clean::run(args).await,
         "ci" => ci::run(args),
         "doctor" => doctor::run(args).await,
         "sysctl" => sysctl::run(args),
@@ -82,6 +88,8 @@ pub fn help_of(command: &str) -> Option<&'static str> {
         "sysctl" => sysctl::HELP,
         "workflows" => workflows::HELP,
         "ci" => ci::HELP,
+        "bench" => bench::HELP,
+        "clean" => clean::HELP,
         _ => return None,
     })
 }
@@ -101,7 +109,10 @@ mod tests {
 
     #[test]
     fn help_lists_every_command_the_dispatcher_knows() {
-        assert_eq!(command_names(), ["e2e", "images", "certs", "doctor", "sysctl", "workflows", "ci", "help"]);
+        assert_eq!(
+            command_names(),
+            ["e2e", "images", "certs", "doctor", "sysctl", "workflows", "bench", "clean", "ci", "help"]
+        );
         for name in command_names().into_iter().filter(|n| *n != "help") {
             assert!(help_of(name).is_some(), "{name} has no help");
         }

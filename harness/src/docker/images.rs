@@ -353,3 +353,11 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
+
+/// Every image the harness built, current or not (by the inputs label it puts on them).
+pub async fn harness_images(docker: &Docker) -> Result<Vec<String>> {
+    let filters = HashMap::from([("label".to_owned(), vec![labels::INPUTS.to_owned()])]);
+    let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+    let list = docker.list_images(Some(opts)).await.context("list images")?;
+    Ok(list.into_iter().flat_map(|i| i.repo_tags).filter(|t| t.starts_with("forgejo-e2e/")).collect())
+}

@@ -64,6 +64,10 @@ pub struct PodSpec<'a> {
     pub data_volume: Option<String>,
     /// Extra dockerd flags, appended after the TLS flags (the last of a flag wins).
     pub dind_args: Vec<String>,
+    /// Replaces DIND's entrypoint (fault injection: a dockerd that never starts).
+    pub dind_entrypoint: Option<Vec<String>>,
+    /// A tmpfs of this size (e.g. `64m`) as DIND's data root instead of a volume.
+    pub data_tmpfs: Option<String>,
 }
 
 /// A started pod. Call [`Pod::remove`] when done; a crashed run is swept by label.
@@ -110,7 +114,13 @@ impl Pod {
         let mut host = spec.privilege.host_config(spec.seccomp.as_deref());
         let mut binds = host.binds.take().unwrap_or_default();
         binds.push(format!("{certs_volume}:/certs"));
-        binds.push(format!("{data_volume}:{}", spec.mode.data_dir()));
+        match &spec.data_tmpfs {
+            Some(size) => {
+                host.tmpfs =
+                    Some(std::collections::HashMap::from([(spec.mode.data_dir().to_owned(), format!("size={size}"))]))
+            }
+            None => binds.push(format!("{data_volume}:{}", spec.mode.data_dir())),
+        }
         host.binds = Some(binds);
         if spec.mode == DindMode::Rootless {
             host.devices = Some(vec![DeviceMapping {
@@ -123,6 +133,7 @@ impl Pod {
             image: Some(spec.dind_image.to_owned()),
             env: Some(vec!["DOCKER_TLS_CERTDIR=/certs".to_owned()]),
             cmd: Some(spec.dind_args.clone()),
+            entrypoint: spec.dind_entrypoint.clone(),
             labels: Some(labels.clone()),
             host_config: Some(host),
             ..Default::default()

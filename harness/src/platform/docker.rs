@@ -17,7 +17,7 @@ use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::{ScenarioResult, write_bundle};
-use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, PodSetup, overall};
+use crate::scenario::{Check, Evidence, Executor, Fault, Outcome, Platform, PodSetup, overall};
 use crate::workspace::Generated;
 
 /// Deadlines for the steps of a scenario.
@@ -83,6 +83,8 @@ pub(super) struct PodRun {
     pub(super) notes: Vec<String>,
     /// The DIND container's exit code, when it exited before answering.
     pub(super) dind_exit: Option<i64>,
+    /// The deadlines of this pod's steps (shorter where a fault is injected).
+    pub(super) deadlines: Deadlines,
 }
 
 impl DockerPlatform {
@@ -107,12 +109,20 @@ impl DockerPlatform {
             (Some(e), _) => Outcome::Fail(format!("{e:#}")),
             (None, o) => o,
         };
-        let all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
+        // The error text too: a readiness timeout names what the runner saw last.
+        let mut all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
+        if let Some(e) = &run.error {
+            all_logs.push_str(&format!("\n{e:#}"));
+        }
         if matches!(outcome, Outcome::Fail(_)) {
             diagnosis.extend(diagnose::diagnose(&self.signatures, &all_logs));
         }
         if let Some(v) = &item.variant {
+            let before = outcome.clone();
             outcome = judge_variant(v.expect, &outcome, &checks, &diagnosis);
+            if let (Outcome::Pass, Outcome::Fail(why)) = (&outcome, before) {
+                run.notes.insert(0, format!("failed as expected: {}", why.lines().next().unwrap_or_default()));
+            }
         }
         let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {
             self.bundle(item, &mut run, &checks, &diagnosis)
@@ -173,8 +183,17 @@ impl DockerPlatform {
             logs: Vec::new(),
             notes: Vec::new(),
             dind_exit: None,
+            deadlines: self.deadlines_for(item),
         };
-        let tls = match pki::generate(&PkiOptions::default()) {
+        let fault = item.variant.and_then(|v| v.fault);
+        let generated = match fault {
+            // Ten days ago, with the default two days of validity: expired eight days ago.
+            Some(Fault::ExpiredCerts) => {
+                pki::generate_at(&PkiOptions::default(), time::OffsetDateTime::now_utc() - time::Duration::days(10))
+            }
+            _ => pki::generate(&PkiOptions::default()),
+        };
+        let tls = match generated {
             Ok(t) => t,
             Err(e) => {
                 run.error = Some(e.context("generate the TLS set"));
@@ -202,6 +221,9 @@ impl DockerPlatform {
             certs_volume: None,
             data_volume: cache.clone(),
             dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
+            dind_entrypoint: (fault == Some(Fault::DindNeverReady))
+                .then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
+            data_tmpfs: (fault == Some(Fault::DiskFull)).then(|| "64m".to_owned()),
         };
         let t = Instant::now();
         let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
@@ -272,7 +294,7 @@ impl DockerPlatform {
     /// image-store volume already has it). Returns whether it had to load.
     pub(super) async fn prepare(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
         let t = Instant::now();
-        let version = pod.wait_ready(self.deadlines.dind_ready).await?;
+        let version = pod.wait_ready(run.deadlines.dind_ready).await?;
         run.phases.push(("dind ready".into(), t.elapsed().as_secs_f64()));
         self.say(
             name,
@@ -284,7 +306,7 @@ impl DockerPlatform {
             return Ok(false);
         }
         let t = Instant::now();
-        pod.load_image(job_image, self.deadlines.image_load).await?;
+        pod.load_image(job_image, run.deadlines.image_load).await?;
         run.phases.push(("image load".into(), t.elapsed().as_secs_f64()));
         self.say(name, format!("loaded {job_image} into DIND in {:.1}s", t.elapsed().as_secs_f64()));
         Ok(true)
@@ -320,17 +342,30 @@ impl DockerPlatform {
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();
+        let kill_on_marker = item.variant.and_then(|v| v.fault) == Some(Fault::DindKilled);
+        let (docker, dind) = (self.docker.clone(), pod.dind.clone());
         let mut on_line = |line: &str| {
+            if kill_on_marker && line.contains("E2E-MARK sleeping=") {
+                let (docker, dind) = (docker.clone(), dind.clone());
+                tokio::spawn(async move {
+                    docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
+                });
+            }
             if line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌") {
                 let shown = line.split_once("] ").map_or(line, |(_, rest)| rest);
                 self.say(&name, format!("job {}", shown.trim()));
             }
         };
-        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), self.deadlines.job, &mut on_line).await?;
+        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await?;
+        if !pod.running(&pod.dind).await.unwrap_or(false) {
+            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
+            run.logs.push(("job.log", out.output.clone()));
+            anyhow::bail!("the DIND container died during the job (exit code {code})");
+        }
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         run.logs.push(("job.log", out.output.clone()));
         if out.exit_code.is_none() {
-            anyhow::bail!("the job did not finish within {}s", self.deadlines.job.as_secs());
+            anyhow::bail!("the job did not finish within {}s", run.deadlines.job.as_secs());
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
@@ -341,6 +376,19 @@ impl DockerPlatform {
             log: out.output,
         });
         Ok(())
+    }
+}
+
+impl DockerPlatform {
+    /// Deadlines for `item`: the run's, shortened where a fault makes the wait pointless.
+    pub(super) fn deadlines_for(&self, item: &RunItem) -> Deadlines {
+        let mut d = self.deadlines;
+        match item.variant.and_then(|v| v.fault) {
+            Some(Fault::ExpiredCerts | Fault::DindNeverReady) => d.dind_ready = Duration::from_secs(20),
+            Some(Fault::JobHangs) => d.job = Duration::from_secs(15),
+            _ => {}
+        }
+        d
     }
 }
 

@@ -149,7 +149,7 @@ impl DockerPlatform {
                 before.is_some() && before == after,
                 format!("before {before:?}, after {after:?}"),
             ));
-            let mut run = empty_run();
+            let mut run = self.empty_run();
             let loaded = self.prepare(name, &b, &mut run).await?;
             checks.push(Check::that(
                 "upgrade: DIND's image store survived (job image present without loading)",
@@ -190,11 +190,13 @@ impl DockerPlatform {
             certs_volume: Some(certs.to_owned()),
             data_volume: Some(data.to_owned()),
             dind_args: Vec::new(),
+            dind_entrypoint: None,
+            data_tmpfs: None,
         };
         let pod = Pod::create(&self.docker, &spec).await?;
         pod.start().await?;
         if side == "a" {
-            self.prepare(name, &pod, &mut empty_run()).await?;
+            self.prepare(name, &pod, &mut self.empty_run()).await?;
         }
         Ok(pod)
     }
@@ -212,7 +214,7 @@ impl DockerPlatform {
     ) {
         for item in items {
             let nonce = format!("{}-{}-{side}", self.run_id, item.name);
-            let mut run = empty_run();
+            let mut run = self.empty_run();
             self.say(name, format!("{side}: {}", item.name));
             let result = self.run_job(item, &nonce, pod, &item.config(config), &mut run).await;
             logs.extend(run.logs.drain(..).map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)));
@@ -233,8 +235,19 @@ impl DockerPlatform {
     }
 }
 
-fn empty_run() -> PodRun {
-    PodRun { evidence: None, error: None, phases: Vec::new(), logs: Vec::new(), notes: Vec::new(), dind_exit: None }
+impl DockerPlatform {
+    pub(super) fn empty_run(&self) -> PodRun {
+        let (evidence, error, dind_exit) = (None, None, None);
+        PodRun {
+            evidence,
+            error,
+            phases: Vec::new(),
+            logs: Vec::new(),
+            notes: Vec::new(),
+            dind_exit,
+            deadlines: self.deadlines,
+        }
+    }
 }
 
 /// SHA-256 of the server and client certificates as the runner container sees them.

@@ -30,14 +30,7 @@ impl DockerPlatform {
         {
             Ok(p) => p,
             Err(e) => {
-                let run = PodRun {
-                    evidence: None,
-                    error: Some(e),
-                    phases: Vec::new(),
-                    logs: Vec::new(),
-                    notes: Vec::new(),
-                    dind_exit: None,
-                };
+                let run = PodRun { error: Some(e), ..self.empty_run() };
                 return (run, Vec::new(), Vec::new(), DindMode::Rootless);
             }
         };

@@ -1,7 +1,11 @@
 //! `docker-build`: a job runs `docker build` against DIND over tcp+TLS and runs the image;
 //! the image must print the run's nonce.
 
-use harness::scenario::{Check, Evidence, Needs, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Fault, Needs, PodSetup, Scenario, Variant};
+
+/// The defaults of this scenario's negative variants.
+const NEGATIVE: Variant =
+    Variant { name: "", overlay: "", config: None, dind_args: &[], expect: "", always: false, fault: None };
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -14,14 +18,32 @@ pub fn scenario() -> Scenario {
         artifacts: &[],
         config: None,
         check,
-        variants: &[Variant {
-            name: "broken",
-            overlay: "docker-build-broken",
-            config: None,
-            dind_args: &[],
-            expect: "built_image_says",
-            always: false,
-        }],
+        variants: &[
+            Variant { name: "broken", overlay: "docker-build-broken", expect: "built_image_says", ..NEGATIVE },
+            // Faults: each must fail within a bounded time, naming its cause.
+            Variant { name: "expired-certs", fault: Some(Fault::ExpiredCerts), expect: "tls-expired", ..NEGATIVE },
+            Variant {
+                name: "dind-never-ready",
+                fault: Some(Fault::DindNeverReady),
+                expect: "not ready after 20s",
+                ..NEGATIVE
+            },
+            Variant {
+                name: "job-hangs",
+                overlay: "docker-build-hang",
+                fault: Some(Fault::JobHangs),
+                expect: "did not finish within 15s",
+                ..NEGATIVE
+            },
+            Variant {
+                name: "dind-killed",
+                overlay: "docker-build-hang",
+                fault: Some(Fault::DindKilled),
+                expect: "died during the job",
+                ..NEGATIVE
+            },
+            Variant { name: "disk-full", fault: Some(Fault::DiskFull), expect: "no space left on device", ..NEGATIVE },
+        ],
     }
 }
 

@@ -24,6 +24,7 @@ pub fn scenario() -> Scenario {
             // Without host networking 127.0.0.1:2376 is the job's own loopback: no DIND.
             expect: "dind_reachable",
             always: true,
+            fault: None,
         }],
     }
 }

@@ -24,6 +24,7 @@ pub fn scenario() -> Scenario {
             dind_args: &[],
             expect: "unquoted_tc_answer",
             always: false,
+            fault: None,
         }],
     }
 }

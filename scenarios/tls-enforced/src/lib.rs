@@ -24,6 +24,7 @@ pub fn scenario() -> Scenario {
             dind_args: &["--tlsverify=false"],
             expect: "no_client_cert_result",
             always: false,
+            fault: None,
         }],
     }
 }

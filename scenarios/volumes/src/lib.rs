@@ -24,6 +24,7 @@ pub fn scenario() -> Scenario {
             dind_args: &[],
             expect: "private_keys",
             always: false,
+            fault: None,
         }],
     }
 }

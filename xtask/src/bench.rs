@@ -1,0 +1,181 @@
+//! `cargo xtask bench`: where the time goes, cold and warm, measured over several runs.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use harness::Progress;
+use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::images::{self, ImageSource};
+use harness::docker::{DindMode, labels};
+use harness::platform::RunItem;
+use harness::platform::docker::Deadlines;
+use harness::report::Summary;
+use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::user_error;
+use serde::Serialize;
+
+use crate::args::{Arg, Args, unexpected};
+
+pub const HELP: &str = "\
+cargo xtask bench [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
+
+Runs the Docker-platform suite cold (the harness's images removed, so they are built from
+Debian packages again; empty DIND stores) and warm (images present, --reuse image stores
+primed by one unmeasured run), N times each (default 2), and prints min/median/max per
+phase (image build, pod start, DIND ready, image load into DIND, each job), the wall time
+per run, and the harness's own overhead per scenario (scenario time minus the job's own
+steps as act reports them). Default scenarios: docker-build, testcontainers,
+tls-enforced. Writes target/e2e/bench.json. Removes the harness's images (they are built
+again); touches nothing else.
+";
+
+#[derive(Serialize)]
+struct Stat {
+    name: String,
+    samples: usize,
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+fn stat(name: String, mut v: Vec<f64>) -> Stat {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Stat { name, samples: n, min: v.first().copied().unwrap_or(0.0), median, max: v.last().copied().unwrap_or(0.0) }
+}
+
+pub async fn run(mut args: Args) -> Result<ExitCode> {
+    let (mut runs, mut names, mut jobs, mut skip_cold) = (2usize, Vec::new(), 1usize, false);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Long("runs") => {
+                let t = args.value("--runs")?;
+                runs = t
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=20).contains(n))
+                    .ok_or_else(|| user_error!("--runs takes 1 to 20, not `{t}`"))?;
+            }
+            Arg::Long("scenario") => names.push(args.value("--scenario")?),
+            Arg::Long("jobs") => {
+                let t = args.value("--jobs")?;
+                jobs = t
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=16).contains(n))
+                    .ok_or_else(|| user_error!("--jobs takes 1 to 16, not `{t}`"))?;
+            }
+            Arg::Long("skip-cold") => skip_cold = true,
+            Arg::Long("help") | Arg::Short('h') => {
+                print!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(unexpected("bench", other)),
+        }
+    }
+    if names.is_empty() {
+        names = ["docker-build", "testcontainers", "tls-enforced"].map(String::from).to_vec();
+    }
+    let catalogue = crate::scenarios::all();
+    let mut items = Vec::new();
+    for n in &names {
+        let s = catalogue.iter().find(|s| s.name == n).ok_or_else(|| user_error!("unknown scenario `{n}`"))?;
+        items.push(RunItem::scenario(*s));
+    }
+    let values = load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).map_err(|e| user_error!("{e}"))?;
+    let docker = harness::docker::connect().await?;
+    let progress = Progress::new();
+    let mut summaries: Vec<(&str, Summary)> = Vec::new();
+    let mut walls: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let modes: &[&str] = if skip_cold { &["warm"] } else { &["cold", "warm"] };
+    for &mode in modes {
+        if mode == "warm" {
+            progress.say("warm: priming the image stores (not measured)");
+            one(&items, &values, jobs, true, &progress).await?;
+        }
+        for i in 1..=runs {
+            if mode == "cold" {
+                for image in images::plan(&harness::fixtures_dir())? {
+                    let _ = docker
+                        .remove_image(&image.reference(), None::<bollard::query_parameters::RemoveImageOptions>, None)
+                        .await;
+                }
+                harness::docker::sweep(&docker, labels::CACHE, "true").await?;
+            }
+            progress.say(format!("{mode} run {i}/{runs}"));
+            let t = Instant::now();
+            let summary = one(&items, &values, jobs, mode == "warm", &progress).await?;
+            walls.entry(mode).or_default().push(t.elapsed().as_secs_f64());
+            if !summary.all_passed() {
+                return Err(anyhow::anyhow!(
+                    "{mode} run {i}: {} scenarios failed; a benchmark of failing runs measures nothing",
+                    summary.failed
+                ));
+            }
+            summaries.push((mode, summary));
+        }
+    }
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (mode, s) in &summaries {
+        for (phase, secs) in &s.setup_phases {
+            samples.entry(format!("{mode}: {phase}")).or_default().push(*secs);
+        }
+        for r in &s.results {
+            for (phase, secs) in &r.phases {
+                samples.entry(format!("{mode}: {phase}")).or_default().push(*secs);
+            }
+            if let Some(job) = r.phases.iter().find(|(p, _)| p == "job") {
+                samples.entry(format!("{mode}: job {}", r.name)).or_default().push(job.1);
+            }
+            if let Some(steps) = r.job_steps_seconds {
+                samples
+                    .entry(format!("{mode}: harness overhead per scenario"))
+                    .or_default()
+                    .push(r.duration.as_secs_f64() - steps);
+            }
+        }
+    }
+    let mut stats: Vec<Stat> = samples.into_iter().map(|(k, v)| stat(k, v)).collect();
+    stats.extend(walls.into_iter().map(|(m, v)| stat(format!("{m}: wall per run"), v)));
+    println!("{:<52} {:>4} {:>8} {:>8} {:>8}", "PHASE (seconds)", "N", "MIN", "MEDIAN", "MAX");
+    for s in &stats {
+        println!("{:<52} {:>4} {:>8.2} {:>8.2} {:>8.2}", s.name, s.samples, s.min, s.median, s.max);
+    }
+    let path = harness::output_dir().join("bench.json");
+    std::fs::create_dir_all(harness::output_dir())?;
+    let json = serde_json::json!({ "scenarios": names, "runs": runs, "jobs": jobs, "stats": stats });
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn one(
+    items: &[RunItem],
+    values: &harness::config::ChartValues,
+    jobs: usize,
+    reuse: bool,
+    progress: &Progress,
+) -> Result<Summary> {
+    let opts = DockerRunOptions {
+        run_id: new_run_id(),
+        items: items.to_vec(),
+        values: values.clone(),
+        dind: DindMode::Rootful,
+        image_source: ImageSource::Built,
+        keep: false,
+        reuse,
+        jobs,
+        deadlines: Deadlines::default(),
+        upgrades: Vec::new(),
+    };
+    run_docker(opts, *progress).await
+}
