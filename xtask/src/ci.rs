@@ -21,22 +21,21 @@ Docker.
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
 pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
-    let mut steps = vec![
-        ("fmt", "cargo", vec!["fmt", "--all", "--", "--check"]),
-        (
-            "clippy",
-            "cargo",
-            vec!["clippy", "--workspace", "--all-targets", "--features", "harness/kube", "--", "-D", "warnings"],
-        ),
-        ("tests", "cargo", vec!["test", "--workspace", "--features", "harness/kube", "--", "--include-ignored"]),
-    ];
-    if !skip_e2e {
-        steps.extend([
-            ("images", "xtask", vec!["images"]),
-            ("workflows", "xtask", vec!["workflows"]),
-            ("e2e rootful", "xtask", vec!["e2e", "--negative"]),
-        ]);
+    let clippy = vec!["clippy", "--workspace", "--all-targets", "--features", "harness/kube", "--", "-D", "warnings"];
+    let mut steps = vec![("fmt", "cargo", vec!["fmt", "--all", "--", "--check"]), ("clippy", "cargo", clippy)];
+    if skip_e2e {
+        steps.push(("tests", "cargo", vec!["test", "--workspace", "--features", "harness/kube"]));
+        return steps;
     }
+    // Images first: the Docker tests start containers from them.
+    steps.extend([
+        ("images", "xtask", vec!["images"]),
+        ("tests", "cargo", vec!["test", "--workspace", "--features", "harness/kube", "--", "--include-ignored"]),
+        ("workflows", "xtask", vec!["workflows"]),
+        ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
+        ("e2e rootless", "xtask", vec!["e2e", "--dind", "rootless", "--jobs", "2"]),
+        ("e2e upgrade", "xtask", vec!["e2e", "--upgrade-matrix"]),
+    ]);
     steps
 }
 
