@@ -117,6 +117,9 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     };
     if !opts.keep {
         docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
+        // Every run is a leak test: what it made must be gone.
+        let left = docker::count_managed(&docker, labels::RUN, &opts.run_id).await?;
+        anyhow::ensure!(left.is_empty(), "run {} left {} resources behind: {left:?}", opts.run_id, left.total());
     }
     let mut summary = Summary::new(
         &opts.run_id,

@@ -120,22 +120,45 @@ mod tests {
 
     #[tokio::test]
     async fn bad_input_is_one_user_error_line() {
-        let cases: [(&[&str], &str); 5] = [
-            (&["images", "--bogus"], "unknown flag --bogus for `cargo xtask images`; see cargo xtask images --help"),
-            (&["certs", "--days"], "--days needs a value; see cargo xtask certs --help"),
+        let bad_yaml = std::env::temp_dir().join(format!("fe2e-bad-values-{}.yaml", std::process::id()));
+        std::fs::write(&bad_yaml, "runner:\n  config:\n    file:\n      container:\n        netwrk: host\n")
+            .expect("write");
+        let bad = bad_yaml.display().to_string();
+        let unknown_key =
+            format!("{bad}:5:9: unknown key `runner.config.file.container.netwrk`; did you mean `network`?");
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["images", "--bogus"], "unknown flag --bogus for `cargo xtask images`; see cargo xtask images --help"),
+            (vec!["certs", "--days"], "--days needs a value; see cargo xtask certs --help"),
             (
-                &["certs", "--out", "/x", "--check", "/y"],
+                vec!["certs", "--out", "/x", "--check", "/y"],
                 "--out and --check do not go together: make a set, or check one",
             ),
-            (&["e2e", "--dind", "sideways"], "--dind is `rootful` or `rootless`, not `sideways`"),
-            (&["e2e", "--scenario", "nope"], "unknown scenario `nope`; the scenarios are: "),
+            (vec!["e2e", "--dind", "sideways"], "--dind is `rootful` or `rootless`, not `sideways`"),
+            (
+                vec!["e2e", "--scenario", "nope"],
+                "unknown scenario `nope`; the scenarios are: docker-build, testcontainers",
+            ),
+            (
+                vec!["e2e", "--workflow", "/no/such/workflow.yml"],
+                "--workflow /no/such/workflow.yml: no such file or folder",
+            ),
+            (
+                vec!["e2e", "--values", "/no/such/values.yaml"],
+                "cannot read /no/such/values.yaml: No such file or directory",
+            ),
+            (vec!["e2e", "--values", &bad], &unknown_key),
+            (vec!["e2e", "--dry-run"], "--dry-run prints the kind platform's plan: add --platform kind"),
+            (vec!["e2e", "--platform", "kind", "--keep", "--keep-on-failure"], "--keep keeps everything already"),
+            (vec!["e2e", "--upgrade-from", "a"], "--upgrade-from and --upgrade-to go together"),
+            (vec!["sysctl", "--check", "--apply"], "--check, --apply and --restore go one at a time"),
         ];
-        for (argv, want) in cases {
+        for (argv, want) in &cases {
             let mut args = Args::from_vec(argv);
             let command = args.subcommand().expect("subcommand").expect("some");
             let err = match command.as_str() {
                 "images" => images::run(args).await.expect_err("rejected"),
                 "certs" => certs::run(args).expect_err("rejected"),
+                "sysctl" => sysctl::run(args).expect_err("rejected"),
                 _ => e2e::run(args).await.expect_err("rejected"),
             };
             assert!(err.chain().any(|c| c.is::<harness::UserError>()), "{err:#}");

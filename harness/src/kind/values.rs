@@ -62,6 +62,14 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
         opts.versions.kubectl_image
     ));
     v.dind = Some(ImageHolder { image: Some(opts.dind_image.clone()) });
+    if opts.certs == CertMode::Chart {
+        notes.push(
+            "FINDING: with the chart's own certificates docker:dind writes ca/key.pem into the pod's shared /certs, \
+             and the runner container mounts all of /certs: the runner holds the CA private key (jobs get only \
+             /certs/client). Use --certs harness to keep the CA key out of the pod"
+                .into(),
+        );
+    }
     if opts.certs == CertMode::Harness {
         let items: Vec<Value> = SECRET_ITEMS_PATHS
             .iter()
