@@ -138,6 +138,24 @@ pub struct Evidence {
 pub const MARK: &str = "E2E-MARK ";
 
 impl Evidence {
+    /// The first failing step and the last lines it printed, from act's log format
+    /// (`❌  Failure - Main <step>` after `  | <output>` lines).
+    pub fn failure_excerpt(&self) -> Option<String> {
+        let lines: Vec<&str> = self.log.lines().collect();
+        let at = lines.iter().position(|l| l.contains("Failure - Main "))?;
+        let step = lines[at].split("Failure - Main ").nth(1).unwrap_or_default();
+        let step = step.rsplit_once(" [").map_or(step, |(s, _)| s).trim();
+        let output: Vec<&str> = lines[..at]
+            .iter()
+            .rev()
+            .filter_map(|l| l.split_once("  | ").map(|(_, o)| o.trim()))
+            .filter(|o| !o.is_empty())
+            .take(3)
+            .collect();
+        let tail: Vec<&str> = output.into_iter().rev().collect();
+        Some(format!("step `{step}` failed: {}", tail.join(" / ")))
+    }
+
     /// The value of the last `E2E-MARK key=value` line for `key`.
     pub fn marker(&self, key: &str) -> Option<&str> {
         self.log
@@ -194,9 +212,13 @@ impl Check {
         if cond { Self::pass(name) } else { Self::fail(name, reason) }
     }
 
-    /// The job's conclusion was success.
+    /// The job's conclusion was success; on failure the reason quotes the failing step.
     pub fn job_succeeded(ev: &Evidence) -> Self {
-        Self::that("job succeeded", ev.job_succeeded, "the job failed; see the job log")
+        let why = match ev.failure_excerpt() {
+            Some(excerpt) => format!("the job failed: {excerpt}"),
+            None => "the job failed; see the job log".to_owned(),
+        };
+        Self::that("job succeeded", ev.job_succeeded, why)
     }
 
     /// Marker `key` equals `want`.
@@ -251,6 +273,19 @@ mod tests {
         let e = ev("[wf/j] | E2E-MARK built=old\nnoise key=v\n[wf/j] | E2E-MARK built=n1 \n");
         assert_eq!(e.marker("built"), Some("n1"));
         assert_eq!(e.marker("missing"), None);
+    }
+
+    #[test]
+    fn a_failed_job_quotes_its_failing_step() {
+        let mut e = ev(
+            "[w/j]   | Step 3/3 : RUN exit 3\n[w/j]   | The command '/bin/sh -c exit 3' returned a non-zero code: 3\n[w/j]   ❌  Failure - Main docker build [381ms]\n",
+        );
+        e.job_succeeded = false;
+        let Outcome::Fail(why) = Check::job_succeeded(&e).outcome else { panic!("must fail") };
+        assert_eq!(
+            why,
+            "the job failed: step `docker build` failed: Step 3/3 : RUN exit 3 / The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+        );
     }
 
     #[test]

@@ -55,3 +55,22 @@ fn sigint_mid_run_removes_everything_the_run_created() {
 fn sigterm_mid_run_removes_everything_the_run_created() {
     interrupt_mid_run("TERM");
 }
+
+#[test]
+fn no_docker_engine_is_one_line_and_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["e2e", "--scenario", "docker-build"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("no Docker engine answers at unix:///nonexistent/docker.sock")
+            && errors[0].contains("dockerd"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("stack backtrace"), "{stderr}");
+}

@@ -9,8 +9,8 @@ use crate::user_error;
 pub async fn connect() -> anyhow::Result<Docker> {
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let how = "start one (Debian: apt-get install docker.io && dockerd &) or point DOCKER_HOST at one";
-    let docker = Docker::connect_with_defaults()
-        .map_err(|e| user_error!("cannot use the Docker engine at {host} ({e}): {how}"))?;
+    let docker =
+        Docker::connect_with_defaults().map_err(|e| user_error!("no Docker engine answers at {host} ({e}): {how}"))?;
     let docker =
         docker.negotiate_version().await.map_err(|e| user_error!("no Docker engine answers at {host} ({e}): {how}"))?;
     docker.ping().await.map_err(|e| user_error!("no Docker engine answers at {host} ({e}): {how}"))?;
