@@ -84,7 +84,13 @@ impl Pod {
     /// Creates volumes and both containers and puts the TLS set in place; starts nothing.
     /// Removing the returned pod removes all of it, whatever happens next.
     pub async fn create(docker: &Docker, spec: &PodSpec<'_>) -> Result<Pod> {
-        let name = format!("fe2e-{}-{}", spec.run_id, spec.scenario);
+        // Container and volume names allow [a-zA-Z0-9_.-]; scenario names may hold paths.
+        let safe: String = spec
+            .scenario
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+            .collect();
+        let name = format!("fe2e-{}-{}", spec.run_id, safe.trim_start_matches(['-', '.']));
         let labels = labels::for_pod(spec.run_id, spec.scenario);
         let certs_volume = spec.certs_volume.clone().unwrap_or_else(|| format!("{name}-certs"));
         let data_volume = spec.data_volume.clone().unwrap_or_else(|| format!("{name}-data"));
