@@ -150,7 +150,7 @@ mod tests {
             (vec!["e2e", "--dry-run"], "--dry-run prints the kind platform's plan: add --platform kind"),
             (vec!["e2e", "--platform", "kind", "--keep", "--keep-on-failure"], "--keep keeps everything already"),
             (vec!["e2e", "--upgrade-from", "a"], "--upgrade-from and --upgrade-to go together"),
-            (vec!["sysctl", "--check", "--apply"], "--check, --apply and --restore go one at a time"),
+            (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
         ];
         for (argv, want) in &cases {
             let mut args = Args::from_vec(argv);

@@ -11,17 +11,21 @@ use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
 cargo xtask sysctl --check | --apply [--persist] | --restore [--root DIR]
+cargo xtask sysctl --daemonset [--namespace NS]
 
 The fix for rootless DIND on Ubuntu 24.04: kernel.apparmor_restrict_unprivileged_userns=0.
 --apply sets it where the knob exists (changes this host: needs root), recording the
 previous value; --persist also writes /etc/sysctl.d/99-rootless-docker.conf. --restore
 puts back the recorded value and the file as it was. On a kernel without the knob nothing
 is changed. kind nodes share the host's kernel, so this host is every kind node. --root
-works on another tree (tests use a fake /proc/sys).
+works on another tree (tests use a fake /proc/sys). For other clusters --daemonset prints a
+privileged DaemonSet that does the same on every node (kubectl apply -f -; it changes the
+nodes, delete it afterwards).
 ";
 
 #[derive(PartialEq)]
 enum Action {
+    DaemonSet,
     Check,
     Apply,
     Restore,
@@ -29,9 +33,15 @@ enum Action {
 
 pub fn run(mut args: Args) -> Result<ExitCode> {
     let (mut action, mut persist, mut root) = (None, false, PathBuf::from("/"));
+    let mut namespace = "kube-system".to_owned();
     while let Some(arg) = args.next()? {
         let chosen = match arg {
             Arg::Long("check") => Some(Action::Check),
+            Arg::Long("daemonset") => Some(Action::DaemonSet),
+            Arg::Long("namespace") => {
+                namespace = args.value("--namespace")?;
+                None
+            }
             Arg::Long("apply") => Some(Action::Apply),
             Arg::Long("restore") => Some(Action::Restore),
             Arg::Long("persist") => {
@@ -50,7 +60,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         };
         if let Some(a) = chosen {
             if action.is_some() {
-                return Err(user_error!("--check, --apply and --restore go one at a time"));
+                return Err(user_error!("--check, --apply, --restore and --daemonset go one at a time"));
             }
             action = Some(a);
         }
@@ -63,6 +73,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     }
     let sysctl = Sysctl::new(&root);
     match action {
+        Action::DaemonSet => print!("{}", harness::node::daemonset_manifest(&namespace)),
         Action::Check => {
             for knob in [USERNS_KNOB, UNCONFINED_KNOB] {
                 match sysctl.read(knob)? {

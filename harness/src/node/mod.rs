@@ -5,4 +5,4 @@ mod doctor;
 mod sysctl;
 
 pub use doctor::{Finding, Verdict, engine_finding, host_findings};
-pub use sysctl::{ApplyOutcome, Knob, RestoreOutcome, Sysctl, UNCONFINED_KNOB, USERNS_KNOB};
+pub use sysctl::{ApplyOutcome, Knob, RestoreOutcome, Sysctl, UNCONFINED_KNOB, USERNS_KNOB, daemonset_manifest};
