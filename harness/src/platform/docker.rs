@@ -357,6 +357,18 @@ impl DockerPlatform {
             }
         };
         let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await?;
+        if !out.success() && out.output.contains("Cannot connect to the Docker daemon") {
+            // The daemon vanished mid-job: Docker may not have recorded DIND's exit yet.
+            let gone =
+                crate::wait::until("DIND's exit", Duration::from_secs(10), Duration::from_millis(200), || async {
+                    Ok(if pod.running(&pod.dind).await? {
+                        crate::wait::Poll::NotYet("running".into())
+                    } else {
+                        crate::wait::Poll::Ready(())
+                    })
+                });
+            let _ = gone.await;
+        }
         if !pod.running(&pod.dind).await.unwrap_or(false) {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
             run.logs.push(("job.log", out.output.clone()));
