@@ -60,43 +60,27 @@ Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 f
 ";
 
 pub struct Options {
-    scenarios: Vec<String>,
-    workflows: Vec<PathBuf>,
-    list: bool,
-    keep: bool,
-    negative: bool,
-    dind: DindMode,
-    jobs: usize,
-    values: PathBuf,
-    image_source: ImageSource,
-    deadlines: Deadlines,
-    apply_sysctl: bool,
-    kind: bool,
-    dry_run: bool,
-    reuse: bool,
-    keep_on_failure: bool,
-    registry_mirror: Option<String>,
-    certs: CertMode,
-    registration: Registration,
-    upgrade_matrix: bool,
-    upgrade_from: Option<String>,
-    upgrade_to: Option<String>,
-}
-
-impl Options {
-    fn kind_args(&self) -> crate::kind::KindArgs {
-        crate::kind::KindArgs {
-            dry_run: self.dry_run,
-            reuse: self.reuse,
-            keep: self.keep,
-            keep_on_failure: self.keep_on_failure,
-            registry_mirror: self.registry_mirror.clone(),
-            certs: self.certs,
-            registration: self.registration,
-            apply_sysctl: self.apply_sysctl,
-            dind: self.dind,
-        }
-    }
+    pub(crate) scenarios: Vec<String>,
+    pub(crate) workflows: Vec<PathBuf>,
+    pub(crate) list: bool,
+    pub(crate) keep: bool,
+    pub(crate) negative: bool,
+    pub(crate) dind: DindMode,
+    pub(crate) jobs: usize,
+    pub(crate) values: PathBuf,
+    pub(crate) image_source: ImageSource,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) apply_sysctl: bool,
+    pub(crate) kind: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) reuse: bool,
+    pub(crate) keep_on_failure: bool,
+    pub(crate) registry_mirror: Option<String>,
+    pub(crate) certs: CertMode,
+    pub(crate) registration: Registration,
+    pub(crate) upgrade_matrix: bool,
+    pub(crate) upgrade_from: Option<String>,
+    pub(crate) upgrade_to: Option<String>,
 }
 
 fn parse(mut args: Args) -> Result<Option<Options>> {
@@ -238,7 +222,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if o.kind {
         let upgrade =
             crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
-        return crate::kind::run(&o.kind_args(), items, values, upgrade).await;
+        return crate::kind::run(&o, items, values, upgrade).await;
     }
     let run_id = new_run_id();
     let progress = Progress::new();

@@ -6,21 +6,9 @@ use anyhow::Result;
 use harness::config::ChartValues;
 use harness::docker::DindMode;
 use harness::docker::images::{self, ImageKind};
-use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan};
+use harness::kind::{CertMode, KindOptions, Versions, build_plan, build_upgrade_plan};
 use harness::platform::RunItem;
 use harness::user_error;
-
-pub struct KindArgs {
-    pub dry_run: bool,
-    pub reuse: bool,
-    pub keep: bool,
-    pub keep_on_failure: bool,
-    pub registry_mirror: Option<String>,
-    pub certs: CertMode,
-    pub registration: Registration,
-    pub apply_sysctl: bool,
-    pub dind: DindMode,
-}
 
 /// Which chart upgrade to plan, if any.
 pub struct Upgrade {
@@ -28,7 +16,13 @@ pub struct Upgrade {
     pub pair: Option<(String, String)>,
 }
 
-pub async fn run(args: &KindArgs, items: Vec<RunItem>, values: ChartValues, upgrade: Upgrade) -> Result<ExitCode> {
+/// Plans (and with `--dry-run` prints) the kind run for the parsed `cargo xtask e2e` flags.
+pub async fn run(
+    args: &crate::e2e::Options,
+    items: Vec<RunItem>,
+    values: ChartValues,
+    upgrade: Upgrade,
+) -> Result<ExitCode> {
     let versions = Versions::load()?;
     let plan_images = images::plan(&harness::fixtures_dir())?;
     let image = |k: ImageKind| plan_images.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
