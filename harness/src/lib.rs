@@ -20,6 +20,7 @@ pub mod run;
 pub mod scenario;
 pub mod sys;
 pub mod wait;
+pub mod workflow;
 pub mod workspace;
 
 pub use error::UserError;

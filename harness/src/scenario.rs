@@ -58,8 +58,8 @@ pub enum PodSetup {
     UsernsRestriction,
 }
 
-/// A deliberately broken copy of a scenario, kept as a negative test (or a control run):
-/// it passes only when the scenario fails and a failure text or diagnosis id contains `expect`.
+/// A deliberately broken copy of a scenario, kept as a negative test, or a control run that
+/// belongs to the scenario's claim.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
     pub name: &'static str,
@@ -69,12 +69,30 @@ pub struct Variant {
     pub config: Option<fn(&mut RunnerConfig)>,
     /// Extra dockerd flags for DIND (appended last, so they win): fault injection.
     pub dind_args: &'static [&'static str],
-    pub expect: &'static str,
-    /// Run on every run (a control that belongs to the scenario's claim), not only with
-    /// `--negative`.
-    pub always: bool,
+    /// What must be seen for the variant to pass.
+    pub expect: Expect,
     /// A fault the platform injects into the pod.
     pub fault: Option<Fault>,
+}
+
+impl Variant {
+    /// Controls run on every run; negative tests only with `--negative`.
+    pub fn always(&self) -> bool {
+        matches!(self.expect, Expect::Control(_))
+    }
+}
+
+/// What a variant must show. A negative test passes only when the run reached the point
+/// where its breakage shows and failed there: a probe that reported nothing proves nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// The check on marker `key` ran and saw a value other than the passing one.
+    WrongValue(&'static str),
+    /// The pod failed before or around the job with an error, or a diagnosis id, naming
+    /// this (faults such as expired certificates or a DIND that never answers).
+    Failure(&'static str),
+    /// A control: judged by its own checks, which must pass like a scenario's.
+    Control(fn(&Evidence) -> Vec<Check>),
 }
 
 /// Faults the Docker platform can inject; each must end in a failed scenario within a
@@ -134,10 +152,61 @@ pub struct Evidence {
     pub log: String,
 }
 
-/// The prefix of result lines jobs print: `E2E-MARK key=value`.
+/// The name of the check that stands in for all others when a job never reached its probes.
+pub const NEVER_RAN: &str = "the job never ran";
+
+#[cfg(test)]
+impl Evidence {
+    /// A failed job's evidence with nonce `n1` on the Docker platform, for unit tests.
+    pub(crate) fn for_test(log: &str) -> Self {
+        Self {
+            platform: Platform::Docker,
+            executor: Executor::Act,
+            dind: DindMode::Rootful,
+            nonce: "n1".into(),
+            job_succeeded: false,
+            log: log.into(),
+        }
+    }
+}
+
+/// The prefix of result lines jobs print: `E2E-MARK <nonce> key=value`.
 pub const MARK: &str = "E2E-MARK ";
 
 impl Evidence {
+    /// The value of the last `E2E-MARK <nonce> key=value` line for `key`. Lines without this
+    /// run's nonce are ignored: script text or an earlier run can never pass for a result.
+    pub fn marker(&self, key: &str) -> Option<&str> {
+        self.markers().filter(|(k, _)| *k == key).map(|(_, v)| v).next_back()
+    }
+
+    /// Every `(key, value)` this run's job reported, in order.
+    pub fn markers(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> {
+        let prefix = format!("{MARK}{} ", self.nonce);
+        self.log
+            .lines()
+            .filter_map(move |l| l.split_once(prefix.as_str()).map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once('='))
+            .map(|(k, v)| (k, v.trim()))
+    }
+
+    /// Why no probe of the job ran, or `None` when at least one reported a marker.
+    pub fn never_ran(&self) -> Option<String> {
+        if self.markers().next().is_some() {
+            return None;
+        }
+        let why = if let Some(line) = self.log.lines().find(|l| l.contains("Skipping unsupported platform")) {
+            format!("no runner took it ({})", line.split_once("] ").map_or(line, |(_, r)| r).trim())
+        } else if let Some(excerpt) = self.failure_excerpt() {
+            format!("a step before the probes failed: {excerpt}")
+        } else if !self.job_succeeded {
+            "the job failed before any probe reported; see the job log".to_owned()
+        } else {
+            "no step printed a result marker with this run's nonce".to_owned()
+        };
+        Some(why)
+    }
+
     /// The first failing step and the last lines it printed, from act's log format
     /// (`❌  Failure - Main <step>` after `  | <output>` lines).
     pub fn failure_excerpt(&self) -> Option<String> {
@@ -155,17 +224,6 @@ impl Evidence {
         let tail: Vec<&str> = output.into_iter().rev().collect();
         Some(format!("step `{step}` failed: {}", tail.join(" / ")))
     }
-
-    /// The value of the last `E2E-MARK key=value` line for `key`.
-    pub fn marker(&self, key: &str) -> Option<&str> {
-        self.log
-            .lines()
-            .filter_map(|l| l.split_once(MARK).map(|(_, rest)| rest))
-            .filter_map(|rest| rest.split_once('='))
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| v.trim())
-            .next_back()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -182,6 +240,10 @@ pub struct Check {
     pub name: String,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// For a marker check: the key and the value the job reported (absent when it reported
+    /// nothing). A negative test needs this: a wrong value seen, not a value missing.
+    #[serde(skip)]
+    pub observed: Option<(String, String)>,
 }
 
 impl std::fmt::Display for Check {
@@ -196,15 +258,15 @@ impl std::fmt::Display for Check {
 
 impl Check {
     pub fn pass(name: impl Into<String>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Pass }
+        Self { name: name.into(), outcome: Outcome::Pass, observed: None }
     }
 
     pub fn fail(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Fail(reason.into()) }
+        Self { name: name.into(), outcome: Outcome::Fail(reason.into()), observed: None }
     }
 
     pub fn skip(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { name: name.into(), outcome: Outcome::Skip(reason.into()) }
+        Self { name: name.into(), outcome: Outcome::Skip(reason.into()), observed: None }
     }
 
     /// Passes when `cond`, else fails with `reason`.
@@ -221,13 +283,27 @@ impl Check {
         Self::that("job succeeded", ev.job_succeeded, why)
     }
 
-    /// Marker `key` equals `want`.
+    /// Marker `key` equals `want`. A value starting with `error:` is a probe that could not
+    /// find out; it fails like any other wrong value, quoting the error.
     pub fn marker_is(ev: &Evidence, key: &str, want: &str) -> Self {
-        match ev.marker(key) {
-            Some(v) if v == want => Self::pass(format!("{key} = {want}")),
-            Some(v) => Self::fail(format!("{key} = {want}"), format!("the job reported {key}={v}, expected {want}")),
-            None => Self::fail(format!("{key} = {want}"), format!("the job never reported {key}")),
-        }
+        let name = format!("{key} = {want}");
+        let Some(v) = ev.marker(key) else {
+            return Self::fail(name, format!("the job never reported {key}"));
+        };
+        let check = if v == want {
+            Self::pass(name)
+        } else if let Some(error) = v.strip_prefix("error:") {
+            Self::fail(name, format!("the probe for {key} failed: {}", error.trim()))
+        } else {
+            Self::fail(name, format!("the job reported {key}={v}, expected {want}"))
+        };
+        Self { observed: Some((key.to_owned(), v.to_owned())), ..check }
+    }
+
+    /// The job never ran (`why`): the one failed check that stands in for all of a
+    /// scenario's, reported as `the job never ran: <why>`.
+    pub fn never_ran(why: String) -> Self {
+        Self::fail(NEVER_RAN, why)
     }
 }
 
@@ -258,21 +334,46 @@ mod tests {
     use super::*;
 
     fn ev(log: &str) -> Evidence {
-        Evidence {
-            platform: Platform::Docker,
-            executor: Executor::Act,
-            dind: DindMode::Rootful,
-            nonce: "n1".into(),
-            job_succeeded: true,
-            log: log.into(),
-        }
+        Evidence { job_succeeded: true, ..Evidence::for_test(log) }
     }
 
     #[test]
-    fn markers_take_the_last_value_and_ignore_other_lines() {
-        let e = ev("[wf/j] | E2E-MARK built=old\nnoise key=v\n[wf/j] | E2E-MARK built=n1 \n");
-        assert_eq!(e.marker("built"), Some("n1"));
+    fn markers_need_this_runs_nonce_and_take_the_last_value() {
+        let e = ev("[wf/j] | E2E-MARK n1 built=old\nnoise key=v\n[wf/j] | E2E-MARK n1 built=new \n\
+                    E2E-MARK built=forged\nE2E-MARK n0 built=earlier-run\n");
+        assert_eq!(e.marker("built"), Some("new"));
         assert_eq!(e.marker("missing"), None);
+        assert_eq!(e.never_ran(), None);
+    }
+
+    #[test]
+    fn a_marker_check_records_what_it_saw_and_fails_on_probe_errors() {
+        let e = ev("E2E-MARK n1 a=yes\nE2E-MARK n1 b=no\nE2E-MARK n1 c=error: openssl failed\n");
+        let a = Check::marker_is(&e, "a", "yes");
+        assert_eq!((a.outcome, a.observed), (Outcome::Pass, Some(("a".into(), "yes".into()))));
+        let b = Check::marker_is(&e, "b", "yes");
+        assert_eq!(b.outcome, Outcome::Fail("the job reported b=no, expected yes".into()));
+        let c = Check::marker_is(&e, "c", "yes");
+        assert_eq!(c.outcome, Outcome::Fail("the probe for c failed: openssl failed".into()));
+        let d = Check::marker_is(&e, "d", "yes");
+        assert_eq!((d.outcome, d.observed), (Outcome::Fail("the job never reported d".into()), None));
+    }
+
+    #[test]
+    fn a_job_without_this_runs_markers_never_ran_and_says_why() {
+        let skipped = ev("[w/j] 🚧  Skipping unsupported platform -- Try running with `-P self-hosted=...`\n");
+        assert_eq!(
+            skipped.never_ran().as_deref(),
+            Some("no runner took it (🚧  Skipping unsupported platform -- Try running with `-P self-hosted=...`)")
+        );
+        let mut checkout =
+            ev("[w/j]   | fatal: repository not found\n[w/j]   ❌  Failure - Main actions/checkout@v4 [1s]\n");
+        checkout.job_succeeded = false;
+        assert_eq!(
+            checkout.never_ran().as_deref(),
+            Some("a step before the probes failed: step `actions/checkout@v4` failed: fatal: repository not found")
+        );
+        assert!(ev("E2E-MARK built=script-text\n").never_ran().is_some());
     }
 
     #[test]

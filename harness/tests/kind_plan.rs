@@ -1,5 +1,6 @@
 //! The kind platform's plan, pinned by golden files: every command, file and API call.
-//! After an intended change: `UPDATE_GOLDEN=1 cargo test -p harness --test kind_plan`.
+//! After an intended change: `UPDATE_GOLDEN=1 cargo test -p harness --test kind_plan` (it
+//! rewrites and fails), review the diff, run again without it.
 
 use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::DindMode;
@@ -26,28 +27,42 @@ fn options() -> KindOptions {
     }
 }
 
+/// Compares `actual` with `tests/golden/<name>`. `UPDATE_GOLDEN=1` rewrites the file and
+/// still fails, so accepting a change is a deliberate second run, reviewed in the diff.
 fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected == actual {
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
-    if expected != actual {
-        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&path, actual).expect("write golden");
         panic!(
-            "{name} differs from the golden file at line {}:\n  golden: {:?}\n  actual: {:?}\n(UPDATE_GOLDEN=1 to accept)",
-            first + 1,
-            expected.lines().nth(first),
-            actual.lines().nth(first)
+            "{name} rewritten: review `git diff {}`, then run the tests again without UPDATE_GOLDEN",
+            path.display()
         );
     }
+    let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
+    panic!(
+        "{name} differs from the golden file at line {}:\n  golden: {:?}\n  actual: {:?}\n(UPDATE_GOLDEN=1 rewrites it)",
+        first + 1,
+        expected.lines().nth(first),
+        actual.lines().nth(first)
+    );
 }
 
 #[test]
 fn default_plan_matches_golden() {
     golden("kind-plan.txt", &build_plan(&options()).expect("plan").render());
+}
+
+#[test]
+fn rootless_plan_matches_golden() {
+    // What the kubernetes.yml pipeline runs.
+    let mut o = options();
+    o.dind = DindMode::Rootless;
+    o.dind_image = "forgejo-e2e/dind-rootless:TAG".into();
+    golden("kind-plan-rootless.txt", &build_plan(&o).expect("plan").render());
 }
 
 #[test]

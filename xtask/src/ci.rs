@@ -14,7 +14,8 @@ cargo xtask ci [--skip-e2e]
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, the workspace tests including those that need
 Docker, the workflow check, cargo xtask e2e with the negative variants (rootful), again
-with rootless DIND, and the upgrade matrix. Needs a running Docker engine
+with rootless DIND, and the upgrade matrix. Fails when a golden file changed during the
+run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
 Docker.
 ";
@@ -39,6 +40,25 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
     steps
 }
 
+type Goldens = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// The golden files and their contents.
+fn goldens() -> Goldens {
+    let dir = harness::workspace_root().join("harness/tests/golden");
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).ok()?)))
+        .collect()
+}
+
+/// Golden files added, removed or rewritten between two snapshots.
+fn changed_goldens(before: &Goldens, after: &Goldens) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names.into_iter().filter(|n| before.get(*n) != after.get(*n)).cloned().collect()
+}
+
 pub fn run(mut args: Args) -> Result<ExitCode> {
     let mut skip_e2e = false;
     while let Some(arg) = args.next()? {
@@ -54,6 +74,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let progress = Progress::new();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let me = std::env::current_exe().context("locate the xtask binary")?;
+    let goldens_before = goldens();
     let mut rows = Vec::new();
     for (name, program, argv) in steps(skip_e2e) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
@@ -68,6 +89,12 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         progress.say(format!("ci step `{name}`: {} in {secs:.1}s", if status.success() { "ok" } else { "FAILED" }));
         rows.push((name, status.success(), secs));
     }
+    // A test run with UPDATE_GOLDEN=1 in the environment rewrites goldens: CI must not pass then.
+    let changed: Vec<String> = changed_goldens(&goldens_before, &goldens());
+    if !changed.is_empty() {
+        progress.say(format!("ci: golden files changed during the run: {}", changed.join(", ")));
+    }
+    rows.push(("goldens", changed.is_empty(), 0.0));
     println!("\n{:<14} {:<7} {:>8}", "CI STEP", "RESULT", "TIME");
     for (name, ok, secs) in &rows {
         println!("{name:<14} {:<7} {secs:>7.1}s", if *ok { "ok" } else { "FAILED" });
@@ -75,4 +102,21 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewritten_added_or_removed_golden_is_a_change() {
+        let before: Goldens = [("a".to_owned(), b"1".to_vec()), ("b".to_owned(), b"2".to_vec())].into();
+        let mut after = before.clone();
+        assert!(changed_goldens(&before, &after).is_empty());
+        after.insert("a".into(), b"x".to_vec());
+        after.remove("b");
+        after.insert("c".into(), b"3".to_vec());
+        assert_eq!(changed_goldens(&before, &after), ["a", "b", "c"]);
+        assert!(goldens().contains_key("kind-plan.txt"), "reads the real golden folder");
+    }
 }

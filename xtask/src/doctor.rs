@@ -16,7 +16,8 @@ Reads what decides whether rootless DIND can start: kernel.apparmor_restrict_unp
 kernel.apparmor_restrict_unprivileged_unconfined, user.max_user_namespaces,
 kernel.unprivileged_userns_clone, the cgroup version, /dev/net/tun, /dev/fuse, and whether
 the Docker engine allows privileged containers. Prints ok, PROBLEM with the exact fix, or
-n/a with the evidence. Exit 1 when there is a problem. --root reads another machine's
+n/a with the evidence, or WARNING where the harness works around what it found (a
+privileged container refused). Exit 1 when there is a problem. --root reads another machine's
 tree (e.g. a node's / mounted somewhere).
 ";
 
@@ -38,7 +39,8 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         println!("{f}");
     }
     let problems = findings.iter().filter(|f| matches!(f.verdict, Verdict::Problem { .. })).count();
-    println!("{} checks, {problems} problems", findings.len());
+    let warnings = findings.iter().filter(|f| matches!(f.verdict, Verdict::Warning { .. })).count();
+    println!("{} checks, {problems} problems, {warnings} warnings", findings.len());
     Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -18,6 +18,7 @@ use harness::platform::docker::Deadlines;
 use harness::platform::upgrade::{UpgradePair, UpgradeSide, docker_pairs};
 use harness::report::summary_table;
 use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::scenario::Expect;
 use harness::user_error;
 
 use crate::args::{Arg, Args, unexpected};
@@ -340,12 +341,14 @@ fn print_list(catalogue: &[harness::scenario::Scenario]) {
         let needs = if needs.is_empty() { "any platform, any DIND".to_owned() } else { needs.join(", ") };
         println!("{:<20} {:<24} {}", s.name, needs, s.description);
         for v in s.variants {
-            println!(
-                "{:<20} {:<24} negative variant: must fail naming `{}`",
-                format!("  {}:{}", s.name, v.name),
-                "(with --negative)",
-                v.expect
-            );
+            let (when, what) = match v.expect {
+                Expect::WrongValue(key) => {
+                    ("(with --negative)", format!("negative: the job must report a wrong `{key}`"))
+                }
+                Expect::Failure(text) => ("(with --negative)", format!("negative: the pod must fail naming `{text}`")),
+                Expect::Control(_) => ("(every run)", "control: its own checks must pass".to_owned()),
+            };
+            println!("{:<20} {:<24} {what}", format!("  {}:{}", s.name, v.name), when);
         }
     }
 }
@@ -361,7 +364,7 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
     let wanted = |name: &str| o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name);
     for s in catalogue.iter().filter(|s| wanted(s.name)) {
         items.push(RunItem::scenario(*s));
-        let variants = s.variants.iter().filter(|v| v.always || o.negative);
+        let variants = s.variants.iter().filter(|v| v.always() || o.negative);
         items.extend(variants.map(|v| RunItem::variant(*s, *v)));
     }
     for path in &o.workflows {

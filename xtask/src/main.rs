@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run()) {
+    match runtime.block_on(dispatch(Args::from_env())) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -52,8 +52,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<ExitCode> {
-    let mut args = Args::from_env();
+async fn dispatch(mut args: Args) -> anyhow::Result<ExitCode> {
     let Some(command) = args.subcommand()? else {
         print!("{HELP}");
         return Ok(ExitCode::SUCCESS);
@@ -107,15 +106,20 @@ fn command_names() -> Vec<&'static str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn help_lists_every_command_the_dispatcher_knows() {
+    #[tokio::test]
+    async fn the_dispatcher_runs_every_command_help_lists() {
         assert_eq!(
             command_names(),
             ["e2e", "images", "certs", "doctor", "sysctl", "workflows", "bench", "clean", "ci", "help"]
         );
-        for name in command_names().into_iter().filter(|n| *n != "help") {
-            assert!(help_of(name).is_some(), "{name} has no help");
+        for name in command_names() {
+            // `--help` goes through the dispatcher into the command's own flag parsing.
+            let code = dispatch(Args::from_vec(&[name, "--help"])).await;
+            assert!(matches!(code, Ok(c) if c == ExitCode::SUCCESS), "{name} --help: {code:?}");
+            assert!(name == "help" || help_of(name).is_some(), "{name} has no help");
         }
+        let err = dispatch(Args::from_vec(&["deploy"])).await.expect_err("unknown");
+        assert!(err.to_string().starts_with("unknown command `deploy`; the commands are: e2e, images"), "{err}");
     }
 
     #[tokio::test]

@@ -59,14 +59,22 @@ pub fn check_calls(calls: &[(String, Vec<String>)]) -> Vec<String> {
             problems.push(format!("{file}: cargo xtask {cmd}: no such command"));
             continue;
         };
+        let known = flags_of(help);
         for flag in argv.iter().filter(|a| a.starts_with("--")) {
             let name = flag.split('=').next().unwrap_or(flag);
-            if !help.contains(name) {
+            if !known.contains(&name) {
                 problems.push(format!("{file}: cargo xtask {cmd} {name}: `cargo xtask {cmd}` has no such flag"));
             }
         }
     }
     problems
+}
+
+/// The whole flags a help text names (`--dry-run`, never a prefix such as `--dry`).
+fn flags_of(help: &str) -> Vec<&str> {
+    help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect()
 }
 
 pub fn run(mut args: Args) -> Result<ExitCode> {
@@ -161,12 +169,15 @@ mod tests {
         let bad = vec![
             ("w.yml".to_owned(), vec!["deploy".to_owned()]),
             ("w.yml".to_owned(), vec!["e2e".to_owned(), "--colour".to_owned()]),
+            // A prefix of a real flag (--dry-run) is not a flag.
+            ("w.yml".to_owned(), vec!["e2e".to_owned(), "--dry".to_owned(), "--dry-run".to_owned()]),
         ];
         assert_eq!(
             check_calls(&bad),
             [
                 "w.yml: cargo xtask deploy: no such command",
-                "w.yml: cargo xtask e2e --colour: `cargo xtask e2e` has no such flag"
+                "w.yml: cargo xtask e2e --colour: `cargo xtask e2e` has no such flag",
+                "w.yml: cargo xtask e2e --dry: `cargo xtask e2e` has no such flag",
             ]
         );
     }

@@ -192,12 +192,24 @@ impl Forgejo {
         Ok(serde_json::from_str::<T>(&text).with_context(|| format!("token answer {text}"))?.sha1)
     }
 
-    /// `POST /api/v1/user/repos`: a public repository of the authenticated user.
-    pub async fn create_repo(&self, name: &str) -> Result<()> {
+    /// `POST /api/v1/user/repos`: a public repository of the authenticated user (public,
+    /// so job logs can be read from the web route without a session). Returns its full name.
+    pub async fn create_repo(&self, name: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct R {
+            full_name: String,
+        }
         let body = serde_json::json!({ "name": name, "private": false, "auto_init": false, "default_branch": "main" });
-        let _: serde_json::Value =
-            self.json(Method::POST, "/api/v1/user/repos", Some(body), StatusCode::CREATED).await?;
-        Ok(())
+        let (status, text) = self.call(Method::POST, "/api/v1/user/repos", Some(body)).await?;
+        if status == StatusCode::CONFLICT {
+            bail!(
+                "repository {name} already exists on this Forgejo (left by a kept run?): delete it or use a fresh instance"
+            );
+        }
+        if status != StatusCode::CREATED {
+            bail!("POST /api/v1/user/repos: HTTP {status}: {}", text.trim());
+        }
+        Ok(serde_json::from_str::<R>(&text).with_context(|| format!("repository answer {text}"))?.full_name)
     }
 
     /// `GET /api/v1/admin/runners/registration-token` (Forgejo >= 7.0).
@@ -233,10 +245,15 @@ impl Forgejo {
     pub async fn job_log(&self, owner: &str, repo: &str, run: i64, job: usize) -> Result<String> {
         let path = format!("/{owner}/{repo}/actions/runs/{run}/jobs/{job}/logs");
         let (status, text) = self.with_auth(Auth::None).call(Method::GET, &path, None).await?;
-        if status != StatusCode::OK {
-            bail!("GET {path}: HTTP {status}");
+        match status {
+            StatusCode::OK => Ok(text),
+            StatusCode::NOT_FOUND => {
+                bail!(
+                    "GET {path}: HTTP 404: no such job, or the repository is not public (the log route has no token auth)"
+                )
+            }
+            _ => bail!("GET {path}: HTTP {status}"),
         }
-        Ok(text)
     }
 }
 

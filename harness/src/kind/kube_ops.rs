@@ -38,14 +38,16 @@ pub async fn put_secret(client: &Client, secret: &Secret) -> Result<()> {
     }
 }
 
-/// Waits until a pod matching `selector` has every container ready; returns its name.
+/// Waits until a pod matching `selector` that is not terminating has every container
+/// ready, at most `deadline`; returns its name.
 /// Fails at once on a container waiting in CrashLoopBackOff, naming it.
 pub async fn wait_pod_ready(client: &Client, namespace: &str, selector: &str, deadline: Duration) -> Result<String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     wait::until(&format!("a Ready pod {selector} in {namespace}"), deadline, Duration::from_secs(2), || async {
         let pods = api.list(&ListParams::default().labels(selector)).await.context("list pods")?;
         let mut seen = "no pod yet".to_owned();
-        for pod in pods.items {
+        // A terminating pod (the old one during an upgrade) may still be Ready: never it.
+        for pod in pods.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let statuses = pod.status.and_then(|s| s.container_statuses).unwrap_or_default();
             if let Some(c) = statuses.iter().find(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()) == Some("CrashLoopBackOff")) {

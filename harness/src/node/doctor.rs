@@ -14,6 +14,12 @@ pub enum Verdict {
     },
     /// The check does not apply to this machine; the text is the evidence.
     NotApplicable(String),
+    /// Not fine, but the harness works around it; `what` was found, `consequence` is what
+    /// that means for the results.
+    Warning {
+        what: String,
+        consequence: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +33,9 @@ impl std::fmt::Display for Finding {
         match &self.verdict {
             Verdict::Ok(t) => write!(f, "{:<48} ok       {t}", self.check),
             Verdict::NotApplicable(t) => write!(f, "{:<48} n/a      {t}", self.check),
+            Verdict::Warning { what, consequence } => {
+                write!(f, "{:<48} WARNING  {what}\n{:<48}          so: {consequence}", self.check, "")
+            }
             Verdict::Problem { what, fix } => {
                 write!(f, "{:<48} PROBLEM  {what}\n{:<48}          fix: {fix}", self.check, "")
             }
@@ -156,8 +165,11 @@ pub fn engine_finding(privileged_allowed: Result<bool, String>) -> Finding {
     finding(
         "engine allows --privileged",
         match privileged_allowed {
-            Ok(true) => Verdict::Ok("yes: DIND runs privileged, as securityContext.privileged on a node".into()),
-            Ok(false) => Verdict::Ok("no (kernel withholds a capability, e.g. CAP_SYS_RESOURCE): the harness uses --cap-add ALL --cap-drop SYS_RESOURCE with seccomp/AppArmor unconfined instead".into()),
+            Ok(true) => Verdict::Ok("yes: a privileged container started; DIND runs privileged, as securityContext.privileged on a node".into()),
+            Ok(false) => Verdict::Warning {
+                what: "no: a privileged container was refused (the kernel withholds a capability, e.g. CAP_SYS_RESOURCE)".into(),
+                consequence: "DIND runs with --cap-add ALL --cap-drop SYS_RESOURCE and seccomp/AppArmor unconfined instead of privileged: as the chart's securityContext.privileged, but not the same".into(),
+            },
             Err(e) => Verdict::Problem { what: e, fix: "start a Docker engine (apt-get install docker.io && dockerd &) and run cargo xtask images".into() },
         },
     )
@@ -166,6 +178,17 @@ pub fn engine_finding(privileged_allowed: Result<bool, String>) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_privileged_verdict_says_what_was_found() {
+        assert!(matches!(engine_finding(Ok(true)).verdict, Verdict::Ok(t) if t.starts_with("yes")));
+        let refused = engine_finding(Ok(false));
+        assert!(
+            matches!(&refused.verdict, Verdict::Warning { what, .. } if what.starts_with("no: a privileged container was refused"))
+        );
+        assert!(refused.to_string().contains("WARNING"), "{refused}");
+        assert!(matches!(engine_finding(Err("no engine".into())).verdict, Verdict::Problem { .. }));
+    }
 
     fn fake(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
         let root = std::env::temp_dir().join(format!("forgejo-e2e-doctor-{name}-{}", std::process::id()));

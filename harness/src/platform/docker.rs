@@ -97,31 +97,36 @@ impl DockerPlatform {
     pub async fn run(&self, item: &RunItem) -> ScenarioResult {
         let start = Instant::now();
         let nonce = format!("{}-{}", self.run_id, nonce_suffix(&item.name));
-        let (mut run, checks, mut diagnosis, mode) = match item.scenario.map(|s| s.setup) {
-            Some(PodSetup::UsernsRestriction) => self.run_userns(item, &nonce).await,
-            _ => {
+        let never_ran = item.label_mismatch(&item.config(&self.config));
+        let (mut run, checks, mut diagnosis, mode) = match (&never_ran, item.scenario.map(|s| s.setup)) {
+            // No pod: no runner with these labels would ever take the job.
+            (Some(why), _) => (self.empty_run(), vec![Check::never_ran(why.clone())], Vec::new(), self.dind),
+            (None, Some(PodSetup::UsernsRestriction)) => self.run_userns(item, &nonce).await,
+            (None, _) => {
                 let run = self.run_in_pod(item, &nonce, PodOptions::mode(self.dind)).await;
                 let checks = run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default();
                 (run, checks, Vec::new(), self.dind)
             }
         };
-        let mut outcome = match (&run.error, overall(&checks)) {
-            (Some(e), _) => Outcome::Fail(format!("{e:#}")),
+        let error = run.error.as_ref().map(|e| format!("{e:#}"));
+        let mut outcome = match (&error, overall(&checks)) {
+            (Some(e), _) => Outcome::Fail(e.clone()),
             (None, o) => o,
         };
         // The error text too: a readiness timeout names what the runner saw last.
         let mut all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
-        if let Some(e) = &run.error {
-            all_logs.push_str(&format!("\n{e:#}"));
+        if let Some(e) = &error {
+            all_logs.push_str(&format!("\n{e}"));
         }
         if matches!(outcome, Outcome::Fail(_)) {
             diagnosis.extend(diagnose::diagnose(&self.signatures, &all_logs));
         }
         if let Some(v) = &item.variant {
-            let before = outcome.clone();
-            outcome = judge_variant(v.expect, &outcome, &checks, &diagnosis);
-            if let (Outcome::Pass, Outcome::Fail(why)) = (&outcome, before) {
-                run.notes.insert(0, format!("failed as expected: {}", why.lines().next().unwrap_or_default()));
+            let (judged, evidence) =
+                super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis);
+            outcome = judged;
+            if let Some(evidence) = evidence {
+                run.notes.insert(0, format!("failed as expected: {evidence}"));
             }
         }
         let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {
@@ -343,9 +348,10 @@ impl DockerPlatform {
         let t = Instant::now();
         let name = item.name.clone();
         let kill_on_marker = item.variant.and_then(|v| v.fault) == Some(Fault::DindKilled);
+        let kill_marker = format!("E2E-MARK {nonce} sleeping=");
         let (docker, dind) = (self.docker.clone(), pod.dind.clone());
         let mut on_line = |line: &str| {
-            if kill_on_marker && line.contains("E2E-MARK sleeping=") {
+            if kill_on_marker && line.contains(&kill_marker) {
                 let (docker, dind) = (docker.clone(), dind.clone());
                 tokio::spawn(async move {
                     docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
@@ -401,24 +407,6 @@ impl DockerPlatform {
             _ => {}
         }
         d
-    }
-}
-
-/// A negative variant passes when the scenario failed and a failed check's name or
-/// reason, the failure text, or a diagnosis id names the expected cause.
-fn judge_variant(expect: &str, outcome: &Outcome, checks: &[Check], diagnosis: &[Diagnosis]) -> Outcome {
-    let named = |why: &str| {
-        why.contains(expect)
-            || diagnosis.iter().any(|d| d.id == expect)
-            || checks
-                .iter()
-                .any(|c| matches!(&c.outcome, Outcome::Fail(r) if c.name.contains(expect) || r.contains(expect)))
-    };
-    match outcome {
-        Outcome::Fail(why) if named(why) => Outcome::Pass,
-        Outcome::Fail(why) => Outcome::Fail(format!("broken variant failed for another reason than `{expect}`: {why}")),
-        Outcome::Pass => Outcome::Fail(format!("broken variant passed; expected a failure naming `{expect}`")),
-        Outcome::Skip(why) => Outcome::Skip(why.clone()),
     }
 }
 

@@ -1,12 +1,13 @@
 //! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
 
 pub mod docker;
+mod judge;
 pub mod upgrade;
 mod userns;
 
 use std::path::PathBuf;
 
-use crate::scenario::{Check, Evidence, Scenario, Variant};
+use crate::scenario::{Check, Evidence, Expect, Scenario, Variant};
 
 /// One thing to run: a scenario, one of its negative variants, or a user's workflow.
 #[derive(Debug, Clone)]
@@ -66,11 +67,32 @@ impl RunItem {
         config
     }
 
-    /// The assertions: the scenario's own, or "the job succeeded" for a user workflow.
+    /// The assertions: the scenario's own (a control variant's own), or "the job
+    /// succeeded" for a user workflow. A scenario job that never reached its probes gets
+    /// one failed check saying why, instead of a list of "never reported".
     pub fn checks(&self, ev: &Evidence) -> Vec<Check> {
-        match &self.scenario {
-            Some(s) => (s.check)(ev),
-            None => vec![Check::job_succeeded(ev)],
+        let Some(scenario) = &self.scenario else {
+            return vec![Check::job_succeeded(ev)];
+        };
+        if let Some(why) = ev.never_ran() {
+            return vec![Check::never_ran(why)];
         }
+        match self.variant.map(|v| v.expect) {
+            Some(Expect::Control(check)) => check(ev),
+            _ => (scenario.check)(ev),
+        }
+    }
+
+    /// Why no job of this item's workflow would be taken by a runner with `config`'s
+    /// labels, or `None`. Read from the workspace's sources before any pod starts.
+    pub fn label_mismatch(&self, config: &crate::config::RunnerConfig) -> Option<String> {
+        let labels = config.labels();
+        let jobs: Vec<_> = crate::workflow::files(&self.sources, &self.workflow)
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .filter_map(|text| crate::workflow::runs_on(&text).ok())
+            .flatten()
+            .collect();
+        crate::workflow::unmatched(&labels, &jobs)
     }
 }

@@ -1,11 +1,11 @@
 //! `docker-build`: a job runs `docker build` against DIND over tcp+TLS and runs the image;
 //! the image must print the run's nonce.
 
-use harness::scenario::{Check, Evidence, Fault, Needs, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Expect, Fault, Needs, PodSetup, Scenario, Variant};
 
 /// The defaults of this scenario's negative variants.
 const NEGATIVE: Variant =
-    Variant { name: "", overlay: "", config: None, dind_args: &[], expect: "", always: false, fault: None };
+    Variant { name: "", overlay: "", config: None, dind_args: &[], expect: Expect::Failure(""), fault: None };
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -19,30 +19,45 @@ pub fn scenario() -> Scenario {
         config: None,
         check,
         variants: &[
-            Variant { name: "broken", overlay: "docker-build-broken", expect: "built_image_says", ..NEGATIVE },
+            Variant {
+                name: "broken",
+                overlay: "docker-build-broken",
+                expect: Expect::WrongValue("docker_build"),
+                ..NEGATIVE
+            },
             // Faults: each must fail within a bounded time, naming its cause.
-            Variant { name: "expired-certs", fault: Some(Fault::ExpiredCerts), expect: "tls-expired", ..NEGATIVE },
+            Variant {
+                name: "expired-certs",
+                fault: Some(Fault::ExpiredCerts),
+                expect: Expect::Failure("tls-expired"),
+                ..NEGATIVE
+            },
             Variant {
                 name: "dind-never-ready",
                 fault: Some(Fault::DindNeverReady),
-                expect: "not ready after 20s",
+                expect: Expect::Failure("not ready after 20s"),
                 ..NEGATIVE
             },
             Variant {
                 name: "job-hangs",
                 overlay: "docker-build-hang",
                 fault: Some(Fault::JobHangs),
-                expect: "did not finish within 15s",
+                expect: Expect::Failure("did not finish within 15s"),
                 ..NEGATIVE
             },
             Variant {
                 name: "dind-killed",
                 overlay: "docker-build-hang",
                 fault: Some(Fault::DindKilled),
-                expect: "died during the job",
+                expect: Expect::Failure("died during the job"),
                 ..NEGATIVE
             },
-            Variant { name: "disk-full", fault: Some(Fault::DiskFull), expect: "no space left on device", ..NEGATIVE },
+            Variant {
+                name: "disk-full",
+                fault: Some(Fault::DiskFull),
+                expect: Expect::Failure("no space left on device"),
+                ..NEGATIVE
+            },
         ],
     }
 }
@@ -51,6 +66,7 @@ fn check(ev: &Evidence) -> Vec<Check> {
     vec![
         Check::marker_is(ev, "docker_host", "tcp://127.0.0.1:2376"),
         Check::marker_is(ev, "tls_verify", "1"),
+        Check::marker_is(ev, "docker_build", "ok"),
         Check::marker_is(ev, "built_image_says", &format!("hello from {}", ev.nonce)),
         Check::job_succeeded(ev),
     ]

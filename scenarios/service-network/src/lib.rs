@@ -3,7 +3,7 @@
 //! variant runs the same job on a per-job network and must show what breaks.
 
 use harness::config::RunnerConfig;
-use harness::scenario::{Check, Evidence, Needs, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Expect, Needs, PodSetup, Scenario, Variant};
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -21,9 +21,7 @@ pub fn scenario() -> Scenario {
             overlay: "",
             config: Some(per_job_network),
             dind_args: &[],
-            // Without host networking 127.0.0.1:2376 is the job's own loopback: no DIND.
-            expect: "dind_reachable",
-            always: true,
+            expect: Expect::Control(control_check),
             fault: None,
         }],
     }
@@ -32,6 +30,17 @@ pub fn scenario() -> Scenario {
 /// forgejo-runner's `network: ""`: a network of the job's own instead of the host's.
 fn per_job_network(config: &mut RunnerConfig) {
     config.container.get_or_insert_with(Default::default).network = Some(String::new());
+}
+
+/// Without host networking 127.0.0.1:2376 is the job's own loopback: the control must see
+/// the docker CLI fail to connect there (not fail for some other reason).
+fn control_check(ev: &Evidence) -> Vec<Check> {
+    let seen = ev.marker("dind_reachable").unwrap_or("not reported");
+    vec![Check::that(
+        "per-job network: the job cannot reach DIND at 127.0.0.1:2376",
+        seen.starts_with("no:") && seen.contains("127.0.0.1:2376"),
+        format!("dind_reachable = {seen}"),
+    )]
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {

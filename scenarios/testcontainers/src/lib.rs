@@ -4,7 +4,7 @@
 //! It also shows the DOCKER_TLS_VERIFY pitfall: `1` and `"1"` work, `true` silently
 //! turns TLS off for testcontainers-rs while the docker CLI still verifies.
 
-use harness::scenario::{Artifact, Check, Evidence, Needs, PodSetup, Scenario, Variant};
+use harness::scenario::{Artifact, Check, Evidence, Expect, Needs, PodSetup, Scenario, Variant};
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -22,8 +22,7 @@ pub fn scenario() -> Scenario {
             overlay: "testcontainers-broken",
             config: None,
             dind_args: &[],
-            expect: "unquoted_tc_answer",
-            always: false,
+            expect: Expect::WrongValue("unquoted_tc_answer"),
             fault: None,
         }],
     }

@@ -3,7 +3,7 @@
 //! the mounted client set. The `verify-off` variant starts dockerd without client
 //! verification and must be caught.
 
-use harness::scenario::{Check, Evidence, Needs, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Expect, Needs, PodSetup, Scenario, Variant};
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -22,8 +22,7 @@ pub fn scenario() -> Scenario {
             config: None,
             // The last flag wins: TLS stays on, client certificates are no longer required.
             dind_args: &["--tlsverify=false"],
-            expect: "no_client_cert_result",
-            always: false,
+            expect: Expect::WrongValue("no_client_cert_result"),
             fault: None,
         }],
     }

@@ -4,7 +4,7 @@
 //! service-account path reaches the job.
 
 use harness::config::RunnerConfig;
-use harness::scenario::{Check, Evidence, Needs, Platform, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Expect, Needs, Platform, PodSetup, Scenario, Variant};
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -22,8 +22,7 @@ pub fn scenario() -> Scenario {
             overlay: "",
             config: Some(mount_whole_certs),
             dind_args: &[],
-            expect: "private_keys",
-            always: false,
+            expect: Expect::WrongValue("private_keys"),
             fault: None,
         }],
     }

@@ -1,0 +1,117 @@
+//! How a variant is judged: a negative test passes only when the run failed where its
+//! breakage shows, for the named reason, and says what it saw; a control by its own checks.
+
+use crate::diagnose::Diagnosis;
+use crate::scenario::{Check, Expect, NEVER_RAN, Outcome};
+
+/// Judges a variant. A negative test passes only when the run failed at the point its
+/// breakage shows, for the named reason; it returns the evidence for that. A job that
+/// never ran fails every variant; a control keeps the outcome of its own checks.
+pub(super) fn judge_variant(
+    expect: Expect,
+    outcome: &Outcome,
+    checks: &[Check],
+    error: Option<&str>,
+    diagnosis: &[Diagnosis],
+) -> (Outcome, Option<String>) {
+    let why = match outcome {
+        Outcome::Fail(why) if why.starts_with(NEVER_RAN) => return (outcome.clone(), None),
+        Outcome::Skip(_) => return (outcome.clone(), None),
+        Outcome::Pass | Outcome::Fail(_) if matches!(expect, Expect::Control(_)) => return (outcome.clone(), None),
+        Outcome::Pass => None,
+        Outcome::Fail(why) => Some(why.as_str()),
+    };
+    let (evidence, wanted) = match expect {
+        Expect::WrongValue(key) => (
+            checks.iter().find_map(|c| match (&c.outcome, &c.observed) {
+                (Outcome::Fail(reason), Some((k, v))) if k == key && !v.starts_with("error:") => Some(reason.clone()),
+                _ => None,
+            }),
+            format!("the job to report a wrong `{key}`"),
+        ),
+        Expect::Failure(text) => (
+            error
+                .and_then(|e| e.lines().find(|l| l.contains(text)))
+                .map(|l| format!("the pod failed: {}", l.trim()))
+                .or_else(|| {
+                    diagnosis.iter().find(|d| d.id == text).map(|d| format!("diagnosis `{}`: {}", d.id, d.cause))
+                }),
+            format!("a failure naming `{text}`"),
+        ),
+        Expect::Control(_) => (None, String::new()),
+    };
+    match (why, evidence) {
+        (Some(_), Some(evidence)) => (Outcome::Pass, Some(evidence)),
+        (Some(why), None) => {
+            (Outcome::Fail(format!("broken variant failed, but not as expected ({wanted}): {why}")), None)
+        }
+        (None, _) => (Outcome::Fail(format!("broken variant passed; expected {wanted}")), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Evidence;
+
+    fn ev(log: &str) -> Evidence {
+        Evidence::for_test(log)
+    }
+
+    fn judge(expect: Expect, checks: &[Check], error: Option<&str>) -> (Outcome, Option<String>) {
+        let outcome = match error {
+            Some(e) => Outcome::Fail(e.into()),
+            None => crate::scenario::overall(checks),
+        };
+        judge_variant(expect, &outcome, checks, error, &[])
+    }
+
+    #[test]
+    fn a_wrong_value_seen_passes_with_that_value_as_evidence() {
+        let e = ev("E2E-MARK n1 docker_build=failed (exit 1)\n");
+        let checks = [Check::marker_is(&e, "docker_build", "ok"), Check::job_succeeded(&e)];
+        let (outcome, evidence) = judge(Expect::WrongValue("docker_build"), &checks, None);
+        assert_eq!(outcome, Outcome::Pass);
+        assert_eq!(evidence.as_deref(), Some("the job reported docker_build=failed (exit 1), expected ok"));
+    }
+
+    #[test]
+    fn a_value_never_reported_or_a_probe_error_is_not_the_expected_failure() {
+        let e = ev("E2E-MARK n1 other=x\nE2E-MARK n1 broken=error: openssl failed\n");
+        for key in ["docker_build", "broken"] {
+            let checks = [Check::marker_is(&e, key, "ok")];
+            let (outcome, evidence) = judge(Expect::WrongValue(key), &checks, None);
+            assert!(matches!(&outcome, Outcome::Fail(w) if w.contains("not as expected")), "{key}: {outcome:?}");
+            assert_eq!(evidence, None);
+        }
+        // The expected text in a check's *name* proves nothing either.
+        let checks = [Check::fail("docker_build = ok", "the job never reported docker_build")];
+        assert!(matches!(judge(Expect::WrongValue("docker_build"), &checks, None).0, Outcome::Fail(_)));
+    }
+
+    #[test]
+    fn a_job_that_never_ran_fails_every_variant() {
+        let checks = [Check::never_ran("no runner has label `self-hosted`".into())];
+        for expect in [Expect::WrongValue("x"), Expect::Failure("job ran"), Expect::Control(|_| Vec::new())] {
+            let (outcome, _) = judge(expect, &checks, None);
+            assert_eq!(outcome, Outcome::Fail("the job never ran: no runner has label `self-hosted`".into()));
+        }
+    }
+
+    #[test]
+    fn a_fault_passes_on_its_error_or_diagnosis_and_fails_when_the_run_passed() {
+        let (outcome, evidence) =
+            judge(Expect::Failure("not ready after 20s"), &[], Some("wait for DIND\nnot ready after 20s: x"));
+        assert_eq!((outcome, evidence.as_deref()), (Outcome::Pass, Some("the pod failed: not ready after 20s: x")));
+        let (outcome, _) = judge(Expect::Failure("not ready"), &[Check::pass("a")], None);
+        assert_eq!(outcome, Outcome::Fail("broken variant passed; expected a failure naming `not ready`".into()));
+    }
+
+    #[test]
+    fn a_control_keeps_the_outcome_of_its_own_checks() {
+        let pass = [Check::pass("per-job network: the job cannot reach DIND")];
+        assert_eq!(judge(Expect::Control(|_| Vec::new()), &pass, None), (Outcome::Pass, None));
+        let fail = [Check::fail("per-job network", "dind_reachable = yes")];
+        assert!(matches!(judge(Expect::Control(|_| Vec::new()), &fail, None).0, Outcome::Fail(_)));
+    }
+}
