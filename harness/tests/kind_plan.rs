@@ -21,6 +21,7 @@ fn options() -> KindOptions {
         dind_image: "forgejo-e2e/dind:TAG".into(),
         job_image: "forgejo-e2e/job:TAG".into(),
         values: load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("values"),
+        chart: versions.runner_chart.reference.clone(),
         chart_version: versions.runner_chart.version.clone(),
         versions,
         scenarios: vec!["docker-build".into(), "tls-enforced".into()],
@@ -81,9 +82,17 @@ fn offline_registration_reuse_mirror_and_chart_certs_plan_matches_golden() {
 fn runner_values_reproduce_the_article_key_by_key() {
     let o = options();
     let (values, notes) = runner_values(&o, "tok");
-    // The runner's config.yaml is the configured one, untouched.
-    assert_eq!(values.runner.config.file, o.values.runner.config.file);
     let file = serde_yaml::to_value(&values.runner.config.file).expect("yaml");
+    // The chart's example envs are removed the way Helm removes a default: set to null.
+    let envs = &file["runner"]["envs"];
+    assert!(envs["A_TEST_ENV_NAME_1"].is_null() && envs["A_TEST_ENV_NAME_2"].is_null(), "{envs:?}");
+    assert!(
+        notes.iter().any(|n| n.starts_with("FINDING: the chart's default runner.config.file.runner.envs")),
+        "{notes:?}"
+    );
+    // Otherwise the runner's config.yaml is the configured one, untouched.
+    let file = harness::kind::without_nulls(&file);
+    assert_eq!(file, serde_yaml::to_value(&o.values.runner.config.file).expect("yaml"));
     let article: serde_yaml::Value = serde_yaml::from_str(
         "runner:\n  labels: [self-hosted, default]\n  envs:\n    DOCKER_HOST: tcp://127.0.0.1:2376\n    DOCKER_TLS_VERIFY: 1\n    DOCKER_CERT_PATH: /certs/client\ncontainer:\n  network: host\n  enable_ipv6: false\n  privileged: false\n  options: -v /certs/client:/certs/client\n  valid_volumes:\n    - /certs/client\n    - /run/secrets/kubernetes.io/serviceaccount\n",
     )
@@ -92,6 +101,13 @@ fn runner_values_reproduce_the_article_key_by_key() {
     // Everything else the harness sets is said out loud.
     assert!(notes.iter().any(|n| n.starts_with("runner.config.instance")), "{notes:?}");
     assert_eq!(values.runner.config.token.as_deref(), Some("tok"));
+    // Images are maps, as the chart's templates read them.
+    let rendered = serde_yaml::to_value(&values).expect("yaml");
+    assert_eq!(
+        serde_yaml::to_string(&rendered["dind"]).expect("yaml"),
+        "image:\n  registry: docker.io\n  repository: forgejo-e2e/dind\n  tag: TAG\n  pullPolicy: IfNotPresent\n"
+    );
+    assert_eq!(rendered["kubectl"]["image"]["repository"].as_str(), Some("alpine/k8s"));
 }
 
 #[test]

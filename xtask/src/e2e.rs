@@ -57,6 +57,11 @@ internet access):
   --registry-mirror URL  docker.io mirror for the kind node
   --certs harness|chart  the harness's rcgen set as a Secret (default), or docker:dind's own
   --registration token|offline  the chart's token hook (default) or a shared secret
+  --chart DIR|REF   the runner chart to use: a directory (a fork, a checkout) or a chart
+                    reference (default: the pinned wrenix OCI chart). With --dry-run and a
+                    helm on PATH, the chart is rendered with the generated values and
+                    compared with intent: config.yaml and the pod (exit 1 on a finding)
+  --chart-version V the chart version for a reference (default: the pinned one)
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -77,6 +82,8 @@ pub struct Options {
     pub(crate) reuse: bool,
     pub(crate) keep_on_failure: bool,
     pub(crate) registry_mirror: Option<String>,
+    pub(crate) chart: Option<String>,
+    pub(crate) chart_version: Option<String>,
     pub(crate) certs: CertMode,
     pub(crate) registration: Registration,
     pub(crate) upgrade_matrix: bool,
@@ -102,6 +109,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         reuse: false,
         keep_on_failure: false,
         registry_mirror: None,
+        chart: None,
+        chart_version: None,
         certs: CertMode::Harness,
         registration: Registration::Token,
         upgrade_matrix: false,
@@ -124,6 +133,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("reuse") => o.reuse = true,
             Arg::Long("keep-on-failure") => o.keep_on_failure = true,
             Arg::Long("registry-mirror") => o.registry_mirror = Some(args.value("--registry-mirror")?),
+            Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
+            Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("certs") => {
                 o.certs = match args.value("--certs")?.as_str() {
                     "harness" => CertMode::Harness,
@@ -200,8 +211,10 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if o.dry_run && !o.kind {
         return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));
     }
-    if !o.kind && (o.keep_on_failure || o.registry_mirror.is_some()) {
-        return Err(user_error!("--keep-on-failure and --registry-mirror are for --platform kind"));
+    if !o.kind && (o.keep_on_failure || o.registry_mirror.is_some() || o.chart.is_some() || o.chart_version.is_some()) {
+        return Err(user_error!(
+            "--keep-on-failure, --registry-mirror, --chart and --chart-version are for --platform kind"
+        ));
     }
     if o.keep && o.keep_on_failure {
         return Err(user_error!("--keep keeps everything already; --keep-on-failure goes without it"));

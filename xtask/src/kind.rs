@@ -44,7 +44,8 @@ pub async fn run(
         dind_image,
         job_image: image(ImageKind::Job),
         values,
-        chart_version: versions.runner_chart.version.clone(),
+        chart: args.chart.clone().unwrap_or_else(|| versions.runner_chart.reference.clone()),
+        chart_version: args.chart_version.clone().unwrap_or_else(|| versions.runner_chart.version.clone()),
         versions,
         scenarios: items.iter().filter(|i| i.variant.is_none()).map(|i| i.name.clone()).collect(),
     };
@@ -70,7 +71,10 @@ pub async fn run(
             println!("# cargo xtask e2e --platform kind: {title}: the plan (nothing was run)");
             print!("{}", plan.render());
         }
-        return Ok(ExitCode::SUCCESS);
+        return match &args.chart {
+            Some(chart) => render(&opts, chart),
+            None => Ok(ExitCode::SUCCESS),
+        };
     }
     for (tool, version) in [
         ("kind", &opts.versions.tools.kind),
@@ -89,6 +93,38 @@ pub async fn run(
     Err(user_error!(
         "this build carries out the kind plan only as far as printing it: run the steps of `cargo xtask e2e --platform kind --dry-run` (see README, Kubernetes run)"
     ))
+}
+
+/// `--dry-run --chart X`: renders the chart with the generated values (helm template is
+/// local: nothing is installed) and reports what differs from intent.
+fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
+    let Some(helm) = find_on_path("helm") else {
+        return Err(user_error!(
+            "--chart renders with helm, which is not on PATH: install helm {}+ (or build it: cargo xtask tools)",
+            opts.versions.tools.helm
+        ));
+    };
+    let source = harness::kind::ChartSource::new(chart, &opts.chart_version);
+    let report = harness::kind::render_check(&helm, &source, opts)?;
+    println!("\n# render check: {chart} with the generated values (helm template, nothing installed)");
+    println!("config.yaml as the runner reads it (the chart's defaults merged with the values):");
+    for line in report.config_yaml.lines() {
+        println!("  | {line}");
+    }
+    println!("keys the chart's defaults add to the configured values: {}", report.chart_defaults_added.len());
+    for key in &report.chart_defaults_added {
+        println!("  {key}");
+    }
+    for f in &report.findings {
+        println!("FINDING {f}");
+    }
+    println!("render check: {} findings (config.yaml and the pod compared with intent)", report.findings.len());
+    Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 fn on_path(program: &str) -> bool {

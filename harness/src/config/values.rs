@@ -58,8 +58,10 @@ pub struct ChartRunnerConfig {
     pub file: RunnerConfig,
 }
 
+/// An image as the chart's templates read it: `registry/repository:tag` from a map, for
+/// `image`, `dind.image` and `kubectl.image` alike (a plain string there does not render).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ImageValues {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -67,14 +69,41 @@ pub struct ImageValues {
     pub repository: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_policy: Option<String>,
 }
 
-/// `dind.image` and `kubectl.image` are single strings in the chart.
+impl ImageValues {
+    /// Splits a reference the way Docker names it: the first part is a registry only when
+    /// it has a `.` or `:` or is `localhost`; otherwise the registry is `docker.io`
+    /// (so `forgejo-e2e/dind:T`, loaded with `kind load`, is `docker.io/forgejo-e2e/dind:T`).
+    pub fn from_reference(reference: &str) -> Self {
+        let (first, rest) = reference.split_once('/').unwrap_or(("", reference));
+        let (registry, path) = if first.contains(['.', ':']) || first == "localhost" {
+            (first.to_owned(), rest.to_owned())
+        } else {
+            ("docker.io".to_owned(), reference.to_owned())
+        };
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), tag.to_owned()),
+            _ => (path.clone(), "latest".to_owned()),
+        };
+        Self { registry: Some(registry), repository: Some(repository), tag: Some(tag), pull_policy: None }
+    }
+
+    /// `registry/repository:tag`, as the chart's templates write it.
+    pub fn reference(&self) -> String {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        format!("{}/{}:{}", part(&self.registry), part(&self.repository), part(&self.tag))
+    }
+}
+
+/// `dind` and `kubectl`: `{image: {registry, repository, tag, pullPolicy}}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageHolder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    pub image: Option<ImageValues>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,4 +120,24 @@ pub struct ServiceAccountValues {
 pub struct SecurityContextValues {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageValues;
+
+    #[test]
+    fn references_split_like_docker_names_them() {
+        for (reference, want) in [
+            ("forgejo-e2e/dind:T", "docker.io/forgejo-e2e/dind:T"),
+            ("docker.io/alpine/k8s:1.33.1", "docker.io/alpine/k8s:1.33.1"),
+            ("localhost:5000/x/y:2", "localhost:5000/x/y:2"),
+            ("code.forgejo.org/forgejo/runner:12.0.0", "code.forgejo.org/forgejo/runner:12.0.0"),
+            ("debian", "docker.io/debian:latest"),
+        ] {
+            assert_eq!(ImageValues::from_reference(reference).reference(), want, "{reference}");
+        }
+        let dind = ImageValues::from_reference("forgejo-e2e/dind:T");
+        assert_eq!(dind.repository.as_deref(), Some("forgejo-e2e/dind"));
+    }
 }

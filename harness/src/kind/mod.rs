@@ -2,16 +2,20 @@
 //! of commands, files and API calls that `--dry-run` prints and golden tests pin; the
 //! Forgejo API client and the kube calls are tested against local fakes of their APIs.
 
+mod chart;
 #[cfg(feature = "kube")]
 pub mod forgejo;
 #[cfg(feature = "kube")]
 pub mod kube_ops;
 mod plan;
+mod pod_check;
 mod render_check;
 mod values;
 mod versions;
 
+pub use chart::{ChartSource, RenderReport, render_check};
 pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan};
-pub use render_check::{RenderFinding, compare_rendered};
-pub use values::{forgejo_values, kind_config, runner_values};
+pub use pod_check::{PodIntent, compare_pod};
+pub use render_check::{RenderFinding, compare_rendered, helm_merge};
+pub use values::{CHART_EXAMPLE_ENVS, forgejo_values, kind_config, runner_values, without_nulls};
 pub use versions::Versions;

@@ -44,6 +44,9 @@ pub struct KindOptions {
     pub versions: Versions,
     /// Scenario names, one Forgejo repository each.
     pub scenarios: Vec<String>,
+    /// The runner chart: a reference (the pinned wrenix OCI chart unless `--chart`) or a
+    /// local directory.
+    pub chart: String,
     /// The runner chart version to install (the pinned one unless an upgrade says otherwise).
     pub chart_version: String,
 }
@@ -356,10 +359,10 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         "runner chart values: the configured runner configuration, key by key",
         Action::File { path: "runner-values.yaml".into(), contents: serde_yaml::to_string(&values)? },
     );
-    let chart = &v.runner_chart.reference;
+    let chart = &opts.chart;
     p.run(
         "runner",
-        "render the chart and compare its config.yaml with the intended one (findings, never silently accepted)",
+        "render the chart and compare its config.yaml and pod with the intended ones (findings, never silently accepted)",
         &[
             "helm",
             "template",
@@ -523,7 +526,7 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
     p.steps.retain(|s| s.phase != "cleanup" && s.phase != "diagnosis");
     let ctx = format!("kind-{}", opts.cluster);
     let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
-    let chart = &opts.versions.runner_chart.reference;
+    let chart = &opts.chart;
     let from = opts.chart_version.as_str();
     let mut extra = vec!["--values", "runner-values.yaml"];
     if let Some(v) = to_values {

@@ -21,6 +21,12 @@ pub enum RenderFinding {
     },
     /// No document of the rendered chart holds a `config.yaml`.
     NoConfig,
+    /// The rendered Deployment differs from the intended pod in `what`.
+    Pod {
+        what: String,
+        intended: String,
+        rendered: String,
+    },
 }
 
 impl std::fmt::Display for RenderFinding {
@@ -32,6 +38,9 @@ impl std::fmt::Display for RenderFinding {
                 write!(f, "the chart changes {key}: intended {intended}, rendered {rendered}")
             }
             Self::NoConfig => write!(f, "no rendered ConfigMap or Secret holds config.yaml"),
+            Self::Pod { what, intended, rendered } => {
+                write!(f, "the pod differs in {what}: intended {intended}, rendered {rendered}")
+            }
         }
     }
 }
@@ -45,6 +54,29 @@ pub fn compare_rendered(rendered: &str, intended: &Value) -> Vec<RenderFinding> 
     let mut out = Vec::new();
     diff("", intended, &config, &mut out);
     out
+}
+
+/// Helm's merge of user values over a chart's defaults: maps key by key, anything else
+/// (lists included) replaced, and a key set to null in the values removes the default.
+pub fn helm_merge(defaults: &Value, values: &Value) -> Value {
+    match (defaults, values) {
+        (Value::Mapping(d), Value::Mapping(v)) => {
+            let mut out = d.clone();
+            for (k, val) in v {
+                if val.is_null() {
+                    out.remove(k);
+                } else {
+                    let merged = match d.get(k) {
+                        Some(dv) => helm_merge(dv, val),
+                        None => super::without_nulls(val),
+                    };
+                    out.insert(k.clone(), merged);
+                }
+            }
+            Value::Mapping(out)
+        }
+        (_, v) => super::without_nulls(v),
+    }
 }
 
 fn find_config(rendered: &str) -> Option<Value> {
@@ -156,6 +188,23 @@ mod tests {
                 "the chart drops container.valid_volumes (intended - /certs/client)",
             ]
         );
+    }
+
+    #[test]
+    fn helm_merge_merges_maps_replaces_lists_and_drops_nulls() {
+        let defaults: Value = serde_yaml::from_str(
+            "runner: {capacity: 1, labels: [], envs: {A_TEST_ENV_NAME_1: a, A_TEST_ENV_NAME_2: b}}\nlog: {level: info}\n",
+        )
+        .expect("yaml");
+        let values: Value = serde_yaml::from_str(
+            "runner: {labels: [self-hosted], envs: {DOCKER_HOST: x, A_TEST_ENV_NAME_1: null, A_TEST_ENV_NAME_2: null}}\n",
+        )
+        .expect("yaml");
+        let want: Value = serde_yaml::from_str(
+            "runner: {capacity: 1, labels: [self-hosted], envs: {DOCKER_HOST: x}}\nlog: {level: info}\n",
+        )
+        .expect("yaml");
+        assert_eq!(helm_merge(&defaults, &values), want);
     }
 
     #[test]

@@ -4,13 +4,16 @@
 use serde_yaml::{Mapping, Value};
 
 use super::plan::{CertMode, KindOptions};
-use crate::config::{ChartValues, ImageHolder};
+use crate::config::{ChartValues, ImageHolder, ImageValues};
 use crate::pki::SECRET_ITEMS_PATHS;
 
 /// Where the harness's DIND image copies a mounted certificate Secret from.
 pub const BYO_CERTS_DIR: &str = "/run/forgejo-e2e/certs";
 /// The Secret holding the harness's TLS set.
 pub const CERTS_SECRET: &str = "fe2e-dind-certs";
+/// The example variables in the chart's default `runner.config.file.runner.envs` (0.4.x):
+/// Helm merges maps key by key, so they reach every job unless the values null them.
+pub const CHART_EXAMPLE_ENVS: [&str; 2] = ["A_TEST_ENV_NAME_1", "A_TEST_ENV_NAME_2"];
 /// Forgejo's in-cluster HTTP service: the runner registers against it directly, so
 /// `helm install` never waits on a URL it cannot reach.
 pub const FORGEJO_URL: &str = "http://forgejo-http.forgejo.svc.cluster.local:3000";
@@ -56,12 +59,16 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
             notes.push("runner.config.existingSecret = a .runner made offline from a shared secret".into());
         }
     }
-    v.kubectl = Some(ImageHolder { image: Some(opts.versions.kubectl_image.clone()) });
-    notes.push(format!(
-        "kubectl.image = {} (the chart's default tag is gone from Docker Hub)",
-        opts.versions.kubectl_image
-    ));
-    v.dind = Some(ImageHolder { image: Some(opts.dind_image.clone()) });
+    // Maps, as the templates read them: `{registry, repository, tag}`.
+    let kubectl = ImageValues::from_reference(&opts.versions.kubectl_image);
+    notes.push(format!("kubectl.image = {} (the chart's default tag is gone from Docker Hub)", kubectl.reference()));
+    v.kubectl = Some(ImageHolder { image: Some(kubectl) });
+    // Loaded into the nodes with `kind load`: never pulled.
+    let dind =
+        ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(&opts.dind_image) };
+    notes.push(format!("dind.image = {} (pullPolicy IfNotPresent: preloaded with kind load)", dind.reference()));
+    v.dind = Some(ImageHolder { image: Some(dind) });
+    null_chart_example_envs(&mut v, &mut notes);
     if opts.certs == CertMode::Chart {
         notes.push(
             "FINDING: with the chart's own certificates docker:dind writes ca/key.pem into the pod's shared /certs, \
@@ -87,6 +94,36 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
         ));
     }
     (v, notes)
+}
+
+/// Nulls the chart's example envs the values leave in (Helm drops a key set to null), and
+/// says so: with the article's values alone every job would get them.
+fn null_chart_example_envs(v: &mut ChartValues, notes: &mut Vec<String>) {
+    let envs =
+        v.runner.config.file.runner.get_or_insert_with(Default::default).envs.get_or_insert_with(Default::default);
+    let leaked: Vec<&str> = CHART_EXAMPLE_ENVS.into_iter().filter(|k| !envs.contains_key(*k)).collect();
+    for key in &leaked {
+        envs.insert((*key).to_owned(), Value::Null);
+    }
+    if !leaked.is_empty() {
+        notes.push(format!(
+            "FINDING: the chart's default runner.config.file.runner.envs merges into the configured envs: with these \
+             values alone every job would get {}. The harness sets them to null (Helm then drops them); do the same \
+             in your values",
+            leaked.join(", ")
+        ));
+    }
+}
+
+/// The runner configuration as `config.yaml` should read after Helm's merge: the null
+/// entries the values use to remove chart defaults are gone.
+pub fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Mapping(m) => {
+            Value::Mapping(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 fn map(pairs: &[(&str, Value)]) -> Value {

@@ -1,0 +1,74 @@
+//! The generated runner values rendered by the real chart with a real helm: no render
+//! error, `config.yaml` and the pod as intended, no example envs. The chart is never in
+//! this repository (it has no licence): point FORGEJO_E2E_CHART_DIR at a checkout of it
+//! (e.g. the wrenix `forgejo-runner` folder at 0.4.38) and put helm on PATH, then
+//! `cargo test -p harness --test chart_render -- --include-ignored`. `cargo xtask ci` runs
+//! it when FORGEJO_E2E_CHART_DIR is set and says it skipped it otherwise.
+
+use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::DindMode;
+use harness::kind::{CHART_EXAMPLE_ENVS, CertMode, ChartSource, KindOptions, Registration, Versions, render_check};
+
+fn setup() -> (std::path::PathBuf, String) {
+    let dir = std::env::var("FORGEJO_E2E_CHART_DIR")
+        .expect("FORGEJO_E2E_CHART_DIR is not set: point it at a checkout of the runner chart");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let helm = std::env::split_paths(&path).map(|d| d.join("helm")).find(|p| p.is_file());
+    (helm.expect("helm is not on PATH (cargo xtask tools builds one)"), dir)
+}
+
+fn options(certs: CertMode, dind: DindMode) -> KindOptions {
+    let versions = Versions::load().expect("versions");
+    KindOptions {
+        cluster: "fe2e".into(),
+        reuse: false,
+        keep: false,
+        keep_on_failure: false,
+        registry_mirror: None,
+        certs,
+        registration: Registration::Token,
+        apply_sysctl: false,
+        dind,
+        dind_image: "forgejo-e2e/dind:T".into(),
+        job_image: "forgejo-e2e/job:T".into(),
+        values: load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("values"),
+        chart: versions.runner_chart.reference.clone(),
+        chart_version: versions.runner_chart.version.clone(),
+        versions,
+        scenarios: vec!["docker-build".into()],
+    }
+}
+
+#[test]
+#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and helm on PATH"]
+fn chart_render_of_the_generated_values_matches_intent() {
+    let (helm, dir) = setup();
+    for (certs, dind) in [(CertMode::Harness, DindMode::Rootful), (CertMode::Chart, DindMode::Rootless)] {
+        let report = render_check(&helm, &ChartSource::new(&dir, "unused"), &options(certs, dind)).expect("renders");
+        assert_eq!(report.findings, Vec::new(), "{certs:?}/{dind:?}");
+        for key in CHART_EXAMPLE_ENVS {
+            assert!(!report.config_yaml.contains(key), "{key} leaked into config.yaml:\n{}", report.config_yaml);
+        }
+        assert!(report.config_yaml.contains("DOCKER_HOST: tcp://127.0.0.1:2376"), "{}", report.config_yaml);
+        // The chart's defaults fill in what the article leaves out, e.g. capacity.
+        assert!(
+            report.chart_defaults_added.iter().any(|k| k == "runner.capacity = 1"),
+            "{:?}",
+            report.chart_defaults_added
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and helm on PATH"]
+fn chart_render_error_quotes_helm() {
+    let (helm, _) = setup();
+    let not_a_chart = std::env::temp_dir();
+    let err = render_check(
+        &helm,
+        &ChartSource::new(&not_a_chart.display().to_string(), "x"),
+        &options(CertMode::Harness, DindMode::Rootful),
+    )
+    .expect_err("not a chart");
+    assert!(err.to_string().starts_with("helm show failed: Error:"), "{err}");
+}
