@@ -19,6 +19,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sys;
+pub mod tools;
 pub mod wait;
 pub mod workflow;
 pub mod workspace;

@@ -1,7 +1,7 @@
 //! The generated runner values rendered by the real chart with a real helm: no render
 //! error, `config.yaml` and the pod as intended, no example envs. The chart is never in
 //! this repository (it has no licence): point FORGEJO_E2E_CHART_DIR at a checkout of it
-//! (e.g. the wrenix `forgejo-runner` folder at 0.4.38) and put helm on PATH, then
+//! (e.g. the wrenix `forgejo-runner` folder at 0.4.38), have a helm (`cargo xtask tools`), then
 //! `cargo test -p harness --test chart_render -- --include-ignored`. `cargo xtask ci` runs
 //! it when FORGEJO_E2E_CHART_DIR is set and says it skipped it otherwise.
 
@@ -12,9 +12,8 @@ use harness::kind::{CHART_EXAMPLE_ENVS, CertMode, ChartSource, KindOptions, Regi
 fn setup() -> (std::path::PathBuf, String) {
     let dir = std::env::var("FORGEJO_E2E_CHART_DIR")
         .expect("FORGEJO_E2E_CHART_DIR is not set: point it at a checkout of the runner chart");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let helm = std::env::split_paths(&path).map(|d| d.join("helm")).find(|p| p.is_file());
-    (helm.expect("helm is not on PATH (cargo xtask tools builds one)"), dir)
+    let helm = harness::tools::helm().expect("no helm on PATH or built: cargo xtask tools builds one");
+    (helm, dir)
 }
 
 fn options(certs: CertMode, dind: DindMode) -> KindOptions {
@@ -40,7 +39,7 @@ fn options(certs: CertMode, dind: DindMode) -> KindOptions {
 }
 
 #[test]
-#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and helm on PATH"]
+#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and a helm (cargo xtask tools)"]
 fn chart_render_of_the_generated_values_matches_intent() {
     let (helm, dir) = setup();
     for (certs, dind) in [(CertMode::Harness, DindMode::Rootful), (CertMode::Chart, DindMode::Rootless)] {
@@ -60,7 +59,7 @@ fn chart_render_of_the_generated_values_matches_intent() {
 }
 
 #[test]
-#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and helm on PATH"]
+#[ignore = "needs FORGEJO_E2E_CHART_DIR (a checkout of the runner chart) and a helm (cargo xtask tools)"]
 fn chart_render_error_quotes_helm() {
     let (helm, _) = setup();
     let not_a_chart = std::env::temp_dir();

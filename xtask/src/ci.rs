@@ -12,7 +12,7 @@ pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
-warnings denied, cargo xtask images, the workspace tests including those that need
+warnings denied, cargo xtask images, cargo xtask tools, the workspace tests including those that need
 Docker, the workflow check, cargo xtask e2e with the negative variants (rootful), again
 with rootless DIND, and the upgrade matrix. Fails when a golden file changed during the
 run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
@@ -36,6 +36,8 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
     // Images first: the Docker tests start containers from them.
     steps.extend([
         ("images", "xtask", vec!["images"]),
+        // helm and kind from their Go modules: proves the build on a fresh machine, cached after.
+        ("tools", "xtask", vec!["tools"]),
         ("tests", "cargo", tests),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),

@@ -98,9 +98,9 @@ pub async fn run(
 /// `--dry-run --chart X`: renders the chart with the generated values (helm template is
 /// local: nothing is installed) and reports what differs from intent.
 fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
-    let Some(helm) = find_on_path("helm") else {
+    let Some(helm) = harness::tools::helm() else {
         return Err(user_error!(
-            "--chart renders with helm, which is not on PATH: install helm {}+ (or build it: cargo xtask tools)",
+            "--chart renders with helm, which is neither on PATH nor built: cargo xtask tools builds it (or install helm {}+)",
             opts.versions.tools.helm
         ));
     };
@@ -120,11 +120,6 @@ fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
     }
     println!("render check: {} findings (config.yaml and the pod compared with intent)", report.findings.len());
     Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 fn on_path(program: &str) -> bool {

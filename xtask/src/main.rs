@@ -11,6 +11,7 @@ mod images;
 mod kind;
 mod scenarios;
 mod sysctl;
+mod tools;
 mod workflows;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ commands:
   certs    make a DIND TLS set with rcgen (--out DIR) or check one (--check DIR)
   doctor   can rootless DIND start here? kernel knobs, devices, cgroups, engine
   sysctl   check, apply or restore kernel.apparmor_restrict_unprivileged_userns=0
+  tools    build (or list with --list) helm and kind from their Go modules, pinned and cached
   workflows  validate .forgejo/workflows with act and check their cargo xtask calls
   bench    where the time goes: cold and warm runs, min/median/max per phase
   clean    remove what crashed runs left (by label) and the --reuse image stores
@@ -63,6 +65,7 @@ async fn dispatch(mut args: Args) -> anyhow::Result<ExitCode> {
         "ci" => ci::run(args),
         "doctor" => doctor::run(args).await,
         "sysctl" => sysctl::run(args),
+        "tools" => tools::run(args).await,
         "workflows" => workflows::run(args),
         "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
@@ -85,6 +88,7 @@ pub fn help_of(command: &str) -> Option<&'static str> {
         "certs" => certs::HELP,
         "doctor" => doctor::HELP,
         "sysctl" => sysctl::HELP,
+        "tools" => tools::HELP,
         "workflows" => workflows::HELP,
         "ci" => ci::HELP,
         "bench" => bench::HELP,
@@ -110,7 +114,7 @@ mod tests {
     async fn the_dispatcher_runs_every_command_help_lists() {
         assert_eq!(
             command_names(),
-            ["e2e", "images", "certs", "doctor", "sysctl", "workflows", "bench", "clean", "ci", "help"]
+            ["e2e", "images", "certs", "doctor", "sysctl", "tools", "workflows", "bench", "clean", "ci", "help"]
         );
         for name in command_names() {
             // `--help` goes through the dispatcher into the command's own flag parsing.

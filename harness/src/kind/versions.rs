@@ -7,6 +7,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct Versions {
     pub tools: Tools,
+    /// Tools built from their Go modules, by name.
+    pub builds: std::collections::BTreeMap<String, Build>,
     pub kind_node_image: String,
     pub forgejo_chart: Chart,
     pub runner_chart: Chart,
@@ -20,6 +22,14 @@ pub struct Tools {
     pub kind: String,
     pub helm: String,
     pub kubectl: String,
+}
+
+/// A Go package to `go install` at a pinned version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    pub package: String,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,58 @@
+//! `cargo xtask tools [--list]`: the tools built from their Go modules (helm, kind).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use harness::Progress;
+use harness::tools::{self, Found};
+
+use crate::args::{Arg, Args, unexpected};
+
+pub const HELP: &str = "\
+cargo xtask tools [--list]
+
+Builds the pinned tools of fixtures/kind/versions.yaml (`builds:` helm, kind) from their Go
+modules with `go install PACKAGE@VERSION`, into a cache outside the work tree
+($FORGEJO_E2E_TOOLS_DIR, else ~/.cache/forgejo-e2e/tools). A tool already on PATH at the
+pinned version, or already built, is not built again. Needs Go and the Go module proxy the
+first time (minutes); a missing Go or a refusing proxy is one line saying what to do.
+--list shows each tool, its version, where it comes from and its size.
+";
+
+pub async fn run(mut args: Args) -> Result<ExitCode> {
+    let mut list = false;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Long("list") => list = true,
+            Arg::Long("help") | Arg::Short('h') => {
+                print!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(unexpected("tools", other)),
+        }
+    }
+    let pinned = tools::pinned()?;
+    if list {
+        println!("{:<6} {:<9} {:<72} {:>7}", "TOOL", "VERSION", "SOURCE", "SIZE");
+        for tool in &pinned {
+            let found = tool.locate();
+            let (source, size) = match &found {
+                Found::Path(p) => (format!("PATH {}", p.display()), size(p)),
+                Found::Cache(p) => (format!("built {}", p.display()), size(p)),
+                Found::Missing => (format!("not built ({})", tool.package), "-".to_owned()),
+            };
+            println!("{:<6} {:<9} {:<72} {:>7}", tool.name, tool.version, source, size);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::new();
+    for tool in &pinned {
+        let path = tool.ensure(&progress).await?;
+        progress.say(format!("{} {}: {}", tool.name, tool.version, path.display()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn size(path: &std::path::Path) -> String {
+    std::fs::metadata(path).map_or("-".to_owned(), |m| format!("{:.0} MB", m.len() as f64 / 1e6))
+}
