@@ -112,7 +112,9 @@ fn runner_values_reproduce_the_article_key_by_key() {
 
 #[test]
 fn chart_upgrade_plan_matches_golden() {
-    let to_values: serde_yaml::Value = serde_yaml::from_str("knownLastVersion: true").expect("yaml");
-    let plan = build_upgrade_plan(&options(), "0.7.0", Some(&to_values)).expect("plan");
+    // The real pair of fixtures/upgrades.yaml: forgejo-runner 6.4.0 -> 7.0.0.
+    let mut from = options();
+    from.chart_version = "0.4.34".into();
+    let plan = build_upgrade_plan(&from, "0.4.38", None).expect("plan");
     golden("kind-upgrade-plan.txt", &plan.render());
 }

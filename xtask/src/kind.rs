@@ -54,8 +54,9 @@ pub async fn run(
         for pair in kind_pairs()? {
             let mut from = opts.clone();
             from.chart_version = pair.from.clone();
+            let runner = pair.runner.as_ref().map_or(String::new(), |(a, b)| format!(" (forgejo-runner {a} -> {b})"));
             plans.push((
-                format!("upgrade {}: {} -> {}", pair.name, pair.from, pair.to),
+                format!("upgrade {}: chart {} -> {}{runner}", pair.name, pair.from, pair.to),
                 build_upgrade_plan(&from, &pair.to, pair.to_values.as_ref())?,
             ));
         }
@@ -131,6 +132,8 @@ struct KindPair {
     from: String,
     to: String,
     to_values: Option<serde_yaml::Value>,
+    /// The runner versions the two chart versions deploy (their appVersion), if known.
+    runner: Option<(String, String)>,
 }
 
 /// The kind pairs of fixtures/upgrades.yaml.
@@ -148,11 +151,16 @@ fn kind_pairs() -> Result<Vec<KindPair>> {
                     .map(str::to_owned)
                     .ok_or_else(|| user_error!("{}: a kind pair lacks `{k}`", path.display()))
             };
+            let runner = p.get("runner").map(|r| {
+                let side = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+                (side("from"), side("to"))
+            });
             Ok(KindPair {
                 name: field("name")?,
                 from: field("from")?,
                 to: field("to")?,
                 to_values: p.get("to_values").cloned(),
+                runner,
             })
         })
         .collect()
