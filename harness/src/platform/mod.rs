@@ -96,3 +96,36 @@ impl RunItem {
         crate::workflow::unmatched(&labels, &jobs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ARTICLE_VALUES, load_values};
+
+    #[test]
+    fn a_user_workflow_no_label_matches_is_named_before_any_pod() {
+        let config = load_values(&crate::fixtures_dir().join(ARTICLE_VALUES)).expect("values").runner.config.file;
+        let repo = std::env::temp_dir().join(format!("fe2e-labels-{}", std::process::id()));
+        std::fs::create_dir_all(repo.join(".forgejo/workflows")).expect("dir");
+        std::fs::write(
+            repo.join(".forgejo/workflows/ci.yml"),
+            "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps: [{run: make}]\n",
+        )
+        .expect("write");
+        let item = RunItem::user_workflow(repo.clone(), ".forgejo/workflows".into());
+        assert_eq!(
+            item.label_mismatch(&config).as_deref(),
+            Some("no runner has label `ubuntu-latest` (this runner: self-hosted, default)")
+        );
+        let _ = std::fs::remove_dir_all(repo);
+        // The scenarios' own workflows run on the article's labels.
+        let scenario = RunItem {
+            name: "s".into(),
+            sources: vec![crate::fixtures_dir().join("workspaces/docker-build")],
+            workflow: ".forgejo/workflows/docker-build.yml".into(),
+            scenario: None,
+            variant: None,
+        };
+        assert_eq!(scenario.label_mismatch(&config), None);
+    }
+}

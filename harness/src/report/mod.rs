@@ -88,13 +88,14 @@ impl Summary {
         self.failed == 0 && self.passed > 0
     }
 
-    /// Writes `junit.xml` and `summary.json` into `dir`; returns their paths.
+    /// Writes `junit.xml` and `summary.json` into `dir`, redacted; returns their paths.
     pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let junit = dir.join("junit.xml");
-        std::fs::write(&junit, junit_xml(self)).with_context(|| format!("write {}", junit.display()))?;
+        // Failure reasons quote job output: no secret may ride along into a report.
+        std::fs::write(&junit, redact(&junit_xml(self))).with_context(|| format!("write {}", junit.display()))?;
         let json = dir.join("summary.json");
-        std::fs::write(&json, serde_json::to_string_pretty(self)?)
+        std::fs::write(&json, redact(&serde_json::to_string_pretty(self)?))
             .with_context(|| format!("write {}", json.display()))?;
         Ok((junit, json))
     }
@@ -119,30 +120,56 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// `token=…`, `--token …`, `secret: …` and `Authorization: token …` values become [redacted].
+/// Values of secret-looking keys become [redacted]: `token=…`, `--token …`, `secret: …`,
+/// `password …`, `Authorization: token …`, JSON fields of a `.runner` file or an API answer
+/// (`"token"`, `"uuid"`, `"sha1"`), and the password in a URL (`http://user:…@host`).
 fn redact_tokens(line: &str) -> String {
+    let line = redact_url_passwords(line);
     let lower = line.to_ascii_lowercase();
-    for key in [
+    let keys = [
         "--token ",
         "token=",
         "token: ",
         "--secret ",
         "secret=",
         "secret: ",
+        "--password ",
+        "password=",
+        "password: ",
         "authorization: token ",
         "authorization: basic ",
-    ] {
-        if let Some(pos) = lower.find(key) {
-            let start = pos + key.len();
-            let end = line[start..]
-                .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-                .map_or(line.len(), |e| start + e);
-            if end > start {
-                return format!("{}[redacted]{}", &line[..start], redact_tokens(&line[end..]));
-            }
+        "\"token\": \"",
+        "\"token\":\"",
+        "\"uuid\": \"",
+        "\"uuid\":\"",
+        "\"sha1\": \"",
+        "\"sha1\":\"",
+    ];
+    // The earliest secret first; the rest of the line is redacted the same way.
+    let first = keys.iter().filter_map(|k| lower.find(k).map(|pos| pos + k.len())).min();
+    if let Some(start) = first {
+        let end = line[start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+            .map_or(line.len(), |e| start + e);
+        if end > start {
+            return format!("{}[redacted]{}", &line[..start], redact_tokens(&line[end..]));
         }
     }
-    line.to_owned()
+    line
+}
+
+/// `scheme://user:password@host` → `scheme://user:[redacted]@host`.
+fn redact_url_passwords(line: &str) -> String {
+    let Some(at) = line.find("://") else { return line.to_owned() };
+    let rest = &line[at + 3..];
+    let authority_end = rest.find(|c: char| c == '/' || c.is_whitespace()).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(amp), Some(colon)) if colon < amp && !authority[colon + 1..amp].starts_with("[redacted]") => {
+            format!("{}://{}:[redacted]{}", &line[..at], &authority[..colon], redact_url_passwords(&rest[amp..]))
+        }
+        _ => format!("{}://{}", &line[..at], redact_url_passwords(rest)),
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +183,53 @@ mod tests {
         assert_eq!(
             red,
             "a\n[redacted private key]\nforgejo-runner register --token [redacted] --name r\nAuthorization: token [redacted]\n"
+        );
+    }
+
+    #[test]
+    fn reports_are_redacted() {
+        let result = ScenarioResult {
+            name: "x".into(),
+            platform: "docker".into(),
+            dind: "rootful".into(),
+            outcome: Outcome::Fail("step failed: git push http://e2e-admin:0123abcd@f:3000/x.git".into()),
+            checks: Vec::new(),
+            duration: Duration::from_secs(1),
+            phases: Vec::new(),
+            job_steps_seconds: None,
+            diagnosis: Vec::new(),
+            bundle: None,
+            notes: vec!["registered with --token abc123".into()],
+        };
+        let summary = Summary::new("r", "docker", "act", "privileged", "built", vec![result], Duration::from_secs(1));
+        let dir = std::env::temp_dir().join(format!("fe2e-redact-{}", std::process::id()));
+        let (junit, json) = summary.write(&dir).expect("write");
+        for path in [junit, json] {
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(!text.contains("0123abcd") && !text.contains("abc123"), "{}: {text}", path.display());
+            assert!(text.contains("[redacted]"), "{}", path.display());
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn redaction_hides_passwords_runner_files_api_tokens_and_url_credentials() {
+        let text = concat!(
+            "forgejo admin user create --username e2e-admin --password s3cret --email a@b\n",
+            "{\"id\": 3, \"uuid\": \"6f1c-22\", \"name\": \"r\", \"token\": \"abc123\", \"address\": \"http://f:3000\"}\n",
+            "{\"id\":1,\"sha1\":\"0123abcd\",\"token_last_eight\":\"0123abcd\"}\n",
+            "git push http://e2e-admin:0123abcd@127.0.0.1:3000/e2e-admin/x.git HEAD:main\n",
+            "see https://example.org/a@b and ssh://git@host/repo\n",
+        );
+        assert_eq!(
+            redact(text),
+            concat!(
+                "forgejo admin user create --username e2e-admin --password [redacted] --email a@b\n",
+                "{\"id\": 3, \"uuid\": \"[redacted]\", \"name\": \"r\", \"token\": \"[redacted]\", \"address\": \"http://f:3000\"}\n",
+                "{\"id\":1,\"sha1\":\"[redacted]\",\"token_last_eight\":\"0123abcd\"}\n",
+                "git push http://e2e-admin:[redacted]@127.0.0.1:3000/e2e-admin/x.git HEAD:main\n",
+                "see https://example.org/a@b and ssh://git@host/repo\n",
+            )
         );
     }
 }
