@@ -126,7 +126,12 @@ impl DockerPlatform {
                 super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis);
             outcome = judged;
             if let Some(evidence) = evidence {
-                run.notes.insert(0, format!("failed as expected: {evidence}"));
+                let said = if matches!(v.expect, crate::scenario::Expect::Control(_)) {
+                    "as expected"
+                } else {
+                    "failed as expected"
+                };
+                run.notes.insert(0, format!("{said}: {evidence}"));
             }
         }
         let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {

@@ -17,7 +17,12 @@ pub(super) fn judge_variant(
     let why = match outcome {
         Outcome::Fail(why) if why.starts_with(NEVER_RAN) => return (outcome.clone(), None),
         Outcome::Skip(_) => return (outcome.clone(), None),
-        Outcome::Pass | Outcome::Fail(_) if matches!(expect, Expect::Control(_)) => return (outcome.clone(), None),
+        Outcome::Fail(_) if matches!(expect, Expect::Control(_)) => return (outcome.clone(), None),
+        Outcome::Pass if matches!(expect, Expect::Control(_)) => {
+            let seen: Vec<String> =
+                checks.iter().filter_map(|c| c.observed.as_ref()).map(|(k, v)| format!("{k}={v}")).collect();
+            return (Outcome::Pass, (!seen.is_empty()).then(|| format!("the control saw {}", seen.join(", "))));
+        }
         Outcome::Pass => None,
         Outcome::Fail(why) => Some(why.as_str()),
     };
@@ -108,9 +113,13 @@ mod tests {
     }
 
     #[test]
-    fn a_control_keeps_the_outcome_of_its_own_checks() {
-        let pass = [Check::pass("per-job network: the job cannot reach DIND")];
-        assert_eq!(judge(Expect::Control(|_| Vec::new()), &pass, None), (Outcome::Pass, None));
+    fn a_control_keeps_the_outcome_of_its_own_checks_and_says_what_it_saw() {
+        let seen = Some(("dind_reachable".to_owned(), "no: Cannot connect".to_owned()));
+        let pass = [Check { observed: seen, ..Check::pass("per-job network: the job cannot reach DIND") }];
+        assert_eq!(
+            judge(Expect::Control(|_| Vec::new()), &pass, None),
+            (Outcome::Pass, Some("the control saw dind_reachable=no: Cannot connect".into()))
+        );
         let fail = [Check::fail("per-job network", "dind_reachable = yes")];
         assert!(matches!(judge(Expect::Control(|_| Vec::new()), &fail, None).0, Outcome::Fail(_)));
     }

@@ -10,10 +10,12 @@ pub fn summary_table(s: &Summary) -> String {
     for r in &s.results {
         let passed = r.checks.iter().filter(|c| c.outcome == Outcome::Pass).count();
         let (result, detail) = match &r.outcome {
-            Outcome::Pass => match r.notes.first().filter(|n| n.starts_with("failed as expected")) {
-                Some(note) => ("pass", first_line(note)),
-                None => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
-            },
+            Outcome::Pass => {
+                match r.notes.first().filter(|n| n.starts_with("failed as expected") || n.starts_with("as expected")) {
+                    Some(note) => ("pass", first_line(note)),
+                    None => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
+                }
+            }
             Outcome::Fail(why) => ("FAIL", first_line(why)),
             Outcome::Skip(why) => ("skip", first_line(why)),
         };

@@ -36,11 +36,12 @@ fn per_job_network(config: &mut RunnerConfig) {
 /// the docker CLI fail to connect there (not fail for some other reason).
 fn control_check(ev: &Evidence) -> Vec<Check> {
     let seen = ev.marker("dind_reachable").unwrap_or("not reported");
-    vec![Check::that(
+    let check = Check::that(
         "per-job network: the job cannot reach DIND at 127.0.0.1:2376",
         seen.starts_with("no:") && seen.contains("127.0.0.1:2376"),
         format!("dind_reachable = {seen}"),
-    )]
+    );
+    vec![Check { observed: Some(("dind_reachable".into(), seen.into())), ..check }]
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {
