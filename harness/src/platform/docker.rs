@@ -125,13 +125,8 @@ impl DockerPlatform {
             let (judged, evidence) =
                 super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis);
             outcome = judged;
-            if let Some(evidence) = evidence {
-                let said = if matches!(v.expect, crate::scenario::Expect::Control(_)) {
-                    "as expected"
-                } else {
-                    "failed as expected"
-                };
-                run.notes.insert(0, format!("{said}: {evidence}"));
+            if let Some(note) = evidence {
+                run.notes.insert(0, note);
             }
         }
         let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {

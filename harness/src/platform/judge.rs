@@ -5,7 +5,8 @@ use crate::diagnose::Diagnosis;
 use crate::scenario::{Check, Expect, NEVER_RAN, Outcome};
 
 /// Judges a variant. A negative test passes only when the run failed at the point its
-/// breakage shows, for the named reason; it returns the evidence for that. A job that
+/// breakage shows, for the named reason; it returns the evidence for that as the note the
+/// summary shows (`failed as expected: …`, for a control `as expected: the control saw …`). A job that
 /// never ran fails every variant; a control keeps the outcome of its own checks.
 pub(super) fn judge_variant(
     expect: Expect,
@@ -21,7 +22,10 @@ pub(super) fn judge_variant(
         Outcome::Pass if matches!(expect, Expect::Control(_)) => {
             let seen: Vec<String> =
                 checks.iter().filter_map(|c| c.observed.as_ref()).map(|(k, v)| format!("{k}={v}")).collect();
-            return (Outcome::Pass, (!seen.is_empty()).then(|| format!("the control saw {}", seen.join(", "))));
+            return (
+                Outcome::Pass,
+                (!seen.is_empty()).then(|| format!("as expected: the control saw {}", seen.join(", "))),
+            );
         }
         Outcome::Pass => None,
         Outcome::Fail(why) => Some(why.as_str()),
@@ -46,7 +50,7 @@ pub(super) fn judge_variant(
         Expect::Control(_) => (None, String::new()),
     };
     match (why, evidence) {
-        (Some(_), Some(evidence)) => (Outcome::Pass, Some(evidence)),
+        (Some(_), Some(evidence)) => (Outcome::Pass, Some(format!("failed as expected: {evidence}"))),
         (Some(why), None) => {
             (Outcome::Fail(format!("broken variant failed, but not as expected ({wanted}): {why}")), None)
         }
@@ -77,7 +81,10 @@ mod tests {
         let checks = [Check::marker_is(&e, "docker_build", "ok"), Check::job_succeeded(&e)];
         let (outcome, evidence) = judge(Expect::WrongValue("docker_build"), &checks, None);
         assert_eq!(outcome, Outcome::Pass);
-        assert_eq!(evidence.as_deref(), Some("the job reported docker_build=failed (exit 1), expected ok"));
+        assert_eq!(
+            evidence.as_deref(),
+            Some("failed as expected: the job reported docker_build=failed (exit 1), expected ok")
+        );
     }
 
     #[test]
@@ -107,7 +114,10 @@ mod tests {
     fn a_fault_passes_on_its_error_or_diagnosis_and_fails_when_the_run_passed() {
         let (outcome, evidence) =
             judge(Expect::Failure("not ready after 20s"), &[], Some("wait for DIND\nnot ready after 20s: x"));
-        assert_eq!((outcome, evidence.as_deref()), (Outcome::Pass, Some("the pod failed: not ready after 20s: x")));
+        assert_eq!(
+            (outcome, evidence.as_deref()),
+            (Outcome::Pass, Some("failed as expected: the pod failed: not ready after 20s: x"))
+        );
         let (outcome, _) = judge(Expect::Failure("not ready"), &[Check::pass("a")], None);
         assert_eq!(outcome, Outcome::Fail("broken variant passed; expected a failure naming `not ready`".into()));
     }
@@ -118,7 +128,7 @@ mod tests {
         let pass = [Check { observed: seen, ..Check::pass("per-job network: the job cannot reach DIND") }];
         assert_eq!(
             judge(Expect::Control(|_| Vec::new()), &pass, None),
-            (Outcome::Pass, Some("the control saw dind_reachable=no: Cannot connect".into()))
+            (Outcome::Pass, Some("as expected: the control saw dind_reachable=no: Cannot connect".into()))
         );
         let fail = [Check::fail("per-job network", "dind_reachable = yes")];
         assert!(matches!(judge(Expect::Control(|_| Vec::new()), &fail, None).0, Outcome::Fail(_)));
