@@ -83,8 +83,15 @@ pub async fn run(
         ("kubectl", &opts.versions.tools.kubectl),
     ] {
         if !on_path(tool) {
+            // kind and helm may have been built by `cargo xtask tools`: say where.
+            let built = harness::tools::pinned()?.into_iter().find(|t| t.name == tool).map(|t| t.locate());
+            let hint = match built.as_ref().and_then(|f| f.path()) {
+                Some(p) => format!("cargo xtask tools built it: add {} to PATH", p.parent().unwrap_or(p).display()),
+                None if built.is_some() => format!("install {tool} {version}+ or build it with cargo xtask tools"),
+                None => format!("install {tool} {version}+"),
+            };
             return Err(user_error!(
-                "{tool} is missing: the kind platform needs kind {}, helm {} and kubectl {} (or newer) on PATH, a Docker engine and internet access; install {tool} {version}+ or see the plan with --dry-run",
+                "{tool} is missing: the kind platform needs kind {}, helm {} and kubectl {} (or newer) on PATH, a Docker engine and internet access; {hint} (or see the plan with --dry-run)",
                 opts.versions.tools.kind,
                 opts.versions.tools.helm,
                 opts.versions.tools.kubectl
