@@ -62,6 +62,10 @@ internet access):
                     helm on PATH, the chart is rendered with the generated values and
                     compared with intent: config.yaml and the pod (exit 1 on a finding)
   --chart-version V the chart version for a reference (default: the pinned one)
+  --dry-run --upgrade-from A --upgrade-to B [--chart REF]
+                    also renders both sides (versions of REF, or two chart directories)
+                    with the generated values, checks each, and lists what the upgrade
+                    changes in config.yaml and container images
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 

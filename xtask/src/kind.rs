@@ -49,6 +49,13 @@ pub async fn run(
         versions,
         scenarios: items.iter().filter(|i| i.variant.is_none()).map(|i| i.name.clone()).collect(),
     };
+    if let Some((a, b)) = &upgrade.pair
+        && is_dir(a) != is_dir(b)
+    {
+        return Err(user_error!(
+            "--upgrade-from and --upgrade-to on kind are two chart versions (of --chart) or two chart directories, not one of each"
+        ));
+    }
     let mut plans = Vec::new();
     if upgrade.matrix {
         for pair in kind_pairs()? {
@@ -60,6 +67,9 @@ pub async fn run(
                 build_upgrade_plan(&from, &pair.to, pair.to_values.as_ref())?,
             ));
         }
+    } else if upgrade.pair.as_ref().is_some_and(|(a, b)| is_dir(a) && is_dir(b)) {
+        // Chart directories have no versions to plan an upgrade with: render only.
+        println!("# two chart directories: no upgrade plan (it needs versions of one chart reference); the render:");
     } else if let Some((a, b)) = &upgrade.pair {
         let mut from = opts.clone();
         from.chart_version = a.clone();
@@ -72,9 +82,10 @@ pub async fn run(
             println!("# cargo xtask e2e --platform kind: {title}: the plan (nothing was run)");
             print!("{}", plan.render());
         }
-        return match &args.chart {
-            Some(chart) => render(&opts, chart),
-            None => Ok(ExitCode::SUCCESS),
+        return match (&upgrade.pair, &args.chart) {
+            (Some((a, b)), _) if args.chart.is_some() || (is_dir(a) && is_dir(b)) => render_upgrade(&opts, a, b),
+            (_, Some(chart)) => render(&opts, chart),
+            _ => Ok(ExitCode::SUCCESS),
         };
     }
     for (tool, version) in [
@@ -106,12 +117,7 @@ pub async fn run(
 /// `--dry-run --chart X`: renders the chart with the generated values (helm template is
 /// local: nothing is installed) and reports what differs from intent.
 fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
-    let Some(helm) = harness::tools::helm() else {
-        return Err(user_error!(
-            "--chart renders with helm, which is neither on PATH nor built: cargo xtask tools builds it (or install helm {}+)",
-            opts.versions.tools.helm
-        ));
-    };
+    let helm = find_helm(opts)?;
     let source = harness::kind::ChartSource::new(chart, &opts.chart_version);
     let report = harness::kind::render_check(&helm, &source, opts)?;
     println!("\n# render check: {chart} with the generated values (helm template, nothing installed)");
@@ -128,6 +134,47 @@ fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
     }
     println!("render check: {} findings (config.yaml and the pod compared with intent)", report.findings.len());
     Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `--dry-run --upgrade-from A --upgrade-to B` with `--chart REF` (A and B its versions)
+/// or two chart directories: both sides rendered with the same generated values, each
+/// compared with intent (exit 1 on a finding), then what the upgrade changes.
+fn render_upgrade(opts: &KindOptions, a: &str, b: &str) -> Result<ExitCode> {
+    let helm = find_helm(opts)?;
+    let side = |v: &str| match is_dir(v) {
+        true => harness::kind::ChartSource::new(v, ""),
+        false => harness::kind::ChartSource { reference: opts.chart.clone(), version: Some(v.to_owned()) },
+    };
+    let mut findings = 0;
+    let mut reports = Vec::new();
+    for (name, v) in [("A", a), ("B", b)] {
+        let report = harness::kind::render_check(&helm, &side(v), opts)?;
+        println!("\n# render check {name}: {v} (helm template, nothing installed): {} findings", report.findings.len());
+        for f in &report.findings {
+            println!("FINDING {name}: {f}");
+        }
+        findings += report.findings.len();
+        reports.push(report);
+    }
+    let changes = harness::kind::upgrade_changes(&reports[0], &reports[1])?;
+    println!("\n# what the upgrade {a} -> {b} changes, with the same values: {}", changes.len());
+    for c in &changes {
+        println!("  {c}");
+    }
+    Ok(if findings == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn find_helm(opts: &KindOptions) -> Result<std::path::PathBuf> {
+    harness::tools::helm().ok_or_else(|| {
+        user_error!(
+            "rendering a chart needs helm, which is neither on PATH nor built: cargo xtask tools builds it (or install helm {}+)",
+            opts.versions.tools.helm
+        )
+    })
+}
+
+fn is_dir(path: &str) -> bool {
+    std::path::Path::new(path).is_dir()
 }
 
 fn on_path(program: &str) -> bool {

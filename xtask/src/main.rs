@@ -158,6 +158,11 @@ mod tests {
             (vec!["e2e", "--dry-run"], "--dry-run prints the kind platform's plan: add --platform kind"),
             (vec!["e2e", "--platform", "kind", "--keep", "--keep-on-failure"], "--keep keeps everything already"),
             (vec!["e2e", "--upgrade-from", "a"], "--upgrade-from and --upgrade-to go together"),
+            (
+                vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-from", "/", "--upgrade-to", "0.4.38"],
+                "--upgrade-from and --upgrade-to on kind are two chart versions (of --chart) or two chart directories",
+            ),
+            (vec!["e2e", "--chart", "x"], "--keep-on-failure, --registry-mirror, --chart and --chart-version are for"),
             (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
         ];
         for (argv, want) in &cases {

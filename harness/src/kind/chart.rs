@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_yaml::Value;
 
-use super::pod_check::{PodIntent, compare_pod};
+use super::pod_check::{PodIntent, compare_pod, container_images};
 use super::render_check::{RenderFinding, compare_rendered, helm_merge};
 use super::values::{BYO_CERTS_DIR, without_nulls};
 use super::{CertMode, KindOptions, runner_values};
@@ -47,6 +47,8 @@ pub struct RenderReport {
     pub chart_defaults_added: Vec<String>,
     /// The rendered `config.yaml` as the runner will read it.
     pub config_yaml: String,
+    /// Everything `helm template` printed.
+    pub rendered: String,
 }
 
 /// Renders `chart` with the values the harness generates for `opts` using the `helm`
@@ -71,7 +73,36 @@ pub fn render_check(helm: &Path, chart: &ChartSource, opts: &KindOptions) -> Res
     findings.extend(compare_pod(&rendered, &PodIntent { dind_image, dind_mounts, privileged }));
     let mut chart_defaults_added = Vec::new();
     added_keys("", &without_nulls(&configured), &intended, &mut chart_defaults_added);
-    Ok(RenderReport { findings, chart_defaults_added, config_yaml: serde_yaml::to_string(&intended)? })
+    Ok(RenderReport { findings, chart_defaults_added, config_yaml: serde_yaml::to_string(&intended)?, rendered })
+}
+
+/// What an upgrade from render `a` to render `b` changes, with the same values: keys of the
+/// runner's `config.yaml` and container images (information for review, not failures).
+pub fn upgrade_changes(a: &RenderReport, b: &RenderReport) -> Result<Vec<String>> {
+    let before: Value = serde_yaml::from_str(&a.config_yaml).context("parse config.yaml of A")?;
+    let mut out: Vec<String> = compare_rendered(&b.rendered, &before)
+        .into_iter()
+        .map(|f| match f {
+            RenderFinding::Added { key, value } => format!("config.yaml {key}: new in B, {value}"),
+            RenderFinding::Dropped { key, value } => format!("config.yaml {key}: gone in B (A: {value})"),
+            RenderFinding::Changed { key, intended, rendered } => {
+                format!("config.yaml {key}: {intended} -> {rendered}")
+            }
+            other => format!("config.yaml: {other}"),
+        })
+        .collect();
+    let (images_a, images_b) = (container_images(&a.rendered), container_images(&b.rendered));
+    for (container, image) in &images_b {
+        match images_a.iter().find(|(c, _)| c == container) {
+            Some((_, old)) if old != image => out.push(format!("{container}: image {old} -> {image}")),
+            None => out.push(format!("{container}: new, image {image}")),
+            _ => {}
+        }
+    }
+    for (container, image) in images_a.iter().filter(|(c, _)| !images_b.iter().any(|(b, _)| b == c)) {
+        out.push(format!("{container}: removed (was {image})"));
+    }
+    Ok(out)
 }
 
 fn arg_refs(args: &[String]) -> Vec<&str> {
@@ -114,5 +145,32 @@ fn added_keys(path: &str, configured: &Value, merged: &Value, out: &mut Vec<Stri
                 out.push(format!("{key} = {}", serde_yaml::to_string(v).unwrap_or_default().trim().replace('\n', " ")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(capacity: u32, runner_image: &str) -> RenderReport {
+        let config = format!("runner:\n  capacity: {capacity}\n");
+        let rendered = format!(
+            "kind: Secret\nstringData:\n  config.yaml: |\n    runner:\n      capacity: {capacity}\n---\nkind: Deployment\nmetadata: {{name: r}}\nspec:\n  template:\n    spec:\n      containers:\n        - {{name: runner, image: \"{runner_image}\"}}\n        - {{name: dind, image: docker.io/forgejo-e2e/dind:T}}\n"
+        );
+        RenderReport { findings: Vec::new(), chart_defaults_added: Vec::new(), config_yaml: config, rendered }
+    }
+
+    #[test]
+    fn an_upgrade_reports_config_keys_and_images_that_change() {
+        let a = report(1, "code.forgejo.org/forgejo/runner:6.4.0");
+        let b = report(2, "code.forgejo.org/forgejo/runner:7.0.0");
+        assert_eq!(
+            upgrade_changes(&a, &b).expect("compare"),
+            [
+                "config.yaml runner.capacity: 1 -> 2",
+                "Deployment/r runner: image code.forgejo.org/forgejo/runner:6.4.0 -> code.forgejo.org/forgejo/runner:7.0.0",
+            ]
+        );
+        assert_eq!(upgrade_changes(&a, &a).expect("compare"), Vec::<String>::new());
     }
 }

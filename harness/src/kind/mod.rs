@@ -13,9 +13,9 @@ mod render_check;
 mod values;
 mod versions;
 
-pub use chart::{ChartSource, RenderReport, render_check};
+pub use chart::{ChartSource, RenderReport, render_check, upgrade_changes};
 pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan};
-pub use pod_check::{PodIntent, compare_pod};
+pub use pod_check::{PodIntent, compare_pod, container_images};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};
 pub use values::{CHART_EXAMPLE_ENVS, forgejo_values, kind_config, runner_values, without_nulls};
 pub use versions::Versions;

@@ -59,6 +59,21 @@ pub fn compare_pod(rendered: &str, intent: &PodIntent) -> Vec<RenderFinding> {
     out
 }
 
+/// `(kind/name container, image)` of every container and init container rendered.
+pub fn container_images(rendered: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for doc in documents(rendered) {
+        let (kind, name) = (text(&doc["kind"]), text(&doc["metadata"]["name"]));
+        let spec = &doc["spec"]["template"]["spec"];
+        for list in ["initContainers", "containers"] {
+            for c in spec[list].as_sequence().into_iter().flatten() {
+                out.push((format!("{kind}/{name} {}", text(&c["name"])), text(&c["image"])));
+            }
+        }
+    }
+    out
+}
+
 fn documents(rendered: &str) -> Vec<Value> {
     use serde::Deserialize;
     serde_yaml::Deserializer::from_str(rendered).filter_map(|d| Value::deserialize(d).ok()).collect()
