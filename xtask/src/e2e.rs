@@ -58,14 +58,13 @@ internet access):
   --certs harness|chart  the harness's rcgen set as a Secret (default), or docker:dind's own
   --registration token|offline  the chart's token hook (default) or a shared secret
   --chart DIR|REF   the runner chart to use: a directory (a fork, a checkout) or a chart
-                    reference (default: the pinned wrenix OCI chart). With --dry-run and a
-                    helm on PATH, the chart is rendered with the generated values and
-                    compared with intent: config.yaml and the pod (exit 1 on a finding)
+                    reference (default: the pinned wrenix OCI chart)
   --chart-version V the chart version for a reference (default: the pinned one)
-  --dry-run --upgrade-from A --upgrade-to B [--chart REF]
-                    also renders both sides (versions of REF, or two chart directories)
-                    with the generated values, checks each, and lists what the upgrade
-                    changes in config.yaml and container images
+  --render          with --dry-run (implied by --chart): render the chart with helm and the
+                    generated values, nothing installed, and compare with intent:
+                    config.yaml and the pod (exit 1 on a finding). With --upgrade-from A
+                    --upgrade-to B (versions, or two chart directories) or --upgrade-matrix:
+                    both sides of each pair, and what the upgrade changes
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -88,6 +87,7 @@ pub struct Options {
     pub(crate) registry_mirror: Option<String>,
     pub(crate) chart: Option<String>,
     pub(crate) chart_version: Option<String>,
+    pub(crate) render: bool,
     pub(crate) certs: CertMode,
     pub(crate) registration: Registration,
     pub(crate) upgrade_matrix: bool,
@@ -115,6 +115,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         registry_mirror: None,
         chart: None,
         chart_version: None,
+        render: false,
         certs: CertMode::Harness,
         registration: Registration::Token,
         upgrade_matrix: false,
@@ -139,6 +140,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("registry-mirror") => o.registry_mirror = Some(args.value("--registry-mirror")?),
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
+            Arg::Long("render") => o.render = true,
             Arg::Long("certs") => {
                 o.certs = match args.value("--certs")?.as_str() {
                     "harness" => CertMode::Harness,
@@ -211,6 +213,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     }
     if (o.upgrade_matrix || o.upgrade_from.is_some()) && (o.keep || !o.workflows.is_empty() || o.negative) {
         return Err(user_error!("upgrades do not go with --keep, --workflow or --negative"));
+    }
+    if o.render && !o.dry_run {
+        return Err(user_error!("--render goes with --dry-run (it renders instead of installing)"));
     }
     if o.dry_run && !o.kind {
         return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));

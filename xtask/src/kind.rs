@@ -82,11 +82,22 @@ pub async fn run(
             println!("# cargo xtask e2e --platform kind: {title}: the plan (nothing was run)");
             print!("{}", plan.render());
         }
-        return match (&upgrade.pair, &args.chart) {
-            (Some((a, b)), _) if args.chart.is_some() || (is_dir(a) && is_dir(b)) => render_upgrade(&opts, a, b),
-            (_, Some(chart)) => render(&opts, chart),
-            _ => Ok(ExitCode::SUCCESS),
+        let dirs = upgrade.pair.as_ref().is_some_and(|(a, b)| is_dir(a) && is_dir(b));
+        if !(args.render || args.chart.is_some() || dirs) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let pairs: Vec<(String, String)> = match &upgrade.pair {
+            Some(pair) => vec![pair.clone()],
+            None if upgrade.matrix => kind_pairs()?.into_iter().map(|p| (p.from, p.to)).collect(),
+            None => return render(&opts, &opts.chart),
         };
+        let mut code = ExitCode::SUCCESS;
+        for (a, b) in &pairs {
+            if render_upgrade(&opts, a, b)? != ExitCode::SUCCESS {
+                code = ExitCode::from(1);
+            }
+        }
+        return Ok(code);
     }
     for (tool, version) in [
         ("kind", &opts.versions.tools.kind),
@@ -140,6 +151,13 @@ fn render(opts: &KindOptions, chart: &str) -> Result<ExitCode> {
 /// or two chart directories: both sides rendered with the same generated values, each
 /// compared with intent (exit 1 on a finding), then what the upgrade changes.
 fn render_upgrade(opts: &KindOptions, a: &str, b: &str) -> Result<ExitCode> {
+    if !is_dir(a) && is_dir(&opts.chart) {
+        // helm ignores --version for a directory: both sides would be the same chart.
+        return Err(user_error!(
+            "--chart {} is one version of the chart: render an upgrade from a chart reference, or give two chart directories as --upgrade-from and --upgrade-to",
+            opts.chart
+        ));
+    }
     let helm = find_helm(opts)?;
     let side = |v: &str| match is_dir(v) {
         true => harness::kind::ChartSource::new(v, ""),

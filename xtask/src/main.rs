@@ -163,6 +163,11 @@ mod tests {
                 "--upgrade-from and --upgrade-to on kind are two chart versions (of --chart) or two chart directories",
             ),
             (vec!["e2e", "--chart", "x"], "--keep-on-failure, --registry-mirror, --chart and --chart-version are for"),
+            (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
+            (
+                vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-matrix", "--chart", "/"],
+                "--chart / is one version of the chart: render an upgrade from a chart reference",
+            ),
             (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
         ];
         for (argv, want) in &cases {
