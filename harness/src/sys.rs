@@ -9,3 +9,14 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Every `program` on PATH, in PATH order (files only).
+pub fn on_path(program: &str) -> Vec<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(program)).filter(|p| p.is_file()).collect()
+}
+
+/// The first `program` on PATH, as a shell would find it.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    on_path(program).into_iter().next()
+}

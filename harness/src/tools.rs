@@ -64,12 +64,7 @@ impl Tool {
 
     /// The pinned version on PATH, else the cached build, else missing.
     pub fn locate(&self) -> Found {
-        let on_path = std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|d| d.join(&self.name))
-            .find(|p| p.is_file() && self.reports_version(p));
-        if let Some(p) = on_path {
+        if let Some(p) = crate::sys::on_path(&self.name).into_iter().find(|p| self.reports_version(p)) {
             return Found::Path(p);
         }
         let cached = self.cached();
@@ -186,8 +181,7 @@ pub fn helm() -> Option<PathBuf> {
     if let Some(p) = pinned.and_then(|t| t.locate().path().map(Path::to_path_buf)) {
         return Some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("helm")).find(|p| p.is_file())
+    crate::sys::which("helm")
 }
 
 /// `helm version` prints `v3.22.0+g…`, `kind version` prints `kind v0.33.0 go1.26 …`:

@@ -104,7 +104,7 @@ pub async fn run(
         ("helm", &opts.versions.tools.helm),
         ("kubectl", &opts.versions.tools.kubectl),
     ] {
-        if !on_path(tool) {
+        if harness::sys::which(tool).is_none() {
             // kind and helm may have been built by `cargo xtask tools`: say where.
             let built = harness::tools::pinned()?.into_iter().find(|t| t.name == tool).map(|t| t.locate());
             let hint = match built.as_ref().and_then(|f| f.path()) {
@@ -193,10 +193,6 @@ fn find_helm(opts: &KindOptions) -> Result<std::path::PathBuf> {
 
 fn is_dir(path: &str) -> bool {
     std::path::Path::new(path).is_dir()
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 struct KindPair {

