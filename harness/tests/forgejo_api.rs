@@ -5,7 +5,7 @@
 //! the request body (409 on a duplicate), runs listed under `workflow_runs` with the
 //! documented status values, job logs on a web route that serves public repositories only,
 //! several jobs per run.
-#![cfg(feature = "kube")]
+#![cfg(feature = "forgejo")]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! Forgejo API client and the kube calls are tested against local fakes of their APIs.
 
 mod chart;
-#[cfg(feature = "kube")]
+#[cfg(feature = "forgejo")]
 pub mod forgejo;
 #[cfg(feature = "kube")]
 pub mod kube_ops;
