@@ -5,9 +5,8 @@
 //! `cargo test -p harness --test chart_render -- --include-ignored`. `cargo xtask ci` runs
 //! it when FORGEJO_E2E_CHART_DIR is set and says it skipped it otherwise.
 
-use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::DindMode;
-use harness::kind::{CHART_EXAMPLE_ENVS, CertMode, ChartSource, KindOptions, Registration, Versions, render_check};
+use harness::kind::{CHART_EXAMPLE_ENVS, CertMode, ChartSource, KindOptions, render_check};
 
 fn setup() -> (std::path::PathBuf, String) {
     let dir = std::env::var("FORGEJO_E2E_CHART_DIR")
@@ -16,26 +15,10 @@ fn setup() -> (std::path::PathBuf, String) {
     (helm, dir)
 }
 
+mod common;
+
 fn options(certs: CertMode, dind: DindMode) -> KindOptions {
-    let versions = Versions::load().expect("versions");
-    KindOptions {
-        cluster: "fe2e".into(),
-        reuse: false,
-        keep: false,
-        keep_on_failure: false,
-        registry_mirror: None,
-        certs,
-        registration: Registration::Token,
-        apply_sysctl: false,
-        dind,
-        dind_image: "forgejo-e2e/dind:T".into(),
-        job_image: "forgejo-e2e/job:T".into(),
-        values: load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("values"),
-        chart: versions.runner_chart.reference.clone(),
-        chart_version: versions.runner_chart.version.clone(),
-        versions,
-        scenarios: vec!["docker-build".into()],
-    }
+    KindOptions { certs, dind, dind_image: "forgejo-e2e/dind:T".into(), ..common::kind_options() }
 }
 
 #[test]

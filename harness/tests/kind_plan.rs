@@ -2,30 +2,13 @@
 //! After an intended change: `UPDATE_GOLDEN=1 cargo test -p harness --test kind_plan` (it
 //! rewrites and fails), review the diff, run again without it.
 
-use harness::config::{ARTICLE_VALUES, load_values};
 use harness::docker::DindMode;
-use harness::kind::{CertMode, KindOptions, Registration, Versions, build_plan, build_upgrade_plan, runner_values};
+use harness::kind::{CertMode, KindOptions, Registration, build_plan, build_upgrade_plan, runner_values};
+
+mod common;
 
 fn options() -> KindOptions {
-    let versions = Versions::load().expect("versions");
-    KindOptions {
-        cluster: "fe2e".into(),
-        reuse: false,
-        keep: false,
-        keep_on_failure: true,
-        registry_mirror: None,
-        certs: CertMode::Harness,
-        registration: Registration::Token,
-        apply_sysctl: false,
-        dind: DindMode::Rootful,
-        dind_image: "forgejo-e2e/dind:TAG".into(),
-        job_image: "forgejo-e2e/job:TAG".into(),
-        values: load_values(&harness::fixtures_dir().join(ARTICLE_VALUES)).expect("values"),
-        chart: versions.runner_chart.reference.clone(),
-        chart_version: versions.runner_chart.version.clone(),
-        versions,
-        scenarios: vec!["docker-build".into(), "tls-enforced".into()],
-    }
+    common::kind_options()
 }
 
 /// Compares `actual` with `tests/golden/<name>`. `UPDATE_GOLDEN=1` rewrites the file and
