@@ -5,6 +5,8 @@
 //! ([`report`]). See ARCHITECTURE.md for the map.
 
 pub mod artifacts;
+mod base64;
+pub mod cluster;
 pub mod config;
 pub mod diagnose;
 pub mod docker;

@@ -13,7 +13,7 @@ cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, cargo xtask tools, the workspace tests including those that need
-Docker, the workflow check, cargo xtask e2e with the negative variants (rootful), again
+Docker, a kind cluster up (rootful, then rootless) and down, the workflow check, cargo xtask e2e with the negative variants (rootful), again
 with rootless DIND, and the upgrade matrix. Fails when a golden file changed during the
 run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
@@ -39,6 +39,11 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // helm and kind from their Go modules: proves the build on a fresh machine, cached after.
         ("tools", "xtask", vec!["tools"]),
         ("tests", "cargo", tests),
+        // A real kind cluster from the node image built offline: Ready, images loaded, a
+        // privileged pod's DIND serving TLS (rootful, then rootless on the same cluster).
+        ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci"]),
+        ("cluster up rootless", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--dind", "rootless"]),
+        ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
         ("e2e rootless", "xtask", vec!["e2e", "--dind", "rootless", "--jobs", "2"]),
@@ -105,9 +110,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         progress.say(format!("ci: golden files changed during the run: {}", changed.join(", ")));
     }
     rows.push(("goldens", changed.is_empty(), 0.0));
-    println!("\n{:<14} {:<7} {:>8}", "CI STEP", "RESULT", "TIME");
+    println!("\n{:<20} {:<7} {:>8}", "CI STEP", "RESULT", "TIME");
     for (name, ok, secs) in &rows {
-        println!("{name:<14} {:<7} {secs:>7.1}s", if *ok { "ok" } else { "FAILED" });
+        println!("{name:<20} {:<7} {secs:>7.1}s", if *ok { "ok" } else { "FAILED" });
     }
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);

@@ -12,8 +12,9 @@ pub const HELP: &str = "\
 cargo xtask clean [--dry-run] [--images]
 
 Removes every container, volume and network labelled io.forgejo-e2e.managed=true: pods
-of crashed or --keep runs, and the --reuse image stores. Nothing without that label is
-touched. --images also removes the harness's images that the current fixtures no longer
+of crashed or --keep runs, the --reuse image stores, kind clusters made by cargo xtask
+cluster (their nodes and network; their kubeconfig folders too). Nothing without that
+label is touched. --images also removes the harness's images that the current fixtures no longer
 produce (older tags). --dry-run lists what would go.
 ";
 
@@ -46,9 +47,25 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     for n in &found.networks {
         println!("{verb} network {n}");
     }
+    // A cluster's kubeconfig and shim outlive its nodes only when the nodes were swept.
+    let clusters = harness::cluster::state_dir("x").parent().map(std::path::PathBuf::from);
+    for dir in clusters.iter().flat_map(std::fs::read_dir).flatten().flatten() {
+        if !dry_run {
+            std::fs::remove_dir_all(dir.path())?;
+        }
+        println!("{verb} cluster state {}", dir.path().display());
+    }
     let mut stale_images = 0;
     if with_images {
-        let current: Vec<String> = images::plan(&harness::fixtures_dir())?.iter().map(|p| p.reference()).collect();
+        let mut current: Vec<String> = images::plan(&harness::fixtures_dir())?.iter().map(|p| p.reference()).collect();
+        // The kind node image and the two images saved inside it share the node's tag.
+        let node = harness::cluster::node_image::reference(&current[0])?;
+        let tag = node.rsplit_once(':').map(|(_, t)| t.to_owned()).unwrap_or_default();
+        current.extend([
+            node,
+            format!("forgejo-e2e/kind-control-plane:{tag}"),
+            format!("forgejo-e2e/kind-pause:{tag}"),
+        ]);
         for reference in images::harness_images(&docker).await? {
             if !current.contains(&reference) {
                 if !dry_run {

@@ -165,15 +165,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("keep") => o.keep = true,
             Arg::Long("negative") => o.negative = true,
             Arg::Long("apply-sysctl") => o.apply_sysctl = true,
-            Arg::Long("dind") => {
-                o.dind = match args.value("--dind")?.as_str() {
-                    "rootful" => DindMode::Rootful,
-                    "rootless" => DindMode::Rootless,
-                    other => {
-                        return Err(user_error!("--dind is `rootful` or `rootless`, not `{other}`"));
-                    }
-                }
-            }
+            Arg::Long("dind") => o.dind = args.value("--dind")?.parse()?,
             Arg::Long("jobs") => {
                 let text = args.value("--jobs")?;
                 o.jobs = text

@@ -9,20 +9,26 @@ use harness::docker::images::{self, ImageSource};
 use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
-cargo xtask images [--list] [--image-source built|upstream]
+cargo xtask images [--list] [--kind] [--image-source built|upstream]
 
 Builds every image the harness needs from fixtures/images/ (Debian base by debootstrap,
 rootful DIND, rootless DIND, job image). Tags are the hash of the build inputs, so an
 unchanged image is never rebuilt. --list shows each image, its source, tag and size.
 --image-source upstream uses docker:dind images from Docker Hub instead (needs a registry).
+--kind also builds the kind node image offline (forgejo-e2e/kind-node): kind's node files,
+Kubernetes, etcd and CNI built from their Go modules (cargo xtask tools, built first when
+missing), the control-plane and pause images inside it; `cargo xtask cluster up` builds it
+when needed. --list --kind lists it too.
 ";
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut list = false;
+    let mut kind = false;
     let mut source = ImageSource::Built;
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("list") => list = true,
+            Arg::Long("kind") => kind = true,
             Arg::Long("image-source") => source = parse_source(&args.value("--image-source")?)?,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
@@ -34,7 +40,14 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let docker = harness::docker::connect().await?;
     if list {
         println!("{:<40} {:<11} {:>9}", "IMAGE", "SOURCE", "SIZE");
-        for row in images::list(&docker, source).await? {
+        let mut rows = images::list(&docker, source).await?;
+        if kind {
+            let base = images::plan(&harness::fixtures_dir())?.remove(0).reference();
+            let reference = harness::cluster::node_image::reference(&base)?;
+            let size = docker.inspect_image(&reference).await.ok().and_then(|i| i.size);
+            rows.push(images::ImageRow { reference, source: "built here", size });
+        }
+        for row in rows {
             let size = row.size.map_or("missing".to_owned(), |s| format!("{:.0} MB", s as f64 / 1e6));
             println!("{:<40} {:<11} {:>9}", row.reference, row.source, size);
         }
@@ -43,6 +56,12 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let progress = Progress::new();
     let set = images::ensure(&docker, source, &progress).await?;
     progress.say(format!("images ready ({:?} source): {} images", set.source, set.refs.len()));
+    if kind {
+        let base = set.get(images::ImageKind::Base).to_owned();
+        let t = std::time::Instant::now();
+        let node = harness::cluster::node_image::ensure(&docker, &base, &progress).await?;
+        progress.say(format!("kind node image {node}: {:.1}s", t.elapsed().as_secs_f64()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod certs;
 mod ci;
 mod clean;
+mod cluster;
 mod doctor;
 mod e2e;
 mod images;
@@ -27,7 +28,8 @@ commands:
   certs    make a DIND TLS set with rcgen (--out DIR) or check one (--check DIR)
   doctor   can rootless DIND start here? kernel knobs, devices, cgroups, engine
   sysctl   check, apply or restore kernel.apparmor_restrict_unprivileged_userns=0
-  tools    build (or list with --list) helm and kind from their Go modules, pinned and cached
+  tools    build (or list with --list) helm, kind and Kubernetes from their Go modules, pinned and cached
+  cluster  the local kind cluster: up, down, status
   workflows  validate .forgejo/workflows with act and check their cargo xtask calls
   bench    where the time goes: cold and warm runs, min/median/max per phase
   clean    remove what crashed runs left (by label) and the --reuse image stores
@@ -66,6 +68,7 @@ async fn dispatch(mut args: Args) -> anyhow::Result<ExitCode> {
         "doctor" => doctor::run(args).await,
         "sysctl" => sysctl::run(args),
         "tools" => tools::run(args).await,
+        "cluster" => cluster::run(args).await,
         "workflows" => workflows::run(args),
         "e2e" => e2e::run(args).await,
         "images" => images::run(args).await,
@@ -89,6 +92,7 @@ pub fn help_of(command: &str) -> Option<&'static str> {
         "doctor" => doctor::HELP,
         "sysctl" => sysctl::HELP,
         "tools" => tools::HELP,
+        "cluster" => cluster::HELP,
         "workflows" => workflows::HELP,
         "ci" => ci::HELP,
         "bench" => bench::HELP,
@@ -114,7 +118,20 @@ mod tests {
     async fn the_dispatcher_runs_every_command_help_lists() {
         assert_eq!(
             command_names(),
-            ["e2e", "images", "certs", "doctor", "sysctl", "tools", "workflows", "bench", "clean", "ci", "help"]
+            [
+                "e2e",
+                "images",
+                "certs",
+                "doctor",
+                "sysctl",
+                "tools",
+                "cluster",
+                "workflows",
+                "bench",
+                "clean",
+                "ci",
+                "help"
+            ]
         );
         for name in command_names() {
             // `--help` goes through the dispatcher into the command's own flag parsing.

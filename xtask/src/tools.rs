@@ -1,4 +1,4 @@
-//! `cargo xtask tools [--list]`: the tools built from their Go modules (helm, kind).
+//! `cargo xtask tools [--list]`: the tools built from their Go modules.
 
 use std::process::ExitCode;
 
@@ -11,12 +11,16 @@ use crate::args::{Arg, Args, unexpected};
 pub const HELP: &str = "\
 cargo xtask tools [--list]
 
-Builds the pinned tools of fixtures/kind/versions.yaml (`builds:` helm, kind) from their Go
-modules with `go install PACKAGE@VERSION`, into a cache outside the work tree
-($FORGEJO_E2E_TOOLS_DIR, else ~/.cache/forgejo-e2e/tools). A tool already on PATH at the
-pinned version, or already built, is not built again. Needs Go and the Go module proxy the
-first time (minutes); a missing Go or a refusing proxy is one line saying what to do.
---list shows each tool, its version, where it comes from and its size.
+Builds the pinned tools of fixtures/kind/versions.yaml (`builds:`) from their Go modules:
+helm and kind with `go install PACKAGE@VERSION`; Kubernetes (kubeadm, kubelet, kubectl,
+kube-apiserver, kube-controller-manager, kube-scheduler), etcd and the CNI plugins, which
+the offline kind node image needs, in a generated module that requires theirs. Into a cache
+outside the work tree ($FORGEJO_E2E_TOOLS_DIR, else ~/.cache/forgejo-e2e/tools), with Go's
+module and build caches under it (go/), so clones and CI on this machine share them. A tool
+already built (or helm/kind on PATH at the pinned version) is not built again. Needs Go
+and the Go module proxy the first time (about 45 minutes cold on 2 cores for Kubernetes);
+a missing Go or a refusing proxy is one line saying what to do. --list shows each tool,
+its version, where it comes from and its size.
 ";
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
@@ -33,7 +37,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     }
     let pinned = tools::pinned()?;
     if list {
-        println!("{:<6} {:<9} {:<72} {:>7}", "TOOL", "VERSION", "SOURCE", "SIZE");
+        println!("{:<23} {:<9} {:<72} {:>7}", "TOOL", "VERSION", "SOURCE", "SIZE");
         for tool in &pinned {
             let found = tool.locate();
             let (source, size) = match &found {
@@ -41,7 +45,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
                 Found::Cache(p) => (format!("built {}", p.display()), size(p)),
                 Found::Missing => (format!("not built ({})", tool.package), "-".to_owned()),
             };
-            println!("{:<6} {:<9} {:<72} {:>7}", tool.name, tool.version, source, size);
+            println!("{:<23} {:<9} {:<72} {:>7}", tool.name, tool.version, source, size);
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -114,7 +114,7 @@ pub fn plan(fixtures: &Path) -> Result<Vec<PlannedImage>> {
 }
 
 /// The files of a build context, sorted, with the executable bit folded into the name.
-fn context_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn context_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     use std::os::unix::fs::PermissionsExt;
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -193,13 +193,25 @@ async fn build_dockerfile(docker: &Docker, image: &PlannedImage, parent: &str, p
     let mut archive = tar::Builder::new(Vec::new());
     archive.append_dir_all(".", &dir).with_context(|| format!("pack {}", dir.display()))?;
     let context = archive.into_inner()?;
-    let reference = image.reference();
+    build_context(docker, &image.reference(), &image.tag, context, parent, progress).await
+}
+
+/// `docker build` of a tar'd context, `BASE` set to `parent`, labelled with the inputs'
+/// hash `tag` (so `clean --images` finds it); each `Step` line becomes a progress line.
+pub async fn build_context(
+    docker: &Docker,
+    reference: &str,
+    tag: &str,
+    context: Vec<u8>,
+    parent: &str,
+    progress: &Progress,
+) -> Result<()> {
     let opts = BuildImageOptionsBuilder::default()
-        .t(&reference)
+        .t(reference)
         .rm(true)
         .forcerm(true)
         .buildargs(&HashMap::from([("BASE".to_owned(), parent.to_owned())]))
-        .labels(&HashMap::from([(labels::INPUTS.to_owned(), image.tag.clone())]))
+        .labels(&HashMap::from([(labels::INPUTS.to_owned(), tag.to_owned())]))
         .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
     let mut log = String::new();
@@ -216,6 +228,18 @@ async fn build_dockerfile(docker: &Docker, image: &PlannedImage, parent: &str, p
         }
     }
     Ok(())
+}
+
+/// The sha256 of `(relative path, bytes)` pairs, as the 12 hex digits image tags use.
+pub fn inputs_tag<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, bytes) in parts {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(bytes);
+        hasher.update([0]);
+    }
+    hasher.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -34,10 +34,24 @@ impl DindMode {
         }
     }
 
-    fn data_dir(self) -> &'static str {
+    /// Where dockerd keeps its data: a volume there gives overlay2.
+    pub fn data_dir(self) -> &'static str {
         match self {
             Self::Rootful => "/var/lib/docker",
             Self::Rootless => "/home/rootless/.local/share/docker",
+        }
+    }
+}
+
+impl std::str::FromStr for DindMode {
+    type Err = anyhow::Error;
+
+    /// `--dind rootful|rootless`; anything else is one line naming both.
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "rootful" => Ok(Self::Rootful),
+            "rootless" => Ok(Self::Rootless),
+            other => Err(crate::user_error!("--dind is `rootful` or `rootless`, not `{other}`")),
         }
     }
 }

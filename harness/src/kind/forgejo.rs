@@ -119,7 +119,10 @@ impl Forgejo {
         match &self.auth {
             Auth::None => {}
             Auth::Basic { user, password } => {
-                req = req.header("authorization", format!("Basic {}", base64(&format!("{user}:{password}"))))
+                req = req.header(
+                    "authorization",
+                    format!("Basic {}", crate::base64::encode(format!("{user}:{password}").as_bytes())),
+                )
             }
             Auth::Token(t) => req = req.header("authorization", format!("token {t}")),
         }
@@ -254,33 +257,5 @@ impl Forgejo {
             }
             _ => bail!("GET {path}: HTTP {status}"),
         }
-    }
-}
-
-fn base64(text: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648_examples() {
-        assert_eq!(super::base64("foob"), "Zm9vYg==");
-        assert_eq!(super::base64("fooba"), "Zm9vYmE=");
-        assert_eq!(super::base64("foobar"), "Zm9vYmFy");
     }
 }

@@ -24,12 +24,15 @@ pub struct Tools {
     pub kubectl: String,
 }
 
-/// A Go package to `go install` at a pinned version.
+/// A Go package built at a pinned version: `go install`ed, or built in a generated module
+/// that requires `module` when that module's go.mod has replace directives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
     pub package: String,
     pub version: String,
+    #[serde(default)]
+    pub module: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,10 @@
-//! Tools the harness builds from their Go modules (helm, kind): pinned in
-//! `fixtures/kind/versions.yaml`, built with `go install PACKAGE@VERSION` and cached by
-//! package and version outside the work tree, so a second call builds nothing.
+//! Tools the harness builds from their Go modules: helm and kind (`go install
+//! PACKAGE@VERSION`), and Kubernetes, etcd and the CNI plugins for the offline kind node
+//! image (in a generated module, [`gomod`]). Pinned in `fixtures/kind/versions.yaml`, cached
+//! by package and version outside the work tree, so a second call builds nothing; the Go
+//! module and build caches live there too, so every clone and CI on the machine share them.
+
+mod gomod;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,9 +17,13 @@ use crate::{Progress, user_error};
 /// One pinned tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
+    /// The binary's name (kube-apiserver, bridge, ...).
     pub name: String,
     pub package: String,
     pub version: String,
+    /// Set when the package's module cannot be `go install`ed (its go.mod has replace
+    /// directives): the tool is built in a generated module that requires this one.
+    pub module: Option<String>,
 }
 
 /// Where a tool was found.
@@ -40,7 +48,22 @@ impl Found {
 /// The pinned tools, by name.
 pub fn pinned() -> Result<Vec<Tool>> {
     let versions = Versions::load()?;
-    Ok(versions.builds.into_iter().map(|(name, b)| Tool { name, package: b.package, version: b.version }).collect())
+    Ok(versions
+        .builds
+        .into_iter()
+        .map(|(name, b)| Tool { name, package: b.package, version: b.version, module: b.module })
+        .collect())
+}
+
+/// The pinned tools called `names`, in that order; a name not pinned is an error.
+pub fn named(names: &[&str]) -> Result<Vec<Tool>> {
+    let all = pinned()?;
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|t| t.name == *n).cloned().with_context(|| format!("{n} is not pinned in versions.yaml"))
+        })
+        .collect()
 }
 
 /// `$FORGEJO_E2E_TOOLS_DIR`, else `$XDG_CACHE_HOME/forgejo-e2e/tools`, else
@@ -62,9 +85,11 @@ impl Tool {
         cache_dir().join(format!("{}@{}", self.package.replace('/', "_"), self.version)).join(&self.name)
     }
 
-    /// The pinned version on PATH, else the cached build, else missing.
+    /// The pinned version on PATH (helm, kind), else the cached build, else missing.
     pub fn locate(&self) -> Found {
-        if let Some(p) = crate::sys::on_path(&self.name).into_iter().find(|p| self.reports_version(p)) {
+        // Only helm and kind are asked their version: `kube-apiserver version` would start a server.
+        let on_path = || crate::sys::on_path(&self.name).into_iter().find(|p| self.reports_version(p));
+        if let Some(p) = self.module.is_none().then(on_path).flatten() {
             return Found::Path(p);
         }
         let cached = self.cached();
@@ -102,45 +127,71 @@ impl Tool {
         let staging = dir.with_extension(format!("building-{}", std::process::id()));
         std::fs::create_dir_all(&staging).with_context(|| format!("create {}", staging.display()))?;
         let what = format!("build {} {} from {}", self.name, self.version, self.package);
-        progress.say(format!("{what} (go install; minutes on a fresh machine) ..."));
+        progress.say(format!("{what} (minutes on a fresh machine) ..."));
         let t = Instant::now();
-        let mut child = tokio::process::Command::new("go")
-            .arg("install")
-            .arg(format!("{}@{}", self.package, self.version))
-            .env("GOBIN", &staging)
-            .env("CGO_ENABLED", "0")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("run go install")?;
-        let mut stderr = child.stderr.take().context("go's stderr")?;
-        let reader = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
-            text
-        });
-        let deadline = Duration::from_secs(30 * 60);
-        let status = loop {
-            match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
-                Ok(status) => break status.context("wait for go install")?,
-                Err(_) if t.elapsed() > deadline => {
-                    let _ = child.kill().await;
-                    anyhow::bail!("{what}: not done after {} minutes", deadline.as_secs() / 60);
-                }
-                Err(_) => progress.say(format!("{what}: {:.0}s", t.elapsed().as_secs_f64())),
-            }
+        let command = match &self.module {
+            None => gomod::install(self, &staging),
+            Some(module) => gomod::build_in_generated_module(self, module, &staging.join(&self.name)).await?,
         };
-        let errors = reader.await.unwrap_or_default();
-        if !status.success() {
+        let result = run_go(command, &what, t, progress).await;
+        let errors = match result {
+            Ok(()) => None,
+            Err(GoFailure::Failed(stderr)) => Some(build_error(self, &stderr)),
+            Err(GoFailure::Other(e)) => Some(e),
+        };
+        if let Some(e) = errors {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(build_error(self, &errors));
+            return Err(e);
         }
         let _ = std::fs::remove_dir_all(dir);
         std::fs::rename(&staging, dir).with_context(|| format!("move the build to {}", dir.display()))?;
         progress.say(format!("{what}: {:.1}s", t.elapsed().as_secs_f64()));
         Ok(target)
     }
+}
+
+enum GoFailure {
+    /// go ran and failed: its stderr.
+    Failed(String),
+    Other(anyhow::Error),
+}
+
+/// Runs a go command with a heartbeat every 15 s and a 30-minute deadline.
+async fn run_go(
+    mut command: tokio::process::Command,
+    what: &str,
+    t: Instant,
+    progress: &Progress,
+) -> std::result::Result<(), GoFailure> {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("run go")
+        .map_err(GoFailure::Other)?;
+    let mut stderr = child.stderr.take().context("go's stderr").map_err(GoFailure::Other)?;
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+        text
+    });
+    let deadline = Duration::from_secs(30 * 60);
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+            Ok(status) => break status.context("wait for go").map_err(GoFailure::Other)?,
+            Err(_) if t.elapsed() > deadline => {
+                let _ = child.kill().await;
+                return Err(GoFailure::Other(anyhow::anyhow!(
+                    "{what}: not done after {} minutes",
+                    deadline.as_secs() / 60
+                )));
+            }
+            Err(_) => progress.say(format!("{what}: {:.0}s", t.elapsed().as_secs_f64())),
+        }
+    };
+    let errors = reader.await.unwrap_or_default();
+    if status.success() { Ok(()) } else { Err(GoFailure::Failed(errors)) }
 }
 
 /// Whether `go install`'s failure is the module proxy refusing or unreachable (a user
@@ -173,6 +224,13 @@ fn build_error(tool: &Tool, stderr: &str) -> anyhow::Error {
         tool.version,
         tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
     )
+}
+
+/// The source folder of `module@version` in the tools' module cache (downloaded if needed):
+/// kind's node files come from there.
+pub async fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
+    let d = gomod::download(module, version).await?;
+    d.dir.map(PathBuf::from).with_context(|| format!("go mod download {module}@{version} named no folder"))
 }
 
 /// A helm for rendering charts: the pinned one (PATH or cache), else any helm on PATH.
@@ -214,7 +272,12 @@ mod tests {
 
     #[test]
     fn a_refusing_proxy_is_one_line_saying_what_to_do() {
-        let tool = Tool { name: "helm".into(), package: "helm.sh/helm/v3/cmd/helm".into(), version: "v3.22.0".into() };
+        let tool = Tool {
+            name: "helm".into(),
+            package: "helm.sh/helm/v3/cmd/helm".into(),
+            version: "v3.22.0".into(),
+            module: None,
+        };
         let err = build_error(
             &tool,
             "go: downloading x\ngo: helm.sh/helm/v3/cmd/helm@v3.22.0: reading https://proxy.golang.org/helm.sh/helm/v3/@v/v3.22.0.info: 403 Forbidden\n",

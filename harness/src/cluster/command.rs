@@ -1,0 +1,143 @@
+//! Running kind and kubectl: output streamed as progress, a deadline on every call, and the
+//! last lines of output in the error when it fails.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::Progress;
+
+/// What a finished command printed (stdout and stderr interleaved by line) and whether it
+/// succeeded.
+pub struct Output {
+    pub success: bool,
+    pub text: String,
+}
+
+impl Output {
+    /// The last `n` lines, one line joined with ` / `, for an error message.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(n)..].iter().map(|l| l.trim()).collect::<Vec<_>>().join(" / ")
+    }
+}
+
+/// Runs `cmd` until it exits or `deadline` passes (then it is killed and this is an error).
+/// With `progress`, each line it prints is shown as `what: line` as it comes.
+pub async fn run(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    deadline: Duration,
+    progress: Option<&Progress>,
+) -> Result<Output> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {what}"))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for stream in [child.stdout.take().map(either_out), child.stderr.take().map(either_err)].into_iter().flatten() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let start = Instant::now();
+    let mut text = String::new();
+    let mut last_said = Instant::now();
+    let status = loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(line) => {
+                    if let Some(p) = progress && !line.trim().is_empty() {
+                        p.say(format!("{what}: {}", line.trim()));
+                        last_said = Instant::now();
+                    }
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                None => break child.wait().await.with_context(|| format!("wait for {what}"))?,
+            },
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                if start.elapsed() > deadline {
+                    let _ = child.kill().await;
+                    let out = Output { success: false, text };
+                    anyhow::bail!("{what}: not done after {}s (last output: {})", deadline.as_secs(), out.tail(3));
+                }
+                if let Some(p) = progress && last_said.elapsed() >= Duration::from_secs(10) {
+                    p.say(format!("{what}: still running ({:.0}s)", start.elapsed().as_secs_f64()));
+                    last_said = Instant::now();
+                }
+            }
+        }
+    };
+    Ok(Output { success: status.success(), text })
+}
+
+type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+fn either_out(s: tokio::process::ChildStdout) -> Stream {
+    Box::new(s)
+}
+fn either_err(s: tokio::process::ChildStderr) -> Stream {
+    Box::new(s)
+}
+
+/// `kubectl --kubeconfig K ...`: the cluster's own kubeconfig, never the user's default.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    pub binary: std::path::PathBuf,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl Kubectl {
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd
+    }
+
+    /// Runs kubectl; a failure is an error quoting its last lines.
+    pub async fn run(&self, args: &[&str], deadline: Duration) -> Result<String> {
+        let what = format!("kubectl {}", args.first().copied().unwrap_or_default());
+        let out = run(self.command(args), &what, deadline, None).await?;
+        anyhow::ensure!(out.success, "kubectl {}: {}", args.join(" "), out.tail(3));
+        Ok(out.text)
+    }
+
+    /// `kubectl get ... -o json`, parsed.
+    pub async fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let text = self.run(&all, Duration::from_secs(30)).await?;
+        serde_json::from_str(&text).with_context(|| format!("kubectl {} printed no JSON", args.join(" ")))
+    }
+
+    /// `kubectl apply -f -` of a manifest.
+    pub async fn apply(&self, manifest: &str) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = self
+            .command(&["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start kubectl apply")?;
+        let mut stdin = child.stdin.take().context("kubectl's stdin")?;
+        stdin.write_all(manifest.as_bytes()).await?;
+        drop(stdin);
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .context("kubectl apply: not done after 60s")??;
+        anyhow::ensure!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr).trim());
+        Ok(())
+    }
+}
