@@ -10,21 +10,38 @@ use anyhow::{Context, Result, bail};
 
 use crate::scenario::Artifact;
 
-/// Builds every artifact's package (one cargo call) and reads the binaries.
-pub fn build(artifacts: &[Artifact]) -> Result<HashMap<&'static str, Vec<u8>>> {
+/// Builds every artifact's package (one cargo call) and reads the binaries. Cargo's
+/// `Compiling …` lines show as progress, at most one every 10 s, with the elapsed time: a
+/// cold build of the probe's dependencies takes minutes.
+pub async fn build(artifacts: &[Artifact], progress: &crate::Progress) -> Result<HashMap<&'static str, Vec<u8>>> {
     let mut out = HashMap::new();
     if artifacts.is_empty() {
         return Ok(out);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(&cargo);
-    cmd.arg("build").arg("--quiet").current_dir(crate::workspace_root());
+    let mut cmd = tokio::process::Command::new(&cargo);
+    cmd.arg("build").arg("--color=never").current_dir(crate::workspace_root());
     for a in artifacts {
         cmd.args(["--package", a.package, "--bin", a.bin]);
     }
-    let status = cmd.status().with_context(|| format!("run {cargo} build for the job artifacts"))?;
-    if !status.success() {
-        bail!("cargo build of {} failed", artifacts.iter().map(|a| a.package).collect::<Vec<_>>().join(", "));
+    let start = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let show = |line: &str| {
+        let line = line.trim();
+        if line.starts_with("Compiling ") && last.elapsed() >= std::time::Duration::from_secs(10) {
+            progress.say(format!("build job artifacts: {line} ({:.0}s)", start.elapsed().as_secs_f64()));
+            last = std::time::Instant::now();
+        }
+    };
+    let what = "build job artifacts";
+    let deadline = std::time::Duration::from_secs(30 * 60);
+    let done = crate::cluster::command::run_with(cmd, what, deadline, None, show, Some(progress)).await?;
+    if !done.success {
+        bail!(
+            "cargo build of {} failed: {}",
+            artifacts.iter().map(|a| a.package).collect::<Vec<_>>().join(", "),
+            done.tail(3)
+        );
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

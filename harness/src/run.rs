@@ -2,7 +2,7 @@
 //! in its own pod), cleanup by label, and the reports.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use futures_util::StreamExt;
@@ -65,7 +65,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     let wanted: Vec<_> =
         opts.items.iter().filter_map(|i| i.scenario).flat_map(|s| s.artifacts.iter().copied()).collect();
     let t = Instant::now();
-    let artifacts = progress.step("build job artifacts", async { crate::artifacts::build(&wanted) }).await?;
+    let artifacts = progress.step("build job artifacts", crate::artifacts::build(&wanted, &progress)).await?;
     setup.push(("job artifacts".to_owned(), t.elapsed().as_secs_f64()));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     let platform = DockerPlatform {
@@ -137,7 +137,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
 async fn run_item(platform: &DockerPlatform, item: &RunItem) -> ScenarioResult {
     if let Some(reason) = unmet_needs(item, platform.dind) {
         platform.progress.say(format!("{}: skipped: {reason}", item.name));
-        return skipped(item, platform.dind, reason);
+        return crate::platform::conclude::skipped(item, Platform::Docker, platform.dind, reason);
     }
     platform.progress.say(format!("{}: start", item.name));
     let result = platform.run(item).await;
@@ -174,33 +174,26 @@ async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<Stri
     Ok(names)
 }
 
-/// Why `item` cannot run here, if it cannot.
+/// Why `item` cannot run on the Docker platform, if it cannot.
 pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
+    unmet_needs_on(item, Platform::Docker, dind)
+}
+
+/// Why `item` cannot run on `platform` with `dind`, if it cannot.
+pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode) -> Option<String> {
     let needs = item.scenario.as_ref()?.needs;
-    if !needs.platforms.is_empty() && !needs.platforms.contains(&Platform::Docker) {
-        return Some("needs the kind platform (a Kubernetes cluster)".into());
+    if !needs.platforms.is_empty() && !needs.platforms.contains(&platform) {
+        let want: Vec<&str> = needs.platforms.iter().map(|p| crate::platform::conclude::platform_name(*p)).collect();
+        return Some(match platform {
+            Platform::Docker => "needs the kind platform (a Kubernetes cluster)".into(),
+            Platform::Kind => format!("needs the {} platform", want.join(" or ")),
+        });
     }
     if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
         let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
         return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
     }
     None
-}
-
-fn skipped(item: &RunItem, dind: DindMode, reason: String) -> ScenarioResult {
-    ScenarioResult {
-        name: item.name.clone(),
-        platform: "docker".into(),
-        dind: dind.name().into(),
-        outcome: Outcome::Skip(reason),
-        checks: Vec::new(),
-        duration: Duration::ZERO,
-        phases: Vec::new(),
-        job_steps_seconds: None,
-        diagnosis: Vec::new(),
-        bundle: None,
-        notes: Vec::new(),
-    }
 }
 
 /// Where a run's reports go: `target/e2e/`.

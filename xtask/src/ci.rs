@@ -8,12 +8,17 @@ use harness::Progress;
 
 use crate::args::{Arg, Args, unexpected};
 
+/// The project's own chart with the wrenix values interface, for CI.
+const TEST_CHART: &str = "fixtures/charts/forgejo-runner-e2e";
+
 pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, cargo xtask tools, the workspace tests including those that need
-Docker, a kind cluster up (rootful, then rootless) and down, the workflow check, cargo xtask e2e with the negative variants (rootful), again
+Docker, a kind cluster up (rootful, then rootless), cargo xtask e2e --platform kind on
+it with the project's test chart (rootful with the negative variants, then rootless), the
+cluster down, the workflow check, cargo xtask e2e with the negative variants (rootful), again
 with rootless DIND, and the upgrade matrix. Fails when a golden file changed during the
 run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
@@ -43,6 +48,29 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // privileged pod's DIND serving TLS (rootful, then rootless on the same cluster).
         ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci"]),
         ("cluster up rootless", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--dind", "rootless"]),
+        // The kind platform for real on that cluster: the project's test chart (the wrenix
+        // chart has no licence: CI has no copy), every scenario, rootful then rootless.
+        (
+            "e2e kind",
+            "xtask",
+            vec!["e2e", "--platform", "kind", "--cluster", "fe2e-ci", "--reuse", "--chart", TEST_CHART, "--negative"],
+        ),
+        (
+            "e2e kind rootless",
+            "xtask",
+            vec![
+                "e2e",
+                "--platform",
+                "kind",
+                "--cluster",
+                "fe2e-ci",
+                "--reuse",
+                "--chart",
+                TEST_CHART,
+                "--dind",
+                "rootless",
+            ],
+        ),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),

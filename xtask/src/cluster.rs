@@ -13,7 +13,8 @@ use crate::args::{Arg, Args, unexpected};
 pub const HELP: &str = "\
 cargo xtask cluster up|down|status [--name N] [--dind rootful|rootless] [--node-image REF]
 
-The local kind cluster the kind platform runs on (default name: forgejo-e2e).
+The local kind cluster the kind platform runs on (default name: fe2e, the one
+`cargo xtask e2e --platform kind` uses).
   up      creates it (or reuses one of that name): the kind node image built offline from
           Debian packages and Kubernetes' Go modules (cargo xtask images --kind; tools from
           cargo xtask tools, built first if missing), or --node-image REF (kind's own
@@ -31,7 +32,7 @@ Everything it creates carries io.forgejo-e2e.managed=true and io.forgejo-e2e.clu
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut action = None;
-    let mut opts = ClusterOptions { name: "forgejo-e2e".into(), dind: DindMode::Rootful, node_image: None };
+    let mut opts = ClusterOptions { name: "fe2e".into(), dind: DindMode::Rootful, node_image: None };
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Value(v) if action.is_none() => action = Some(v.to_string_lossy().into_owned()),

@@ -49,16 +49,22 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     one pair: values files on the Docker platform, chart versions on kind
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
                     the run and put the old value back after (changes the host: off by default)
-Kind platform (kind + Forgejo + the wrenix chart; needs Docker, kind, helm, kubectl and
-internet access):
+Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
+with the generated values, the scenarios run in the chart's pod. Offline (here), act
+executes each workflow in the chart's runner container through kubectl exec (a stand-in
+for forgejo-runner, named in the header); Forgejo and the upgrades are --dry-run plans:
   --dry-run         print the complete plan: every command, file and API call
-  --reuse           use the existing cluster instead of creating one
-  --keep-on-failure keep the cluster when the run failed
+  --reuse           use the existing cluster (cargo xtask cluster up) and keep it after
+  --keep            keep the cluster, the release and its namespace after the run
+  --cluster NAME    the kind cluster (default: fe2e, as cargo xtask cluster up makes it)
+  --node-image REF  the kind node image (default: built offline, cargo xtask images --kind)
+  --keep-on-failure keep the cluster when the run failed (plan only)
   --registry-mirror URL  docker.io mirror for the kind node
   --certs harness|chart  the harness's rcgen set as a Secret (default), or docker:dind's own
   --registration token|offline  the chart's token hook (default) or a shared secret
-  --chart DIR|REF   the runner chart to use: a directory (a fork, a checkout) or a chart
-                    reference (default: the pinned wrenix OCI chart)
+  --chart DIR|REF   the runner chart to use: a directory (a fork, a wrenix checkout, the
+                    project's test chart fixtures/charts/forgejo-runner-e2e) or a chart
+                    reference (default: the pinned wrenix OCI chart, which needs a registry)
   --chart-version V the chart version for a reference (default: the pinned one)
   --render          with --dry-run (implied by --chart): render the chart with helm and the
                     generated values, nothing installed, and compare with intent:
@@ -85,6 +91,8 @@ pub struct Options {
     pub(crate) reuse: bool,
     pub(crate) keep_on_failure: bool,
     pub(crate) registry_mirror: Option<String>,
+    pub(crate) node_image: Option<String>,
+    pub(crate) cluster: String,
     pub(crate) chart: Option<String>,
     pub(crate) chart_version: Option<String>,
     pub(crate) render: bool,
@@ -113,6 +121,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         reuse: false,
         keep_on_failure: false,
         registry_mirror: None,
+        node_image: None,
+        cluster: "fe2e".into(),
         chart: None,
         chart_version: None,
         render: false,
@@ -138,6 +148,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("reuse") => o.reuse = true,
             Arg::Long("keep-on-failure") => o.keep_on_failure = true,
             Arg::Long("registry-mirror") => o.registry_mirror = Some(args.value("--registry-mirror")?),
+            Arg::Long("node-image") => o.node_image = Some(args.value("--node-image")?),
+            Arg::Long("cluster") => o.cluster = args.value("--cluster")?,
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("render") => o.render = true,
@@ -212,9 +224,21 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if o.dry_run && !o.kind {
         return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));
     }
-    if !o.kind && (o.keep_on_failure || o.registry_mirror.is_some() || o.chart.is_some() || o.chart_version.is_some()) {
+    if !o.kind
+        && (o.keep_on_failure
+            || o.registry_mirror.is_some()
+            || o.chart.is_some()
+            || o.chart_version.is_some()
+            || o.node_image.is_some()
+            || o.cluster != "fe2e")
+    {
         return Err(user_error!(
-            "--keep-on-failure, --registry-mirror, --chart and --chart-version are for --platform kind"
+            "--keep-on-failure, --registry-mirror, --chart, --chart-version, --node-image and --cluster are for --platform kind"
+        ));
+    }
+    if o.kind && !o.dry_run && o.jobs > 1 {
+        return Err(user_error!(
+            "--jobs is for the Docker platform: the kind platform runs its items in one chart install, in turn"
         ));
     }
     if o.keep && o.keep_on_failure {
@@ -304,10 +328,45 @@ async fn run_and_report(
             return Ok(ExitCode::from(130));
         }
     };
-    // Reports first, then the table: a closed stdout must not cost the reports.
+    report(&summary)
+}
+
+/// `e2e --platform kind` carried out: the local cluster, the chart, the scenarios.
+pub(crate) async fn run_kind(o: &Options, items: Vec<RunItem>, plan: harness::kind::KindOptions) -> Result<ExitCode> {
+    let run_id = new_run_id();
+    let progress = Progress::new();
+    let opts = harness::platform::kind::KindRunOptions {
+        run_id: run_id.clone(),
+        items,
+        values: plan.values.clone(),
+        dind: o.dind,
+        cluster: harness::cluster::ClusterOptions {
+            name: plan.cluster.clone(),
+            dind: o.dind,
+            node_image: o.node_image.clone(),
+        },
+        chart: plan.chart.clone(),
+        chart_version: plan.chart_version.clone(),
+        keep_cluster: o.reuse || o.keep,
+        keep: o.keep,
+        deadlines: o.deadlines,
+    };
+    let summary = tokio::select! {
+        summary = harness::platform::kind::run_kind(opts, progress) => summary?,
+        signal = interrupted() => {
+            progress.say(format!("interrupted by {signal}: removing what run {run_id} created on cluster {}", plan.cluster));
+            harness::platform::kind::interrupted_cleanup(&plan.cluster, &run_id, o.reuse || o.keep, &progress).await;
+            return Ok(ExitCode::from(130));
+        }
+    };
+    report(&summary)
+}
+
+/// Reports first, then the table: a closed stdout must not cost the reports.
+fn report(summary: &harness::report::Summary) -> Result<ExitCode> {
     let (junit, json) = summary.write(&harness::run::reports_dir())?;
     let mut out = std::io::stdout();
-    let _ = write!(out, "{}", summary_table(&summary));
+    let _ = write!(out, "{}", summary_table(summary));
     let _ = writeln!(out, "reports: {} {}", junit.display(), json.display());
     Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -32,7 +32,7 @@ pub async fn run(
         (CertMode::Harness, DindMode::Rootless) => image(ImageKind::DindRootless),
     };
     let opts = KindOptions {
-        cluster: "fe2e".into(),
+        cluster: args.cluster.clone(),
         reuse: args.reuse,
         keep: args.keep,
         keep_on_failure: args.keep_on_failure,
@@ -99,30 +99,12 @@ pub async fn run(
         }
         return Ok(code);
     }
-    for (tool, version) in [
-        ("kind", &opts.versions.tools.kind),
-        ("helm", &opts.versions.tools.helm),
-        ("kubectl", &opts.versions.tools.kubectl),
-    ] {
-        if harness::sys::which(tool).is_none() {
-            // kind and helm may have been built by `cargo xtask tools`: say where.
-            let built = harness::tools::pinned()?.into_iter().find(|t| t.name == tool).map(|t| t.locate());
-            let hint = match built.as_ref().and_then(|f| f.path()) {
-                Some(p) => format!("cargo xtask tools built it: add {} to PATH", p.parent().unwrap_or(p).display()),
-                None if built.is_some() => format!("install {tool} {version}+ or build it with cargo xtask tools"),
-                None => format!("install {tool} {version}+"),
-            };
-            return Err(user_error!(
-                "{tool} is missing: the kind platform needs kind {}, helm {} and kubectl {} (or newer) on PATH, a Docker engine and internet access; {hint} (or see the plan with --dry-run)",
-                opts.versions.tools.kind,
-                opts.versions.tools.helm,
-                opts.versions.tools.kubectl
-            ));
-        }
+    if upgrade.matrix || upgrade.pair.is_some() {
+        return Err(user_error!(
+            "chart upgrades on a real cluster are not carried out yet: review them with --dry-run --render (the Docker platform runs --upgrade-matrix for real)"
+        ));
     }
-    Err(user_error!(
-        "this build carries out the kind plan only as far as printing it: run the steps of `cargo xtask e2e --platform kind --dry-run` (see README, Kubernetes run)"
-    ))
+    crate::e2e::run_kind(args, items, opts).await
 }
 
 /// `--dry-run --chart X`: renders the chart with the generated values (helm template is

@@ -179,12 +179,18 @@ mod tests {
                 vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-from", "/", "--upgrade-to", "0.4.38"],
                 "--upgrade-from and --upgrade-to on kind are two chart versions (of --chart) or two chart directories",
             ),
-            (vec!["e2e", "--chart", "x"], "--keep-on-failure, --registry-mirror, --chart and --chart-version are for"),
+            (
+                vec!["e2e", "--chart", "x"],
+                "--keep-on-failure, --registry-mirror, --chart, --chart-version, --node-image and --cluster are for",
+            ),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
             (
                 vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-matrix", "--chart", "/"],
                 "--chart / is one version of the chart: render an upgrade from a chart reference",
             ),
+            (vec!["cluster", "sideways"], "cargo xtask cluster takes up, down or status, not `sideways`"),
+            (vec!["cluster", "up", "--name", "Bad_Name"], "--name `Bad_Name`: use lowercase letters"),
+            (vec!["e2e", "--platform", "kind", "--jobs", "2"], "--jobs is for the Docker platform"),
             (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
         ];
         for (argv, want) in &cases {
@@ -194,6 +200,7 @@ mod tests {
                 "images" => images::run(args).await.expect_err("rejected"),
                 "certs" => certs::run(args).expect_err("rejected"),
                 "sysctl" => sysctl::run(args).expect_err("rejected"),
+                "cluster" => cluster::run(args).await.expect_err("rejected"),
                 _ => e2e::run(args).await.expect_err("rejected"),
             };
             assert!(err.chain().any(|c| c.is::<harness::UserError>()), "{err:#}");

@@ -27,13 +27,34 @@ impl Output {
 /// Runs `cmd` until it exits or `deadline` passes (then it is killed and this is an error).
 /// With `progress`, each line it prints is shown as `what: line` as it comes.
 pub async fn run(
-    mut cmd: tokio::process::Command,
+    cmd: tokio::process::Command,
     what: &str,
     deadline: Duration,
     progress: Option<&Progress>,
 ) -> Result<Output> {
+    let show = |line: &str| {
+        if let Some(p) = progress
+            && !line.trim().is_empty()
+        {
+            p.say(format!("{what}: {}", line.trim()));
+        }
+    };
+    run_with(cmd, what, deadline, None, show, progress).await
+}
+
+/// [`run`] with `stdin` fed to the command and each output line given to `on_line`; with
+/// `heartbeat`, a line every 10 s while it prints nothing. A command still running at the
+/// deadline is killed: its output so far is in the error.
+pub async fn run_with(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    deadline: Duration,
+    stdin: Option<Vec<u8>>,
+    mut on_line: impl FnMut(&str),
+    heartbeat: Option<&Progress>,
+) -> Result<Output> {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -50,6 +71,12 @@ pub async fn run(
         });
     }
     drop(tx);
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&bytes).await;
+        });
+    }
     let start = Instant::now();
     let mut text = String::new();
     let mut last_said = Instant::now();
@@ -57,22 +84,20 @@ pub async fn run(
         tokio::select! {
             line = rx.recv() => match line {
                 Some(line) => {
-                    if let Some(p) = progress && !line.trim().is_empty() {
-                        p.say(format!("{what}: {}", line.trim()));
-                        last_said = Instant::now();
-                    }
+                    on_line(&line);
+                    last_said = Instant::now();
                     text.push_str(&line);
                     text.push('\n');
                 }
                 None => break child.wait().await.with_context(|| format!("wait for {what}"))?,
             },
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {
-                if start.elapsed() > deadline {
+            _ = tokio::time::sleep(Duration::from_secs(10).min(deadline.saturating_sub(start.elapsed()))) => {
+                if start.elapsed() >= deadline {
                     let _ = child.kill().await;
                     let out = Output { success: false, text };
                     anyhow::bail!("{what}: not done after {}s (last output: {})", deadline.as_secs(), out.tail(3));
                 }
-                if let Some(p) = progress && last_said.elapsed() >= Duration::from_secs(10) {
+                if let Some(p) = heartbeat && last_said.elapsed() >= Duration::from_secs(10) {
                     p.say(format!("{what}: still running ({:.0}s)", start.elapsed().as_secs_f64()));
                     last_said = Instant::now();
                 }

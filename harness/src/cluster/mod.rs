@@ -3,7 +3,7 @@
 //! images loaded, and removed without a trace. `cargo xtask cluster` and `e2e --platform
 //! kind` share this code.
 
-mod command;
+pub mod command;
 pub mod node_image;
 pub mod shim;
 mod smoke;
@@ -63,6 +63,8 @@ pub struct Cluster {
     pub privilege: Privilege,
     /// The harness's images, loaded into the nodes.
     pub images: ImageSet,
+    /// Whether this process created the cluster (and so may delete it after a run).
+    pub created: bool,
     kind: PathBuf,
     shim_dir: PathBuf,
 }
@@ -126,7 +128,8 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
         user_error!("the docker CLI is not on PATH: kind drives the engine through it (apt-get install docker.io)")
     })?;
     let shim_dir = shim::write(&dir.join("shim"), &real_docker, &opts.name, privilege)?;
-    let cluster = Cluster {
+    let mut cluster = Cluster {
+        created: false,
         name: opts.name.clone(),
         kubectl: Kubectl { binary: kubectl_bin, kubeconfig: dir.join("kubeconfig") },
         node_image,
@@ -144,7 +147,7 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
             Privilege::CapabilitySet => "with an explicit capability set (this engine refuses --privileged: the kind shim translates it), containerd restrict_oom_score_adj".to_owned(),
         }
     ));
-    let created = if cluster.exists().await? {
+    cluster.created = if cluster.exists().await? {
         progress.say(format!("cluster {}: exists, reused", cluster.name));
         cluster.write_kubeconfig().await?;
         false
@@ -159,7 +162,7 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
     };
     if let Err(e) = ready.await {
         let bundle = cluster.export_logs().await;
-        if created {
+        if cluster.created {
             let _ = cluster.delete(progress).await;
         }
         return Err(match bundle {
@@ -193,6 +196,7 @@ impl Cluster {
             node_image: NodeImage::Given(String::new()),
             privilege: Privilege::Privileged,
             images: ImageSet { refs: Default::default(), source: ImageSource::Built },
+            created: false,
             kind,
             shim_dir: dir.join("shim"),
         })

@@ -74,6 +74,13 @@ pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<S
     (args, deviations)
 }
 
+/// The part of an act log line worth showing as progress (a step starting, the job's end, a
+/// failure), without act's `[workflow/job]` prefix.
+pub fn progress_line(line: &str) -> Option<&str> {
+    (line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌"))
+        .then(|| line.split_once("] ").map_or(line, |(_, rest)| rest).trim())
+}
+
 /// Seconds act reports for the job's own steps (`✅  Success - Main … [1.2s]` lines, and
 /// failures likewise): what the workflow itself took, without setup or teardown.
 pub fn step_seconds(log: &str) -> f64 {

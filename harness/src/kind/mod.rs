@@ -17,5 +17,7 @@ pub use chart::{ChartSource, RenderReport, render_check, upgrade_changes};
 pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan};
 pub use pod_check::{PodIntent, compare_pod, container_images};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};
-pub use values::{CHART_EXAMPLE_ENVS, forgejo_values, kind_config, runner_values, without_nulls};
+pub use values::{
+    CERTS_SECRET, CHART_EXAMPLE_ENVS, FORGEJO_URL, forgejo_values, kind_config, runner_values, without_nulls,
+};
 pub use versions::Versions;

@@ -10,15 +10,14 @@ use bollard::Docker;
 use super::RunItem;
 use crate::Progress;
 use crate::config::RunnerConfig;
-use crate::diagnose::{self, Diagnosis, Signature};
+use crate::diagnose::Signature;
 use crate::docker::archive;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
-use crate::report::{ScenarioResult, write_bundle};
-use crate::scenario::{Check, Evidence, Executor, Fault, Outcome, Platform, PodSetup, overall};
-use crate::workspace::Generated;
+use crate::report::ScenarioResult;
+use crate::scenario::{Check, Evidence, Executor, Fault, Platform, PodSetup};
 
 /// Deadlines for the steps of a scenario.
 #[derive(Debug, Clone, Copy)]
@@ -108,74 +107,21 @@ impl DockerPlatform {
                 (run, checks, Vec::new(), self.dind)
             }
         };
-        let error = run.error.as_ref().map(|e| format!("{e:#}"));
-        let mut outcome = match (&error, overall(&checks)) {
-            (Some(e), _) => Outcome::Fail(e.clone()),
-            (None, o) => o,
+        let judge = super::conclude::Judge {
+            platform: Platform::Docker,
+            dind: mode,
+            signatures: &self.signatures,
+            out_dir: &self.out_dir,
+            progress: &self.progress,
         };
-        // The error text too: a readiness timeout names what the runner saw last.
-        let mut all_logs: String = run.logs.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n");
-        if let Some(e) = &error {
-            all_logs.push_str(&format!("\n{e}"));
-        }
-        if matches!(outcome, Outcome::Fail(_)) {
-            diagnosis.extend(diagnose::diagnose(&self.signatures, &all_logs));
-        }
-        if let Some(v) = &item.variant {
-            let (judged, evidence) =
-                super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis);
-            outcome = judged;
-            if let Some(note) = evidence {
-                run.notes.insert(0, note);
-            }
-        }
-        let bundle = if matches!(outcome, Outcome::Fail(_)) || item.variant.is_some() {
-            self.bundle(item, &mut run, &checks, &diagnosis)
-        } else {
-            None
-        };
-        if let Outcome::Fail(why) = &outcome {
-            self.say(&item.name, format!("FAILED: {}", why.lines().next().unwrap_or_default()));
-            for d in &diagnosis {
-                self.say(&item.name, format!("diagnosis: {}", d.to_string().replace('\n', "\n           ")));
-            }
-        }
-        ScenarioResult {
-            name: item.name.clone(),
-            platform: "docker".into(),
-            dind: mode.name().into(),
-            outcome,
-            checks,
-            duration: start.elapsed(),
+        let gathered = super::conclude::Gathered {
+            evidence: run.evidence.take(),
+            error: run.error.take(),
             phases: std::mem::take(&mut run.phases),
-            job_steps_seconds: run.evidence.as_ref().map(|ev| crate::executor::act::step_seconds(&ev.log)),
-            diagnosis,
-            bundle,
-            notes: run.notes,
-        }
-    }
-
-    fn bundle(&self, item: &RunItem, run: &mut PodRun, checks: &[Check], diagnosis: &[Diagnosis]) -> Option<PathBuf> {
-        let dir = self.out_dir.join("bundles").join(item.name.replace([':', '/'], "_"));
-        let mut files: Vec<(&str, String)> = run.logs.iter().map(|(n, l)| (*n, l.clone())).collect();
-        let mut summary = String::new();
-        if let Some(e) = &run.error {
-            summary.push_str(&format!("error: {e:#}\n"));
-        }
-        for c in checks {
-            summary.push_str(&format!("{c}\n"));
-        }
-        for d in diagnosis {
-            summary.push_str(&format!("diagnosis: {d}\n"));
-        }
-        files.push(("summary.txt", summary));
-        match write_bundle(&dir, &files) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                run.notes.push(format!("could not write the bundle: {e:#}"));
-                None
-            }
-        }
+            logs: std::mem::take(&mut run.logs),
+            notes: std::mem::take(&mut run.notes),
+        };
+        judge.conclude(item, gathered, checks, std::mem::take(&mut diagnosis), start)
     }
 
     /// One pod from start to removal. `seccomp` injects a profile into DIND.
@@ -328,17 +274,8 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
-        let workspace = self.out_dir.join("workspaces").join(item.name.replace([':', '/'], "_"));
-        let (nonce_line, image_line) = (format!("{nonce}\n"), format!("{job_image}\n"));
-        let mut generated = vec![
-            Generated::text(crate::workspace::NONCE_FILE, &nonce_line),
-            Generated::text(crate::workspace::BASE_IMAGE_FILE, &image_line),
-        ];
-        for a in item.scenario.iter().flat_map(|s| s.artifacts) {
-            let bytes = self.artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
-            generated.push(Generated { path: a.dest, bytes, executable: true });
-        }
-        crate::workspace::prepare(&item.sources, &workspace, &generated)?;
+        let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
+        item.lay_workspace(&workspace, nonce, job_image, &self.artifacts)?;
         pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
         let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
         pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
@@ -357,9 +294,8 @@ impl DockerPlatform {
                     docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
                 });
             }
-            if line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌") {
-                let shown = line.split_once("] ").map_or(line, |(_, rest)| rest);
-                self.say(&name, format!("job {}", shown.trim()));
+            if let Some(shown) = act::progress_line(line) {
+                self.say(&name, format!("job {shown}"));
             }
         };
         let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await?;

@@ -1,7 +1,9 @@
 //! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
 
+pub mod conclude;
 pub mod docker;
 mod judge;
+pub mod kind;
 pub mod upgrade;
 mod userns;
 
@@ -81,6 +83,27 @@ impl RunItem {
             Some(Expect::Control(check)) => check(ev),
             _ => (scenario.check)(ev),
         }
+    }
+
+    /// Lays the item's workspace out at `dest` (a committed repository): its sources, the
+    /// run's `nonce`, the image Dockerfiles may build FROM, and the scenario's artifacts.
+    pub fn lay_workspace(
+        &self,
+        dest: &std::path::Path,
+        nonce: &str,
+        base_image: &str,
+        artifacts: &std::collections::HashMap<&'static str, Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        use crate::workspace::{BASE_IMAGE_FILE, Generated, NONCE_FILE};
+        use anyhow::Context;
+        let (nonce_line, image_line) = (format!("{nonce}\n"), format!("{base_image}\n"));
+        let mut generated =
+            vec![Generated::text(NONCE_FILE, &nonce_line), Generated::text(BASE_IMAGE_FILE, &image_line)];
+        for a in self.scenario.iter().flat_map(|s| s.artifacts) {
+            let bytes = artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
+            generated.push(Generated { path: a.dest, bytes, executable: true });
+        }
+        crate::workspace::prepare(&self.sources, dest, &generated)
     }
 
     /// Why no job of this item's workflow would be taken by a runner with `config`'s
