@@ -21,6 +21,16 @@ pub async fn build(artifacts: &[Artifact], progress: &crate::Progress) -> Result
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = tokio::process::Command::new(&cargo);
     cmd.arg("build").arg("--color=never").current_dir(crate::workspace_root());
+    // `cargo run` (cargo xtask) sets these for xtask itself; passed on, they make build
+    // scripts see another environment than a plain `cargo build`, and rebuild every time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key == "LD_LIBRARY_PATH"
+            || (key.starts_with("CARGO_") && !matches!(&*key, "CARGO_HOME" | "CARGO_TARGET_DIR"))
+        {
+            cmd.env_remove(&*key);
+        }
+    }
     for a in artifacts {
         cmd.args(["--package", a.package, "--bin", a.bin]);
     }

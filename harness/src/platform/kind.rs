@@ -221,9 +221,15 @@ async fn deploy_and_run(
     .await?;
     progress.say(format!("pod {pod}: the runner container reaches DIND {version} ({}) over TLS", opts.dind.name()));
     let image = image_bytes(&job_image).await?;
-    exec_stdin(k, namespace, &pod, &["docker", "load"], image, Duration::from_secs(300))
-        .await
-        .with_context(|| format!("load {job_image} into DIND"))?;
+    // kubectl's exec stream can drop a long upload on a busy machine (websocket i/o timeout):
+    // one more try before giving up.
+    let load = || exec_stdin(k, namespace, &pod, &["docker", "load"], image.clone(), Duration::from_secs(300));
+    let mut loaded = load().await;
+    if let Err(e) = &loaded {
+        progress.say(format!("load {job_image} into DIND: {}; trying once more", one_line(&format!("{e:#}"))));
+        loaded = load().await;
+    }
+    loaded.with_context(|| format!("load {job_image} into DIND"))?;
     let act_tar = archive::from_entries(&[archive::Entry { path: "act", contents: &act_binary, mode: 0o755, uid: 0 }])?;
     exec_stdin(k, namespace, &pod, &["tar", "-x", "-C", "/usr/local/bin"], act_tar, Duration::from_secs(60))
         .await
