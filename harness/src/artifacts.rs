@@ -45,7 +45,7 @@ pub async fn build(artifacts: &[Artifact], progress: &crate::Progress) -> Result
     };
     let what = "build job artifacts";
     let deadline = std::time::Duration::from_secs(30 * 60);
-    let done = crate::cluster::command::run_with(cmd, what, deadline, None, show, Some(progress)).await?;
+    let done = crate::process::run_with(cmd, what, deadline, None, show, Some(progress)).await?;
     if !done.success {
         bail!(
             "cargo build of {} failed: {}",

@@ -16,6 +16,7 @@ pub mod kind;
 pub mod node;
 pub mod pki;
 pub mod platform;
+pub mod process;
 mod progress;
 pub mod report;
 pub mod run;

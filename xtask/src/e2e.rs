@@ -1,6 +1,5 @@
 //! `cargo xtask e2e`: run scenarios on a platform, print the summary, write reports.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,12 +15,12 @@ use harness::node::{ApplyOutcome, RestoreOutcome, Sysctl};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::platform::upgrade::{UpgradePair, UpgradeSide, docker_pairs};
-use harness::report::summary_table;
 use harness::run::{DockerRunOptions, new_run_id, run_docker};
 use harness::scenario::Expect;
 use harness::user_error;
 
 use crate::args::{Arg, Args, unexpected};
+pub use crate::e2e_options::Options;
 use crate::scenarios;
 
 pub const HELP: &str = "\
@@ -73,35 +72,6 @@ for forgejo-runner, named in the header); Forgejo and the upgrades are --dry-run
                     both sides of each pair, and what the upgrade changes
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
-
-pub struct Options {
-    pub(crate) scenarios: Vec<String>,
-    pub(crate) workflows: Vec<PathBuf>,
-    pub(crate) list: bool,
-    pub(crate) keep: bool,
-    pub(crate) negative: bool,
-    pub(crate) dind: DindMode,
-    pub(crate) jobs: usize,
-    pub(crate) values: PathBuf,
-    pub(crate) image_source: ImageSource,
-    pub(crate) deadlines: Deadlines,
-    pub(crate) apply_sysctl: bool,
-    pub(crate) kind: bool,
-    pub(crate) dry_run: bool,
-    pub(crate) reuse: bool,
-    pub(crate) keep_on_failure: bool,
-    pub(crate) registry_mirror: Option<String>,
-    pub(crate) node_image: Option<String>,
-    pub(crate) cluster: String,
-    pub(crate) chart: Option<String>,
-    pub(crate) chart_version: Option<String>,
-    pub(crate) render: bool,
-    pub(crate) certs: CertMode,
-    pub(crate) registration: Registration,
-    pub(crate) upgrade_matrix: bool,
-    pub(crate) upgrade_from: Option<String>,
-    pub(crate) upgrade_to: Option<String>,
-}
 
 fn parse(mut args: Args) -> Result<Option<Options>> {
     let mut o = Options {
@@ -320,7 +290,7 @@ async fn run_and_report(
                 return Err(e);
             }
         },
-        signal = interrupted() => {
+        signal = crate::finish::interrupted() => {
             progress.say(format!("interrupted by {signal}: removing what run {run_id} created"));
             let docker = docker::connect().await?;
             let removed = docker::sweep(&docker, labels::RUN, &run_id).await?;
@@ -328,47 +298,7 @@ async fn run_and_report(
             return Ok(ExitCode::from(130));
         }
     };
-    report(&summary)
-}
-
-/// `e2e --platform kind` carried out: the local cluster, the chart, the scenarios.
-pub(crate) async fn run_kind(o: &Options, items: Vec<RunItem>, plan: harness::kind::KindOptions) -> Result<ExitCode> {
-    let run_id = new_run_id();
-    let progress = Progress::new();
-    let opts = harness::platform::kind::KindRunOptions {
-        run_id: run_id.clone(),
-        items,
-        values: plan.values.clone(),
-        dind: o.dind,
-        cluster: harness::cluster::ClusterOptions {
-            name: plan.cluster.clone(),
-            dind: o.dind,
-            node_image: o.node_image.clone(),
-        },
-        chart: plan.chart.clone(),
-        chart_version: plan.chart_version.clone(),
-        keep_cluster: o.reuse || o.keep,
-        keep: o.keep,
-        deadlines: o.deadlines,
-    };
-    let summary = tokio::select! {
-        summary = harness::platform::kind::run_kind(opts, progress) => summary?,
-        signal = interrupted() => {
-            progress.say(format!("interrupted by {signal}: removing what run {run_id} created on cluster {}", plan.cluster));
-            harness::platform::kind::interrupted_cleanup(&plan.cluster, &run_id, o.reuse || o.keep, &progress).await;
-            return Ok(ExitCode::from(130));
-        }
-    };
-    report(&summary)
-}
-
-/// Reports first, then the table: a closed stdout must not cost the reports.
-fn report(summary: &harness::report::Summary) -> Result<ExitCode> {
-    let (junit, json) = summary.write(&harness::run::reports_dir())?;
-    let mut out = std::io::stdout();
-    let _ = write!(out, "{}", summary_table(summary));
-    let _ = writeln!(out, "reports: {} {}", junit.display(), json.display());
-    Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    crate::finish::report(&summary)
 }
 
 /// The Docker-platform upgrade pairs asked for (none without an upgrade flag).
@@ -385,17 +315,6 @@ fn docker_upgrades(o: &Options) -> Result<Vec<UpgradePair>> {
         Ok(UpgradeSide { dind, values: path.to_owned(), config: values.runner.config.file })
     };
     Ok(vec![UpgradePair { name: "from-to".into(), from: side(&from)?, to: side(&to)? }])
-}
-
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
 }
 
 fn print_list(catalogue: &[harness::scenario::Scenario]) {

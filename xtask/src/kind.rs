@@ -18,7 +18,7 @@ pub struct Upgrade {
 
 /// Plans (and with `--dry-run` prints) the kind run for the parsed `cargo xtask e2e` flags.
 pub async fn run(
-    args: &crate::e2e::Options,
+    args: &crate::e2e_options::Options,
     items: Vec<RunItem>,
     values: ChartValues,
     upgrade: Upgrade,
@@ -104,7 +104,7 @@ pub async fn run(
             "chart upgrades on a real cluster are not carried out yet: review them with --dry-run --render (the Docker platform runs --upgrade-matrix for real)"
         ));
     }
-    crate::e2e::run_kind(args, items, opts).await
+    run_kind(args, items, opts).await
 }
 
 /// `--dry-run --chart X`: renders the chart with the generated values (helm template is
@@ -214,4 +214,39 @@ fn kind_pairs() -> Result<Vec<KindPair>> {
             })
         })
         .collect()
+}
+
+/// `e2e --platform kind` carried out: the local cluster, the chart, the scenarios.
+async fn run_kind(
+    o: &crate::e2e_options::Options,
+    items: Vec<RunItem>,
+    plan: harness::kind::KindOptions,
+) -> Result<ExitCode> {
+    let run_id = harness::run::new_run_id();
+    let progress = harness::Progress::new();
+    let opts = harness::platform::kind::KindRunOptions {
+        run_id: run_id.clone(),
+        items,
+        values: plan.values.clone(),
+        dind: o.dind,
+        cluster: harness::cluster::ClusterOptions {
+            name: plan.cluster.clone(),
+            dind: o.dind,
+            node_image: o.node_image.clone(),
+        },
+        chart: plan.chart.clone(),
+        chart_version: plan.chart_version.clone(),
+        keep_cluster: o.reuse || o.keep,
+        keep: o.keep,
+        deadlines: o.deadlines,
+    };
+    let summary = tokio::select! {
+        summary = harness::platform::kind::run_kind(opts, progress) => summary?,
+        signal = crate::finish::interrupted() => {
+            progress.say(format!("interrupted by {signal}: removing what run {run_id} created on cluster {}", plan.cluster));
+            harness::platform::kind::interrupted_cleanup(&plan.cluster, &run_id, o.reuse || o.keep, &progress).await;
+            return Ok(ExitCode::from(130));
+        }
+    };
+    crate::finish::report(&summary)
 }

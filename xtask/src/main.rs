@@ -8,6 +8,8 @@ mod clean;
 mod cluster;
 mod doctor;
 mod e2e;
+mod e2e_options;
+mod finish;
 mod images;
 mod kind;
 mod scenarios;

@@ -3,7 +3,6 @@
 //! images loaded, and removed without a trace. `cargo xtask cluster` and `e2e --platform
 //! kind` share this code.
 
-pub mod command;
 pub mod node_image;
 pub mod shim;
 mod smoke;
@@ -14,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bollard::Docker;
 
-pub use command::Kubectl;
-use command::run;
+pub use crate::process::Kubectl;
+use crate::process::run;
 
 use crate::docker::images::{self, ImageKind, ImageSet, ImageSource};
 use crate::docker::{DindMode, Privilege, labels};

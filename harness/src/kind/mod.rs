@@ -7,6 +7,7 @@ mod chart;
 pub mod forgejo;
 #[cfg(feature = "kube")]
 pub mod kube_ops;
+mod options;
 mod plan;
 mod pod_check;
 mod render_check;
@@ -14,7 +15,8 @@ mod values;
 mod versions;
 
 pub use chart::{ChartSource, RenderReport, render_check, upgrade_changes};
-pub use plan::{Action, CertMode, KindOptions, Plan, Registration, Step, build_plan, build_upgrade_plan};
+pub use options::{CertMode, KindOptions, Registration};
+pub use plan::{Action, Plan, Step, build_plan, build_upgrade_plan};
 pub use pod_check::{PodIntent, compare_pod, container_images};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};
 pub use values::{

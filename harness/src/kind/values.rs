@@ -3,7 +3,7 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::plan::{CertMode, KindOptions};
+use super::options::{CertMode, KindOptions, Registration};
 use crate::config::{ChartValues, ImageHolder, ImageValues};
 use crate::pki::SECRET_ITEMS_PATHS;
 
@@ -50,11 +50,11 @@ pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<Strin
     c.name = Some(format!("{}-runner", opts.cluster));
     notes.push(format!("runner.config.instance = {FORGEJO_URL} (Forgejo in the cluster)"));
     match opts.registration {
-        super::Registration::Token => {
+        Registration::Token => {
             c.token = Some(token.to_owned());
             notes.push("runner.config.token = the registration token from the Forgejo API".into());
         }
-        super::Registration::OfflineSecret => {
+        Registration::OfflineSecret => {
             c.existing_secret = Some(format!("{}-registration", opts.cluster));
             notes.push("runner.config.existingSecret = a .runner made offline from a shared secret".into());
         }

@@ -1,5 +1,5 @@
-//! Running kind and kubectl: output streamed as progress, a deadline on every call, and the
-//! last lines of output in the error when it fails.
+//! Running programs (kind, kubectl, helm, cargo): output streamed line by line, a deadline
+//! on every call, and the last lines of output in the error when it fails.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

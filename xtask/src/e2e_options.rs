@@ -1,0 +1,38 @@
+//! The parsed flags of `cargo xtask e2e`, shared by the Docker and kind runs.
+
+use std::path::PathBuf;
+
+use harness::docker::DindMode;
+use harness::docker::images::ImageSource;
+use harness::kind::{CertMode, Registration};
+use harness::platform::docker::Deadlines;
+
+/// Every flag of `cargo xtask e2e` (parsed in `e2e.rs`).
+pub struct Options {
+    pub(crate) scenarios: Vec<String>,
+    pub(crate) workflows: Vec<PathBuf>,
+    pub(crate) list: bool,
+    pub(crate) keep: bool,
+    pub(crate) negative: bool,
+    pub(crate) dind: DindMode,
+    pub(crate) jobs: usize,
+    pub(crate) values: PathBuf,
+    pub(crate) image_source: ImageSource,
+    pub(crate) deadlines: Deadlines,
+    pub(crate) apply_sysctl: bool,
+    pub(crate) kind: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) reuse: bool,
+    pub(crate) keep_on_failure: bool,
+    pub(crate) registry_mirror: Option<String>,
+    pub(crate) node_image: Option<String>,
+    pub(crate) cluster: String,
+    pub(crate) chart: Option<String>,
+    pub(crate) chart_version: Option<String>,
+    pub(crate) render: bool,
+    pub(crate) certs: CertMode,
+    pub(crate) registration: Registration,
+    pub(crate) upgrade_matrix: bool,
+    pub(crate) upgrade_from: Option<String>,
+    pub(crate) upgrade_to: Option<String>,
+}
