@@ -72,6 +72,9 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     let act_binary = read_act()?;
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
     let mut setup = Vec::new();
+    let kind_opts = kind_options(&opts)?;
+    // The render check before any cluster: a chart that does not render is one line, fast.
+    render_first(&helm, &opts, &kind_opts, &progress)?;
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
     setup.push(("cluster".to_owned(), t.elapsed().as_secs_f64()));
@@ -89,7 +92,8 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
         },
     ));
     let namespace = format!("fe2e-{}", opts.run_id);
-    let result = deploy_and_run(&opts, &cluster, &helm, &namespace, act_binary, &mut setup, &progress).await;
+    let result =
+        deploy_and_run(&opts, &kind_opts, &cluster, &helm, &namespace, act_binary, &mut setup, &progress).await;
     let t = Instant::now();
     let teardown = teardown(&opts, &cluster, &helm, &namespace, &progress).await;
     setup.push(("teardown".to_owned(), t.elapsed().as_secs_f64()));
@@ -101,27 +105,14 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     Ok(summary)
 }
 
-/// The chart's `name` when `chart` is a directory with a Chart.yaml.
-fn chart_name(chart: &str) -> Option<String> {
-    let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    doc["name"].as_str().map(str::to_owned)
-}
-
-async fn deploy_and_run(
-    opts: &KindRunOptions,
-    cluster: &Cluster,
-    helm: &std::path::Path,
-    namespace: &str,
-    act_binary: Vec<u8>,
-    setup: &mut Vec<(String, f64)>,
-    progress: &Progress,
-) -> Result<Vec<ScenarioResult>> {
-    let k = &cluster.kubectl;
+/// The plan's options for this run: the offline registration, the harness's certificates
+/// and the images `cluster up` loads (their tags are known before they are built).
+fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
+    let planned = crate::docker::images::plan(&crate::fixtures_dir())?;
+    let image = |k: ImageKind| planned.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
     let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
-    let job_image = cluster.images.get(ImageKind::Job).to_owned();
-    let kind_opts = KindOptions {
-        cluster: cluster.name.clone(),
+    Ok(KindOptions {
+        cluster: opts.cluster.name.clone(),
         reuse: true,
         keep: opts.keep,
         keep_on_failure: false,
@@ -130,19 +121,30 @@ async fn deploy_and_run(
         registration: Registration::OfflineSecret,
         apply_sysctl: false,
         dind: opts.dind,
-        dind_image: cluster.images.get(dind_kind).to_owned(),
-        job_image: job_image.clone(),
+        dind_image: image(dind_kind),
+        job_image: image(ImageKind::Job),
         values: opts.values.clone(),
         versions: Versions::load()?,
         scenarios: Vec::new(),
         chart: opts.chart.clone(),
         chart_version: opts.chart_version.clone(),
-    };
+    })
+}
+
+/// `helm template` of the chart with the generated values, compared with intent; findings
+/// are said, a chart that does not render is one line quoting helm.
+fn render_first(
+    helm: &std::path::Path,
+    opts: &KindRunOptions,
+    kind_opts: &KindOptions,
+    progress: &Progress,
+) -> Result<()> {
     let source = ChartSource::new(&opts.chart, &opts.chart_version);
-    // The render check first: a chart that does not render is one line quoting helm.
-    let report = crate::kind::render_check(helm, &source, &kind_opts).map_err(|e| {
+    let report = crate::kind::render_check(helm, &source, kind_opts).map_err(|e| {
+        let hint =
+            if source.version.is_some() { "; without its registry, give a chart directory: --chart DIR" } else { "" };
         user_error!(
-            "the chart {} does not render with the generated values: {}",
+            "the chart {} does not render with the generated values: {}{hint}",
             opts.chart,
             one_line(&format!("{e:#}"))
         )
@@ -151,7 +153,31 @@ async fn deploy_and_run(
         progress.say(format!("render check: FINDING {f}"));
     }
     progress.say(format!("render check of {}: {} findings", opts.chart, report.findings.len()));
-    let (mut values, notes) = runner_values(&kind_opts, "");
+    Ok(())
+}
+
+/// The chart's `name` when `chart` is a directory with a Chart.yaml.
+fn chart_name(chart: &str) -> Option<String> {
+    let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    doc["name"].as_str().map(str::to_owned)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy_and_run(
+    opts: &KindRunOptions,
+    kind_opts: &KindOptions,
+    cluster: &Cluster,
+    helm: &std::path::Path,
+    namespace: &str,
+    act_binary: Vec<u8>,
+    setup: &mut Vec<(String, f64)>,
+    progress: &Progress,
+) -> Result<Vec<ScenarioResult>> {
+    let k = &cluster.kubectl;
+    let job_image = kind_opts.job_image.clone();
+    let source = ChartSource::new(&opts.chart, &opts.chart_version);
+    let (mut values, notes) = runner_values(kind_opts, "");
     // The runner container is the harness's job image with the forgejo-runner stand-in.
     values.image =
         Some(ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(&job_image) });
@@ -171,7 +197,7 @@ async fn deploy_and_run(
     std::fs::write(&values_path, serde_yaml::to_string(&values)?)?;
 
     let t = Instant::now();
-    k.apply(&secrets_manifest(namespace, &kind_opts, &opts.run_id)?).await?;
+    k.apply(&secrets_manifest(namespace, kind_opts, &opts.run_id)?).await?;
     let mut install: Vec<String> = ["upgrade", "--install", RELEASE, &opts.chart].map(String::from).to_vec();
     if let Some(v) = &source.version {
         install.extend(["--version".into(), v.clone()]);
