@@ -1,8 +1,8 @@
 //! The `docker` kind finds first on its PATH. kind creates nodes with `docker run
 //! --privileged` and enters them with `docker exec --privileged`; an engine that withholds
 //! CAP_SYS_RESOURCE refuses both. The shim passes everything through to the real client,
-//! labels what `run` and `network create` make (so the harness's sweep and leak check see
-//! the cluster), and — only when the engine refuses `--privileged` — turns it into the
+//! labels what `run` makes with the cluster and `network create` as the harness's (so the
+//! sweep and the leak check see them), and — only when the engine refuses `--privileged` — turns it into the
 //! capability set that DIND uses here too, plus what a node needs beyond it.
 
 use std::path::{Path, PathBuf};
@@ -64,8 +64,9 @@ case "$1" in
     ;;
   network)
     if [ "${{2-}}" = create ]; then
+      # kind's one `kind` network serves every cluster: the harness's, not one cluster's.
       shift 2
-      exec "$real" network create "${{labels[@]}}" "$@"
+      exec "$real" network create --label {managed}=true "$@"
     fi
     ;;
 esac
@@ -115,7 +116,7 @@ mod tests {
         let run = through_shim(Privilege::Privileged, &["run", "--privileged", "img"]);
         assert!(run.contains(&"--privileged".to_owned()) && !run.contains(&"SYS_RESOURCE".to_owned()), "{run:?}");
         let net = through_shim(Privilege::Privileged, &["network", "create", "-d=bridge", "kind"]);
-        assert_eq!(net[..4], ["network", "create", "--label", "io.forgejo-e2e.managed=true"]);
+        assert_eq!(net, ["network", "create", "--label", "io.forgejo-e2e.managed=true", "-d=bridge", "kind"]);
         assert_eq!(through_shim(Privilege::Privileged, &["ps", "-a"]), ["ps", "-a"]);
     }
 }
