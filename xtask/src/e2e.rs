@@ -228,14 +228,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
     let items = select(&catalogue, &o)?;
-    if o.kind {
+    if o.kind && o.dry_run {
         let upgrade =
             crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
         return crate::kind::run(&o, items, values, upgrade).await;
     }
-    let run_id = new_run_id();
     let progress = Progress::new();
     let sysctl = Sysctl::new(Path::new("/"));
+    // One knob for the host and its kind nodes: they share the kernel.
     let apply_sysctl = o.apply_sysctl;
     if apply_sysctl {
         match sysctl.apply(false)? {
@@ -250,7 +250,13 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let result = run_and_report(o, items, values, &run_id, progress).await;
+    let result = if o.kind {
+        let upgrade =
+            crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
+        crate::kind::run(&o, items, values, upgrade).await
+    } else {
+        run_and_report(o, items, values, &new_run_id(), progress).await
+    };
     // Also after a failed or interrupted run: the host gets its value back.
     if apply_sysctl && let RestoreOutcome::Restored { value, .. } = sysctl.restore()? {
         progress.say(format!("restored kernel.apparmor_restrict_unprivileged_userns = {value}"));

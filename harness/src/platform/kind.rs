@@ -78,6 +78,9 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
     setup.push(("cluster".to_owned(), t.elapsed().as_secs_f64()));
+    for line in node_sysctl(&cluster.name).await {
+        progress.say(line);
+    }
     let chart_name = chart_name(&opts.chart);
     progress.say(format!(
         "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {}, executor act (a stand-in for forgejo-runner: its image cannot be had offline) in the chart's runner container",
@@ -103,6 +106,29 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
         Summary::new(&opts.run_id, "kind", "act", cluster.privilege.describe(), "built", results, start.elapsed());
     summary.setup_phases = setup;
     Ok(summary)
+}
+
+/// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
+/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none.
+async fn node_sysctl(cluster: &str) -> Vec<String> {
+    let knob = crate::node::USERNS_KNOB.name;
+    let path = format!("/proc/sys/{}", knob.replace('.', "/"));
+    let node = format!("{cluster}-control-plane");
+    let mut cmd = tokio::process::Command::new("docker");
+    cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
+    let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
+        Ok(out) if out.success => out.text.trim().to_owned(),
+        Ok(out) => format!("unknown ({})", out.tail(1)),
+        Err(e) => format!("unknown ({e:#})"),
+    };
+    let line = match seen.as_str() {
+        "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
+        "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
+        v => format!(
+            "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
+        ),
+    };
+    vec![line]
 }
 
 /// The plan's options for this run: the offline registration, the harness's certificates
