@@ -17,17 +17,9 @@ const NAMESPACE: &str = "fe2e-smoke";
 
 /// The namespace, the certificate Secret and the pod, as one manifest.
 fn manifest(image: &str, dind: DindMode, certs: &crate::pki::TlsSet) -> Result<String> {
-    let by_path: std::collections::BTreeMap<&str, String> =
-        crate::pki::files(certs, Default::default()).into_iter().map(|f| (f.path, f.contents)).collect();
-    let mut data = serde_json::Map::new();
-    let mut items = Vec::new();
-    for (key, path) in crate::pki::SECRET_ITEMS_PATHS {
-        data.insert(
-            key.to_owned(),
-            json!(crate::base64::encode(by_path.get(path).map(String::as_bytes).unwrap_or_default())),
-        );
-        items.push(json!({"key": key, "path": path}));
-    }
+    let data = crate::pki::secret_data(certs);
+    let items: Vec<_> =
+        crate::pki::SECRET_ITEMS_PATHS.iter().map(|(key, path)| json!({"key": key, "path": path})).collect();
     let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e"});
     let data_dir = dind.data_dir();
     let docs = [

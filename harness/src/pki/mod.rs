@@ -25,4 +25,4 @@ pub const SECRET_ITEMS_PATHS: [(&str, &str); 7] = [
     ("client-cert.pem", "client/cert.pem"),
     ("client-key.pem", "client/key.pem"),
 ];
-pub use write::{FileSpec, WriteOptions, files, write_dir};
+pub use write::{FileSpec, WriteOptions, files, secret_data, write_dir};

@@ -61,3 +61,17 @@ fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }
+
+/// The set as a Secret's `data` (key → base64 PEM), keyed as [`super::SECRET_ITEMS_PATHS`]
+/// names them; no CA key, like every set.
+pub fn secret_data(set: &TlsSet) -> serde_json::Map<String, serde_json::Value> {
+    let by_path: std::collections::BTreeMap<&str, String> =
+        files(set, WriteOptions::default()).into_iter().map(|f| (f.path, f.contents)).collect();
+    super::SECRET_ITEMS_PATHS
+        .iter()
+        .map(|(key, path)| {
+            let pem = by_path.get(path).map(String::as_bytes).unwrap_or_default();
+            ((*key).to_owned(), serde_json::Value::from(crate::base64::encode(pem)))
+        })
+        .collect()
+}

@@ -318,15 +318,7 @@ async fn deploy_and_run(
 fn secrets_manifest(namespace: &str, opts: &KindOptions, run_id: &str) -> Result<String> {
     let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id});
     let certs = crate::pki::generate(&crate::pki::PkiOptions::default())?;
-    let by_path: std::collections::BTreeMap<&str, String> =
-        crate::pki::files(&certs, Default::default()).into_iter().map(|f| (f.path, f.contents)).collect();
-    let mut data = serde_json::Map::new();
-    for (key, path) in crate::pki::SECRET_ITEMS_PATHS {
-        data.insert(
-            key.to_owned(),
-            json!(crate::base64::encode(by_path.get(path).map(String::as_bytes).unwrap_or_default())),
-        );
-    }
+    let data = crate::pki::secret_data(&certs);
     let runner_file = json!({
         "WARNING": "made offline by forgejo-e2e for the forgejo-runner stand-in; no Forgejo knows it",
         "id": 1,
