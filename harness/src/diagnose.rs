@@ -47,8 +47,10 @@ pub fn diagnose(signatures: &[Signature], log: &str) -> Vec<Diagnosis> {
         .filter(|s| s.patterns.iter().all(|p| log.contains(p.as_str())))
         .filter(|s| s.any.is_empty() || s.any.iter().any(|p| log.contains(p.as_str())))
         .map(|s| {
-            let first = &s.patterns[0];
-            let evidence = log.lines().find(|l| l.contains(first.as_str())).unwrap_or(first).trim().to_owned();
+            // The line that shows it: the first `match` pattern's, else the `any` one seen.
+            let seen = |p: &&String| log.contains(p.as_str());
+            let first = s.patterns.first().or_else(|| s.any.iter().find(seen)).map_or("", String::as_str);
+            let evidence = log.lines().find(|l| l.contains(first)).unwrap_or(first).trim().to_owned();
             Diagnosis { id: s.id.clone(), cause: s.cause.clone(), fix: s.fix.clone(), evidence }
         })
         .collect()

@@ -12,6 +12,7 @@ pub mod diagnose;
 pub mod docker;
 mod error;
 pub mod executor;
+pub mod fault;
 pub mod kind;
 pub mod node;
 pub mod pki;

@@ -95,21 +95,7 @@ pub enum Expect {
     Control(fn(&Evidence) -> Vec<Check>),
 }
 
-/// Faults the Docker platform can inject; each must end in a failed scenario within a
-/// bounded time, with a report that names the cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The TLS set expired ten days ago.
-    ExpiredCerts,
-    /// dockerd never starts (DIND's entrypoint only sleeps).
-    DindNeverReady,
-    /// The job hangs past its deadline (the variant's workflow sleeps).
-    JobHangs,
-    /// DIND is killed while the job runs (when the job prints `E2E-MARK sleeping=`).
-    DindKilled,
-    /// DIND's data root is a 64 MB tmpfs: loading the job image fills it.
-    DiskFull,
-}
+pub use crate::fault::Fault;
 
 /// A binary of this workspace the harness builds and puts into the job's workspace.
 #[derive(Debug, Clone, Copy)]

@@ -29,3 +29,10 @@ fn a_healthy_rootless_start_matches_nothing() {
         time=\"2026-11-27T21:15:33Z\" level=info msg=\"API listen on [::]:2376\"\n";
     assert_eq!(diagnose(&sigs, healthy), Vec::new());
 }
+
+#[test]
+fn every_signature_can_match_something() {
+    for s in signatures().expect("signatures load") {
+        assert!(!(s.patterns.is_empty() && s.any.is_empty()), "{}: neither `match` nor `any`", s.id);
+    }
+}

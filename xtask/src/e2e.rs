@@ -35,7 +35,7 @@ values in fixtures/runner/values.yaml). Prints a summary table; writes
 target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs.
 
   --list            list scenarios, what they need, and their descriptions
-  --scenario NAME   run only NAME (repeatable)
+  --scenario NAME   run only NAME (repeatable); NAME:VARIANT runs that one variant
   --workflow PATH   run a workflow file or folder of your repository in the same pod
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
@@ -353,14 +353,28 @@ fn print_list(catalogue: &[harness::scenario::Scenario]) {
 
 fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<RunItem>> {
     let mut items = Vec::new();
-    for name in &o.scenarios {
-        if !catalogue.iter().any(|s| s.name == name) {
+    // `NAME` is a scenario (with its controls, and its negatives under --negative);
+    // `NAME:VARIANT` is that one variant alone.
+    let mut whole = Vec::new();
+    for wanted in &o.scenarios {
+        let (name, variant) = wanted.split_once(':').map_or((wanted.as_str(), None), |(n, v)| (n, Some(v)));
+        let Some(s) = catalogue.iter().find(|s| s.name == name) else {
             let names: Vec<&str> = catalogue.iter().map(|s| s.name).collect();
             return Err(user_error!("unknown scenario `{name}`; the scenarios are: {}", names.join(", ")));
+        };
+        match variant {
+            None => whole.push(name),
+            Some(v) => {
+                let Some(found) = s.variants.iter().find(|x| x.name == v) else {
+                    let names: Vec<String> = s.variants.iter().map(|x| format!("{name}:{}", x.name)).collect();
+                    return Err(user_error!("`{name}` has no variant `{v}`; its variants: {}", names.join(", ")));
+                };
+                items.push(RunItem::variant(*s, *found));
+            }
         }
     }
-    let wanted = |name: &str| o.scenarios.is_empty() && o.workflows.is_empty() || o.scenarios.iter().any(|s| s == name);
-    for s in catalogue.iter().filter(|s| wanted(s.name)) {
+    let everything = o.scenarios.is_empty() && o.workflows.is_empty();
+    for s in catalogue.iter().filter(|s| everything || whole.contains(&s.name)) {
         items.push(RunItem::scenario(*s));
         let variants = s.variants.iter().filter(|v| v.always() || o.negative);
         items.extend(variants.map(|v| RunItem::variant(*s, *v)));

@@ -17,25 +17,9 @@ use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Executor, Fault, Platform, PodSetup};
+use crate::scenario::{Check, Evidence, Executor, Platform, PodSetup};
 
-/// Deadlines for the steps of a scenario.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadlines {
-    pub dind_ready: Duration,
-    pub image_load: Duration,
-    pub job: Duration,
-}
-
-impl Default for Deadlines {
-    fn default() -> Self {
-        Self {
-            dind_ready: Duration::from_secs(90),
-            image_load: Duration::from_secs(180),
-            job: Duration::from_secs(600),
-        }
-    }
-}
+pub use crate::fault::Deadlines;
 
 /// Everything shared by the scenarios of one run on the Docker platform.
 pub struct DockerPlatform {
@@ -136,13 +120,13 @@ impl DockerPlatform {
             dind_exit: None,
             deadlines: self.deadlines_for(item),
         };
-        let fault = item.variant.and_then(|v| v.fault);
-        let generated = match fault {
-            // Ten days ago, with the default two days of validity: expired eight days ago.
-            Some(Fault::ExpiredCerts) => {
-                pki::generate_at(&PkiOptions::default(), time::OffsetDateTime::now_utc() - time::Duration::days(10))
+        let change = item.variant.and_then(|v| v.fault).map(|f| f.pod_change()).unwrap_or_default();
+        let generated = match change.certs_age_days {
+            // Generated that many days ago, with the default two days of validity.
+            Some(days) => {
+                pki::generate_at(&PkiOptions::default(), time::OffsetDateTime::now_utc() - time::Duration::days(days))
             }
-            _ => pki::generate(&PkiOptions::default()),
+            None => pki::generate(&PkiOptions::default()),
         };
         let tls = match generated {
             Ok(t) => t,
@@ -151,10 +135,13 @@ impl DockerPlatform {
                 return run;
             }
         };
-        let dind_image = self
-            .images
-            .get(if mode == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind })
-            .to_owned();
+        let dind_image = match change.dind_image_missing {
+            true => crate::fault::MISSING_DIND_IMAGE.to_owned(),
+            false => self
+                .images
+                .get(if mode == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind })
+                .to_owned(),
+        };
         // A kept image-store volume, if --reuse: one per concurrent pod, never shared.
         let cache = match (&self.cache_pool, mode) {
             (Some(pool), DindMode::Rootful) if seccomp.is_none() => pool.lock().await.pop(),
@@ -172,9 +159,8 @@ impl DockerPlatform {
             certs_volume: None,
             data_volume: cache.clone(),
             dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
-            dind_entrypoint: (fault == Some(Fault::DindNeverReady))
-                .then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
-            data_tmpfs: (fault == Some(Fault::DiskFull)).then(|| "64m".to_owned()),
+            dind_entrypoint: change.dind_never_starts.then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
+            data_tmpfs: change.data_limit_mib.map(|mib| format!("{mib}m")),
         };
         let t = Instant::now();
         let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
@@ -284,11 +270,11 @@ impl DockerPlatform {
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();
-        let kill_on_marker = item.variant.and_then(|v| v.fault) == Some(Fault::DindKilled);
-        let kill_marker = format!("E2E-MARK {nonce} sleeping=");
+        let kill_on = item.variant.and_then(|v| v.fault).and_then(|f| f.kill_dind_on_marker());
+        let kill_marker = kill_on.map(|key| format!("E2E-MARK {nonce} {key}="));
         let (docker, dind) = (self.docker.clone(), pod.dind.clone());
         let mut on_line = |line: &str| {
-            if kill_on_marker && line.contains(&kill_marker) {
+            if kill_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
                 let (docker, dind) = (docker.clone(), dind.clone());
                 tokio::spawn(async move {
                     docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
@@ -336,13 +322,7 @@ impl DockerPlatform {
 impl DockerPlatform {
     /// Deadlines for `item`: the run's, shortened where a fault makes the wait pointless.
     pub(super) fn deadlines_for(&self, item: &RunItem) -> Deadlines {
-        let mut d = self.deadlines;
-        match item.variant.and_then(|v| v.fault) {
-            Some(Fault::ExpiredCerts | Fault::DindNeverReady) => d.dind_ready = Duration::from_secs(20),
-            Some(Fault::JobHangs) => d.job = Duration::from_secs(15),
-            _ => {}
-        }
-        d
+        crate::fault::deadlines_for(item.variant.and_then(|v| v.fault), self.deadlines)
     }
 }
 

@@ -53,6 +53,12 @@ pub fn scenario() -> Scenario {
                 ..NEGATIVE
             },
             Variant {
+                name: "dind-image-missing",
+                fault: Some(Fault::DindImageMissing),
+                expect: Expect::Failure("image-not-loaded"),
+                ..NEGATIVE
+            },
+            Variant {
                 name: "disk-full",
                 fault: Some(Fault::DiskFull),
                 expect: Expect::Failure("no space left on device"),
