@@ -32,7 +32,8 @@ Everything it creates carries io.forgejo-e2e.managed=true and io.forgejo-e2e.clu
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut action = None;
-    let mut opts = ClusterOptions { name: "fe2e".into(), dind: DindMode::Rootful, node_image: None };
+    let mut opts =
+        ClusterOptions { name: "fe2e".into(), dind: DindMode::Rootful, node_image: None, smoke_when_reused: true };
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Value(v) if action.is_none() => action = Some(v.to_string_lossy().into_owned()),

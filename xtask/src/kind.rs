@@ -8,6 +8,9 @@ use harness::docker::DindMode;
 use harness::docker::images::{self, ImageKind};
 use harness::kind::{CertMode, KindOptions, Versions, build_plan, build_upgrade_plan};
 use harness::platform::RunItem;
+use harness::platform::kind::KindUpgrade;
+use harness::platform::upgrade::KindPair;
+use harness::scenario::PodSetup;
 use harness::user_error;
 
 /// Which chart upgrade to plan, if any.
@@ -61,11 +64,19 @@ pub async fn run(
         for pair in kind_pairs()? {
             let mut from = opts.clone();
             from.chart_version = pair.from.clone();
-            let runner = pair.runner.as_ref().map_or(String::new(), |(a, b)| format!(" (forgejo-runner {a} -> {b})"));
-            plans.push((
-                format!("upgrade {}: chart {} -> {}{runner}", pair.name, pair.from, pair.to),
-                build_upgrade_plan(&from, &pair.to, pair.to_values.as_ref())?,
-            ));
+            let runner =
+                pair.runner.as_ref().map_or(String::new(), |r| format!(" (forgejo-runner {} -> {})", r.from, r.to));
+            let title = format!("upgrade {}: chart {} -> {}{runner}", pair.name, pair.from, pair.to);
+            if pair.is_dirs() {
+                // Directories have no versions to plan with: carried out, or rendered.
+                println!("# {title}: two chart directories; no plan (run it, or --render it)");
+                continue;
+            }
+            let to_values = match &pair.to_values {
+                Some(f) => Some(serde_yaml::from_str(&std::fs::read_to_string(harness::fixtures_dir().join(f))?)?),
+                None => None,
+            };
+            plans.push((title, build_upgrade_plan(&from, &pair.to, to_values.as_ref())?));
         }
     } else if upgrade.pair.as_ref().is_some_and(|(a, b)| is_dir(a) && is_dir(b)) {
         // Chart directories have no versions to plan an upgrade with: render only.
@@ -88,7 +99,9 @@ pub async fn run(
         }
         let pairs: Vec<(String, String)> = match &upgrade.pair {
             Some(pair) => vec![pair.clone()],
-            None if upgrade.matrix => kind_pairs()?.into_iter().map(|p| (p.from, p.to)).collect(),
+            None if upgrade.matrix => {
+                kind_pairs()?.into_iter().map(|p| (KindPair::resolve(&p.from), KindPair::resolve(&p.to))).collect()
+            }
             None => return render(&opts, &opts.chart),
         };
         let mut code = ExitCode::SUCCESS;
@@ -99,12 +112,8 @@ pub async fn run(
         }
         return Ok(code);
     }
-    if upgrade.matrix || upgrade.pair.is_some() {
-        return Err(user_error!(
-            "chart upgrades on a real cluster are not carried out yet: review them with --dry-run --render (the Docker platform runs --upgrade-matrix for real)"
-        ));
-    }
-    run_kind(args, items, opts).await
+    let upgrades = kind_upgrades(&upgrade, &opts)?;
+    run_kind(args, items, opts, upgrades).await
 }
 
 /// `--dry-run --chart X`: renders the chart with the generated values (helm template is
@@ -177,51 +186,65 @@ fn is_dir(path: &str) -> bool {
     std::path::Path::new(path).is_dir()
 }
 
-struct KindPair {
-    name: String,
-    from: String,
-    to: String,
-    to_values: Option<serde_yaml::Value>,
-    /// The runner versions the two chart versions deploy (their appVersion), if known.
-    runner: Option<(String, String)>,
-}
-
 /// The kind pairs of fixtures/upgrades.yaml.
 fn kind_pairs() -> Result<Vec<KindPair>> {
-    let path = harness::fixtures_dir().join("upgrades.yaml");
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&path)?).map_err(|e| user_error!("{}: {e}", path.display()))?;
-    let pairs = doc.get("kind").and_then(|k| k.as_sequence()).cloned().unwrap_or_default();
-    pairs
-        .iter()
-        .map(|p| {
-            let field = |k: &str| {
-                p.get(k)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-                    .ok_or_else(|| user_error!("{}: a kind pair lacks `{k}`", path.display()))
-            };
-            let runner = p.get("runner").map(|r| {
-                let side = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
-                (side("from"), side("to"))
-            });
-            Ok(KindPair {
-                name: field("name")?,
-                from: field("from")?,
-                to: field("to")?,
-                to_values: p.get("to_values").cloned(),
-                runner,
-            })
-        })
-        .collect()
+    harness::platform::upgrade::kind_pairs(&harness::fixtures_dir().join("upgrades.yaml"))
+}
+
+/// The upgrades asked for, as the kind run carries them out: pairs of versions take the
+/// run's chart reference; with a chart directory as --chart they are skipped, saying why.
+fn kind_upgrades(upgrade: &Upgrade, plan: &KindOptions) -> Result<Vec<KindUpgrade>> {
+    let source = |side: &str| match is_dir(side) {
+        true => harness::kind::ChartSource::new(side, ""),
+        false => harness::kind::ChartSource { reference: plan.chart.clone(), version: Some(side.to_owned()) },
+    };
+    let pairs = match &upgrade.pair {
+        Some((a, b)) => {
+            vec![KindPair { name: "from-to".into(), from: a.clone(), to: b.clone(), to_values: None, runner: None }]
+        }
+        None if upgrade.matrix => kind_pairs()?,
+        None => return Ok(Vec::new()),
+    };
+    let mut out = Vec::new();
+    for p in pairs {
+        let (from, to) = (KindPair::resolve(&p.from), KindPair::resolve(&p.to));
+        let to_values = match &p.to_values {
+            Some(f) => {
+                harness::config::load_values(&harness::fixtures_dir().join(f)).map_err(|e| user_error!("{e}"))?
+            }
+            None => plan.values.clone(),
+        };
+        let runner = p.runner.as_ref().map_or(String::new(), |r| format!(" (forgejo-runner {} -> {})", r.from, r.to));
+        let values = p.to_values.as_deref().map_or(String::new(), |f| format!(", B with {f}"));
+        let skip = (!p.is_dirs() && is_dir(&plan.chart)).then(|| {
+            format!(
+                "chart versions {} -> {} need a chart reference, and --chart {} is a directory: give the two versions as directories (--upgrade-from DIR --upgrade-to DIR)",
+                p.from, p.to, plan.chart
+            )
+        });
+        out.push(KindUpgrade {
+            note: format!("{} -> {}{runner}{values}", p.from, p.to),
+            name: p.name,
+            from: source(&from),
+            to: source(&to),
+            to_values,
+            skip,
+        });
+    }
+    Ok(out)
 }
 
 /// `e2e --platform kind` carried out: the local cluster, the chart, the scenarios.
 async fn run_kind(
     o: &crate::e2e_options::Options,
-    items: Vec<RunItem>,
+    mut items: Vec<RunItem>,
     plan: harness::kind::KindOptions,
+    upgrades: Vec<KindUpgrade>,
 ) -> Result<ExitCode> {
+    if !upgrades.is_empty() {
+        // Around an upgrade: the plain scenarios, as on the Docker platform.
+        items.retain(|i| i.variant.is_none() && i.scenario.is_some_and(|s| s.setup == PodSetup::Standard));
+    }
     let run_id = harness::run::new_run_id();
     let progress = harness::Progress::new();
     let opts = harness::platform::kind::KindRunOptions {
@@ -233,12 +256,15 @@ async fn run_kind(
             name: plan.cluster.clone(),
             dind: o.dind,
             node_image: o.node_image.clone(),
+            smoke_when_reused: false,
         },
         chart: plan.chart.clone(),
         chart_version: plan.chart_version.clone(),
         keep_cluster: o.reuse || o.keep,
         keep: o.keep,
+        keep_on_failure: o.keep_on_failure,
         deadlines: o.deadlines,
+        upgrades,
     };
     let summary = tokio::select! {
         summary = harness::platform::kind::run_kind(opts, progress) => summary?,

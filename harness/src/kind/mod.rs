@@ -10,6 +10,7 @@ pub mod kube_ops;
 mod options;
 mod plan;
 mod pod_check;
+mod pod_state;
 mod render_check;
 mod values;
 mod versions;
@@ -18,6 +19,7 @@ pub use chart::{ChartSource, RenderReport, render_check, upgrade_changes};
 pub use options::{CertMode, KindOptions, Registration};
 pub use plan::{Action, Plan, Step, build_plan, build_upgrade_plan};
 pub use pod_check::{PodIntent, compare_pod, container_images};
+pub use pod_state::{PodState, Stuck, pod_state};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};
 pub use values::{
     CERTS_SECRET, CHART_EXAMPLE_ENVS, FORGEJO_URL, forgejo_values, kind_config, runner_values, without_nulls,

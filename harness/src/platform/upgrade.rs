@@ -36,8 +36,56 @@ pub struct UpgradePair {
 #[serde(deny_unknown_fields)]
 struct Matrix {
     docker: Vec<PairSpec>,
-    #[allow(dead_code)]
-    kind: Vec<serde_yaml::Value>,
+    kind: Vec<KindPair>,
+}
+
+/// A kind pair: the chart at `from`, `helm upgrade`d to `to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindPair {
+    pub name: String,
+    /// A version of the run's chart reference, or a chart directory (a path under
+    /// `fixtures/` or anywhere).
+    pub from: String,
+    pub to: String,
+    /// The runner values file (under `fixtures/`) B is installed with; A's otherwise.
+    #[serde(default)]
+    pub to_values: Option<String>,
+    /// The forgejo-runner versions the two chart versions deploy, where known.
+    #[serde(default)]
+    pub runner: Option<RunnerVersions>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerVersions {
+    pub from: String,
+    pub to: String,
+}
+
+impl KindPair {
+    /// `side` as helm takes it: a directory (as given, or under `fixtures/`) or a version.
+    pub fn resolve(side: &str) -> String {
+        let under_fixtures = crate::fixtures_dir().join(side);
+        match (Path::new(side).is_dir(), side.contains('/') && under_fixtures.is_dir()) {
+            (false, true) => under_fixtures.display().to_string(),
+            _ => side.to_owned(),
+        }
+    }
+
+    pub fn is_dirs(&self) -> bool {
+        Path::new(&Self::resolve(&self.from)).is_dir() && Path::new(&Self::resolve(&self.to)).is_dir()
+    }
+}
+
+fn read_matrix(path: &Path) -> Result<Matrix> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| crate::user_error!("{}: {e}", path.display()))
+}
+
+/// The kind pairs of an upgrade matrix file (`fixtures/upgrades.yaml`).
+pub fn kind_pairs(path: &Path) -> Result<Vec<KindPair>> {
+    Ok(read_matrix(path)?.kind)
 }
 
 #[derive(Deserialize)]
@@ -57,8 +105,7 @@ struct SideSpec {
 
 /// The Docker-platform pairs of an upgrade matrix file (`fixtures/upgrades.yaml`).
 pub fn docker_pairs(path: &Path) -> Result<Vec<UpgradePair>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let matrix: Matrix = serde_yaml::from_str(&text).map_err(|e| crate::user_error!("{}: {e}", path.display()))?;
+    let matrix = read_matrix(path)?;
     let side = |s: SideSpec| -> Result<UpgradeSide> {
         let dind = match s.dind.as_str() {
             "dind" => ImageKind::Dind,

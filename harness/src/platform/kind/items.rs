@@ -1,0 +1,296 @@
+//! One item on kind: in the run's shared install, or — when its fault changes the pod — in
+//! an install of its own; act in the runner container through `kubectl exec`; the logs a
+//! bundle needs from the cluster; the shared pod brought back after a fault hit it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::release::{Release, exec_args};
+use super::{Env, RELEASE, one_line};
+use crate::config::RunnerConfig;
+use crate::docker::archive;
+use crate::executor::act;
+use crate::fault::{Deadlines, PodChange, deadlines_for};
+use crate::platform::RunItem;
+use crate::platform::conclude::{Gathered, Judge, path_safe, skipped};
+use crate::report::ScenarioResult;
+use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, PodSetup};
+use crate::wait::{Poll, until};
+
+impl Env<'_> {
+    /// Why `item` is not carried out on kind, if it is not.
+    fn not_here(&self, item: &RunItem) -> Option<String> {
+        if let Some(reason) = crate::run::unmet_needs_on(item, Platform::Kind, self.dind) {
+            return Some(reason);
+        }
+        if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
+            return Some("starts pods of its own under an injected seccomp profile: Docker platform only".into());
+        }
+        let v = item.variant?;
+        (!v.dind_args.is_empty()).then(|| "changes dockerd's flags, which the chart has no value for".into())
+    }
+
+    /// Runs `item` (in the run's install, or in one of its own) and judges it.
+    pub(super) async fn run_item(&self, item: &RunItem) -> ScenarioResult {
+        if let Some(reason) = self.not_here(item) {
+            self.progress.say(format!("{}: skipped: {reason}", item.name));
+            return skipped(item, Platform::Kind, self.dind, reason);
+        }
+        self.progress.say(format!("{}: start", item.name));
+        let start = Instant::now();
+        let fault = item.variant.and_then(|v| v.fault);
+        let change = fault.map(|f| f.pod_change()).unwrap_or_default();
+        let deadlines = deadlines_for(fault, self.deadlines);
+        let config = item.config(&self.values.runner.config.file);
+        let mut run = Gathered::default();
+        let mut own = None;
+        let checks = if let Some(why) = item.label_mismatch(&config) {
+            vec![Check::never_ran(why)]
+        } else {
+            let result = match change == PodChange::default() {
+                true => match self.shared().await {
+                    Ok(shared) => self.run_job(item, shared, &config, deadlines, &mut run).await,
+                    Err(e) => Err(e),
+                },
+                false => self.in_own_install(item, change, &config, deadlines, &mut run, &mut own).await,
+            };
+            if let Err(e) = result {
+                run.error = Some(e);
+            }
+            run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default()
+        };
+        let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
+        let shared = self.shared.get().and_then(|r| r.as_ref().ok());
+        if failed || item.variant.is_some() {
+            let (namespace, pod) = match &own {
+                Some((ns, r)) => (ns.clone(), r.as_ref().map(|r| r.pod.clone())),
+                None => (self.shared_namespace.clone(), shared.map(|r| r.pod.clone())),
+            };
+            self.collect_logs(&namespace, pod.as_deref(), &mut run).await;
+        }
+        if let Some((ns, _)) = &own {
+            let t = Instant::now();
+            match self.remove(ns).await {
+                Ok(()) => {
+                    self.progress.say(format!("{}: removed {ns} in {:.1}s", item.name, t.elapsed().as_secs_f64()))
+                }
+                Err(e) => run.notes.push(format!("cleanup of {ns}: {e:#}")),
+            }
+        } else if let (true, Some(shared)) = (failed, shared)
+            && let Err(e) = self.recover(shared).await
+        {
+            run.notes.push(format!("the shared pod did not recover: {e:#}"));
+        }
+        let judge = Judge {
+            platform: Platform::Kind,
+            dind: self.dind,
+            signatures: &self.signatures,
+            out_dir: &self.out_dir,
+            progress: &self.progress,
+        };
+        let result = judge.conclude(item, run, checks, Vec::new(), start);
+        let word = match result.outcome {
+            Outcome::Pass => "passed",
+            Outcome::Fail(_) => "FAILED",
+            Outcome::Skip(_) => "skipped",
+        };
+        self.progress.say(format!("{}: {word} in {:.1}s", item.name, result.duration.as_secs_f64()));
+        result
+    }
+
+    /// A fault that changes the pod gets a chart install of its own, removed afterwards.
+    async fn in_own_install(
+        &self,
+        item: &RunItem,
+        change: PodChange,
+        config: &RunnerConfig,
+        deadlines: Deadlines,
+        run: &mut Gathered,
+        own: &mut Option<(String, Option<Release>)>,
+    ) -> Result<()> {
+        let variant = item.variant.map_or("item", |v| v.name);
+        let mut namespace = format!("fe2e-{}-{variant}", self.run_id);
+        namespace.truncate(63);
+        *own = Some((namespace.clone(), None));
+        let t = Instant::now();
+        let release = self.install(&namespace, &self.chart, &self.values, change, deadlines).await?;
+        run.phases.push(("install to ready".into(), t.elapsed().as_secs_f64()));
+        let result = self.run_job(item, &release, config, deadlines, run).await;
+        *own = Some((namespace, Some(release)));
+        result
+    }
+
+    /// The workspace into the runner container, then act there through `kubectl exec`.
+    pub(super) async fn run_job(
+        &self,
+        item: &RunItem,
+        r: &Release,
+        config: &RunnerConfig,
+        deadlines: Deadlines,
+        run: &mut Gathered,
+    ) -> Result<()> {
+        let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
+        let dir = path_safe(&item.name);
+        let workspace = self.out_dir.join("workspaces").join(&dir);
+        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts)?;
+        let t = Instant::now();
+        let tar = archive::from_dir(&workspace, &dir)?;
+        let unpack = ["sh", "-c", "mkdir -p /work && tar -x -C /work"];
+        self.exec_stdin(r, &unpack, tar, Duration::from_secs(60))
+            .await
+            .context("copy the workspace into the runner container")?;
+        run.phases.push(("workspace upload".into(), t.elapsed().as_secs_f64()));
+
+        let (cmd, deviations) = act::command(config, &self.job_image, &item.workflow);
+        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        let cwd = format!("/work/{dir}");
+        // The deadline holds inside the container too: a killed kubectl leaves act running.
+        let secs = (deadlines.job.as_secs() + 5).to_string();
+        let mut argv = vec!["env", "-C", cwd.as_str(), "timeout", "-k", "5", secs.as_str()];
+        argv.extend(cmd.iter().map(String::as_str));
+        let args = exec_args(r, "runner", &argv);
+        let fault = item.variant.and_then(|v| v.fault);
+        let kill_marker = fault.and_then(|f| f.kill_dind_on_marker()).map(|key| format!("E2E-MARK {nonce} {key}="));
+        let dind_before = match kill_marker {
+            Some(_) => Some(self.dind_container(r).await?),
+            None => None,
+        };
+        let name = item.name.clone();
+        let show = |line: &str| {
+            if let (Some(marker), Some(dind)) = (&kill_marker, &dind_before)
+                && line.contains(marker.as_str())
+            {
+                let (node, id) = (dind.node.clone(), dind.id.clone());
+                tokio::spawn(async move { kill_container(&node, &id).await });
+            }
+            if let Some(shown) = act::progress_line(line) {
+                self.progress.say(format!("{name}: job {shown}"));
+            }
+        };
+        let t = Instant::now();
+        let out = run_with_deadline(self, &args, &name, deadlines.job, show).await;
+        if let Some(before) = &dind_before {
+            // Whether DIND's container ended during the job: the kubelet counts its restarts.
+            let after = self.dind_restarted(r, before.restarts).await;
+            if let Some(code) = after {
+                if let Ok(o) = &out {
+                    run.logs.push(("job.log", o.text.clone()));
+                }
+                anyhow::bail!("the DIND container died during the job (exit code {code}; the kubelet restarts it)");
+            }
+        }
+        let out = out?;
+        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
+        run.logs.push(("job.log", out.text.clone()));
+        run.evidence = Some(Evidence {
+            platform: Platform::Kind,
+            executor: Executor::Act,
+            dind: self.dind,
+            nonce,
+            job_succeeded: out.success,
+            log: out.text,
+        });
+        Ok(())
+    }
+
+    /// After a failed item in the shared pod: DIND answering again (a killed container is
+    /// restarted by the kubelet), no job containers left, the job image still there.
+    async fn recover(&self, r: &Release) -> Result<()> {
+        let ready = self.ready(&r.namespace, self.deadlines).await?;
+        anyhow::ensure!(ready.pod == r.pod, "the pod was replaced ({} now): the run's install is gone", ready.pod);
+        let rm = ["sh", "-c", "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null"];
+        self.kubectl().run(&exec_args(r, "runner", &rm), Duration::from_secs(60)).await?;
+        Ok(())
+    }
+
+    /// What a failure bundle needs from the cluster: both containers' logs, the pod, events,
+    /// the release's status and rendered manifests.
+    pub(super) async fn collect_logs(&self, ns: &str, pod: Option<&str>, run: &mut Gathered) {
+        let mut calls: Vec<(&'static str, Vec<&str>)> = Vec::new();
+        if let Some(pod) = pod {
+            calls.push(("dind.log", vec!["--namespace", ns, "logs", pod, "-c", "dind", "--tail", "300"]));
+            calls.push(("runner.log", vec!["--namespace", ns, "logs", pod, "-c", "runner", "--tail", "300"]));
+        }
+        calls.push(("pods-describe.txt", vec!["--namespace", ns, "describe", "pods"]));
+        calls.push(("events.txt", vec!["--namespace", ns, "get", "events", "--sort-by=.lastTimestamp"]));
+        for (file, args) in calls {
+            let text = self.kubectl().run(&args, Duration::from_secs(30)).await.unwrap_or_else(|e| format!("{e:#}"));
+            run.logs.push((file, text));
+        }
+        for (file, verb) in [("helm-status.txt", ["status", RELEASE]), ("helm-manifest.yaml", ["get", "manifest"])] {
+            let mut cmd = tokio::process::Command::new(&self.helm);
+            cmd.args(verb).args(if verb[0] == "get" { vec![RELEASE] } else { vec![] });
+            cmd.args(["--namespace", ns, "--kubeconfig"]).arg(&self.kubectl().kubeconfig);
+            let text = match crate::process::run(cmd, "helm", Duration::from_secs(30), None).await {
+                Ok(o) => o.text,
+                Err(e) => format!("{e:#}"),
+            };
+            run.logs.push((file, text));
+        }
+    }
+
+    /// DIND's container as the kubelet reports it: node, containerd id, restarts so far.
+    async fn dind_container(&self, r: &Release) -> Result<DindContainer> {
+        let pod = self.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
+        let status = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == "dind")
+            .context("the pod has no container named dind")?;
+        Ok(DindContainer {
+            node: pod["spec"]["nodeName"].as_str().context("the pod has no node")?.to_owned(),
+            id: status["containerID"].as_str().unwrap_or_default().trim_start_matches("containerd://").to_owned(),
+            restarts: status["restartCount"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// `Some(exit code)` once DIND's container has ended since it had `restarts` restarts.
+    async fn dind_restarted(&self, r: &Release, restarts: u64) -> Option<i64> {
+        let k = self.kubectl();
+        until("DIND's restart", Duration::from_secs(20), Duration::from_millis(500), || async {
+            let pod = k.json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
+            let dind =
+                pod["status"]["containerStatuses"].as_array().into_iter().flatten().find(|c| c["name"] == "dind");
+            let now = dind
+                .map(|c| (c["restartCount"].as_u64().unwrap_or(0), c["lastState"]["terminated"]["exitCode"].as_i64()));
+            Ok(match now {
+                Some((n, code)) if n > restarts => Poll::Ready(code.unwrap_or(-1)),
+                _ => Poll::NotYet("no restart".into()),
+            })
+        })
+        .await
+        .ok()
+    }
+}
+
+struct DindContainer {
+    node: String,
+    id: String,
+    restarts: u64,
+}
+
+/// SIGKILL to a container's task on a kind node (a container of this engine).
+async fn kill_container(node: &str, id: &str) {
+    let mut cmd = tokio::process::Command::new("docker");
+    cmd.args(["exec", node, "ctr", "--namespace", "k8s.io", "task", "kill", "--signal", "SIGKILL", id]);
+    let _ = crate::process::run(cmd, "kill DIND's container", Duration::from_secs(20), None).await;
+}
+
+/// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.
+async fn run_with_deadline(
+    env: &Env<'_>,
+    args: &[&str],
+    name: &str,
+    deadline: Duration,
+    show: impl FnMut(&str),
+) -> Result<crate::process::Output> {
+    let cmd = env.kubectl().command(args);
+    match crate::process::run_with(cmd, &format!("{name}: act"), deadline, None, show, Some(&env.progress)).await {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            anyhow::bail!("the job did not finish within {}s: {}", deadline.as_secs(), one_line(&format!("{e:#}")))
+        }
+    }
+}

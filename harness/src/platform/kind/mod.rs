@@ -1,0 +1,334 @@
+//! The kind platform, carried out on the local kind cluster: the runner chart installed with
+//! helm and the values generated from the typed configuration; the chart's pod (runner
+//! container, privileged DIND sidecar, shared `/certs`, the service-account token) runs every
+//! item. Offline, act — the named stand-in for forgejo-runner — executes each workflow in
+//! the chart's runner container through `kubectl exec`, against the sidecar's DIND on
+//! 127.0.0.1:2376 with the certificates the chart mounted. Judged like the Docker platform.
+
+mod items;
+mod release;
+mod upgrade;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+pub use self::upgrade::KindUpgrade;
+use super::RunItem;
+use super::docker::read_act;
+use crate::cluster::{self, Cluster, ClusterOptions, Kubectl};
+use crate::config::ChartValues;
+use crate::docker::DindMode;
+use crate::docker::images::ImageKind;
+use crate::fault::{Deadlines, PodChange};
+use crate::kind::{CertMode, ChartSource, KindOptions, Registration, Versions};
+use crate::report::Summary;
+use crate::scenario::Outcome;
+use crate::{Progress, user_error};
+
+/// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
+const RELEASE: &str = "runner";
+/// The project's own test chart's name (Chart.yaml): named in every header.
+const TEST_CHART: &str = "forgejo-runner-e2e";
+
+/// What `cargo xtask e2e --platform kind` was asked to do.
+pub struct KindRunOptions {
+    pub run_id: String,
+    pub items: Vec<RunItem>,
+    pub values: ChartValues,
+    pub dind: DindMode,
+    pub cluster: ClusterOptions,
+    /// A chart directory (the project's test chart, a wrenix checkout) or a chart reference.
+    pub chart: String,
+    pub chart_version: String,
+    /// Leave the cluster up afterwards (`--reuse`, `--keep`); a cluster that existed before
+    /// the run is always left up.
+    pub keep_cluster: bool,
+    /// Leave the release and its namespace too (`--keep`).
+    pub keep: bool,
+    /// Leave everything (cluster, release, namespace) when an item failed.
+    pub keep_on_failure: bool,
+    pub deadlines: Deadlines,
+    /// Chart upgrades to validate instead of the plain run (each runs the plain items
+    /// before and after `helm upgrade`).
+    pub upgrades: Vec<KindUpgrade>,
+}
+
+/// What every install of one run shares.
+struct Env<'a> {
+    cluster: &'a Cluster,
+    helm: PathBuf,
+    run_id: String,
+    dind: DindMode,
+    kind_opts: KindOptions,
+    /// The run's chart and chart values (the runner configuration among them).
+    chart: ChartSource,
+    values: ChartValues,
+    job_image: String,
+    act_binary: Vec<u8>,
+    /// `docker save` of the job image, made once.
+    image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
+    artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
+    signatures: Vec<crate::diagnose::Signature>,
+    out_dir: PathBuf,
+    deadlines: Deadlines,
+    progress: Progress,
+    /// The run's own install, made when the first item needs it (an error is every such
+    /// item's error).
+    shared: tokio::sync::OnceCell<std::result::Result<release::Release, String>>,
+    shared_namespace: String,
+    /// Seconds per setup phase, for the summary and the bench.
+    setup: std::sync::Mutex<Vec<(String, f64)>>,
+}
+
+impl Env<'_> {
+    fn kubectl(&self) -> &Kubectl {
+        &self.cluster.kubectl
+    }
+
+    fn phase(&self, name: &str, seconds: f64) {
+        self.setup.lock().expect("setup phases").push((name.to_owned(), seconds));
+    }
+
+    /// The run's install, made on first use.
+    async fn shared(&self) -> Result<&release::Release> {
+        let made = self
+            .shared
+            .get_or_init(|| async {
+                let t = Instant::now();
+                let r = self.install(
+                    &self.shared_namespace,
+                    &self.chart,
+                    &self.values,
+                    PodChange::default(),
+                    self.deadlines,
+                );
+                let r = r.await.map_err(|e| format!("{e:#}"));
+                self.phase("helm install to pod ready, image load", t.elapsed().as_secs_f64());
+                r
+            })
+            .await;
+        made.as_ref().map_err(|e| anyhow::anyhow!("the run's chart install failed: {e}"))
+    }
+}
+
+/// Runs every item on the kind platform and returns the summary; reports are the caller's.
+pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summary> {
+    let start = Instant::now();
+    let docker = crate::docker::connect().await?;
+    let act_binary = read_act()?;
+    let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
+    let mut setup = Vec::new();
+    let kind_opts = kind_options(&opts)?;
+    // The render check before any cluster: a chart that does not render is one line, fast.
+    render_first(&helm, &opts, &kind_opts, &progress)?;
+    let t = Instant::now();
+    let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
+    setup.push(("cluster".to_owned(), t.elapsed().as_secs_f64()));
+    for line in node_sysctl(&cluster.name).await {
+        progress.say(line);
+    }
+    progress.say(header(&opts, &cluster));
+    let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
+    std::fs::create_dir_all(&out_dir)?;
+    let wanted: Vec<_> =
+        opts.items.iter().filter_map(|i| i.scenario).flat_map(|s| s.artifacts.iter().copied()).collect();
+    let artifacts = progress.step("build job artifacts", crate::artifacts::build(&wanted, &progress)).await?;
+    let env = Env {
+        cluster: &cluster,
+        helm,
+        run_id: opts.run_id.clone(),
+        dind: opts.dind,
+        job_image: kind_opts.job_image.clone(),
+        kind_opts,
+        chart: ChartSource::new(&opts.chart, &opts.chart_version),
+        values: opts.values.clone(),
+        act_binary,
+        image_tar: tokio::sync::Mutex::new(None),
+        artifacts,
+        signatures: crate::diagnose::signatures()?,
+        out_dir,
+        deadlines: opts.deadlines,
+        progress,
+        shared: tokio::sync::OnceCell::new(),
+        shared_namespace: format!("fe2e-{}", opts.run_id),
+        setup: std::sync::Mutex::new(Vec::new()),
+    };
+    let namespace = env.shared_namespace.clone();
+    let mut results = Vec::new();
+    if opts.upgrades.is_empty() {
+        for item in &opts.items {
+            results.push(env.run_item(item).await);
+        }
+    }
+    for up in &opts.upgrades {
+        results.push(env.run_upgrade(up, &opts.items).await);
+    }
+    setup.extend(env.setup.lock().expect("setup phases").drain(..));
+    let failed = results.iter().any(|r| matches!(r.outcome, Outcome::Fail(_)));
+    if failed {
+        match cluster.export_logs().await {
+            Ok(dir) => progress.say(format!("kind export logs: {}", dir.display())),
+            Err(e) => progress.say(format!("kind export logs failed: {e:#}")),
+        }
+    }
+    let t = Instant::now();
+    let keep = opts.keep || (failed && opts.keep_on_failure);
+    let teardown = teardown(&env, keep, opts.keep_cluster, &namespace).await;
+    setup.push(("teardown".to_owned(), t.elapsed().as_secs_f64()));
+    teardown?;
+    let mut summary =
+        Summary::new(&opts.run_id, "kind", "act", cluster.privilege.describe(), "built", results, start.elapsed());
+    summary.setup_phases = setup;
+    Ok(summary)
+}
+
+fn header(opts: &KindRunOptions, cluster: &Cluster) -> String {
+    let chart = match chart_name(&opts.chart) {
+        Some(n) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
+        _ => format!("{} {}", opts.chart, opts.chart_version),
+    };
+    format!(
+        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, executor act (a stand-in for forgejo-runner: its image cannot be had offline) in the chart's runner container",
+        opts.run_id,
+        cluster.name,
+        cluster.node_image.describe(),
+        opts.dind.name(),
+        if cluster.privilege == crate::docker::Privilege::Privileged {
+            "privileged"
+        } else {
+            "privileged in the pod (nodes with an explicit capability set)"
+        },
+    )
+}
+
+/// Everything the run made goes — the cluster when it made it and may not keep it, else
+/// every namespace labelled with the run (the release and its kept Secret with them) —
+/// unless it is to be kept, which is said with how to get in.
+async fn teardown(env: &Env<'_>, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
+    let cluster = env.cluster;
+    if keep {
+        env.progress.say(format!(
+            "kept: cluster {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  (remove: cargo xtask cluster down --name {})",
+            cluster.name,
+            cluster.kubectl.kubeconfig.display(),
+            cluster.name
+        ));
+        return Ok(());
+    }
+    if !keep_cluster && cluster.created {
+        // The cluster goes, and everything in it.
+        return cluster.delete(&env.progress).await;
+    }
+    let label = format!("io.forgejo-e2e.run={}", env.run_id);
+    let listed =
+        cluster.kubectl.run(&["get", "namespaces", "-l", &label, "-o", "name"], Duration::from_secs(30)).await?;
+    for ns in listed.lines().filter_map(|l| l.strip_prefix("namespace/")) {
+        env.remove(ns).await?;
+    }
+    Ok(())
+}
+
+/// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
+/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none.
+async fn node_sysctl(cluster: &str) -> Vec<String> {
+    let knob = crate::node::USERNS_KNOB.name;
+    let path = format!("/proc/sys/{}", knob.replace('.', "/"));
+    let node = format!("{cluster}-control-plane");
+    let mut cmd = tokio::process::Command::new("docker");
+    cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
+    let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
+        Ok(out) if out.success => out.text.trim().to_owned(),
+        Ok(out) => format!("unknown ({})", out.tail(1)),
+        Err(e) => format!("unknown ({e:#})"),
+    };
+    let line = match seen.as_str() {
+        "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
+        "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
+        v => format!(
+            "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
+        ),
+    };
+    vec![line]
+}
+
+/// The plan's options for this run: the offline registration, the harness's certificates
+/// and the images `cluster up` loads (their tags are known before they are built).
+fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
+    let planned = crate::docker::images::plan(&crate::fixtures_dir())?;
+    let image = |k: ImageKind| planned.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
+    let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
+    Ok(KindOptions {
+        cluster: opts.cluster.name.clone(),
+        reuse: true,
+        keep: opts.keep,
+        keep_on_failure: false,
+        registry_mirror: None,
+        certs: CertMode::Harness,
+        registration: Registration::OfflineSecret,
+        apply_sysctl: false,
+        dind: opts.dind,
+        dind_image: image(dind_kind),
+        job_image: image(ImageKind::Job),
+        values: opts.values.clone(),
+        versions: Versions::load()?,
+        scenarios: Vec::new(),
+        chart: opts.chart.clone(),
+        chart_version: opts.chart_version.clone(),
+    })
+}
+
+/// `helm template` of the chart with the generated values, compared with intent; findings
+/// are said, a chart that does not render is one line quoting helm.
+fn render_first(
+    helm: &std::path::Path,
+    opts: &KindRunOptions,
+    kind_opts: &KindOptions,
+    progress: &Progress,
+) -> Result<()> {
+    let source = ChartSource::new(&opts.chart, &opts.chart_version);
+    let report = crate::kind::render_check(helm, &source, kind_opts).map_err(|e| {
+        let hint =
+            if source.version.is_some() { "; without its registry, give a chart directory: --chart DIR" } else { "" };
+        user_error!(
+            "the chart {} does not render with the generated values: {}{hint}",
+            opts.chart,
+            one_line(&format!("{e:#}"))
+        )
+    })?;
+    for f in &report.findings {
+        progress.say(format!("render check: FINDING {f}"));
+    }
+    progress.say(format!("render check of {}: {} findings", opts.chart, report.findings.len()));
+    Ok(())
+}
+
+/// The chart's `name` when `chart` is a directory with a Chart.yaml.
+fn chart_name(chart: &str) -> Option<String> {
+    let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    doc["name"].as_str().map(str::to_owned)
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ")
+}
+
+/// After SIGINT/SIGTERM: the run's namespaces go (the releases with them), and the cluster
+/// too unless it is to be kept or existed before. Best effort: every step is tried.
+pub async fn interrupted_cleanup(cluster: &str, run_id: &str, keep_cluster: bool, progress: &Progress) {
+    let Ok(c) = Cluster::find(cluster).await else { return };
+    let label = format!("io.forgejo-e2e.run={run_id}");
+    let _ = c
+        .kubectl
+        .run(&["delete", "namespace", "-l", &label, "--wait=true", "--timeout=60s"], Duration::from_secs(90))
+        .await;
+    progress.say(format!("removed the namespaces of run {run_id}"));
+    if !keep_cluster && c.exists().await.unwrap_or(false) {
+        match c.delete(progress).await {
+            Ok(()) => progress.say(format!("deleted cluster {cluster}")),
+            Err(e) => progress.say(format!("could not delete cluster {cluster}: {e:#}")),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! One install of the runner chart in a namespace of its own: its Secrets and values, `helm
+//! upgrade --install` (or an upgrade to another chart), the pod waited for by condition
+//! (a pod stuck pulling or crashing fails at once, naming the container and the kubelet's
+//! reason), DIND answering over TLS, the job image in DIND's store and act beside the runner.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::{Env, RELEASE, one_line};
+use crate::config::{ChartValues, ImageValues};
+use crate::docker::archive;
+use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
+use crate::kind::{ChartSource, PodState, pod_state, runner_values};
+use crate::process::{Output, run_with};
+use crate::wait::{Poll, until};
+
+/// How long a pod may take to become Ready when nothing is stuck.
+const POD_READY: Duration = Duration::from_secs(180);
+/// A DIND image that never starts dockerd (the node has it for every pod sandbox).
+const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
+
+/// A chart installed in `namespace` and its Running pod.
+pub(super) struct Release {
+    pub(super) namespace: String,
+    pub(super) pod: String,
+}
+
+impl Env<'_> {
+    /// Installs `chart` in a new namespace with the run's values (`values` for the runner's
+    /// part) changed by `change`, and makes its pod ready to run jobs.
+    pub(super) async fn install(
+        &self,
+        namespace: &str,
+        chart: &ChartSource,
+        values: &ChartValues,
+        change: PodChange,
+        deadlines: Deadlines,
+    ) -> Result<Release> {
+        let t = Instant::now();
+        self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
+        let values_path = self.write_values(namespace, values, change)?;
+        self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await?;
+        let release = self.ready(namespace, deadlines).await?;
+        self.progress.say(format!(
+            "{namespace}: chart installed, pod {} ready in {:.1}s",
+            release.pod,
+            t.elapsed().as_secs_f64()
+        ));
+        Ok(release)
+    }
+
+    /// `helm upgrade` of the release in `namespace` to `chart` with `values`; then the
+    /// (possibly new) pod made ready.
+    pub(super) async fn upgrade(
+        &self,
+        namespace: &str,
+        chart: &ChartSource,
+        values: &ChartValues,
+        deadlines: Deadlines,
+    ) -> Result<Release> {
+        let values_path = self.write_values(&format!("{namespace}-to"), values, PodChange::default())?;
+        self.helm(&["upgrade"], namespace, chart, &values_path).await?;
+        // The Deployment's rollout, by condition: one pod left, Ready.
+        let k = self.kubectl();
+        let deployment = format!("deploy/{RELEASE}-forgejo-runner");
+        let status = ["--namespace", namespace, "rollout", "status", deployment.as_str(), "--timeout=180s"];
+        k.run(&status, Duration::from_secs(200)).await.context("the upgraded Deployment's rollout")?;
+        self.ready(namespace, deadlines).await
+    }
+
+    async fn helm(&self, verb: &[&str], namespace: &str, chart: &ChartSource, values: &std::path::Path) -> Result<()> {
+        let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
+        args.extend([RELEASE.to_owned(), chart.reference.clone()]);
+        if let Some(v) = &chart.version {
+            args.extend(["--version".into(), v.clone()]);
+        }
+        args.extend(["--namespace", namespace, "--timeout", "3m", "--values"].map(String::from));
+        args.push(values.display().to_string());
+        let mut cmd = tokio::process::Command::new(&self.helm);
+        cmd.args(&args).arg("--kubeconfig").arg(&self.kubectl().kubeconfig);
+        let what = format!("helm {} {}", verb[0], chart.reference);
+        let out = run_with(cmd, &what, Duration::from_secs(200), None, |_| {}, Some(&self.progress)).await?;
+        anyhow::ensure!(out.success, "{what}: {}", out.tail(2));
+        Ok(())
+    }
+
+    /// The generated values for this install, written beside the run's reports.
+    fn write_values(&self, name: &str, values: &ChartValues, change: PodChange) -> Result<PathBuf> {
+        let mut opts = self.kind_opts.clone();
+        opts.values = values.clone();
+        if change.dind_never_starts {
+            opts.dind_image = PAUSE_IMAGE.to_owned();
+        }
+        if change.dind_image_missing {
+            opts.dind_image = MISSING_DIND_IMAGE.to_owned();
+        }
+        let (mut values, notes) = runner_values(&opts, "");
+        for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
+            self.progress.say(n);
+        }
+        // The runner container is the harness's job image with the forgejo-runner stand-in.
+        values.image = Some(ImageValues {
+            pull_policy: Some("IfNotPresent".into()),
+            ..ImageValues::from_reference(&self.job_image)
+        });
+        // DIND's data root on an emptyDir: overlay2 instead of vfs on the container's root;
+        // a size-limited tmpfs where the fault fills it.
+        let data = match change.data_limit_mib {
+            Some(mib) => {
+                json!({"name": "fe2e-dind-data", "emptyDir": {"medium": "Memory", "sizeLimit": format!("{mib}Mi")}})
+            }
+            None => json!({"name": "fe2e-dind-data", "emptyDir": {}}),
+        };
+        values.volumes.get_or_insert_with(Vec::new).push(serde_yaml::to_value(data)?);
+        let mount = json!({"name": "fe2e-dind-data", "mountPath": self.dind.data_dir()});
+        values.volume_mounts.get_or_insert_with(Vec::new).push(serde_yaml::to_value(mount)?);
+        let path = self.out_dir.join(format!("values-{name}.yaml"));
+        std::fs::write(&path, serde_yaml::to_string(&values)?)?;
+        Ok(path)
+    }
+
+    /// The namespace, the TLS set as a Secret, and the `.runner` made offline as the chart's
+    /// existingSecret (no registration hook: no Forgejo here).
+    fn secrets_manifest(&self, namespace: &str, change: PodChange) -> Result<String> {
+        let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
+        let certs = match change.certs_age_days {
+            Some(days) => crate::pki::generate_at(
+                &crate::pki::PkiOptions::default(),
+                time::OffsetDateTime::now_utc() - time::Duration::days(days),
+            )?,
+            None => crate::pki::generate(&crate::pki::PkiOptions::default())?,
+        };
+        let cluster = &self.kind_opts.cluster;
+        let runner_file = json!({
+            "WARNING": "made offline by forgejo-e2e for the forgejo-runner stand-in; no Forgejo knows it",
+            "id": 1,
+            "uuid": format!("00000000-0000-4000-8000-{:0>12}", self.run_id),
+            "name": format!("{cluster}-runner"),
+            "token": format!("{:0>40}", self.run_id),
+            "address": crate::kind::FORGEJO_URL,
+            "labels": self.kind_opts.values.runner.config.file.labels(),
+        });
+        let registration =
+            json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
+        let docs = [
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": crate::kind::CERTS_SECRET, "namespace": namespace, "labels": labels},
+                   "data": crate::pki::secret_data(&certs)}),
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": format!("{cluster}-registration"), "namespace": namespace, "labels": labels},
+                   "data": registration}),
+        ];
+        Ok(docs.iter().map(|d| format!("---\n{d}\n")).collect())
+    }
+
+    /// The chart's pod Ready, DIND answering the runner container over TLS, the job image in
+    /// DIND's store and act beside the runner.
+    pub(super) async fn ready(&self, namespace: &str, deadlines: Deadlines) -> Result<Release> {
+        let pod = self.pod_ready(namespace).await?;
+        let release = Release { namespace: namespace.to_owned(), pod };
+        self.dind_answers(&release, deadlines.dind_ready).await?;
+        self.stock(&release, deadlines).await?;
+        Ok(release)
+    }
+
+    /// The newest pod of the release once Ready; a pod that cannot get there fails at once.
+    async fn pod_ready(&self, namespace: &str) -> Result<String> {
+        let k = self.kubectl();
+        let found = until("the chart's pod Ready", POD_READY, Duration::from_secs(2), || async {
+            let pods = k
+                .json(&["--namespace", namespace, "get", "pods", "-l", "app.kubernetes.io/name=forgejo-runner"])
+                .await?;
+            let live: Vec<&serde_json::Value> = pods["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .collect();
+            let Some(pod) = live.iter().max_by_key(|p| p["metadata"]["creationTimestamp"].as_str().unwrap_or(""))
+            else {
+                return Ok(Poll::NotYet("no pod yet".into()));
+            };
+            let name = pod["metadata"]["name"].as_str().unwrap_or("?").to_owned();
+            Ok(match pod_state(pod) {
+                PodState::Ready => Poll::Ready(Ok(name)),
+                PodState::Pending(seen) => Poll::NotYet(format!("pod {name}: {seen}")),
+                PodState::Stuck(s) => Poll::Ready(Err((name, s))),
+            })
+        })
+        .await?;
+        let (pod, stuck) = match found {
+            Ok(name) => return Ok(name),
+            Err(e) => e,
+        };
+        let events = k
+            .run(
+                &["--namespace", namespace, "get", "events", "--field-selector", &format!("involvedObject.name={pod}")],
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_default();
+        let hint = if stuck.reason.contains("Image") {
+            format!(
+                "; the image is not on the cluster's nodes and cannot be pulled from here: load it with kind load docker-image {} --name {}",
+                stuck.image.trim_start_matches("docker.io/"),
+                self.kind_opts.cluster
+            )
+        } else {
+            String::new()
+        };
+        anyhow::bail!("pod {pod} never became Ready: {stuck}{hint} (events: {})", one_line(&last_lines(&events, 3)))
+    }
+
+    async fn dind_answers(&self, r: &Release, deadline: Duration) -> Result<()> {
+        let k = self.kubectl();
+        let t = Instant::now();
+        let version = until("DIND answers the runner container over TLS", deadline, Duration::from_secs(2), || async {
+            let args = ["docker", "version", "--format", "{{.Server.Version}}"];
+            Ok(match k.run(&exec_args(r, "runner", &args), Duration::from_secs(30)).await {
+                Ok(v) => Poll::Ready(v.trim().to_owned()),
+                Err(e) => Poll::NotYet(one_line(&format!("{e:#}"))),
+            })
+        })
+        .await?;
+        self.progress.say(format!(
+            "pod {}: the runner container reaches DIND {version} ({}) over TLS after {:.1}s",
+            r.pod,
+            self.dind.name(),
+            t.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+
+    /// The job image into DIND's store unless it is there (an emptyDir outlives a restarted
+    /// container, not a new pod), and act into the runner container.
+    async fn stock(&self, r: &Release, deadlines: Deadlines) -> Result<()> {
+        let t = Instant::now();
+        let inspect = ["docker", "image", "inspect", "--format", "ok", self.job_image.as_str()];
+        let present = self.kubectl().run(&exec_args(r, "runner", &inspect), Duration::from_secs(30)).await.is_ok();
+        if !present {
+            let image = self.image_bytes().await?;
+            // kubectl's exec stream can drop a long upload on a busy machine (websocket i/o
+            // timeout): one more try before giving up.
+            let load = || self.exec_stdin(r, &["docker", "load"], image.clone(), deadlines.image_load);
+            let mut loaded = load().await;
+            if let Err(e) = &loaded
+                && !format!("{e:#}").contains("no space left")
+            {
+                self.progress.say(format!(
+                    "load {} into DIND: {}; trying once more",
+                    self.job_image,
+                    one_line(&format!("{e:#}"))
+                ));
+                loaded = load().await;
+            }
+            loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
+        }
+        let act =
+            archive::from_entries(&[archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 }])?;
+        self.exec_stdin(r, &["tar", "-x", "-C", "/usr/local/bin"], act, Duration::from_secs(60))
+            .await
+            .context("copy act into the runner container")?;
+        let what = if present { "already in DIND" } else { "loaded into DIND" };
+        self.progress.say(format!("{}: {what}, act copied in: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    /// `docker save` of the job image from the host engine, once per run.
+    async fn image_bytes(&self) -> Result<Vec<u8>> {
+        use futures_util::StreamExt;
+        let mut cached = self.image_tar.lock().await;
+        if let Some(bytes) = cached.as_ref() {
+            return Ok(bytes.clone());
+        }
+        let docker = crate::docker::connect().await?;
+        let mut stream = docker.export_image(&self.job_image);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.with_context(|| format!("docker save {}", self.job_image))?);
+        }
+        *cached = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// `kubectl exec -i` in the runner container with `stdin`.
+    pub(super) async fn exec_stdin(
+        &self,
+        r: &Release,
+        argv: &[&str],
+        stdin: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Output> {
+        let mut args = vec!["--namespace", r.namespace.as_str(), "exec", "-i", r.pod.as_str(), "-c", "runner", "--"];
+        args.extend_from_slice(argv);
+        let out = run_with(self.kubectl().command(&args), "kubectl exec", deadline, Some(stdin), |_| {}, None).await?;
+        anyhow::ensure!(out.success, "kubectl exec {}: {}", argv.join(" "), out.tail(3));
+        Ok(out)
+    }
+
+    /// Removes what one install made: the release (its Deployment first, so no new pod
+    /// replaces a deleted one), its pods at once (the runner's shell ignores SIGTERM: a grace
+    /// period is 30 s of nothing), the namespace and with it every Secret (the chart's kept
+    /// one too).
+    pub(super) async fn remove(&self, namespace: &str) -> Result<()> {
+        let k = self.kubectl();
+        let mut cmd = tokio::process::Command::new(&self.helm);
+        cmd.args(["uninstall", RELEASE, "--namespace", namespace, "--ignore-not-found", "--kubeconfig"])
+            .arg(&k.kubeconfig);
+        let _ = run_with(cmd, "helm uninstall", Duration::from_secs(120), None, |_| {}, None).await;
+        let _ = k
+            .run(
+                &["--namespace", namespace, "delete", "pods", "--all", "--grace-period=0", "--force"],
+                Duration::from_secs(60),
+            )
+            .await;
+        k.run(
+            &["delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=120s"],
+            Duration::from_secs(150),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// `kubectl exec` arguments for `argv` in `container` of the release's pod.
+pub(super) fn exec_args<'a>(r: &'a Release, container: &'a str, argv: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--namespace", r.namespace.as_str(), "exec", r.pod.as_str(), "-c", container, "--"];
+    args.extend_from_slice(argv);
+    args
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
