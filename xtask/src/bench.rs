@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
-cargo xtask bench [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
+cargo xtask bench [--platform docker|kind] [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
+                  [--cluster NAME] [--chart DIR]
 
 Runs the Docker-platform suite cold (the harness's images removed, so they are built from
 Debian packages again; empty DIND stores) and warm (images present, --reuse image stores
@@ -29,6 +30,13 @@ per run, and the harness's own overhead per scenario (scenario time minus the jo
 steps as act reports them). Default scenarios: docker-build, testcontainers,
 tls-enforced. Writes target/e2e/bench.json. Removes the harness's images (they are built
 again); touches nothing else.
+
+--platform kind: cold runs create their cluster and delete it at the end (phases: cluster
+create, helm install, pod Ready, DIND answering, image load, each scenario's workspace
+upload and job, teardown); warm runs reuse one cluster, primed by an unmeasured run and
+deleted afterwards. The cluster is the bench's own (--cluster, default fe2e-bench: it must
+not exist before); the chart is --chart (default the project's test chart). Ctrl-C removes
+whatever the bench had made.
 ";
 
 #[derive(Serialize)]
@@ -55,8 +63,12 @@ fn stat(name: String, mut v: Vec<f64>) -> Stat {
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let (mut runs, mut names, mut jobs, mut skip_cold) = (2usize, Vec::new(), 1usize, false);
+    let (mut platform, mut cluster, mut chart) = ("docker".to_owned(), None::<String>, None::<String>);
     while let Some(arg) = args.next()? {
         match arg {
+            Arg::Long("platform") => platform = args.value("--platform")?,
+            Arg::Long("cluster") => cluster = Some(args.value("--cluster")?),
+            Arg::Long("chart") => chart = Some(args.value("--chart")?),
             Arg::Long("runs") => {
                 let t = args.value("--runs")?;
                 runs = t
@@ -97,6 +109,18 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut summaries: Vec<(&str, Summary)> = Vec::new();
     let mut walls: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let modes: &[&str] = if skip_cold { &["warm"] } else { &["cold", "warm"] };
+    match platform.as_str() {
+        "docker" => {}
+        "kind" => {
+            let cluster = cluster.unwrap_or_else(|| "fe2e-bench".into());
+            let chart = chart
+                .unwrap_or_else(|| harness::fixtures_dir().join("charts/forgejo-runner-e2e").display().to_string());
+            let bench = KindBench { cluster, chart, items: &items, values: &values, progress };
+            bench.runs(modes, runs, &mut summaries, &mut walls).await?;
+            return print_stats(&names, runs, jobs, &summaries, walls);
+        }
+        other => return Err(user_error!("--platform is docker or kind, not `{other}`")),
+    }
     for &mode in modes {
         if mode == "warm" {
             progress.say("warm: priming the image stores (not measured)");
@@ -124,8 +148,19 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             summaries.push((mode, summary));
         }
     }
+    print_stats(&names, runs, jobs, &summaries, walls)
+}
+
+/// The table and target/e2e/bench.json: min/median/max per phase, wall per run, overhead.
+fn print_stats(
+    names: &[String],
+    runs: usize,
+    jobs: usize,
+    summaries: &[(&str, Summary)],
+    walls: BTreeMap<&str, Vec<f64>>,
+) -> Result<ExitCode> {
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (mode, s) in &summaries {
+    for (mode, s) in summaries {
         for (phase, secs) in &s.setup_phases {
             samples.entry(format!("{mode}: {phase}")).or_default().push(*secs);
         }
@@ -158,6 +193,89 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The kind half of the bench: its own cluster, made and removed here.
+struct KindBench<'a> {
+    cluster: String,
+    chart: String,
+    items: &'a [RunItem],
+    values: &'a harness::config::ChartValues,
+    progress: Progress,
+}
+
+impl KindBench<'_> {
+    async fn runs<'m>(
+        &self,
+        modes: &[&'m str],
+        runs: usize,
+        summaries: &mut Vec<(&'m str, Summary)>,
+        walls: &mut BTreeMap<&'m str, Vec<f64>>,
+    ) -> Result<()> {
+        if harness::cluster::Cluster::find(&self.cluster).await?.exists().await? {
+            return Err(user_error!(
+                "cluster {} exists: the bench measures clusters it makes and deletes; pick another --cluster, or cargo xtask cluster down --name {}",
+                self.cluster,
+                self.cluster
+            ));
+        }
+        let result = async {
+            for &mode in modes {
+                if mode == "warm" {
+                    self.progress.say("warm: creating the cluster with one run (not measured)");
+                    self.one(true).await?;
+                }
+                for i in 1..=runs {
+                    self.progress.say(format!("kind {mode} run {i}/{runs}"));
+                    let t = Instant::now();
+                    let summary = self.one(mode == "warm").await?;
+                    walls.entry(mode).or_default().push(t.elapsed().as_secs_f64());
+                    if !summary.all_passed() {
+                        anyhow::bail!(
+                            "kind {mode} run {i}: {} scenarios failed; a benchmark of failing runs measures nothing",
+                            summary.failed
+                        );
+                    }
+                    summaries.push((mode, summary));
+                }
+            }
+            Ok(())
+        };
+        let outcome = tokio::select! {
+            r = result => r,
+            signal = crate::finish::interrupted() => Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster)),
+        };
+        // Whatever happened, the bench's cluster goes.
+        if let Ok(c) = harness::cluster::Cluster::find(&self.cluster).await
+            && c.exists().await.unwrap_or(false)
+        {
+            c.delete(&self.progress).await?;
+        }
+        outcome
+    }
+
+    async fn one(&self, keep_cluster: bool) -> Result<Summary> {
+        let opts = harness::platform::kind::KindRunOptions {
+            run_id: new_run_id(),
+            items: self.items.to_vec(),
+            values: self.values.clone(),
+            dind: DindMode::Rootful,
+            cluster: harness::cluster::ClusterOptions {
+                name: self.cluster.clone(),
+                dind: DindMode::Rootful,
+                node_image: None,
+                smoke_when_reused: false,
+            },
+            chart: self.chart.clone(),
+            chart_version: String::new(),
+            keep_cluster,
+            keep: false,
+            keep_on_failure: false,
+            deadlines: Deadlines::default(),
+            upgrades: Vec::new(),
+        };
+        harness::platform::kind::run_kind(opts, self.progress).await
+    }
+}
+
 async fn one(
     items: &[RunItem],
     values: &harness::config::ChartValues,
@@ -165,8 +283,9 @@ async fn one(
     reuse: bool,
     progress: &Progress,
 ) -> Result<Summary> {
+    let run_id = new_run_id();
     let opts = DockerRunOptions {
-        run_id: new_run_id(),
+        run_id: run_id.clone(),
         items: items.to_vec(),
         values: values.clone(),
         dind: DindMode::Rootful,
@@ -177,5 +296,13 @@ async fn one(
         deadlines: Deadlines::default(),
         upgrades: Vec::new(),
     };
-    run_docker(opts, *progress).await
+    tokio::select! {
+        summary = run_docker(opts, *progress) => summary,
+        signal = crate::finish::interrupted() => {
+            // What this run had started goes, as after an interrupted e2e run.
+            let docker = harness::docker::connect().await?;
+            harness::docker::sweep(&docker, labels::RUN, &run_id).await?;
+            Err(user_error!("interrupted by {signal}: removed what bench run {run_id} had started"))
+        }
+    }
 }

@@ -51,13 +51,15 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
 Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
 with the generated values, the scenarios run in the chart's pod. Offline (here), act
 executes each workflow in the chart's runner container through kubectl exec (a stand-in
-for forgejo-runner, named in the header); Forgejo and the upgrades are --dry-run plans:
+for forgejo-runner, named in the header); faults that change the pod get an install of
+their own; --upgrade-from/--upgrade-to (chart versions or directories) and --upgrade-matrix
+run helm upgrade between the scenarios; Forgejo is a --dry-run plan:
   --dry-run         print the complete plan: every command, file and API call
   --reuse           use the existing cluster (cargo xtask cluster up) and keep it after
   --keep            keep the cluster, the release and its namespace after the run
   --cluster NAME    the kind cluster (default: fe2e, as cargo xtask cluster up makes it)
   --node-image REF  the kind node image (default: built offline, cargo xtask images --kind)
-  --keep-on-failure keep the cluster when the run failed (plan only)
+  --keep-on-failure keep the cluster, the release and its namespace when an item failed
   --registry-mirror URL  docker.io mirror for the kind node
   --certs harness|chart  the harness's rcgen set as a Secret (default), or docker:dind's own
   --registration token|offline  the chart's token hook (default) or a shared secret

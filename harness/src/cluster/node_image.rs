@@ -15,7 +15,7 @@ use crate::tools::{self, Tool};
 
 pub const REPOSITORY: &str = "forgejo-e2e/kind-node";
 /// Binaries of the node itself (kubeadm behind the image's waiting wrapper).
-const NODE_BINARIES: [&str; 3] = ["kubeadm", "kubelet", "kubectl"];
+const NODE_BINARIES: [&str; 4] = ["kubeadm", "kubelet", "kubectl", "crictl"];
 /// Binaries of the control-plane image, each tagged as the registry.k8s.io image kubeadm runs.
 const CONTROL_PLANE: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
 const CNI_PLUGINS: [&str; 4] = ["bridge", "host-local", "loopback", "portmap"];

@@ -26,6 +26,8 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 pub(super) struct Release {
     pub(super) namespace: String,
     pub(super) pod: String,
+    /// Seconds per step of getting here: helm, pod Ready, DIND answering, image load.
+    pub(super) timings: Vec<(String, f64)>,
 }
 
 impl Env<'_> {
@@ -43,7 +45,9 @@ impl Env<'_> {
         self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
         let values_path = self.write_values(namespace, values, change)?;
         self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await?;
-        let release = self.ready(namespace, deadlines).await?;
+        let helm = t.elapsed().as_secs_f64();
+        let mut release = self.ready(namespace, deadlines).await?;
+        release.timings.insert(0, ("helm install".into(), helm));
         self.progress.say(format!(
             "{namespace}: chart installed, pod {} ready in {:.1}s",
             release.pod,
@@ -61,6 +65,7 @@ impl Env<'_> {
         values: &ChartValues,
         deadlines: Deadlines,
     ) -> Result<Release> {
+        let t = Instant::now();
         let values_path = self.write_values(&format!("{namespace}-to"), values, PodChange::default())?;
         self.helm(&["upgrade"], namespace, chart, &values_path).await?;
         // The Deployment's rollout, by condition: one pod left, Ready.
@@ -68,7 +73,10 @@ impl Env<'_> {
         let deployment = format!("deploy/{RELEASE}-forgejo-runner");
         let status = ["--namespace", namespace, "rollout", "status", deployment.as_str(), "--timeout=180s"];
         k.run(&status, Duration::from_secs(200)).await.context("the upgraded Deployment's rollout")?;
-        self.ready(namespace, deadlines).await
+        let rollout = t.elapsed().as_secs_f64();
+        let mut release = self.ready(namespace, deadlines).await?;
+        release.timings.insert(0, ("helm upgrade to rolled out".into(), rollout));
+        Ok(release)
     }
 
     async fn helm(&self, verb: &[&str], namespace: &str, chart: &ChartSource, values: &std::path::Path) -> Result<()> {
@@ -160,10 +168,16 @@ impl Env<'_> {
     /// The chart's pod Ready, DIND answering the runner container over TLS, the job image in
     /// DIND's store and act beside the runner.
     pub(super) async fn ready(&self, namespace: &str, deadlines: Deadlines) -> Result<Release> {
+        let t = Instant::now();
         let pod = self.pod_ready(namespace).await?;
-        let release = Release { namespace: namespace.to_owned(), pod };
+        let mut release = Release { namespace: namespace.to_owned(), pod, timings: Vec::new() };
+        release.timings.push(("pod Ready".into(), t.elapsed().as_secs_f64()));
+        let t = Instant::now();
         self.dind_answers(&release, deadlines.dind_ready).await?;
+        release.timings.push(("DIND answers over TLS".into(), t.elapsed().as_secs_f64()));
+        let t = Instant::now();
         self.stock(&release, deadlines).await?;
+        release.timings.push(("image load into DIND, act".into(), t.elapsed().as_secs_f64()));
         Ok(release)
     }
 

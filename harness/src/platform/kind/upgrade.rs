@@ -117,6 +117,9 @@ impl Env<'_> {
         self.progress.say(format!("{name}: helm upgrade to {}", describe(&up.to)));
         let t = Instant::now();
         let b = self.upgrade(namespace, &up.to, &up.to_values, self.deadlines).await?;
+        for (step, secs) in &b.timings {
+            self.phase(&format!("upgrade: {step}"), *secs);
+        }
         let revision = self.revision(namespace).await;
         checks.push(Check::that(
             "upgrade: helm upgrade to B, pod Ready",
@@ -188,14 +191,17 @@ impl Env<'_> {
                 Duration::from_secs(20),
             )
             .await?;
-        let sum = |files: &'static str| {
-            let cmd = format!("cat {files} | sha256sum | cut -d' ' -f1");
-            async move { k.run(&exec_args(r, "runner", &["sh", "-c", &cmd]), Duration::from_secs(20)).await }
+        let sum = |files: &'static [&'static str]| async move {
+            let mut argv = vec!["sha256sum"];
+            argv.extend_from_slice(files);
+            let out = k.run(&exec_args(r, "runner", &argv), Duration::from_secs(20)).await?;
+            Ok::<_, anyhow::Error>(out.split_whitespace().step_by(2).collect::<Vec<_>>().join(","))
         };
         Ok(Survivors {
             registration: sha(&registration),
-            certs: sum("/certs/server/cert.pem /certs/client/cert.pem").await?.trim().to_owned(),
-            identity: sum(".runner").await?.trim().to_owned(),
+            certs: sum(&["/certs/server/cert.pem", "/certs/client/cert.pem"]).await?,
+            // Where both charts' init container puts it (the runner's working directory).
+            identity: sum(&["/data/.runner"]).await?,
         })
     }
 
