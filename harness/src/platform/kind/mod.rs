@@ -186,8 +186,9 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
 
 fn header(opts: &KindRunOptions, cluster: &Cluster) -> String {
     let chart = match chart_name(&opts.chart) {
-        Some(n) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
-        _ => format!("{} {}", opts.chart, opts.chart_version),
+        Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
+        Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
+        None => format!("{} {}", opts.chart, opts.chart_version),
     };
     format!(
         "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, executor act (a stand-in for forgejo-runner: its image cannot be had offline) in the chart's runner container",
@@ -304,11 +305,11 @@ fn render_first(
     Ok(())
 }
 
-/// The chart's `name` when `chart` is a directory with a Chart.yaml.
-fn chart_name(chart: &str) -> Option<String> {
+/// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.
+fn chart_name(chart: &str) -> Option<(String, String)> {
     let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    doc["name"].as_str().map(str::to_owned)
+    Some((doc["name"].as_str()?.to_owned(), doc["version"].as_str().unwrap_or("?").to_owned()))
 }
 
 fn one_line(text: &str) -> String {
