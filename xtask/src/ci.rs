@@ -50,42 +50,9 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         ("cluster up rootless", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--dind", "rootless"]),
         // The kind platform for real on that cluster: the project's test chart (the wrenix
         // chart has no licence: CI has no copy), every scenario, rootful then rootless.
-        (
-            "e2e kind",
-            "xtask",
-            vec!["e2e", "--platform", "kind", "--cluster", "fe2e-ci", "--reuse", "--chart", TEST_CHART, "--negative"],
-        ),
-        (
-            "e2e kind rootless",
-            "xtask",
-            vec![
-                "e2e",
-                "--platform",
-                "kind",
-                "--cluster",
-                "fe2e-ci",
-                "--reuse",
-                "--chart",
-                TEST_CHART,
-                "--dind",
-                "rootless",
-            ],
-        ),
-        (
-            "e2e kind upgrade",
-            "xtask",
-            vec![
-                "e2e",
-                "--platform",
-                "kind",
-                "--cluster",
-                "fe2e-ci",
-                "--reuse",
-                "--chart",
-                TEST_CHART,
-                "--upgrade-matrix",
-            ],
-        ),
+        ("e2e kind", "xtask", kind_e2e(&["--negative"])),
+        ("e2e kind rootless", "xtask", kind_e2e(&["--dind", "rootless"])),
+        ("e2e kind upgrade", "xtask", kind_e2e(&["--upgrade-matrix"])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
@@ -160,6 +127,13 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `e2e` on the CI cluster with the project's test chart, plus `extra`.
+fn kind_e2e(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["e2e", "--platform", "kind", "--cluster", "fe2e-ci", "--reuse", "--chart", TEST_CHART];
+    args.extend_from_slice(extra);
+    args
 }
 
 #[cfg(test)]

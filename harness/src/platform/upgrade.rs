@@ -15,7 +15,7 @@ use crate::docker::images::ImageKind;
 use crate::docker::{DindMode, Pod, PodSpec};
 use crate::pki::{self, PkiOptions};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Outcome, overall};
+use crate::scenario::{Check, Evidence, Outcome, Platform, overall};
 
 /// One side of an upgrade.
 #[derive(Debug, Clone)]
@@ -141,25 +141,9 @@ impl DockerPlatform {
             }
             _ => None,
         };
-        ScenarioResult {
-            name,
-            platform: "docker".into(),
-            dind: self.dind.name().into(),
-            outcome,
-            checks,
-            duration: start.elapsed(),
-            phases: Vec::new(),
-            job_steps_seconds: None,
-            diagnosis: Vec::new(),
-            bundle,
-            notes: vec![format!(
-                "{} ({}) -> {} ({})",
-                pair.from.values,
-                pair.from.dind.dir(),
-                pair.to.values,
-                pair.to.dind.dir()
-            )],
-        }
+        let note =
+            format!("{} ({}) -> {} ({})", pair.from.values, pair.from.dind.dir(), pair.to.values, pair.to.dind.dir());
+        upgrade_row(name, Platform::Docker, self.dind, outcome, checks, bundle, note, start)
     }
 
     async fn upgrade_steps(
@@ -265,19 +249,7 @@ impl DockerPlatform {
             self.say(name, format!("{side}: {}", item.name));
             let result = self.run_job(item, &nonce, pod, &item.config(config), &mut run).await;
             logs.extend(run.logs.drain(..).map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)));
-            let label = format!("{side}: {}", item.name);
-            match (result, &run.evidence) {
-                (Err(e), _) => checks.push(Check::fail(label, format!("{e:#}"))),
-                (Ok(()), Some(ev)) => {
-                    let inner = item.checks(ev);
-                    checks.push(match overall(&inner) {
-                        Outcome::Pass => Check::pass(label),
-                        Outcome::Fail(why) => Check::fail(label, why),
-                        Outcome::Skip(why) => Check::skip(label, why),
-                    });
-                }
-                (Ok(()), None) => checks.push(Check::fail(label, "the job left no evidence")),
-            }
+            checks.push(side_check(format!("{side}: {}", item.name), result, run.evidence.as_ref(), item));
         }
     }
 }
@@ -302,4 +274,44 @@ async fn fingerprint(pod: &Pod) -> Option<String> {
     let cmd = ["sha256sum", "/certs/server/cert.pem", "/certs/client/cert.pem"].map(String::from);
     let out = pod.exec_runner(&cmd, &[], None, std::time::Duration::from_secs(20)).await.ok()?;
     out.success().then(|| out.output.split_whitespace().step_by(2).collect::<Vec<_>>().join(","))
+}
+
+/// The row of one upgrade, on any platform: its assertions and each side's items as checks.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn upgrade_row(
+    name: String,
+    platform: Platform,
+    dind: DindMode,
+    outcome: Outcome,
+    checks: Vec<Check>,
+    bundle: Option<std::path::PathBuf>,
+    note: String,
+    start: Instant,
+) -> ScenarioResult {
+    ScenarioResult {
+        name,
+        platform: super::conclude::platform_name(platform).into(),
+        dind: dind.name().into(),
+        outcome,
+        checks,
+        duration: start.elapsed(),
+        phases: Vec::new(),
+        job_steps_seconds: None,
+        diagnosis: Vec::new(),
+        bundle,
+        notes: vec![note],
+    }
+}
+
+/// One item's job on one side of an upgrade, as a check of the upgrade's row.
+pub(super) fn side_check(label: String, result: Result<()>, evidence: Option<&Evidence>, item: &RunItem) -> Check {
+    match (result, evidence) {
+        (Err(e), _) => Check::fail(label, format!("{e:#}")),
+        (Ok(()), Some(ev)) => match overall(&item.checks(ev)) {
+            Outcome::Pass => Check::pass(label),
+            Outcome::Fail(why) => Check::fail(label, why),
+            Outcome::Skip(why) => Check::skip(label, why),
+        },
+        (Ok(()), None) => Check::fail(label, "the job left no evidence"),
+    }
 }

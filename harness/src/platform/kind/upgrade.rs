@@ -13,8 +13,9 @@ use crate::fault::PodChange;
 use crate::kind::ChartSource;
 use crate::platform::RunItem;
 use crate::platform::conclude::Gathered;
+use crate::platform::upgrade::{side_check, upgrade_row};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Outcome, overall};
+use crate::scenario::{Check, Outcome, Platform, overall};
 
 /// One upgrade to carry out.
 #[derive(Debug, Clone)]
@@ -85,19 +86,7 @@ impl Env<'_> {
         up: &KindUpgrade,
         start: Instant,
     ) -> ScenarioResult {
-        ScenarioResult {
-            name,
-            platform: "kind".into(),
-            dind: self.dind.name().into(),
-            outcome,
-            checks,
-            duration: start.elapsed(),
-            phases: Vec::new(),
-            job_steps_seconds: None,
-            diagnosis: Vec::new(),
-            bundle,
-            notes: vec![up.note.clone()],
-        }
+        upgrade_row(name, Platform::Kind, self.dind, outcome, checks, bundle, up.note.clone(), start)
     }
 
     async fn upgrade_steps(
@@ -167,16 +156,7 @@ impl Env<'_> {
             let config = item.config(&values.runner.config.file);
             let result = self.run_job(item, r, &config, self.deadlines, &mut run).await;
             logs.extend(run.logs.drain(..).map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)));
-            let label = format!("{side}: {}", item.name);
-            checks.push(match (result, &run.evidence) {
-                (Err(e), _) => Check::fail(label, format!("{e:#}")),
-                (Ok(()), Some(ev)) => match overall(&item.checks(ev)) {
-                    Outcome::Pass => Check::pass(label),
-                    Outcome::Fail(why) => Check::fail(label, why),
-                    Outcome::Skip(why) => Check::skip(label, why),
-                },
-                (Ok(()), None) => Check::fail(label, "the job left no evidence"),
-            });
+            checks.push(side_check(format!("{side}: {}", item.name), result, run.evidence.as_ref(), item));
         }
     }
 
