@@ -241,6 +241,11 @@ async fn run_kind(
     plan: harness::kind::KindOptions,
     upgrades: Vec<KindUpgrade>,
 ) -> Result<ExitCode> {
+    if plan.certs == CertMode::Chart {
+        return Err(user_error!(
+            "--certs chart (docker:dind's own certificates) is a --dry-run plan only so far: the kind run uses the harness's rcgen set (drop --certs chart)"
+        ));
+    }
     if !upgrades.is_empty() {
         // Around an upgrade: the plain scenarios, as on the Docker platform.
         items.retain(|i| i.variant.is_none() && i.scenario.is_some_and(|s| s.setup == PodSetup::Standard));
