@@ -96,7 +96,6 @@ impl Env<'_> {
         let made = self
             .shared
             .get_or_init(|| async {
-                let t = Instant::now();
                 let r = self.install(
                     &self.shared_namespace,
                     &self.chart,
@@ -105,7 +104,10 @@ impl Env<'_> {
                     self.deadlines,
                 );
                 let r = r.await.map_err(|e| format!("{e:#}"));
-                self.phase("helm install to pod ready, image load", t.elapsed().as_secs_f64());
+                // Each step of the install its own phase: helm, pod Ready, DIND, image load.
+                for (step, secs) in r.iter().flat_map(|r| &r.timings) {
+                    self.phase(step, *secs);
+                }
                 r
             })
             .await;
