@@ -258,6 +258,7 @@ impl KindBench<'_> {
             items: self.items.to_vec(),
             values: self.values.clone(),
             dind: DindMode::Rootful,
+            certs: harness::kind::CertMode::Harness,
             cluster: harness::cluster::ClusterOptions {
                 name: self.cluster.clone(),
                 dind: DindMode::Rootful,

@@ -241,11 +241,6 @@ async fn run_kind(
     plan: harness::kind::KindOptions,
     upgrades: Vec<KindUpgrade>,
 ) -> Result<ExitCode> {
-    if plan.certs == CertMode::Chart {
-        return Err(user_error!(
-            "--certs chart (docker:dind's own certificates) is a --dry-run plan only so far: the kind run uses the harness's rcgen set (drop --certs chart)"
-        ));
-    }
     if !upgrades.is_empty() {
         // Around an upgrade: the plain scenarios, as on the Docker platform.
         items.retain(|i| i.variant.is_none() && i.scenario.is_some_and(|s| s.setup == PodSetup::Standard));
@@ -257,6 +252,7 @@ async fn run_kind(
         items,
         values: plan.values.clone(),
         dind: o.dind,
+        certs: o.certs,
         cluster: harness::cluster::ClusterOptions {
             name: plan.cluster.clone(),
             dind: o.dind,

@@ -41,6 +41,23 @@ impl ImageKind {
         format!("forgejo-e2e/{}", self.dir())
     }
 
+    /// Files both DIND images share (docker:dind's TLS contract), added to the context as
+    /// `common/`: one copy instead of two.
+    fn shared_dir(self) -> Option<&'static str> {
+        matches!(self, Self::Dind | Self::DindRootless).then_some("dind-common")
+    }
+
+    /// The files of this image's build context: its folder, plus the shared folder under
+    /// `common/`.
+    fn context(self, images: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = context_files(&images.join(self.dir()))?;
+        if let Some(shared) = self.shared_dir() {
+            let common = context_files(&images.join(shared))?;
+            files.extend(common.into_iter().map(|(rel, bytes)| (format!("common/{rel}"), bytes)));
+        }
+        Ok(files)
+    }
+
     fn parent(self) -> Option<ImageKind> {
         (self != Self::Base).then_some(Self::Base)
     }
@@ -100,7 +117,7 @@ pub fn plan(fixtures: &Path) -> Result<Vec<PlannedImage>> {
         if let Some(parent) = kind.parent() {
             hasher.update(tags[&parent].as_bytes());
         }
-        for (rel, bytes) in context_files(&fixtures.join("images").join(kind.dir()))? {
+        for (rel, bytes) in kind.context(&fixtures.join("images"))? {
             hasher.update(rel.as_bytes());
             hasher.update([0]);
             hasher.update(&bytes);
@@ -189,9 +206,13 @@ async fn build(docker: &Docker, image: &PlannedImage, parent: Option<&str>, prog
 }
 
 async fn build_dockerfile(docker: &Docker, image: &PlannedImage, parent: &str, progress: &Progress) -> Result<()> {
-    let dir = crate::fixtures_dir().join("images").join(image.kind.dir());
+    let images = crate::fixtures_dir().join("images");
+    let dir = images.join(image.kind.dir());
     let mut archive = tar::Builder::new(Vec::new());
     archive.append_dir_all(".", &dir).with_context(|| format!("pack {}", dir.display()))?;
+    if let Some(shared) = image.kind.shared_dir() {
+        archive.append_dir_all("common", images.join(shared)).with_context(|| format!("pack {shared}"))?;
+    }
     let context = archive.into_inner()?;
     build_context(docker, &image.reference(), &image.tag, context, parent, progress).await
 }

@@ -38,6 +38,8 @@ pub struct KindRunOptions {
     pub items: Vec<RunItem>,
     pub values: ChartValues,
     pub dind: DindMode,
+    /// The harness's rcgen set as a Secret, or docker:dind's own made in the pod.
+    pub certs: CertMode,
     pub cluster: ClusterOptions,
     /// A chart directory (the project's test chart, a wrenix checkout) or a chart reference.
     pub chart: String,
@@ -268,7 +270,7 @@ fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
         keep: opts.keep,
         keep_on_failure: false,
         registry_mirror: None,
-        certs: CertMode::Harness,
+        certs: opts.certs,
         registration: Registration::OfflineSecret,
         apply_sysctl: false,
         dind: opts.dind,

@@ -13,7 +13,7 @@ use super::{Env, RELEASE, one_line};
 use crate::config::{ChartValues, ImageValues};
 use crate::docker::archive;
 use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
-use crate::kind::{ChartSource, PodState, pod_state, runner_values};
+use crate::kind::{CertMode, ChartSource, PodState, pod_state, runner_values};
 use crate::process::{Output, run_with};
 use crate::wait::{Poll, until};
 
@@ -134,13 +134,6 @@ impl Env<'_> {
     /// existingSecret (no registration hook: no Forgejo here).
     fn secrets_manifest(&self, namespace: &str, change: PodChange) -> Result<String> {
         let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
-        let certs = match change.certs_age_days {
-            Some(days) => crate::pki::generate_at(
-                &crate::pki::PkiOptions::default(),
-                time::OffsetDateTime::now_utc() - time::Duration::days(days),
-            )?,
-            None => crate::pki::generate(&crate::pki::PkiOptions::default())?,
-        };
         let cluster = &self.kind_opts.cluster;
         let runner_file = json!({
             "WARNING": "made offline by forgejo-e2e for the forgejo-runner stand-in; no Forgejo knows it",
@@ -153,15 +146,20 @@ impl Env<'_> {
         });
         let registration =
             json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
-        let docs = [
+        let mut docs = vec![
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}),
-            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                   "metadata": {"name": crate::kind::CERTS_SECRET, "namespace": namespace, "labels": labels},
-                   "data": crate::pki::secret_data(&certs)}),
             json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                    "metadata": {"name": format!("{cluster}-registration"), "namespace": namespace, "labels": labels},
                    "data": registration}),
         ];
+        // With --certs chart, DIND makes its own set in the pod: no Secret.
+        if self.kind_opts.certs == CertMode::Harness {
+            let made_at = time::OffsetDateTime::now_utc() - time::Duration::days(change.certs_age_days.unwrap_or(0));
+            let certs = crate::pki::generate_at(&crate::pki::PkiOptions::default(), made_at)?;
+            docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                   "metadata": {"name": crate::kind::CERTS_SECRET, "namespace": namespace, "labels": labels},
+                   "data": crate::pki::secret_data(&certs)}));
+        }
         Ok(docs.iter().map(|d| format!("---\n{d}\n")).collect())
     }
 
