@@ -40,6 +40,18 @@ pub enum Fault {
     /// The DIND image is not where the pod runs and cannot be pulled (offline, or never
     /// loaded into the cluster): the pod never starts.
     DindImageMissing,
+    /// The cluster's API server stops while the job runs (when the job prints `E2E-MARK
+    /// sleeping=`); the kubelet starts it again. Kubernetes only.
+    ApiUnreachable,
+}
+
+/// What a fault does while the job runs, when the job prints its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// DIND's container is killed.
+    KillDind,
+    /// The cluster's API server is stopped.
+    StopApiServer,
 }
 
 /// What a fault changes in the pod, before it starts.
@@ -65,7 +77,7 @@ impl Fault {
             Fault::DindNeverReady => PodChange { dind_never_starts: true, ..PodChange::default() },
             Fault::DiskFull => PodChange { data_limit_mib: Some(64), ..PodChange::default() },
             Fault::DindImageMissing => PodChange { dind_image_missing: true, ..PodChange::default() },
-            Fault::JobHangs | Fault::DindKilled => PodChange::default(),
+            Fault::JobHangs | Fault::DindKilled | Fault::ApiUnreachable => PodChange::default(),
         }
     }
 
@@ -76,14 +88,27 @@ impl Fault {
                 d.dind_ready = Duration::from_secs(20)
             }
             Fault::JobHangs => d.job = Duration::from_secs(15),
+            // The hanging job must not outlast the outage by minutes.
+            Fault::ApiUnreachable => d.job = Duration::from_secs(120),
             Fault::DindKilled | Fault::DiskFull => {}
         }
         d
     }
 
-    /// The marker key whose line in the job's log is the moment DIND is killed.
-    pub fn kill_dind_on_marker(self) -> Option<&'static str> {
-        (self == Fault::DindKilled).then_some("sleeping")
+    /// What happens during the job, and the marker key whose line in the job's log is the
+    /// moment it happens.
+    pub fn hook(self) -> Option<(&'static str, Hook)> {
+        match self {
+            Fault::DindKilled => Some(("sleeping", Hook::KillDind)),
+            Fault::ApiUnreachable => Some(("sleeping", Hook::StopApiServer)),
+            _ => None,
+        }
+    }
+
+    /// Why this fault cannot be injected on `platform`, if it cannot.
+    pub fn not_on(self, platform: crate::scenario::Platform) -> Option<&'static str> {
+        (self == Fault::ApiUnreachable && platform == crate::scenario::Platform::Docker)
+            .then_some("stops the cluster's API server: there is none on the Docker platform")
     }
 }
 
@@ -111,5 +136,15 @@ mod tests {
         assert_eq!(deadlines_for(Some(Fault::JobHangs), base).dind_ready, base.dind_ready);
         assert_eq!(deadlines_for(Some(Fault::DindImageMissing), base).dind_ready, Duration::from_secs(20));
         assert_eq!(deadlines_for(None, base).job, base.job);
+    }
+
+    #[test]
+    fn hooks_fire_on_the_sleeping_marker_and_the_api_fault_is_kubernetes_only() {
+        assert_eq!(Fault::DindKilled.hook(), Some(("sleeping", Hook::KillDind)));
+        assert_eq!(Fault::ApiUnreachable.hook(), Some(("sleeping", Hook::StopApiServer)));
+        assert_eq!(Fault::JobHangs.hook(), None);
+        assert!(Fault::ApiUnreachable.not_on(crate::scenario::Platform::Docker).is_some());
+        assert!(Fault::ApiUnreachable.not_on(crate::scenario::Platform::Kind).is_none());
+        assert!(Fault::DiskFull.not_on(crate::scenario::Platform::Docker).is_none());
     }
 }

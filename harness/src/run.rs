@@ -181,6 +181,9 @@ pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
 
 /// Why `item` cannot run on `platform` with `dind`, if it cannot.
 pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode) -> Option<String> {
+    if let Some(why) = item.variant.and_then(|v| v.fault).and_then(|f| f.not_on(platform)) {
+        return Some(why.to_owned());
+    }
     let needs = item.scenario.as_ref()?.needs;
     if !needs.platforms.is_empty() && !needs.platforms.contains(&platform) {
         let want: Vec<&str> = needs.platforms.iter().map(|p| crate::platform::conclude::platform_name(*p)).collect();

@@ -270,7 +270,10 @@ impl DockerPlatform {
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();
-        let kill_on = item.variant.and_then(|v| v.fault).and_then(|f| f.kill_dind_on_marker());
+        let kill_on = match item.variant.and_then(|v| v.fault).and_then(|f| f.hook()) {
+            Some((key, crate::fault::Hook::KillDind)) => Some(key),
+            _ => None,
+        };
         let kill_marker = kill_on.map(|key| format!("E2E-MARK {nonce} {key}="));
         let (docker, dind) = (self.docker.clone(), pod.dind.clone());
         let mut on_line = |line: &str| {

@@ -53,6 +53,13 @@ pub fn scenario() -> Scenario {
                 ..NEGATIVE
             },
             Variant {
+                name: "api-unreachable",
+                overlay: "docker-build-hang",
+                fault: Some(Fault::ApiUnreachable),
+                expect: Expect::Failure("the cluster API stopped answering during the job"),
+                ..NEGATIVE
+            },
+            Variant {
                 name: "dind-image-missing",
                 fault: Some(Fault::DindImageMissing),
                 expect: Expect::Failure("image-not-loaded"),

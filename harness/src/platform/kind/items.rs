@@ -11,7 +11,7 @@ use super::{Env, RELEASE, one_line};
 use crate::config::RunnerConfig;
 use crate::docker::archive;
 use crate::executor::act;
-use crate::fault::{Deadlines, PodChange, deadlines_for};
+use crate::fault::{Deadlines, Hook, PodChange, deadlines_for};
 use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, Judge, path_safe, skipped};
 use crate::report::ScenarioResult;
@@ -150,19 +150,23 @@ impl Env<'_> {
         let mut argv = vec!["env", "-C", cwd.as_str(), "timeout", "-k", "5", secs.as_str()];
         argv.extend(cmd.iter().map(String::as_str));
         let args = exec_args(r, "runner", &argv);
-        let fault = item.variant.and_then(|v| v.fault);
-        let kill_marker = fault.and_then(|f| f.kill_dind_on_marker()).map(|key| format!("E2E-MARK {nonce} {key}="));
-        let dind_before = match kill_marker {
-            Some(_) => Some(self.dind_container(r).await?),
-            None => None,
+        let hook = item.variant.and_then(|v| v.fault).and_then(|f| f.hook());
+        let marker = hook.map(|(key, _)| format!("E2E-MARK {nonce} {key}="));
+        let dind_before = match hook {
+            Some((_, Hook::KillDind)) => Some(self.dind_container(r).await?),
+            _ => None,
         };
+        let control_plane = format!("{}-control-plane", self.cluster.name);
         let name = item.name.clone();
         let show = |line: &str| {
-            if let (Some(marker), Some(dind)) = (&kill_marker, &dind_before)
+            if let (Some(marker), Some((_, action))) = (&marker, hook)
                 && line.contains(marker.as_str())
             {
-                let (node, id) = (dind.node.clone(), dind.id.clone());
-                tokio::spawn(async move { kill_container(&node, &id).await });
+                let (node, id) = match (action, &dind_before) {
+                    (Hook::KillDind, Some(dind)) => (dind.node.clone(), Some(dind.id.clone())),
+                    _ => (control_plane.clone(), None),
+                };
+                tokio::spawn(async move { inject(&node, id.as_deref()).await });
             }
             if let Some(shown) = act::progress_line(line) {
                 self.progress.say(format!("{name}: job {shown}"));
@@ -179,6 +183,14 @@ impl Env<'_> {
                 }
                 anyhow::bail!("the DIND container died during the job (exit code {code}; the kubelet restarts it)");
             }
+        }
+        if out.as_ref().map_or(true, |o| !o.success)
+            && let Some(outage) = self.api_outage().await
+        {
+            if let Ok(o) = &out {
+                run.logs.push(("job.log", o.text.clone()));
+            }
+            anyhow::bail!("the cluster API stopped answering during the job ({outage}): kubectl exec lost the job");
         }
         let out = out?;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
@@ -246,6 +258,27 @@ impl Env<'_> {
         })
     }
 
+    /// After a failed `kubectl exec`: whether the cluster's API was down, and for how long
+    /// it stayed down once seen (waited for, so the bundle and the next item find it back).
+    async fn api_outage(&self) -> Option<String> {
+        let k = self.kubectl();
+        let readyz = || k.run(&["get", "--raw", "/readyz"], Duration::from_secs(5));
+        let first = readyz().await.err()?;
+        let t = Instant::now();
+        let back = until("the cluster API answers again", Duration::from_secs(180), Duration::from_secs(2), || async {
+            Ok(match readyz().await {
+                Ok(_) => Poll::Ready(()),
+                Err(e) => Poll::NotYet(one_line(&format!("{e:#}"))),
+            })
+        })
+        .await;
+        let seen = one_line(&format!("{first:#}"));
+        Some(match back {
+            Ok(()) => format!("{seen}; back after {:.0}s", t.elapsed().as_secs_f64()),
+            Err(e) => format!("{seen}; {e:#}"),
+        })
+    }
+
     /// `Some(exit code)` once DIND's container has ended since it had `restarts` restarts.
     async fn dind_restarted(&self, r: &Release, restarts: u64) -> Option<i64> {
         let k = self.kubectl();
@@ -271,11 +304,15 @@ struct DindContainer {
     restarts: u64,
 }
 
-/// SIGKILL to a container's task on a kind node (a container of this engine).
-async fn kill_container(node: &str, id: &str) {
+/// A fault's action on a kind node (a container of this engine): SIGKILL to container `id`'s
+/// task, or — without an id — the API server's container stopped (the kubelet restarts it).
+async fn inject(node: &str, id: Option<&str>) {
     let mut cmd = tokio::process::Command::new("docker");
-    cmd.args(["exec", node, "ctr", "--namespace", "k8s.io", "task", "kill", "--signal", "SIGKILL", id]);
-    let _ = crate::process::run(cmd, "kill DIND's container", Duration::from_secs(20), None).await;
+    match id {
+        Some(id) => cmd.args(["exec", node, "ctr", "--namespace", "k8s.io", "task", "kill", "--signal", "SIGKILL", id]),
+        None => cmd.args(["exec", node, "sh", "-c", "crictl stop --timeout 0 $(crictl ps -q --name kube-apiserver)"]),
+    };
+    let _ = crate::process::run(cmd, "inject the fault", Duration::from_secs(30), None).await;
 }
 
 /// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.
