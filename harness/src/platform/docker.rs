@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 
 use super::RunItem;
+use super::conclude::Gathered;
 use crate::Progress;
 use crate::config::RunnerConfig;
 use crate::diagnose::Signature;
@@ -57,17 +58,27 @@ impl PodOptions {
     }
 }
 
-/// What happened inside one pod.
+/// What happened inside one pod: what every platform gathers for judging (its fields are
+/// reached through `Deref`), plus what only a Docker pod knows.
 pub(super) struct PodRun {
-    pub(super) evidence: Option<Evidence>,
-    pub(super) error: Option<anyhow::Error>,
-    pub(super) phases: Vec<(String, f64)>,
-    pub(super) logs: Vec<(&'static str, String)>,
-    pub(super) notes: Vec<String>,
+    pub(super) gathered: Gathered,
     /// The DIND container's exit code, when it exited before answering.
     pub(super) dind_exit: Option<i64>,
     /// The deadlines of this pod's steps (shorter where a fault is injected).
     pub(super) deadlines: Deadlines,
+}
+
+impl std::ops::Deref for PodRun {
+    type Target = Gathered;
+    fn deref(&self) -> &Gathered {
+        &self.gathered
+    }
+}
+
+impl std::ops::DerefMut for PodRun {
+    fn deref_mut(&mut self) -> &mut Gathered {
+        &mut self.gathered
+    }
 }
 
 impl DockerPlatform {
@@ -81,7 +92,7 @@ impl DockerPlatform {
         let start = Instant::now();
         let nonce = format!("{}-{}", self.run_id, nonce_suffix(&item.name));
         let never_ran = item.label_mismatch(&item.config(&self.config));
-        let (mut run, checks, mut diagnosis, mode) = match (&never_ran, item.scenario.map(|s| s.setup)) {
+        let (run, checks, mut diagnosis, mode) = match (&never_ran, item.scenario.map(|s| s.setup)) {
             // No pod: no runner with these labels would ever take the job.
             (Some(why), _) => (self.empty_run(), vec![Check::never_ran(why.clone())], Vec::new(), self.dind),
             (None, Some(PodSetup::UsernsRestriction)) => self.run_userns(item, &nonce).await,
@@ -98,28 +109,13 @@ impl DockerPlatform {
             out_dir: &self.out_dir,
             progress: &self.progress,
         };
-        let gathered = super::conclude::Gathered {
-            evidence: run.evidence.take(),
-            error: run.error.take(),
-            phases: std::mem::take(&mut run.phases),
-            logs: std::mem::take(&mut run.logs),
-            notes: std::mem::take(&mut run.notes),
-        };
-        judge.conclude(item, gathered, checks, std::mem::take(&mut diagnosis), start)
+        judge.conclude(item, run.gathered, checks, std::mem::take(&mut diagnosis), start)
     }
 
     /// One pod from start to removal. `seccomp` injects a profile into DIND.
     pub(super) async fn run_in_pod(&self, item: &RunItem, nonce: &str, pod_opts: PodOptions) -> PodRun {
         let PodOptions { mode, seccomp, suffix } = pod_opts;
-        let mut run = PodRun {
-            evidence: None,
-            error: None,
-            phases: Vec::new(),
-            logs: Vec::new(),
-            notes: Vec::new(),
-            dind_exit: None,
-            deadlines: self.deadlines_for(item),
-        };
+        let mut run = PodRun { deadlines: self.deadlines_for(item), ..self.empty_run() };
         let change = item.variant.and_then(|v| v.fault).map(|f| f.pod_change()).unwrap_or_default();
         let generated = match change.certs_age_days {
             // Generated that many days ago, with the default two days of validity.

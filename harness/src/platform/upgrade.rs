@@ -256,16 +256,7 @@ impl DockerPlatform {
 
 impl DockerPlatform {
     pub(super) fn empty_run(&self) -> PodRun {
-        let (evidence, error, dind_exit) = (None, None, None);
-        PodRun {
-            evidence,
-            error,
-            phases: Vec::new(),
-            logs: Vec::new(),
-            notes: Vec::new(),
-            dind_exit,
-            deadlines: self.deadlines,
-        }
+        PodRun { gathered: super::conclude::Gathered::default(), dind_exit: None, deadlines: self.deadlines }
     }
 }
 

@@ -30,7 +30,8 @@ impl DockerPlatform {
         {
             Ok(p) => p,
             Err(e) => {
-                let run = PodRun { error: Some(e), ..self.empty_run() };
+                let mut run = self.empty_run();
+                run.error = Some(e);
                 return (run, Vec::new(), Vec::new(), DindMode::Rootless);
             }
         };
@@ -73,12 +74,12 @@ impl DockerPlatform {
         if let Some(ev) = &fixed.evidence {
             checks.extend(item.checks(ev).into_iter().map(|c| Check { name: format!("fixed: {}", c.name), ..c }));
         }
-        fixed.logs.extend(half.logs.into_iter().map(|(name, log)| match name {
+        fixed.logs.extend(half.gathered.logs.into_iter().map(|(name, log)| match name {
             "dind.log" => ("restricted-dind.log", log),
             "runner.log" => ("restricted-runner.log", log),
             _ => ("restricted-other.log", log),
         }));
-        fixed.phases.extend(half.phases.into_iter().map(|(n, s)| (format!("restricted {n}"), s)));
+        fixed.phases.extend(half.gathered.phases.into_iter().map(|(n, s)| (format!("restricted {n}"), s)));
         (fixed, checks, diagnosis, DindMode::Rootless)
     }
 }
