@@ -130,7 +130,7 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
     setup.push(("cluster".to_owned(), t.elapsed().as_secs_f64()));
-    for line in node_sysctl(&cluster.name).await {
+    for line in node_sysctl(&cluster).await {
         progress.say(line);
     }
     progress.say(header(&opts, &cluster));
@@ -236,26 +236,35 @@ async fn teardown(env: &Env<'_>, keep: bool, keep_cluster: bool, namespace: &str
 }
 
 /// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
-/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none.
-async fn node_sysctl(cluster: &str) -> Vec<String> {
+/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. Other
+/// clusters' nodes are not containers here: `cargo xtask sysctl --daemonset` is their path.
+async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
     let knob = crate::node::USERNS_KNOB.name;
     let path = format!("/proc/sys/{}", knob.replace('.', "/"));
-    let node = format!("{cluster}-control-plane");
-    let mut cmd = tokio::process::Command::new("docker");
-    cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
-    let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
-        Ok(out) if out.success => out.text.trim().to_owned(),
-        Ok(out) => format!("unknown ({})", out.tail(1)),
-        Err(e) => format!("unknown ({e:#})"),
+    // Every node: kind names them after the cluster (`kubectl get nodes`).
+    let listed = cluster.kubectl.run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
+    let nodes: Vec<String> = match &listed {
+        Ok(text) => text.lines().filter_map(|l| l.strip_prefix("node/")).map(str::to_owned).collect(),
+        Err(e) => return vec![format!("nodes: {knob} unknown (kubectl get nodes: {})", one_line(&format!("{e:#}")))],
     };
-    let line = match seen.as_str() {
-        "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
-        "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
-        v => format!(
-            "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
-        ),
-    };
-    vec![line]
+    let mut lines = Vec::new();
+    for node in nodes {
+        let mut cmd = tokio::process::Command::new("docker");
+        cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
+        let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
+            Ok(out) if out.success => out.text.trim().to_owned(),
+            Ok(out) => format!("unknown ({})", out.tail(1)),
+            Err(e) => format!("unknown ({e:#})"),
+        };
+        lines.push(match seen.as_str() {
+            "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
+            "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
+            v => format!(
+                "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
+            ),
+        });
+    }
+    lines
 }
 
 /// The plan's options for this run: the offline registration, the harness's certificates
