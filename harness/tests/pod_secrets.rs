@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use harness::docker::images::{self, ImageKind};
+use harness::docker::images::{ImageKind, planned_reference};
 use harness::docker::{DindMode, Pod, PodSpec, count_managed, labels, probe_privilege};
 use harness::pki::{self, PkiOptions};
 
@@ -12,8 +12,7 @@ use harness::pki::{self, PkiOptions};
 #[ignore = "needs a Docker engine and the images (cargo xtask images); cargo xtask ci runs it"]
 async fn pod_publishes_nothing_and_holds_no_ca_key() {
     let docker = harness::docker::connect().await.expect("a Docker engine");
-    let plan = images::plan(&harness::fixtures_dir()).expect("plan");
-    let image = |k: ImageKind| plan.iter().find(|p| p.kind == k).expect("image").reference();
+    let image = |k: ImageKind| planned_reference(k).expect("image");
     let run_id = format!("test{}", std::process::id());
     let privilege = probe_privilege(&docker, &image(ImageKind::Dind), &run_id).await.expect("probe");
     let tls = pki::generate(&PkiOptions::default()).expect("set");

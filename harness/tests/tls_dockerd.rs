@@ -10,7 +10,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, PortBinding};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder};
-use harness::docker::images::{self, ImageKind};
+use harness::docker::images::{ImageKind, planned_reference};
 use harness::docker::{archive, labels};
 use harness::pki::{self, PkiOptions, TlsSet, WriteOptions};
 use harness::wait::{self, Poll};
@@ -27,8 +27,7 @@ struct TestDind {
 
 impl TestDind {
     async fn start(docker: &Docker, certs: &TlsSet) -> TestDind {
-        let plan = images::plan(&harness::fixtures_dir()).expect("image plan");
-        let image = plan.iter().find(|p| p.kind == ImageKind::Dind).expect("dind").reference();
+        let image = planned_reference(ImageKind::Dind).expect("dind");
         docker
             .inspect_image(&image)
             .await

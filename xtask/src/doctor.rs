@@ -47,8 +47,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
 /// Starts a throwaway privileged container from the DIND image (or any local image).
 async fn privileged() -> Result<bool, String> {
     let docker = harness::docker::connect().await.map_err(|e| format!("{e:#}"))?;
-    let plan = images::plan(&harness::fixtures_dir()).map_err(|e| format!("{e:#}"))?;
-    let image = plan.iter().find(|p| p.kind == ImageKind::Base).map(|p| p.reference()).unwrap_or_default();
+    let image = images::planned_reference(ImageKind::Base).map_err(|e| format!("{e:#}"))?;
     if docker.inspect_image(&image).await.is_err() {
         return Err(format!("{image} is missing, so privileged mode could not be tried"));
     }

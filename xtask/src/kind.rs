@@ -27,12 +27,11 @@ pub async fn run(
     upgrade: Upgrade,
 ) -> Result<ExitCode> {
     let versions = Versions::load()?;
-    let plan_images = images::plan(&harness::fixtures_dir())?;
-    let image = |k: ImageKind| plan_images.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
+    let image = images::planned_reference;
     let dind_image = match (args.certs, args.dind) {
         (CertMode::Chart, _) => versions.upstream_dind_image.clone(),
-        (CertMode::Harness, DindMode::Rootful) => image(ImageKind::Dind),
-        (CertMode::Harness, DindMode::Rootless) => image(ImageKind::DindRootless),
+        (CertMode::Harness, DindMode::Rootful) => image(ImageKind::Dind)?,
+        (CertMode::Harness, DindMode::Rootless) => image(ImageKind::DindRootless)?,
     };
     let opts = KindOptions {
         cluster: args.cluster.clone(),
@@ -45,7 +44,7 @@ pub async fn run(
         apply_sysctl: args.apply_sysctl,
         dind: args.dind,
         dind_image,
-        job_image: image(ImageKind::Job),
+        job_image: image(ImageKind::Job)?,
         values,
         chart: args.chart.clone().unwrap_or_else(|| versions.runner_chart.reference.clone()),
         chart_version: args.chart_version.clone().unwrap_or_else(|| versions.runner_chart.version.clone()),

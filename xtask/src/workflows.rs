@@ -109,11 +109,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     if !list.status.success() {
         failed.push(format!("act --list: {}", String::from_utf8_lossy(&list.stderr).trim()));
     }
-    let job_image = harness::docker::images::plan(&harness::fixtures_dir())?
-        .into_iter()
-        .find(|p| p.kind == harness::docker::images::ImageKind::Job)
-        .map(|p| p.reference())
-        .unwrap_or_default();
+    let job_image = harness::docker::images::planned_reference(harness::docker::images::ImageKind::Job)?;
     let mut files: Vec<_> = std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).collect();
     files.sort();
     for path in files {

@@ -107,6 +107,13 @@ pub enum ImageSource {
     Upstream,
 }
 
+/// The reference `kind` will have once built (`forgejo-e2e/<dir>:<input hash>`): the one way
+/// to name a harness image before or without building it.
+pub fn planned_reference(kind: ImageKind) -> Result<String> {
+    let planned = plan(&crate::fixtures_dir())?;
+    Ok(planned.into_iter().find(|p| p.kind == kind).map(|p| p.reference()).expect("every kind is planned"))
+}
+
 /// Computes every image's tag from `fixtures/images/`.
 pub fn plan(fixtures: &Path) -> Result<Vec<PlannedImage>> {
     let mut tags: HashMap<ImageKind, String> = HashMap::new();

@@ -270,8 +270,7 @@ async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
 /// The plan's options for this run: the offline registration, the harness's certificates
 /// and the images `cluster up` loads (their tags are known before they are built).
 fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
-    let planned = crate::docker::images::plan(&crate::fixtures_dir())?;
-    let image = |k: ImageKind| planned.iter().find(|p| p.kind == k).map(|p| p.reference()).unwrap_or_default();
+    let image = crate::docker::images::planned_reference;
     let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
     Ok(KindOptions {
         cluster: opts.cluster.name.clone(),
@@ -283,8 +282,8 @@ fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
         registration: Registration::OfflineSecret,
         apply_sysctl: false,
         dind: opts.dind,
-        dind_image: image(dind_kind),
-        job_image: image(ImageKind::Job),
+        dind_image: image(dind_kind)?,
+        job_image: image(ImageKind::Job)?,
         values: opts.values.clone(),
         versions: Versions::load()?,
         scenarios: Vec::new(),
