@@ -14,6 +14,19 @@ pub enum Platform {
     Kind,
 }
 
+impl std::str::FromStr for Platform {
+    type Err = anyhow::Error;
+
+    /// `--platform docker|kind`; anything else is one line naming both.
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "docker" => Ok(Self::Docker),
+            "kind" => Ok(Self::Kind),
+            other => Err(crate::user_error!("--platform is `docker` or `kind`, not `{other}`")),
+        }
+    }
+}
+
 /// What executes workflows inside the runner container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

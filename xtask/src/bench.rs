@@ -13,6 +13,7 @@ use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::report::Summary;
 use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::scenario::Platform;
 use harness::user_error;
 use serde::Serialize;
 
@@ -63,10 +64,10 @@ fn stat(name: String, mut v: Vec<f64>) -> Stat {
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let (mut runs, mut names, mut jobs, mut skip_cold) = (2usize, Vec::new(), 1usize, false);
-    let (mut platform, mut cluster, mut chart) = ("docker".to_owned(), None::<String>, None::<String>);
+    let (mut platform, mut cluster, mut chart) = (Platform::Docker, None::<String>, None::<String>);
     while let Some(arg) = args.next()? {
         match arg {
-            Arg::Long("platform") => platform = args.value("--platform")?,
+            Arg::Long("platform") => platform = args.value("--platform")?.parse()?,
             Arg::Long("cluster") => cluster = Some(args.value("--cluster")?),
             Arg::Long("chart") => chart = Some(args.value("--chart")?),
             Arg::Long("runs") => {
@@ -109,9 +110,9 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut summaries: Vec<(&str, Summary)> = Vec::new();
     let mut walls: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let modes: &[&str] = if skip_cold { &["warm"] } else { &["cold", "warm"] };
-    match platform.as_str() {
-        "docker" => {}
-        "kind" => {
+    match platform {
+        Platform::Docker => {}
+        Platform::Kind => {
             let cluster = cluster.unwrap_or_else(|| "fe2e-bench".into());
             let chart = chart
                 .unwrap_or_else(|| harness::fixtures_dir().join("charts/forgejo-runner-e2e").display().to_string());
@@ -119,7 +120,6 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             bench.runs(modes, runs, &mut summaries, &mut walls).await?;
             return print_stats(&names, runs, jobs, &summaries, walls);
         }
-        other => return Err(user_error!("--platform is docker or kind, not `{other}`")),
     }
     for &mode in modes {
         if mode == "warm" {

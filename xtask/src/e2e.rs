@@ -16,7 +16,7 @@ use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::platform::upgrade::{UpgradePair, UpgradeSide, docker_pairs};
 use harness::run::{DockerRunOptions, new_run_id, run_docker};
-use harness::scenario::Expect;
+use harness::scenario::{Expect, Platform};
 use harness::user_error;
 
 use crate::args::{Arg, Args, unexpected};
@@ -88,7 +88,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         image_source: ImageSource::Built,
         deadlines: Deadlines::default(),
         apply_sysctl: false,
-        kind: false,
+        platform: Platform::Docker,
         dry_run: false,
         reuse: false,
         keep_on_failure: false,
@@ -106,13 +106,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     };
     while let Some(arg) = args.next()? {
         match arg {
-            Arg::Long("platform") => match args.value("--platform")?.as_str() {
-                "docker" => o.kind = false,
-                "kind" => o.kind = true,
-                other => {
-                    return Err(user_error!("--platform is `docker` or `kind`, not `{other}`"));
-                }
-            },
+            Arg::Long("platform") => o.platform = args.value("--platform")?.parse()?,
             Arg::Long("dry-run") => o.dry_run = true,
             Arg::Long("upgrade-matrix") => o.upgrade_matrix = true,
             Arg::Long("upgrade-from") => o.upgrade_from = Some(args.value("--upgrade-from")?),
@@ -193,10 +187,10 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if o.render && !o.dry_run {
         return Err(user_error!("--render goes with --dry-run (it renders instead of installing)"));
     }
-    if o.dry_run && !o.kind {
+    if o.dry_run && o.platform != Platform::Kind {
         return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));
     }
-    if !o.kind
+    if o.platform != Platform::Kind
         && (o.keep_on_failure
             || o.registry_mirror.is_some()
             || o.chart.is_some()
@@ -208,7 +202,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             "--keep-on-failure, --registry-mirror, --chart, --chart-version, --node-image and --cluster are for --platform kind"
         ));
     }
-    if o.kind && !o.dry_run && o.jobs > 1 {
+    if o.platform == Platform::Kind && !o.dry_run && o.jobs > 1 {
         return Err(user_error!(
             "--jobs is for the Docker platform: the kind platform runs its items in one chart install, in turn"
         ));
@@ -230,7 +224,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     let values = load_values(&o.values).map_err(|e| user_error!("{e}"))?;
     let items = select(&catalogue, &o)?;
-    if o.kind && o.dry_run {
+    if o.platform == Platform::Kind && o.dry_run {
         let upgrade =
             crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
         return crate::kind::run(&o, items, values, upgrade).await;
@@ -252,7 +246,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let result = if o.kind {
+    let result = if o.platform == Platform::Kind {
         let upgrade =
             crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
         crate::kind::run(&o, items, values, upgrade).await

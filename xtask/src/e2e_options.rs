@@ -6,6 +6,7 @@ use harness::docker::DindMode;
 use harness::docker::images::ImageSource;
 use harness::kind::{CertMode, Registration};
 use harness::platform::docker::Deadlines;
+use harness::scenario::Platform;
 
 /// Every flag of `cargo xtask e2e` (parsed in `e2e.rs`).
 pub struct Options {
@@ -20,7 +21,7 @@ pub struct Options {
     pub(crate) image_source: ImageSource,
     pub(crate) deadlines: Deadlines,
     pub(crate) apply_sysctl: bool,
-    pub(crate) kind: bool,
+    pub(crate) platform: Platform,
     pub(crate) dry_run: bool,
     pub(crate) reuse: bool,
     pub(crate) keep_on_failure: bool,
