@@ -98,11 +98,18 @@ impl Fault {
     /// What happens during the job, and the marker key whose line in the job's log is the
     /// moment it happens.
     pub fn hook(self) -> Option<(&'static str, Hook)> {
+        let key = self.trigger()?;
         match self {
-            Fault::DindKilled => Some(("sleeping", Hook::KillDind)),
-            Fault::ApiUnreachable => Some(("sleeping", Hook::StopApiServer)),
+            Fault::DindKilled => Some((key, Hook::KillDind)),
+            Fault::ApiUnreachable => Some((key, Hook::StopApiServer)),
             _ => None,
         }
+    }
+
+    /// The marker key a healthy job prints just before the fault takes effect: a fault
+    /// variant passes only when the job got that far (the pod was healthy until then).
+    pub fn trigger(self) -> Option<&'static str> {
+        matches!(self, Fault::JobHangs | Fault::DindKilled | Fault::ApiUnreachable).then_some("sleeping")
     }
 
     /// Why this fault cannot be injected on `platform`, if it cannot.

@@ -86,6 +86,17 @@ pub struct Variant {
     pub expect: Expect,
     /// A fault the platform injects into the pod.
     pub fault: Option<Fault>,
+    /// What the breakage must not touch: checks that must pass in the same job, so a
+    /// negative variant passes only on a setup that is healthy everywhere else.
+    pub healthy: fn(&Evidence) -> Vec<Check>,
+    /// The failure attributed to the breakage itself (the build output names the
+    /// Dockerfile's failing step, ...), beyond the wrong value.
+    pub caused: fn(&Evidence) -> Vec<Check>,
+}
+
+/// No checks: for variants whose breakage leaves nothing else in the job to look at.
+pub fn no_checks(_: &Evidence) -> Vec<Check> {
+    Vec::new()
 }
 
 impl Variant {

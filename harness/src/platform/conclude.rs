@@ -31,6 +31,8 @@ pub(super) struct Gathered {
     pub(super) phases: Vec<(String, f64)>,
     pub(super) logs: Vec<(&'static str, String)>,
     pub(super) notes: Vec<String>,
+    /// The job printed its fault's trigger marker (with the run's nonce).
+    pub(super) trigger_seen: bool,
 }
 
 /// `item`'s name as a file name: `docker-build:broken` → `docker-build_broken`.
@@ -62,8 +64,9 @@ impl Judge<'_> {
             diagnosis.extend(diagnose::diagnose(self.signatures, &all_logs));
         }
         if let Some(v) = &item.variant {
+            let halves = super::judge::Halves::of(&item.name, v, run.evidence.as_ref(), run.trigger_seen);
             let (judged, evidence) =
-                super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis);
+                super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis, &halves);
             outcome = judged;
             if let Some(note) = evidence {
                 run.notes.insert(0, note);

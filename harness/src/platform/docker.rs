@@ -271,8 +271,14 @@ impl DockerPlatform {
             _ => None,
         };
         let kill_marker = kill_on.map(|key| format!("E2E-MARK {nonce} {key}="));
+        let trigger = item.variant.and_then(|v| v.fault).and_then(|f| f.trigger());
+        let trigger_marker = trigger.map(|key| format!("E2E-MARK {nonce} {key}="));
+        let trigger_seen = std::sync::atomic::AtomicBool::new(false);
         let (docker, dind) = (self.docker.clone(), pod.dind.clone());
         let mut on_line = |line: &str| {
+            if trigger_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
+                trigger_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if kill_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
                 let (docker, dind) = (docker.clone(), dind.clone());
                 tokio::spawn(async move {
@@ -283,7 +289,9 @@ impl DockerPlatform {
                 self.say(&name, format!("job {shown}"));
             }
         };
-        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await?;
+        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await;
+        run.trigger_seen = trigger_seen.load(std::sync::atomic::Ordering::Relaxed);
+        let out = out?;
         if !out.success() && out.output.contains("Cannot connect to the Docker daemon") {
             // The daemon vanished mid-job: Docker may not have recorded DIND's exit yet.
             let gone =

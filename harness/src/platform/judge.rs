@@ -2,18 +2,79 @@
 //! breakage shows, for the named reason, and says what it saw; a control by its own checks.
 
 use crate::diagnose::Diagnosis;
-use crate::scenario::{Check, Expect, NEVER_RAN, Outcome};
+use crate::scenario::{Check, Evidence, Expect, NEVER_RAN, Outcome, Variant};
+
+/// The two halves a negative variant must show besides its failure: what stayed healthy in
+/// the same job, and that the breakage itself caused the failure.
+#[derive(Debug, Default)]
+pub struct Halves {
+    /// What the variant breaks (its name), for the message when the halves are missing.
+    pub breakage: String,
+    /// The variant's `healthy` checks on the job's evidence (none without evidence).
+    pub healthy: Vec<Check>,
+    /// The variant's `caused` checks on the job's evidence.
+    pub caused: Vec<Check>,
+    /// For a fault with a trigger marker: whether the job reached it.
+    pub trigger: Option<(&'static str, bool)>,
+}
+
+impl Halves {
+    /// `v`'s halves on what item `name`'s job left: its evidence, and whether it printed
+    /// the fault's trigger.
+    pub fn of(name: &str, v: &Variant, evidence: Option<&Evidence>, trigger_seen: bool) -> Self {
+        Self {
+            breakage: format!("`{}` ({name})", v.name),
+            healthy: evidence.map(|ev| (v.healthy)(ev)).unwrap_or_default(),
+            caused: evidence.map(|ev| (v.caused)(ev)).unwrap_or_default(),
+            trigger: v.fault.and_then(|f| f.trigger()).map(|key| (key, trigger_seen)),
+        }
+    }
+
+    /// The first check or condition that says the failure was not the breakage's own.
+    fn unhealthy(&self) -> Option<String> {
+        if let Some((key, false)) = self.trigger {
+            return Some(format!("the job never reached the fault's trigger (its `{key}` marker)"));
+        }
+        let failed = |cs: &[Check]| {
+            cs.iter().find_map(|c| match &c.outcome {
+                Outcome::Fail(why) => Some(format!("`{}`: {why}", c.name)),
+                _ => None,
+            })
+        };
+        if let Some(c) = failed(&self.healthy) {
+            return Some(format!("the setup is unhealthy elsewhere: {c}"));
+        }
+        failed(&self.caused).map(|c| format!("not attributed to it: {c}"))
+    }
+
+    /// What was seen healthy and what the breakage caused, for the summary.
+    fn said(&self) -> String {
+        let names = |cs: &[Check]| cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join("; ");
+        let mut parts = Vec::new();
+        if let Some((key, true)) = self.trigger {
+            parts.push(format!("healthy up to its trigger (`{key}` seen)"));
+        }
+        if !self.healthy.is_empty() {
+            parts.push(format!("healthy: {}", names(&self.healthy)));
+        }
+        if !self.caused.is_empty() {
+            parts.push(format!("caused by the breakage: {}", names(&self.caused)));
+        }
+        parts.join("; ")
+    }
+}
 
 /// Judges a variant. A negative test passes only when the run failed at the point its
 /// breakage shows, for the named reason; it returns the evidence for that as the note the
 /// summary shows (`failed as expected: …`, for a control `as expected: the control saw …`). A job that
 /// never ran fails every variant; a control keeps the outcome of its own checks.
-pub(super) fn judge_variant(
+pub fn judge_variant(
     expect: Expect,
     outcome: &Outcome,
     checks: &[Check],
     error: Option<&str>,
     diagnosis: &[Diagnosis],
+    halves: &Halves,
 ) -> (Outcome, Option<String>) {
     let why = match outcome {
         Outcome::Fail(why) if why.starts_with(NEVER_RAN) => return (outcome.clone(), None),
@@ -50,10 +111,19 @@ pub(super) fn judge_variant(
         Expect::Control(_) => (None, String::new()),
     };
     match (why, evidence) {
-        (Some(_), Some(evidence)) => (Outcome::Pass, Some(format!("failed as expected: {evidence}"))),
-        (Some(why), None) => {
-            (Outcome::Fail(format!("broken variant failed, but not as expected ({wanted}): {why}")), None)
-        }
+        (Some(_), Some(evidence)) => match halves.unhealthy() {
+            Some(not) => (Outcome::Fail(format!("failed, but not because of {}: {not}", halves.breakage)), None),
+            None => {
+                let said = halves.said();
+                let said = if said.is_empty() { String::new() } else { format!(" ({said})") };
+                (Outcome::Pass, Some(format!("failed as expected: {evidence}{said}")))
+            }
+        },
+        // Without its own evidence, an unhealthy setup elsewhere is the likelier cause: say it.
+        (Some(why), None) => match halves.unhealthy() {
+            Some(not) => (Outcome::Fail(format!("failed, but not because of {}: {not}", halves.breakage)), None),
+            None => (Outcome::Fail(format!("broken variant failed, but not as expected ({wanted}): {why}")), None),
+        },
         (None, _) => (Outcome::Fail(format!("broken variant passed; expected {wanted}")), None),
     }
 }
@@ -61,7 +131,6 @@ pub(super) fn judge_variant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Evidence;
 
     fn ev(log: &str) -> Evidence {
         Evidence::for_test(log)
@@ -72,7 +141,7 @@ mod tests {
             Some(e) => Outcome::Fail(e.into()),
             None => crate::scenario::overall(checks),
         };
-        judge_variant(expect, &outcome, checks, error, &[])
+        judge_variant(expect, &outcome, checks, error, &[], &Halves::default())
     }
 
     #[test]
@@ -132,5 +201,20 @@ mod tests {
         );
         let fail = [Check::fail("per-job network", "dind_reachable = yes")];
         assert!(matches!(judge(Expect::Control(|_| Vec::new()), &fail, None).0, Outcome::Fail(_)));
+    }
+
+    #[test]
+    fn a_fault_whose_job_never_reached_its_trigger_fails_and_one_that_did_says_so() {
+        let error = "the job did not finish within 15s";
+        let outcome = Outcome::Fail(error.into());
+        let halves =
+            |seen| Halves { breakage: "`job-hangs`".into(), trigger: Some(("sleeping", seen)), ..Halves::default() };
+        let (judged, _) =
+            judge_variant(Expect::Failure("did not finish"), &outcome, &[], Some(error), &[], &halves(false));
+        assert!(matches!(&judged, Outcome::Fail(w) if w.contains("never reached the fault's trigger")), "{judged:?}");
+        let (judged, note) =
+            judge_variant(Expect::Failure("did not finish"), &outcome, &[], Some(error), &[], &halves(true));
+        assert_eq!(judged, Outcome::Pass);
+        assert!(note.is_some_and(|n| n.contains("healthy up to its trigger")));
     }
 }

@@ -2,7 +2,7 @@
 
 pub mod conclude;
 pub mod docker;
-mod judge;
+pub mod judge;
 pub mod kind;
 pub mod upgrade;
 mod userns;

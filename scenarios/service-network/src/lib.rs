@@ -23,6 +23,8 @@ pub fn scenario() -> Scenario {
             dind_args: &[],
             expect: Expect::Control(control_check),
             fault: None,
+            healthy: harness::scenario::no_checks,
+            caused: harness::scenario::no_checks,
         }],
     }
 }

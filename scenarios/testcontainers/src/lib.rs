@@ -24,8 +24,27 @@ pub fn scenario() -> Scenario {
             dind_args: &[],
             expect: Expect::WrongValue("unquoted_tc_answer"),
             fault: None,
+            healthy: untouched_by_the_breakage,
+            caused: the_server_echoed_the_wrong_nonce,
         }],
     }
+}
+
+/// The broken step only asks the server for a wrong answer: its container still started
+/// over TLS and was reached, and the quoted step beside it passed whole.
+fn untouched_by_the_breakage(ev: &Evidence) -> Vec<Check> {
+    vec![
+        Check::marker_is(ev, "unquoted_env", "1"),
+        Check::marker_is(ev, "unquoted_tc_host", "127.0.0.1"),
+        Check::marker_is(ev, "quoted_env", "1"),
+        Check::marker_is(ev, "quoted_tc_host", "127.0.0.1"),
+        Check::marker_is(ev, "quoted_tc_answer", &ev.nonce),
+    ]
+}
+
+/// The wrong answer is the one the broken step served: the server echoed it.
+fn the_server_echoed_the_wrong_nonce(ev: &Evidence) -> Vec<Check> {
+    vec![Check::marker_is(ev, "unquoted_tc_answer", &format!("{}-not-what-the-server-says", ev.nonce))]
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {

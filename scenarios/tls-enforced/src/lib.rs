@@ -24,6 +24,8 @@ pub fn scenario() -> Scenario {
             dind_args: &["--tlsverify=false"],
             expect: Expect::WrongValue("no_client_cert_result"),
             fault: None,
+            healthy: tls_still_on,
+            caused: verification_was_off,
         }],
     }
 }
@@ -39,6 +41,30 @@ fn refused(ev: &Evidence, name: &str, error_contains: &[&str]) -> Vec<Check> {
             format!("curl said: {error}"),
         ),
     ]
+}
+
+/// With verification off the socket still speaks only TLS and accepts the client set.
+fn tls_still_on(ev: &Evidence) -> Vec<Check> {
+    let plain = ev.marker("plaintext_result").unwrap_or_default();
+    vec![
+        Check::that(
+            "plaintext refused: Client sent an HTTP request to an HTTPS server",
+            plain.contains("Client sent an HTTP request to an HTTPS server"),
+            format!("plain HTTP got: {plain}"),
+        ),
+        Check::marker_is(ev, "client_set_result", "accepted:OK"),
+    ]
+}
+
+/// The server really ran without client verification: a client with no certificate was
+/// served an answer.
+fn verification_was_off(ev: &Evidence) -> Vec<Check> {
+    let seen = ev.marker("no_client_cert_result").unwrap_or("never reported");
+    vec![Check::that(
+        "a client without a certificate was served (no client verification)",
+        seen.starts_with("accepted:"),
+        format!("no_client_cert_result={seen}"),
+    )]
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {

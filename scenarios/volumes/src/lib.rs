@@ -24,6 +24,8 @@ pub fn scenario() -> Scenario {
             dind_args: &[],
             expect: Expect::WrongValue("private_keys"),
             fault: None,
+            healthy: client_set_intact,
+            caused: whole_certs_mounted,
         }],
     }
 }
@@ -44,6 +46,28 @@ fn extra_binds(config: &mut RunnerConfig) {
 /// A tempting mistake: mounting all of /certs, server key included, into jobs.
 fn mount_whole_certs(config: &mut RunnerConfig) {
     add_option(config, "-v /certs:/certs");
+}
+
+/// The client set still reaches the job intact: only what else is visible changed.
+fn client_set_intact(ev: &Evidence) -> Vec<Check> {
+    vec![
+        Check::marker_is(ev, "certs_files", "ca.pem,cert.pem,key.pem"),
+        Check::marker_is(ev, "client_key_matches", "yes"),
+    ]
+}
+
+/// The extra keys are visible because `/certs` was mounted whole: the server's key and the
+/// CA folder are there.
+fn whole_certs_mounted(ev: &Evidence) -> Vec<Check> {
+    let keys = ev.marker("private_keys").unwrap_or("never reported");
+    vec![
+        Check::marker_is(ev, "ca_dir", "present"),
+        Check::that(
+            "the server's key is visible (all of /certs mounted)",
+            keys.split(',').any(|k| k == "/certs/server/key.pem"),
+            format!("private_keys={keys}"),
+        ),
+    ]
 }
 
 fn check(ev: &Evidence) -> Vec<Check> {

@@ -157,8 +157,14 @@ impl Env<'_> {
             _ => None,
         };
         let control_plane = format!("{}-control-plane", self.cluster.name);
+        let trigger = item.variant.and_then(|v| v.fault).and_then(|f| f.trigger());
+        let trigger_marker = trigger.map(|key| format!("E2E-MARK {nonce} {key}="));
+        let trigger_seen = std::sync::atomic::AtomicBool::new(false);
         let name = item.name.clone();
         let show = |line: &str| {
+            if trigger_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
+                trigger_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if let (Some(marker), Some((_, action))) = (&marker, hook)
                 && line.contains(marker.as_str())
             {
@@ -174,6 +180,7 @@ impl Env<'_> {
         };
         let t = Instant::now();
         let out = run_with_deadline(self, &args, &name, deadlines.job, show).await;
+        run.trigger_seen = trigger_seen.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(before) = &dind_before {
             // Whether DIND's container ended during the job: the kubelet counts its restarts.
             let after = self.dind_restarted(r, before.restarts).await;
