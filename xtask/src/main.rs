@@ -12,6 +12,8 @@ mod e2e_options;
 mod finish;
 mod images;
 mod kind;
+#[cfg(test)]
+mod negative_halves;
 mod scenarios;
 mod sysctl;
 mod tools;

@@ -8,20 +8,9 @@ use harness::platform::RunItem;
 use harness::platform::judge::{Halves, judge_variant};
 use harness::scenario::{Evidence, Executor, Outcome, Platform, overall};
 
-fn all() -> [harness::scenario::Scenario; 6] {
-    [
-        scenario_docker_build::scenario(),
-        scenario_testcontainers::scenario(),
-        scenario_service_network::scenario(),
-        scenario_tls_enforced::scenario(),
-        scenario_volumes::scenario(),
-        scenario_userns_restriction::scenario(),
-    ]
-}
-
 fn item(name: &str) -> RunItem {
     let (scenario, variant) = name.split_once(':').expect("scenario:variant");
-    let s = all().into_iter().find(|s| s.name == scenario).expect("scenario");
+    let s = crate::scenarios::all().into_iter().find(|s| s.name == scenario).expect("scenario");
     let v = *s.variants.iter().find(|v| v.name == variant).expect("variant");
     RunItem::variant(s, v)
 }
@@ -127,7 +116,7 @@ fn a_failure_its_breakage_did_not_cause_fails_the_variant() {
 
 #[test]
 fn every_negative_variant_declares_both_halves_and_has_recorded_logs() {
-    let negatives: Vec<String> = all()
+    let negatives: Vec<String> = crate::scenarios::all()
         .iter()
         .flat_map(|s| s.variants.iter().map(move |v| (s.name, v)))
         .filter(|(_, v)| matches!(v.expect, harness::scenario::Expect::WrongValue(_)))
