@@ -205,8 +205,8 @@ impl Evidence {
         if self.markers().next().is_some() {
             return None;
         }
-        let why = if let Some(line) = self.log.lines().find(|l| l.contains("Skipping unsupported platform")) {
-            format!("no runner took it ({})", line.split_once("] ").map_or(line, |(_, r)| r).trim())
+        let why = if let Some(line) = crate::executor::act_log::unsupported_platform(&self.log) {
+            format!("no runner took it ({line})")
         } else if let Some(excerpt) = self.failure_excerpt() {
             format!("a step before the probes failed: {excerpt}")
         } else if !self.job_succeeded {
@@ -217,22 +217,9 @@ impl Evidence {
         Some(why)
     }
 
-    /// The first failing step and the last lines it printed, from act's log format
-    /// (`❌  Failure - Main <step>` after `  | <output>` lines).
+    /// The first failure of the job and what explains it (the executor reads its log).
     pub fn failure_excerpt(&self) -> Option<String> {
-        let lines: Vec<&str> = self.log.lines().collect();
-        let at = lines.iter().position(|l| l.contains("Failure - Main "))?;
-        let step = lines[at].split("Failure - Main ").nth(1).unwrap_or_default();
-        let step = step.rsplit_once(" [").map_or(step, |(s, _)| s).trim();
-        let output: Vec<&str> = lines[..at]
-            .iter()
-            .rev()
-            .filter_map(|l| l.split_once("  | ").map(|(_, o)| o.trim()))
-            .filter(|o| !o.is_empty())
-            .take(3)
-            .collect();
-        let tail: Vec<&str> = output.into_iter().rev().collect();
-        Some(format!("step `{step}` failed: {}", tail.join(" / ")))
+        crate::executor::act_log::cause(&self.log).map(|c| c.to_string())
     }
 }
 
@@ -321,7 +308,9 @@ impl Check {
 /// (every check skipped) skips it; otherwise it passed.
 pub fn overall(checks: &[Check]) -> Outcome {
     if let Some(fail) = checks.iter().find_map(|c| match &c.outcome {
-        Outcome::Fail(r) => Some(format!("{}: {r}", c.name)),
+        // "the job never ran: why" is a statement; any other check is named as one.
+        Outcome::Fail(r) if c.name == NEVER_RAN => Some(format!("{NEVER_RAN}: {r}")),
+        Outcome::Fail(r) => Some(format!("check `{}` failed: {r}", c.name)),
         _ => None,
     }) {
         return Outcome::Fail(fail);
@@ -381,7 +370,9 @@ mod tests {
         checkout.job_succeeded = false;
         assert_eq!(
             checkout.never_ran().as_deref(),
-            Some("a step before the probes failed: step `actions/checkout@v4` failed: fatal: repository not found")
+            Some(
+                "a step before the probes failed: step `actions/checkout@v4` failed; its last output: fatal: repository not found"
+            )
         );
         assert!(ev("E2E-MARK built=script-text\n").never_ran().is_some());
     }
@@ -395,7 +386,7 @@ mod tests {
         let Outcome::Fail(why) = Check::job_succeeded(&e).outcome else { panic!("must fail") };
         assert_eq!(
             why,
-            "the job failed: step `docker build` failed: Step 3/3 : RUN exit 3 / The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+            "the job failed: step `docker build` failed; its last output: Step 3/3 : RUN exit 3 / The command '/bin/sh -c exit 3' returned a non-zero code: 3"
         );
     }
 
@@ -404,6 +395,9 @@ mod tests {
         assert_eq!(overall(&[Check::pass("a"), Check::skip("b", "why")]), Outcome::Pass);
         assert_eq!(overall(&[Check::skip("b", "why")]), Outcome::Skip("why".into()));
         assert_eq!(overall(&[]), Outcome::Skip("no assertion ran".into()));
-        assert_eq!(overall(&[Check::pass("a"), Check::fail("c", "bad")]), Outcome::Fail("c: bad".into()));
+        assert_eq!(
+            overall(&[Check::pass("a"), Check::fail("c", "bad")]),
+            Outcome::Fail("check `c` failed: bad".into())
+        );
     }
 }

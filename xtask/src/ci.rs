@@ -11,6 +11,11 @@ use crate::args::{Arg, Args, unexpected};
 /// The step whose run must fail: negative variants on a setup broken elsewhere.
 const BROKEN_SETUP: &str = "negatives, broken setup";
 
+/// The steps that run the user-workflow fixtures: their run fails (the fixtures are made
+/// to), and every row must come out as `fixtures/user-workflows/expected.yaml` says.
+const WORKFLOW_KINDS: &str = "--workflow failures";
+const WORKFLOW_KINDS_KIND: &str = "e2e kind --workflow";
+
 /// The project's own chart with the wrenix values interface, for CI.
 const TEST_CHART: &str = "fixtures/charts/forgejo-runner-e2e";
 
@@ -20,9 +25,11 @@ cargo xtask ci [--skip-e2e]
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo xtask images, cargo xtask tools, the workspace tests including those that need
 Docker, a kind cluster up (rootful, then rootless), cargo xtask e2e --platform kind on
-it with the project's test chart (rootful with the negative variants, then rootless), the
-cluster down, the workflow check, cargo xtask e2e with the negative variants (rootful), again
-with rootless DIND, the upgrade matrix, and the negative variants on a setup whose jobs
+it with the project's test chart (rootful with the negative variants, then rootless, the
+upgrade matrix, the user-workflow fixtures), the cluster down, the workflow check, cargo
+xtask e2e with the negative variants (rootful), again with rootless DIND, the upgrade
+matrix, the user-workflow fixtures (one per failure kind: the run must fail and every job's
+row match fixtures/user-workflows/expected.yaml), and the negative variants on a setup whose jobs
 cannot reach DIND (that run must fail, each variant saying it was not its breakage). Fails when a golden file changed during the
 run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
 (.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
@@ -57,11 +64,13 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         ("e2e kind", "xtask", kind_e2e(&["--negative"])),
         ("e2e kind rootless", "xtask", kind_e2e(&["--dind", "rootless"])),
         ("e2e kind upgrade", "xtask", kind_e2e(&["--upgrade-matrix"])),
+        (WORKFLOW_KINDS_KIND, "xtask", kind_e2e(&["--workflow", crate::workflow_kinds::FOLDER])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
         ("e2e rootless", "xtask", vec!["e2e", "--dind", "rootless", "--jobs", "2"]),
         ("e2e upgrade", "xtask", vec!["e2e", "--upgrade-matrix"]),
+        (WORKFLOW_KINDS, "xtask", vec!["e2e", "--workflow", crate::workflow_kinds::FOLDER, "--jobs", "4"]),
         // The negatives on a setup broken elsewhere (jobs cannot reach DIND): they must fail.
         (
             BROKEN_SETUP,
@@ -133,6 +142,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         let secs = t.elapsed().as_secs_f64();
         let ok = match name {
             BROKEN_SETUP => !status.success() && negatives_failed(&progress),
+            WORKFLOW_KINDS | WORKFLOW_KINDS_KIND => status.code() == Some(1) && crate::workflow_kinds::held(&progress),
             _ => status.success(),
         };
         progress.say(format!("ci step `{name}`: {} in {secs:.1}s", if ok { "ok" } else { "FAILED" }));

@@ -25,7 +25,8 @@ use crate::scenarios;
 
 pub const HELP: &str = "\
 cargo xtask e2e [--platform docker|kind] [--scenario NAME]... [--list] [--keep]
-                [--workflow PATH]... [--dind rootful|rootless] [--jobs N] [--negative]
+                [--workflow PATH]... [--expect-failure JOB]... [--dind rootful|rootless]
+                [--jobs N] [--negative]
                 [--values FILE] [--image-source built|upstream] [--job-timeout SECS]
 
 Runs scenarios (default: all) on the Docker platform: per scenario a pod of a DIND
@@ -36,7 +37,11 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
 
   --list            list scenarios, what they need, and their descriptions
   --scenario NAME   run only NAME (repeatable); NAME:VARIANT runs that one variant
-  --workflow PATH   run a workflow file or folder of your repository in the same pod
+  --workflow PATH   run a workflow file (or each file of a folder) of your repository in
+                    the same pod, job by job: one row per job and matrix combination
+  --expect-failure JOB
+                    a job of a --workflow that is meant to fail (its id, or one row such
+                    as `test (os=debian)`): it passes when it fails, and fails when it passes
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
   --reuse           keep DIND's image store in volumes between runs (fe2e-cache-*), so job
@@ -79,6 +84,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     let mut o = Options {
         scenarios: Vec::new(),
         workflows: Vec::new(),
+        expect_failure: Vec::new(),
         list: false,
         keep: false,
         negative: false,
@@ -139,6 +145,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             }
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
+            Arg::Long("expect-failure") => o.expect_failure.push(args.value("--expect-failure")?),
             Arg::Long("list") => o.list = true,
             Arg::Long("keep") => o.keep = true,
             Arg::Long("negative") => o.negative = true,
@@ -169,6 +176,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             }
             other => return Err(unexpected("e2e", other)),
         }
+    }
+    if !o.expect_failure.is_empty() && o.workflows.is_empty() {
+        return Err(user_error!("--expect-failure names a job of a --workflow; add the --workflow it belongs to"));
     }
     if o.list && (!o.workflows.is_empty() || o.keep) {
         return Err(user_error!("--list only lists; it does not go with --workflow or --keep"));
@@ -375,10 +385,46 @@ fn select(catalogue: &[harness::scenario::Scenario], o: &Options) -> Result<Vec<
         let variants = s.variants.iter().filter(|v| v.always() || o.negative);
         items.extend(variants.map(|v| RunItem::variant(*s, *v)));
     }
+    let mut jobs = Vec::new();
     for path in &o.workflows {
-        items.push(user_workflow(path)?);
+        for mut item in user_workflows(path)? {
+            jobs.extend(job_names(&item)?);
+            item.expect_failure = o.expect_failure.clone();
+            items.push(item);
+        }
+    }
+    if let Some(unknown) = o.expect_failure.iter().find(|e| !jobs.contains(e)) {
+        let mut seen = std::collections::HashSet::new();
+        jobs.retain(|j| seen.insert(j.clone()));
+        return Err(user_error!(
+            "--expect-failure {unknown}: no such job in the --workflow files (jobs: {})",
+            jobs.join(", ")
+        ));
     }
     Ok(items)
+}
+
+/// The job ids and row names of a user workflow; its mistakes (`needs` of a job that is
+/// not there, a cycle) are the user's, said before anything starts.
+fn job_names(item: &RunItem) -> Result<Vec<String>> {
+    let file = harness::workflow::files(&item.sources, &item.workflow).into_iter().next();
+    let Some(file) = file else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+    let plan = harness::workflow::plan::plan(&text, &[]).map_err(|why| user_error!("{}: {why}", file.display()))?;
+    Ok(plan.jobs.iter().flat_map(|j| [j.job.clone(), j.row.clone()]).collect())
+}
+
+/// One item per workflow file: `path` itself, or each `.yml`/`.yaml` file of the folder.
+fn user_workflows(path: &Path) -> Result<Vec<RunItem>> {
+    let item = user_workflow(path)?;
+    let files = harness::workflow::files(&item.sources, &item.workflow);
+    if files.is_empty() {
+        return Err(user_error!("--workflow {}: no .yml or .yaml workflow files there", path.display()));
+    }
+    if files.len() == 1 && files[0].is_file() && path.is_file() {
+        return Ok(vec![item]);
+    }
+    files.iter().map(|f| user_workflow(f)).collect()
 }
 
 /// A workflow path becomes (repository root, path inside it): the root is the folder that

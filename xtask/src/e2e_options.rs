@@ -12,6 +12,8 @@ use harness::scenario::Platform;
 pub struct Options {
     pub(crate) scenarios: Vec<String>,
     pub(crate) workflows: Vec<PathBuf>,
+    /// Jobs of the `--workflow`s that are meant to fail.
+    pub(crate) expect_failure: Vec<String>,
     pub(crate) list: bool,
     pub(crate) keep: bool,
     pub(crate) negative: bool,

@@ -17,6 +17,7 @@ mod negative_halves;
 mod scenarios;
 mod sysctl;
 mod tools;
+mod workflow_kinds;
 mod workflows;
 
 use std::process::ExitCode;

@@ -1,3 +1,4 @@
 //! Executors that run workflows inside the runner container.
 
 pub mod act;
+pub mod act_log;

@@ -33,6 +33,8 @@ pub(super) struct Gathered {
     pub(super) notes: Vec<String>,
     /// The job printed its fault's trigger marker (with the run's nonce).
     pub(super) trigger_seen: bool,
+    /// A user workflow's jobs, one by one (empty for scenarios).
+    pub(super) jobs: Vec<super::jobs::JobRun>,
 }
 
 /// `item`'s name as a file name: `docker-build:broken` → `docker-build_broken`.
@@ -51,7 +53,11 @@ impl Judge<'_> {
         start: Instant,
     ) -> ScenarioResult {
         let error = run.error.as_ref().map(|e| format!("{e:#}"));
-        let mut outcome = match (&error, overall(&checks)) {
+        // A user workflow is judged job by job; its own row holds one check per job.
+        let (job_rows, job_checks) = super::jobs::rows(item, &run.jobs, platform_name(self.platform), self.dind.name());
+        let checks = if job_rows.is_empty() { checks } else { job_checks };
+        let judged = if job_rows.is_empty() { overall(&checks) } else { super::jobs::outcome(&job_rows) };
+        let mut outcome = match (&error, judged) {
             (Some(e), _) => Outcome::Fail(e.clone()),
             (None, o) => o,
         };
@@ -96,6 +102,7 @@ impl Judge<'_> {
             diagnosis,
             bundle,
             notes: run.notes,
+            jobs: job_rows,
         }
     }
 
@@ -144,5 +151,6 @@ pub fn skipped(item: &RunItem, platform: Platform, dind: DindMode, reason: Strin
         diagnosis: Vec::new(),
         bundle: None,
         notes: Vec::new(),
+        jobs: Vec::new(),
     }
 }

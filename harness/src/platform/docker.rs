@@ -257,10 +257,14 @@ impl DockerPlatform {
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
-        item.lay_workspace(&workspace, nonce, job_image, &self.artifacts)?;
+        let plan = item.job_plan(config).transpose()?;
+        item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
         pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
         let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
         pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
+        if let Some(plan) = plan {
+            return self.run_jobs(item, nonce, pod, config, &plan, run).await;
+        }
 
         let (cmd, deviations) = act::command(config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
@@ -327,6 +331,53 @@ impl DockerPlatform {
 }
 
 impl DockerPlatform {
+    /// A user's workflow job by job (see `jobs.rs`): each job's own file through act.
+    async fn run_jobs(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        config: &RunnerConfig,
+        plan: &crate::workflow::plan::WorkflowPlan,
+        run: &mut PodRun,
+    ) -> Result<()> {
+        let job_image = self.images.get(ImageKind::Job);
+        let (_, deviations) = act::command(config, job_image, &item.workflow);
+        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        let t = Instant::now();
+        let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
+            let (cmd, _) = act::command(config, job_image, &job.file);
+            let mut show = |line: &str| {
+                if let Some(shown) = act::progress_line(line) {
+                    self.say(&item.name, format!("{} {shown}", job.row));
+                }
+            };
+            let cmd = act::with_deadline(&cmd, limit);
+            let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), limit + Duration::from_secs(15), &mut show);
+            let out = out.await?;
+            let finished = out.exit_code.is_some() && !out.output.contains(act::DEADLINE_PASSED);
+            Ok(super::jobs::ActOut { exit_ok: out.success(), finished, text: out.output })
+        };
+        let runs = super::jobs::run_jobs(plan, run.deadlines.job, exec, |m| self.say(&item.name, m)).await;
+        run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
+        let log = super::jobs::joined_log(&runs);
+        run.logs.push(("job.log", log.clone()));
+        if !pod.running(&pod.dind).await.unwrap_or(false) {
+            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
+            anyhow::bail!("the DIND container died during the jobs (exit code {code})");
+        }
+        run.evidence = Some(Evidence {
+            platform: Platform::Docker,
+            executor: Executor::Act,
+            dind: pod.mode,
+            nonce: nonce.to_owned(),
+            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
+            log,
+        });
+        run.jobs = runs;
+        Ok(())
+    }
+
     /// Deadlines for `item`: the run's, shortened where a fault makes the wait pointless.
     pub(super) fn deadlines_for(&self, item: &RunItem) -> Deadlines {
         crate::fault::deadlines_for(item.variant.and_then(|v| v.fault), self.deadlines)

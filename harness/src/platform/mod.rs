@@ -2,6 +2,7 @@
 
 pub mod conclude;
 pub mod docker;
+mod jobs;
 pub mod judge;
 pub mod kind;
 pub mod upgrade;
@@ -22,6 +23,9 @@ pub struct RunItem {
     pub workflow: String,
     pub scenario: Option<Scenario>,
     pub variant: Option<Variant>,
+    /// Jobs of a user's workflow that are meant to fail (`--expect-failure`): a job id
+    /// (all of its matrix rows) or one row's name.
+    pub expect_failure: Vec<String>,
 }
 
 impl RunItem {
@@ -33,6 +37,7 @@ impl RunItem {
             workflow: s.workflow.to_owned(),
             scenario: Some(s),
             variant: None,
+            expect_failure: Vec::new(),
         }
     }
 
@@ -48,12 +53,20 @@ impl RunItem {
             workflow: s.workflow.to_owned(),
             scenario: Some(s),
             variant: Some(v),
+            expect_failure: Vec::new(),
         }
     }
 
     /// A user's workflow file or folder, run in a copy of the repository around it.
     pub fn user_workflow(repo: PathBuf, workflow: String) -> Self {
-        Self { name: format!("workflow:{workflow}"), sources: vec![repo], workflow, scenario: None, variant: None }
+        Self {
+            name: format!("workflow:{workflow}"),
+            sources: vec![repo],
+            workflow,
+            scenario: None,
+            variant: None,
+            expect_failure: Vec::new(),
+        }
     }
 
     /// The runner configuration for this item: `base` with the scenario's and the
@@ -93,6 +106,7 @@ impl RunItem {
         nonce: &str,
         base_image: &str,
         artifacts: &std::collections::HashMap<&'static str, Vec<u8>>,
+        plan: Option<&crate::workflow::plan::WorkflowPlan>,
     ) -> anyhow::Result<()> {
         use crate::workspace::{BASE_IMAGE_FILE, Generated, NONCE_FILE};
         use anyhow::Context;
@@ -103,20 +117,47 @@ impl RunItem {
             let bytes = artifacts.get(a.bin).with_context(|| format!("artifact {} was not built", a.bin))?;
             generated.push(Generated { path: a.dest, bytes, executable: true });
         }
+        // A user workflow's jobs, each in a workflow file of its own (see `workflow::plan`).
+        for job in plan.iter().flat_map(|p| &p.jobs) {
+            generated.push(Generated::text(&job.file, &job.contents));
+        }
         crate::workspace::prepare(&self.sources, dest, &generated)
     }
 
-    /// Why no job of this item's workflow would be taken by a runner with `config`'s
+    /// Why no job of this item's workflow would be picked by a runner with `config`'s
     /// labels, or `None`. Read from the workspace's sources before any pod starts.
     pub fn label_mismatch(&self, config: &crate::config::RunnerConfig) -> Option<String> {
         let labels = config.labels();
-        let jobs: Vec<_> = crate::workflow::files(&self.sources, &self.workflow)
+        let why: Vec<Option<String>> = crate::workflow::files(&self.sources, &self.workflow)
             .iter()
             .filter_map(|f| std::fs::read_to_string(f).ok())
-            .filter_map(|text| crate::workflow::runs_on(&text).ok())
-            .flatten()
+            .map(|text| crate::workflow::unmatched(&labels, &text))
             .collect();
-        crate::workflow::unmatched(&labels, &jobs)
+        if why.iter().any(Option::is_none) {
+            return None;
+        }
+        why.into_iter().flatten().next()
+    }
+
+    /// A user's workflow as the runner meets it, job by job, for a runner with `config`'s
+    /// labels; `None` for scenarios (their checks judge the whole run). `Err` is the
+    /// user's mistake in the file, with the file named.
+    pub fn job_plan(
+        &self,
+        config: &crate::config::RunnerConfig,
+    ) -> Option<anyhow::Result<crate::workflow::plan::WorkflowPlan>> {
+        if self.scenario.is_some() {
+            return None;
+        }
+        let file = crate::workflow::files(&self.sources, &self.workflow).into_iter().next()?;
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(anyhow::anyhow!("read {}: {e}", file.display()))),
+        };
+        Some(
+            crate::workflow::plan::plan(&text, &config.labels())
+                .map_err(|why| crate::user_error!("{}: {why}", file.display())),
+        )
     }
 }
 
@@ -148,6 +189,7 @@ mod tests {
             workflow: ".forgejo/workflows/docker-build.yml".into(),
             scenario: None,
             variant: None,
+            expect_failure: Vec::new(),
         };
         assert_eq!(scenario.label_mismatch(&config), None);
     }

@@ -291,6 +291,7 @@ pub(super) fn upgrade_row(
         diagnosis: Vec::new(),
         bundle,
         notes: vec![note],
+        jobs: Vec::new(),
     }
 }
 

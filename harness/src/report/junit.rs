@@ -1,4 +1,5 @@
-//! JUnit XML: one testcase per scenario, failures carrying checks, diagnosis and bundle path.
+//! JUnit XML: one testcase per scenario (and per job of a user workflow, its class the
+//! workflow), failures carrying checks, diagnosis and bundle path.
 
 use std::fmt::Write;
 
@@ -7,39 +8,50 @@ use crate::scenario::Outcome;
 
 pub fn junit_xml(s: &Summary) -> String {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let total = s.results.len();
+    // A workflow's jobs are test cases of their own, classed under the workflow.
+    let cases: Vec<(&ScenarioResult, Option<&str>)> = s
+        .results
+        .iter()
+        .flat_map(|r| std::iter::once((r, None)).chain(r.jobs.iter().map(move |j| (j, Some(r.name.as_str())))))
+        .collect();
+    let total = cases.len();
+    let count = |f: fn(&Outcome) -> bool| cases.iter().filter(|(r, _)| f(&r.outcome)).count();
+    let (failed, skipped) = (count(|o| matches!(o, Outcome::Fail(_))), count(|o| matches!(o, Outcome::Skip(_))));
     let time: f64 = s.results.iter().map(|r| r.duration.as_secs_f64()).sum();
     let _ = writeln!(
         x,
-        "<testsuites name=\"forgejo-e2e\" tests=\"{total}\" failures=\"{}\" skipped=\"{}\" time=\"{time:.3}\">",
-        s.failed, s.skipped
+        "<testsuites name=\"forgejo-e2e\" tests=\"{total}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{time:.3}\">"
     );
     let _ = writeln!(
         x,
-        "  <testsuite name=\"e2e.{}\" tests=\"{total}\" failures=\"{}\" skipped=\"{}\" time=\"{time:.3}\">",
+        "  <testsuite name=\"e2e.{}\" tests=\"{total}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
         esc(&s.platform),
-        s.failed,
-        s.skipped
     );
-    for r in &s.results {
-        case(&mut x, s, r);
+    for (r, parent) in cases {
+        case(&mut x, s, r, parent);
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
 }
 
-fn case(x: &mut String, s: &Summary, r: &ScenarioResult) {
+fn case(x: &mut String, s: &Summary, r: &ScenarioResult, parent: Option<&str>) {
+    let class = match parent {
+        Some(workflow) => format!("e2e.{}.{}.{}", s.platform, r.dind, workflow),
+        None => format!("e2e.{}.{}", s.platform, r.dind),
+    };
     let _ = writeln!(
         x,
-        "    <testcase name=\"{}\" classname=\"e2e.{}.{}\" time=\"{:.3}\">",
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\">",
         esc(&r.name),
-        esc(&s.platform),
-        esc(&r.dind),
+        esc(&class),
         r.duration.as_secs_f64()
     );
     let mut detail = String::new();
     for c in &r.checks {
         let _ = writeln!(detail, "{c}");
+    }
+    for n in &r.notes {
+        let _ = writeln!(detail, "note: {n}");
     }
     for d in &r.diagnosis {
         let _ = writeln!(detail, "diagnosis: {d}");

@@ -35,6 +35,9 @@ pub struct ScenarioResult {
     pub diagnosis: Vec<Diagnosis>,
     pub bundle: Option<PathBuf>,
     pub notes: Vec<String>,
+    /// A user workflow's rows, one per job or matrix combination, in the order they ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<ScenarioResult>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -200,6 +203,7 @@ mod tests {
             diagnosis: Vec::new(),
             bundle: None,
             notes: vec!["registered with --token abc123".into()],
+            jobs: Vec::new(),
         };
         let summary = Summary::new("r", "docker", "act", "privileged", "built", vec![result], Duration::from_secs(1));
         let dir = std::env::temp_dir().join(format!("fe2e-redact-{}", std::process::id()));

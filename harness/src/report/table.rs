@@ -5,14 +5,29 @@ use crate::scenario::Outcome;
 
 /// One row per scenario, then the closing count line (`N passed, N failed, N skipped`).
 pub fn summary_table(s: &Summary) -> String {
-    let width = s.results.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    let names =
+        s.results.iter().flat_map(|r| std::iter::once(r.name.len()).chain(r.jobs.iter().map(|j| j.name.len() + 2)));
+    let width = names.max().unwrap_or(8).max(8);
     let mut out = format!("{:<width$}  {:<8} {:<7} {:>8}  {}\n", "SCENARIO", "DIND", "RESULT", "TIME", "DETAIL");
     for r in &s.results {
+        row(&mut out, r, "", width);
+        // A user workflow's jobs, indented under it.
+        for j in &r.jobs {
+            row(&mut out, j, "  ", width);
+        }
+    }
+    out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
+    out
+}
+
+fn row(out: &mut String, r: &super::ScenarioResult, indent: &str, width: usize) {
+    {
         let passed = r.checks.iter().filter(|c| c.outcome == Outcome::Pass).count();
         let (result, detail) = match &r.outcome {
             Outcome::Pass => {
                 match r.notes.first().filter(|n| n.starts_with("failed as expected") || n.starts_with("as expected")) {
                     Some(note) => ("pass", first_line(note)),
+                    None if !r.jobs.is_empty() => ("pass", format!("{passed}/{} jobs passed", r.checks.len())),
                     None => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
                 }
             }
@@ -21,7 +36,7 @@ pub fn summary_table(s: &Summary) -> String {
         };
         out.push_str(&format!(
             "{:<width$}  {:<8} {:<7} {:>7.1}s  {}\n",
-            r.name,
+            format!("{indent}{}", r.name),
             r.dind,
             result,
             r.duration.as_secs_f64(),
@@ -29,8 +44,10 @@ pub fn summary_table(s: &Summary) -> String {
         ));
         // Upgrades are judged by several assertions: show every one.
         let all = r.name.starts_with("upgrade:");
-        for c in &r.checks {
+        // A workflow's checks are its jobs, shown as rows below it.
+        for c in r.checks.iter().filter(|_| r.jobs.is_empty()) {
             match &c.outcome {
+                Outcome::Skip(why) if r.outcome == Outcome::Skip(why.clone()) => {}
                 Outcome::Skip(why) => out.push_str(&format!("{:<width$}    skipped check `{}`: {}\n", "", c.name, why)),
                 _ if all => out.push_str(&format!("{:<width$}    {c}\n", "")),
                 _ => {}
@@ -46,8 +63,6 @@ pub fn summary_table(s: &Summary) -> String {
             out.push_str(&format!("{:<width$}    bundle: {}\n", "", bundle.display()));
         }
     }
-    out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
-    out
 }
 
 fn first_line(text: &str) -> String {

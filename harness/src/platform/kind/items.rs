@@ -133,7 +133,8 @@ impl Env<'_> {
         let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
         let dir = path_safe(&item.name);
         let workspace = self.out_dir.join("workspaces").join(&dir);
-        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts)?;
+        let plan = item.job_plan(config).transpose()?;
+        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
         let t = Instant::now();
         let tar = archive::from_dir(&workspace, &dir)?;
         let unpack = ["sh", "-c", "mkdir -p /work && tar -x -C /work"];
@@ -141,6 +142,9 @@ impl Env<'_> {
             .await
             .context("copy the workspace into the runner container")?;
         run.phases.push(("workspace upload".into(), t.elapsed().as_secs_f64()));
+        if let Some(plan) = plan {
+            return self.run_jobs(item, r, config, &plan, (&nonce, &dir), deadlines, run).await;
+        }
 
         let (cmd, deviations) = act::command(config, &self.job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
@@ -323,6 +327,56 @@ async fn inject(node: &str, id: Option<&str>) {
 }
 
 /// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.
+impl Env<'_> {
+    /// A user's workflow job by job (see `jobs.rs`), each through `kubectl exec`.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_jobs(
+        &self,
+        item: &RunItem,
+        r: &Release,
+        config: &RunnerConfig,
+        plan: &crate::workflow::plan::WorkflowPlan,
+        (nonce, dir): (&str, &str),
+        deadlines: Deadlines,
+        run: &mut Gathered,
+    ) -> Result<()> {
+        let (_, deviations) = act::command(config, &self.job_image, &item.workflow);
+        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        let cwd = format!("/work/{dir}");
+        let t = Instant::now();
+        let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
+            let (cmd, _) = act::command(config, &self.job_image, &job.file);
+            let mut argv = vec!["env".to_owned(), "-C".to_owned(), cwd.clone()];
+            argv.extend(act::with_deadline(&cmd, limit));
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let args = exec_args(r, "runner", &argv);
+            let show = |line: &str| {
+                if let Some(shown) = act::progress_line(line) {
+                    self.progress.say(format!("{}: {} {shown}", item.name, job.row));
+                }
+            };
+            let out = run_with_deadline(self, &args, &item.name, limit + Duration::from_secs(15), show).await?;
+            let finished = !out.text.contains(act::DEADLINE_PASSED);
+            Ok(super::super::jobs::ActOut { exit_ok: out.success, finished, text: out.text })
+        };
+        let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
+        let runs = super::super::jobs::run_jobs(plan, deadlines.job, exec, say).await;
+        run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
+        let log = super::super::jobs::joined_log(&runs);
+        run.logs.push(("job.log", log.clone()));
+        run.evidence = Some(Evidence {
+            platform: Platform::Kind,
+            executor: Executor::Act,
+            dind: self.dind,
+            nonce: nonce.to_owned(),
+            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::super::jobs::JobEnding::Succeeded)),
+            log,
+        });
+        run.jobs = runs;
+        Ok(())
+    }
+}
+
 async fn run_with_deadline(
     env: &Env<'_>,
     args: &[&str],
