@@ -91,7 +91,19 @@ mod tests {
         std::fs::write(&fake, "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done\n").expect("fake");
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("mode");
         write(&dir.join("shim"), &fake, "e2e", privilege).expect("shim");
-        let out = std::process::Command::new(dir.join("shim/docker")).args(args).output().expect("run shim");
+        // A parallel test's fork can hold the fresh script open for writing a moment
+        // (ETXTBSY): retried until it runs, for at most 5 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let out = loop {
+            match std::process::Command::new(dir.join("shim/docker")).args(args).output() {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::ExecutableFileBusy && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.expect("run shim"),
+            }
+        };
         let _ = std::fs::remove_dir_all(&dir);
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
     }

@@ -94,7 +94,11 @@ impl DockerPlatform {
         let never_ran = item.label_mismatch(&item.config(&self.config));
         let (run, checks, mut diagnosis, mode) = match (&never_ran, item.scenario.map(|s| s.setup)) {
             // No pod: no runner with these labels would ever take the job.
-            (Some(why), _) => (self.empty_run(), vec![Check::never_ran(why.clone())], Vec::new(), self.dind),
+            (Some(why), _) => {
+                let mut run = self.empty_run();
+                run.jobs = super::jobs::none_picked(item, &item.config(&self.config));
+                (run, vec![Check::never_ran(why.clone())], Vec::new(), self.dind)
+            }
             (None, Some(PodSetup::UsernsRestriction)) => self.run_userns(item, &nonce).await,
             (None, _) => {
                 let run = self.run_in_pod(item, &nonce, PodOptions::mode(self.dind)).await;

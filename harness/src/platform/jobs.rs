@@ -94,6 +94,25 @@ where
     runs
 }
 
+/// The rows of a workflow no job of which any runner here would pick: no pod started.
+pub(super) fn none_picked(item: &RunItem, config: &crate::config::RunnerConfig) -> Vec<JobRun> {
+    let Some(Ok(plan)) = item.job_plan(config) else { return Vec::new() };
+    let mut done: HashMap<String, Status> = HashMap::new();
+    let mut runs = Vec::new();
+    for job in &plan.jobs {
+        let ending = match (&job.picked, plan::decide(job, &done)) {
+            (Err(why), _) => JobEnding::NeverPicked(why.clone()),
+            (Ok(()), Err(why)) => JobEnding::Skipped(why),
+            // Another job of this workflow is picked after all: nothing to say without running it.
+            (Ok(()), Ok(())) => JobEnding::Skipped("no pod was started".into()),
+        };
+        let run = JobRun { planned: job.clone(), ending, log: String::new(), seconds: 0.0 };
+        done.insert(job.job.clone(), plan::merge(done.get(&job.job).copied(), run.status()));
+        runs.push(run);
+    }
+    runs
+}
+
 impl std::fmt::Display for JobEnding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

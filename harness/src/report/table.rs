@@ -28,6 +28,7 @@ fn row(out: &mut String, r: &super::ScenarioResult, indent: &str, width: usize) 
                 match r.notes.first().filter(|n| n.starts_with("failed as expected") || n.starts_with("as expected")) {
                     Some(note) => ("pass", first_line(note)),
                     None if !r.jobs.is_empty() => ("pass", format!("{passed}/{} jobs passed", r.checks.len())),
+                    None if !indent.is_empty() => ("pass", "job succeeded".to_owned()),
                     None => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
                 }
             }

@@ -12,8 +12,15 @@ pub mod plan;
 /// workflow: the runner will say so). Expressions and matrices in `runs-on` are evaluated.
 pub fn unmatched(runner_labels: &[String], text: &str) -> Option<String> {
     let plan = plan::plan(text, runner_labels).ok()?;
-    if plan.jobs.is_empty() || plan.jobs.iter().any(|j| j.picked.is_ok()) {
-        return None;
+    // A job runs when it is picked and what it needs would let it (all assumed to pass).
+    let mut done = std::collections::HashMap::new();
+    for job in &plan.jobs {
+        let status = match (&job.picked, plan::decide(job, &done)) {
+            (Ok(()), Ok(())) => return None,
+            (Err(_), _) => plan::Status::NeverPicked,
+            (Ok(()), Err(_)) => plan::Status::Skipped,
+        };
+        done.insert(job.job.clone(), plan::merge(done.get(&job.job).copied(), status));
     }
     plan.jobs.iter().find_map(|j| j.picked.clone().err()).map(|why| why.trim_start_matches("never picked: ").to_owned())
 }
@@ -62,5 +69,8 @@ mod tests {
         let matrix =
             "on: push\njobs:\n  a:\n    strategy: {matrix: {os: [ubuntu-18.04]}}\n    runs-on: ${{ matrix.os }}\n";
         assert!(unmatched(&labels(&["self-hosted"]), matrix).expect("unmatched").contains("ubuntu-18.04"));
+        // A job that needs a job no runner picks never runs either.
+        let after = format!("{matrix}  b: {{runs-on: self-hosted, needs: a}}\n");
+        assert!(unmatched(&labels(&["self-hosted"]), &after).is_some());
     }
 }

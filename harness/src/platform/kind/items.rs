@@ -46,6 +46,7 @@ impl Env<'_> {
         let mut run = Gathered::default();
         let mut own = None;
         let checks = if let Some(why) = item.label_mismatch(&config) {
+            run.jobs = super::super::jobs::none_picked(item, &config);
             vec![Check::never_ran(why)]
         } else {
             let result = match change == PodChange::default() {
