@@ -1,7 +1,8 @@
 //! Faults, each declared once: what it changes in the pod, how it shortens the deadlines,
-//! what it does while the job runs. Every platform reads these declarations and carries
-//! them out its own way (a container option on Docker, a chart value on kind); what the
-//! fault must produce is the variant's `Expect`.
+//! what it does while the job runs, and the failure it must produce. Every platform reads
+//! these declarations and carries them out its own way (a container option on Docker, a
+//! chart value on kind); the words its errors use for a failure come from here too, so
+//! the judge and the platforms cannot drift apart.
 
 use std::time::Duration;
 
@@ -119,6 +120,88 @@ impl Fault {
     }
 }
 
+/// The failure a fault must end in: named by the words of a platform's error, or by a
+/// diagnosis (`fixtures/diagnosis/signatures.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The TLS handshake refused the expired set.
+    CertsExpired,
+    /// DIND did not answer within the `dind_ready` deadline.
+    DindNotReady,
+    /// The job outlived the `job` deadline.
+    JobDeadline,
+    /// DIND's container ended while the job ran.
+    DindDied,
+    /// The cluster's API stopped answering while the job ran.
+    ApiOutage,
+    /// The DIND image was nowhere to be had: the pod never started.
+    DindImageMissing,
+    /// DIND's data root filled up.
+    DiskFull,
+}
+
+/// How the platforms word an ended DIND, a lost API, and a job past its deadline.
+pub const DIND_DIED: &str = "the DIND container died during the job";
+pub const API_OUTAGE: &str = "the cluster API stopped answering during the job";
+
+/// `the job did not finish within 15s`.
+pub fn did_not_finish(deadline: Duration) -> String {
+    format!("the job did not finish within {}s", deadline.as_secs())
+}
+
+impl Failure {
+    /// The words an error of this failure carries (under the item's deadlines `d`), and the
+    /// diagnosis that names it.
+    fn signs(self, d: Deadlines) -> (Option<String>, Option<&'static str>) {
+        match self {
+            Failure::CertsExpired => (None, Some("tls-expired")),
+            // wait.rs words every missed wait this way.
+            Failure::DindNotReady => (Some(format!("not ready after {}s", d.dind_ready.as_secs())), None),
+            Failure::JobDeadline => (Some(did_not_finish(d.job)), None),
+            Failure::DindDied => (Some(DIND_DIED.into()), None),
+            Failure::ApiOutage => (Some(API_OUTAGE.into()), None),
+            Failure::DindImageMissing => (None, Some("image-not-loaded")),
+            Failure::DiskFull => (Some("no space left on device".into()), Some("disk-full")),
+        }
+    }
+
+    /// The evidence that this failure happened: the error line naming it, or the
+    /// diagnosis that does.
+    pub fn seen(self, error: Option<&str>, diagnosis: &[crate::diagnose::Diagnosis], d: Deadlines) -> Option<String> {
+        let (words, id) = self.signs(d);
+        let in_error = words.and_then(|w| error?.lines().find(|l| l.contains(w.as_str())).map(str::to_owned));
+        in_error.map(|l| format!("the pod failed: {}", l.trim())).or_else(|| {
+            let d = diagnosis.iter().find(|d| Some(d.id.as_str()) == id)?;
+            Some(format!("diagnosis `{}`: {}", d.id, d.cause))
+        })
+    }
+
+    /// What the judge waited for, said when it did not come: `a failure naming …`.
+    pub fn describe(self, d: Deadlines) -> String {
+        match self.signs(d) {
+            (Some(words), Some(id)) => format!("a failure naming `{words}` or diagnosis `{id}`"),
+            (Some(words), None) => format!("a failure naming `{words}`"),
+            (None, Some(id)) => format!("diagnosis `{id}`"),
+            (None, None) => "a failure".into(),
+        }
+    }
+}
+
+impl Fault {
+    /// The failure this fault must end in.
+    pub fn failure(self) -> Failure {
+        match self {
+            Fault::ExpiredCerts => Failure::CertsExpired,
+            Fault::DindNeverReady => Failure::DindNotReady,
+            Fault::JobHangs => Failure::JobDeadline,
+            Fault::DindKilled => Failure::DindDied,
+            Fault::ApiUnreachable => Failure::ApiOutage,
+            Fault::DindImageMissing => Failure::DindImageMissing,
+            Fault::DiskFull => Failure::DiskFull,
+        }
+    }
+}
+
 /// The deadlines of an item with `fault` (or none) under the run's `base`.
 pub fn deadlines_for(fault: Option<Fault>, base: Deadlines) -> Deadlines {
     fault.map_or(base, |f| f.deadlines(base))
@@ -143,6 +226,19 @@ mod tests {
         assert_eq!(deadlines_for(Some(Fault::JobHangs), base).dind_ready, base.dind_ready);
         assert_eq!(deadlines_for(Some(Fault::DindImageMissing), base).dind_ready, Duration::from_secs(20));
         assert_eq!(deadlines_for(None, base).job, base.job);
+    }
+
+    #[test]
+    fn a_faults_failure_is_worded_with_its_own_deadlines() {
+        let d = Fault::JobHangs.deadlines(Deadlines::default());
+        let error = format!("run the job\n{}", did_not_finish(d.job));
+        let seen = Fault::JobHangs.failure().seen(Some(&error), &[], d);
+        assert_eq!(seen.as_deref(), Some("the pod failed: the job did not finish within 15s"));
+        // The run's longer deadline is not this fault's failure.
+        let other = did_not_finish(Deadlines::default().job);
+        assert_eq!(Fault::JobHangs.failure().seen(Some(&other), &[], d), None);
+        let d = Fault::DindNeverReady.deadlines(Deadlines::default());
+        assert_eq!(Fault::DindNeverReady.failure().describe(d), "a failure naming `not ready after 20s`");
     }
 
     #[test]

@@ -112,9 +112,9 @@ impl Variant {
 pub enum Expect {
     /// The check on marker `key` ran and saw a value other than the passing one.
     WrongValue(&'static str),
-    /// The pod failed before or around the job with an error, or a diagnosis id, naming
-    /// this (faults such as expired certificates or a DIND that never answers).
-    Failure(&'static str),
+    /// The variant's fault ended the run in the failure the fault declares
+    /// ([`Fault::failure`]), worded with the fault's own deadlines.
+    Fault,
     /// A control: judged by its own checks, which must pass like a scenario's.
     Control(fn(&Evidence) -> Vec<Check>),
 }

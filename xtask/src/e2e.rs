@@ -349,7 +349,11 @@ fn print_list(catalogue: &[harness::scenario::Scenario]) {
                 Expect::WrongValue(key) => {
                     ("(with --negative)", format!("negative: the job must report a wrong `{key}`"))
                 }
-                Expect::Failure(text) => ("(with --negative)", format!("negative: the pod must fail naming `{text}`")),
+                Expect::Fault => {
+                    let fault = v.fault.map(|f| (f.failure(), f.deadlines(harness::fault::Deadlines::default())));
+                    let what = fault.map_or_else(|| "a failure".to_owned(), |(f, d)| f.describe(d));
+                    ("(with --negative)", format!("negative: the pod must fail with {what}"))
+                }
                 Expect::Control(_) => ("(every run)", "control: its own checks must pass".to_owned()),
             };
             println!("{:<20} {:<24} {what}", format!("  {}:{}", s.name, v.name), when);

@@ -32,7 +32,9 @@ fn judge(name: &str, log: &str) -> (Outcome, Option<String>) {
     let item = item(name);
     let checks = item.checks(&ev);
     let halves = Halves::of(&item.name, item.variant.as_ref().expect("a variant"), Some(&ev), false);
-    judge_variant(item.variant.expect("variant").expect, &overall(&checks), &checks, None, &[], &halves)
+    let v = item.variant.expect("variant");
+    let fault = v.fault.map(|f| (f, f.deadlines(harness::fault::Deadlines::default())));
+    judge_variant(v.expect, fault, &overall(&checks), &checks, None, &[], &halves)
 }
 
 fn recorded(dir: &str, name: &str) -> String {

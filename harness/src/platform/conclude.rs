@@ -18,6 +18,8 @@ pub(super) struct Judge<'a> {
     pub(super) platform: Platform,
     pub(super) dind: DindMode,
     pub(super) signatures: &'a [Signature],
+    /// The run's deadlines: a fault's failure is worded with its shortened ones.
+    pub(super) deadlines: crate::fault::Deadlines,
     /// The run's output folder: bundles go under `bundles/<item>`.
     pub(super) out_dir: &'a Path,
     pub(super) progress: &'a Progress,
@@ -71,8 +73,9 @@ impl Judge<'_> {
         }
         if let Some(v) = &item.variant {
             let halves = super::judge::Halves::of(&item.name, v, run.evidence.as_ref(), run.trigger_seen);
+            let fault = v.fault.map(|f| (f, f.deadlines(self.deadlines)));
             let (judged, evidence) =
-                super::judge::judge_variant(v.expect, &outcome, &checks, error.as_deref(), &diagnosis, &halves);
+                super::judge::judge_variant(v.expect, fault, &outcome, &checks, error.as_deref(), &diagnosis, &halves);
             outcome = judged;
             if let Some(note) = evidence {
                 run.notes.insert(0, note);

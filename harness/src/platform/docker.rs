@@ -110,6 +110,7 @@ impl DockerPlatform {
             platform: Platform::Docker,
             dind: mode,
             signatures: &self.signatures,
+            deadlines: self.deadlines,
             out_dir: &self.out_dir,
             progress: &self.progress,
         };
@@ -315,12 +316,12 @@ impl DockerPlatform {
         if !pod.running(&pod.dind).await.unwrap_or(false) {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
             run.logs.push(("job.log", out.output.clone()));
-            anyhow::bail!("the DIND container died during the job (exit code {code})");
+            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
         }
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         run.logs.push(("job.log", out.output.clone()));
         if out.exit_code.is_none() {
-            anyhow::bail!("the job did not finish within {}s", run.deadlines.job.as_secs());
+            anyhow::bail!("{}", crate::fault::did_not_finish(run.deadlines.job));
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
@@ -368,7 +369,7 @@ impl DockerPlatform {
         run.logs.push(("job.log", log.clone()));
         if !pod.running(&pod.dind).await.unwrap_or(false) {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            anyhow::bail!("the DIND container died during the jobs (exit code {code})");
+            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,

@@ -70,6 +70,7 @@ impl Halves {
 /// never ran fails every variant; a control keeps the outcome of its own checks.
 pub fn judge_variant(
     expect: Expect,
+    fault: Option<(crate::fault::Fault, crate::fault::Deadlines)>,
     outcome: &Outcome,
     checks: &[Check],
     error: Option<&str>,
@@ -99,15 +100,10 @@ pub fn judge_variant(
             }),
             format!("the job to report a wrong `{key}`"),
         ),
-        Expect::Failure(text) => (
-            error
-                .and_then(|e| e.lines().find(|l| l.contains(text)))
-                .map(|l| format!("the pod failed: {}", l.trim()))
-                .or_else(|| {
-                    diagnosis.iter().find(|d| d.id == text).map(|d| format!("diagnosis `{}`: {}", d.id, d.cause))
-                }),
-            format!("a failure naming `{text}`"),
-        ),
+        Expect::Fault => match fault {
+            Some((f, d)) => (f.failure().seen(error, diagnosis, d), f.failure().describe(d)),
+            None => (None, "the failure of a fault, but the variant injects none".into()),
+        },
         Expect::Control(_) => (None, String::new()),
     };
     match (why, evidence) {
@@ -136,12 +132,19 @@ mod tests {
         Evidence::for_test(log)
     }
 
+    use crate::fault::{Deadlines, Fault};
+
+    /// `fault` under the default deadlines, as a variant injecting it is judged.
+    fn with(fault: Fault) -> Option<(Fault, Deadlines)> {
+        Some((fault, fault.deadlines(Deadlines::default())))
+    }
+
     fn judge(expect: Expect, checks: &[Check], error: Option<&str>) -> (Outcome, Option<String>) {
         let outcome = match error {
             Some(e) => Outcome::Fail(e.into()),
             None => crate::scenario::overall(checks),
         };
-        judge_variant(expect, &outcome, checks, error, &[], &Halves::default())
+        judge_variant(expect, with(Fault::DindNeverReady), &outcome, checks, error, &[], &Halves::default())
     }
 
     #[test]
@@ -173,7 +176,7 @@ mod tests {
     #[test]
     fn a_job_that_never_ran_fails_every_variant() {
         let checks = [Check::never_ran("no runner has label `self-hosted`".into())];
-        for expect in [Expect::WrongValue("x"), Expect::Failure("job ran"), Expect::Control(|_| Vec::new())] {
+        for expect in [Expect::WrongValue("x"), Expect::Fault, Expect::Control(|_| Vec::new())] {
             let (outcome, _) = judge(expect, &checks, None);
             assert_eq!(outcome, Outcome::Fail("the job never ran: no runner has label `self-hosted`".into()));
         }
@@ -181,14 +184,19 @@ mod tests {
 
     #[test]
     fn a_fault_passes_on_its_error_or_diagnosis_and_fails_when_the_run_passed() {
-        let (outcome, evidence) =
-            judge(Expect::Failure("not ready after 20s"), &[], Some("wait for DIND\nnot ready after 20s: x"));
+        let (outcome, evidence) = judge(Expect::Fault, &[], Some("wait for DIND\nnot ready after 20s: x"));
         assert_eq!(
             (outcome, evidence.as_deref()),
             (Outcome::Pass, Some("failed as expected: the pod failed: not ready after 20s: x"))
         );
-        let (outcome, _) = judge(Expect::Failure("not ready"), &[Check::pass("a")], None);
-        assert_eq!(outcome, Outcome::Fail("broken variant passed; expected a failure naming `not ready`".into()));
+        let (outcome, _) = judge(Expect::Fault, &[Check::pass("a")], None);
+        assert_eq!(
+            outcome,
+            Outcome::Fail("broken variant passed; expected a failure naming `not ready after 20s`".into())
+        );
+        // The run's own, longer deadline is not the fault's failure.
+        let (outcome, _) = judge(Expect::Fault, &[], Some("wait for DIND: not ready after 90s"));
+        assert!(matches!(&outcome, Outcome::Fail(w) if w.contains("not as expected")), "{outcome:?}");
     }
 
     #[test]
@@ -210,10 +218,10 @@ mod tests {
         let halves =
             |seen| Halves { breakage: "`job-hangs`".into(), trigger: Some(("sleeping", seen)), ..Halves::default() };
         let (judged, _) =
-            judge_variant(Expect::Failure("did not finish"), &outcome, &[], Some(error), &[], &halves(false));
+            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], Some(error), &[], &halves(false));
         assert!(matches!(&judged, Outcome::Fail(w) if w.contains("never reached the fault's trigger")), "{judged:?}");
         let (judged, note) =
-            judge_variant(Expect::Failure("did not finish"), &outcome, &[], Some(error), &[], &halves(true));
+            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], Some(error), &[], &halves(true));
         assert_eq!(judged, Outcome::Pass);
         assert!(note.is_some_and(|n| n.contains("healthy up to its trigger")));
     }

@@ -87,6 +87,7 @@ impl Env<'_> {
             platform: Platform::Kind,
             dind: self.dind,
             signatures: &self.signatures,
+            deadlines: self.deadlines,
             out_dir: &self.out_dir,
             progress: &self.progress,
         };
@@ -193,7 +194,7 @@ impl Env<'_> {
                 if let Ok(o) = &out {
                     run.logs.push(("job.log", o.text.clone()));
                 }
-                anyhow::bail!("the DIND container died during the job (exit code {code}; the kubelet restarts it)");
+                anyhow::bail!("{} (exit code {code}; the kubelet restarts it)", crate::fault::DIND_DIED);
             }
         }
         if out.as_ref().map_or(true, |o| !o.success)
@@ -202,7 +203,7 @@ impl Env<'_> {
             if let Ok(o) = &out {
                 run.logs.push(("job.log", o.text.clone()));
             }
-            anyhow::bail!("the cluster API stopped answering during the job ({outage}): kubectl exec lost the job");
+            anyhow::bail!("{} ({outage}): kubectl exec lost the job", crate::fault::API_OUTAGE);
         }
         let out = out?;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
@@ -389,7 +390,7 @@ async fn run_with_deadline(
     match crate::process::run_with(cmd, &format!("{name}: act"), deadline, None, show, Some(&env.progress)).await {
         Ok(o) => Ok(o),
         Err(e) => {
-            anyhow::bail!("the job did not finish within {}s: {}", deadline.as_secs(), one_line(&format!("{e:#}")))
+            anyhow::bail!("{}: {}", crate::fault::did_not_finish(deadline), one_line(&format!("{e:#}")))
         }
     }
 }
