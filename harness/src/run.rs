@@ -12,7 +12,7 @@ use crate::config::{ChartValues, check_tls_verify};
 use crate::docker::images::{self, ImageKind, ImageSource};
 use crate::docker::{self, DindMode, labels};
 use crate::platform::RunItem;
-use crate::platform::docker::{Deadlines, DockerPlatform, read_act};
+use crate::platform::docker::{Deadlines, DockerPlatform};
 use crate::report::{ScenarioResult, Summary};
 use crate::scenario::{Outcome, Platform};
 
@@ -43,17 +43,18 @@ pub fn new_run_id() -> String {
 pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Summary> {
     let start = Instant::now();
     let docker = docker::connect().await?;
-    let act_binary = read_act()?;
+    let executor: Box<dyn crate::executor::Executor> = Box::new(crate::executor::act::Act::load()?);
     let mut setup = Vec::new();
     let t = Instant::now();
     let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
     setup.push(("images".to_owned(), t.elapsed().as_secs_f64()));
     let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
     progress.say(format!(
-        "run {}: platform docker, DIND {}, {}, executor act, images {:?} ({})",
+        "run {}: platform docker, DIND {}, {}, executor {}, images {:?} ({})",
         opts.run_id,
         opts.dind.name(),
         privilege.describe(),
+        executor.kind().name(),
         images.source,
         images.get(ImageKind::Job)
     ));
@@ -73,7 +74,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
         run_id: opts.run_id.clone(),
         images,
         privilege,
-        act_binary,
+        executor,
         artifacts,
         config,
         dind: opts.dind,
@@ -124,7 +125,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     let mut summary = Summary::new(
         &opts.run_id,
         "docker",
-        "act",
+        platform.executor.kind().name(),
         platform.privilege.describe(),
         &format!("{:?}", platform.images.source).to_lowercase(),
         results,

@@ -205,7 +205,7 @@ impl Evidence {
         if self.markers().next().is_some() {
             return None;
         }
-        let why = if let Some(line) = crate::executor::act_log::unsupported_platform(&self.log) {
+        let why = if let Some(line) = crate::executor::log_format(self.executor).no_runner(&self.log) {
             format!("no runner took it ({line})")
         } else if let Some(excerpt) = self.failure_excerpt() {
             format!("a step before the probes failed: {excerpt}")
@@ -219,7 +219,7 @@ impl Evidence {
 
     /// The first failure of the job and what explains it (the executor reads its log).
     pub fn failure_excerpt(&self) -> Option<String> {
-        crate::executor::act_log::cause(&self.log).map(|c| c.to_string())
+        crate::executor::log_format(self.executor).cause(&self.log).map(|c| c.to_string())
     }
 }
 

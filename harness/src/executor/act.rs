@@ -1,5 +1,5 @@
 //! act as the executor: where its binary is, and the command line that applies the typed
-//! runner configuration the way forgejo-runner would.
+//! runner configuration the way forgejo-runner would (how its log reads: `act_log.rs`).
 
 use std::path::PathBuf;
 
@@ -25,9 +25,36 @@ pub fn locate() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// Something about the configuration act cannot reproduce, said out loud.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deviation(pub String);
+pub use super::Deviation;
+
+/// act as an [`super::Executor`]: its binary, read once per run, copied into every runner
+/// container.
+pub struct Act {
+    binary: Vec<u8>,
+}
+
+impl Act {
+    /// Finds and reads the act binary (see [`locate`]).
+    pub fn load() -> anyhow::Result<Self> {
+        let path = locate()?;
+        let binary = std::fs::read(&path).map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?;
+        Ok(Self { binary })
+    }
+}
+
+impl super::Executor for Act {
+    fn kind(&self) -> crate::scenario::Executor {
+        crate::scenario::Executor::Act
+    }
+
+    fn binaries(&self) -> Vec<(&'static str, &[u8])> {
+        vec![("act", &self.binary)]
+    }
+
+    fn command(&self, config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<String>, Vec<Deviation>) {
+        command(config, job_image, workflow)
+    }
+}
 
 /// The act command line for `workflow` under `config`. Bare labels run in `job_image`
 /// (forgejo-runner would use node:22-bookworm, which no registry here can provide).
@@ -72,21 +99,6 @@ pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<S
         deviations.push(Deviation("act ignores container.workdir_parent".into()));
     }
     (args, deviations)
-}
-
-/// What [`with_deadline`] prints when the job's deadline ended it.
-pub const DEADLINE_PASSED: &str = "forgejo-e2e: deadline passed, the job was stopped";
-
-/// `cmd` ended by coreutils `timeout` after `limit` inside the runner container (a killed
-/// `docker exec` or `kubectl exec` would leave act running), saying so when it does.
-pub fn with_deadline(cmd: &[String], limit: std::time::Duration) -> Vec<String> {
-    let script = format!(
-        "timeout -k 5 \"$0\" \"$@\"; rc=$?; if [ $rc = 124 ] || [ $rc = 137 ]; then echo '{DEADLINE_PASSED}'; fi; exit $rc"
-    );
-    let secs = limit.as_secs_f64().ceil().max(1.0) as u64;
-    let mut argv = vec!["sh".to_owned(), "-c".to_owned(), script, secs.to_string()];
-    argv.extend(cmd.iter().cloned());
-    argv
 }
 
 /// The part of an act log line worth showing as progress (a step starting, the job's end, a
@@ -163,20 +175,5 @@ mod tests {
         let line = args.join(" ");
         assert!(line.contains("-P ubuntu=debian:12"), "{line}");
         assert!(line.contains("--network bridge --privileged"), "{line}");
-    }
-
-    #[test]
-    fn the_deadline_wrapper_says_when_it_stopped_the_job() {
-        let run = |cmd: &[&str], secs: u64| {
-            let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
-            let argv = with_deadline(&cmd, std::time::Duration::from_secs(secs));
-            let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().expect("sh");
-            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
-        };
-        let (code, text) = run(&["sh", "-c", "echo 'it is fine'; exit 3"], 5);
-        assert_eq!((code, text.as_str()), (Some(3), "it is fine\n"));
-        let (code, text) = run(&["sleep", "5"], 1);
-        assert_eq!(code, Some(124));
-        assert!(text.contains(DEADLINE_PASSED), "{text}");
     }
 }

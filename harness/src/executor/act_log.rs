@@ -120,6 +120,35 @@ pub fn matrix_line(log: &str) -> Option<String> {
     log.lines().map(text).find_map(|l| l.trim_start().strip_prefix("🧪  Matrix: ")).map(|m| m.trim().to_owned())
 }
 
+/// act's log format, as the executor seam reads it.
+pub struct ActLog;
+
+impl super::LogFormat for ActLog {
+    fn progress_line<'a>(&self, line: &'a str) -> Option<&'a str> {
+        super::act::progress_line(line)
+    }
+
+    fn ending(&self, log: &str, exit_ok: bool) -> Ending {
+        ending(log, exit_ok)
+    }
+
+    fn cause(&self, log: &str) -> Option<Cause> {
+        cause(log)
+    }
+
+    fn last_step(&self, log: &str) -> Option<String> {
+        last_step(log)
+    }
+
+    fn step_seconds(&self, log: &str) -> f64 {
+        super::act::step_seconds(log)
+    }
+
+    fn no_runner(&self, log: &str) -> Option<String> {
+        unsupported_platform(log)
+    }
+}
+
 /// A line without act's `[workflow/job]` prefix.
 fn text(line: &str) -> &str {
     match line.strip_prefix('[').and_then(|r| r.split_once("] ")) {

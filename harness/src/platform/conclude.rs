@@ -56,7 +56,10 @@ impl Judge<'_> {
     ) -> ScenarioResult {
         let error = run.error.as_ref().map(|e| format!("{e:#}"));
         // A user workflow is judged job by job; its own row holds one check per job.
-        let (job_rows, job_checks) = super::jobs::rows(item, &run.jobs, platform_name(self.platform), self.dind.name());
+        let executor = run.evidence.as_ref().map_or(crate::scenario::Executor::Act, |e| e.executor);
+        let log = crate::executor::log_format(executor);
+        let (job_rows, job_checks) =
+            super::jobs::rows(item, &run.jobs, log, platform_name(self.platform), self.dind.name());
         let checks = if job_rows.is_empty() { checks } else { job_checks };
         let judged = if job_rows.is_empty() { overall(&checks) } else { super::jobs::outcome(&job_rows) };
         let mut outcome = match (&error, judged) {
@@ -101,7 +104,10 @@ impl Judge<'_> {
             checks,
             duration: start.elapsed(),
             phases: run.phases,
-            job_steps_seconds: run.evidence.as_ref().map(|ev| crate::executor::act::step_seconds(&ev.log)),
+            job_steps_seconds: run
+                .evidence
+                .as_ref()
+                .map(|ev| crate::executor::log_format(ev.executor).step_seconds(&ev.log)),
             diagnosis,
             bundle,
             notes: run.notes,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bollard::Docker;
 
 use super::RunItem;
@@ -15,10 +15,9 @@ use crate::diagnose::Signature;
 use crate::docker::archive;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
-use crate::executor::act;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Executor, Platform, PodSetup};
+use crate::scenario::{Check, Evidence, Platform, PodSetup};
 
 pub use crate::fault::Deadlines;
 
@@ -28,7 +27,8 @@ pub struct DockerPlatform {
     pub run_id: String,
     pub images: ImageSet,
     pub privilege: Privilege,
-    pub act_binary: Vec<u8>,
+    /// Runs the jobs in the runner container (act, offline).
+    pub executor: Box<dyn crate::executor::Executor>,
     /// Binaries scenarios ship into workspaces, by name.
     pub artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
     pub config: RunnerConfig,
@@ -265,13 +265,15 @@ impl DockerPlatform {
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
         pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
-        let act_entry = archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 };
-        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&[act_entry])?).await?;
+        let binaries = self.executor.binaries();
+        let entries: Vec<archive::Entry> =
+            binaries.iter().map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 }).collect();
+        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&entries)?).await?;
         if let Some(plan) = plan {
             return self.run_jobs(item, nonce, pod, config, &plan, run).await;
         }
 
-        let (cmd, deviations) = act::command(config, job_image, &item.workflow);
+        let (cmd, deviations) = self.executor.command(config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let name = item.name.clone();
@@ -294,7 +296,7 @@ impl DockerPlatform {
                     docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
                 });
             }
-            if let Some(shown) = act::progress_line(line) {
+            if let Some(shown) = self.executor.log().progress_line(line) {
                 self.say(&name, format!("job {shown}"));
             }
         };
@@ -325,7 +327,7 @@ impl DockerPlatform {
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
-            executor: Executor::Act,
+            executor: self.executor.kind(),
             dind: pod.mode,
             nonce: nonce.to_owned(),
             job_succeeded: out.success(),
@@ -347,23 +349,24 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
-        let (_, deviations) = act::command(config, job_image, &item.workflow);
+        let (_, deviations) = self.executor.command(config, job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let t = Instant::now();
         let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
-            let (cmd, _) = act::command(config, job_image, &job.file);
+            let (cmd, _) = self.executor.command(config, job_image, &job.file);
             let mut show = |line: &str| {
-                if let Some(shown) = act::progress_line(line) {
+                if let Some(shown) = self.executor.log().progress_line(line) {
                     self.say(&item.name, format!("{} {shown}", job.row));
                 }
             };
-            let cmd = act::with_deadline(&cmd, limit);
+            let cmd = crate::executor::with_deadline(&cmd, limit);
             let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), limit + Duration::from_secs(15), &mut show);
             let out = out.await?;
-            let finished = out.exit_code.is_some() && !out.output.contains(act::DEADLINE_PASSED);
+            let finished = out.exit_code.is_some() && !out.output.contains(crate::executor::DEADLINE_PASSED);
             Ok(super::jobs::ActOut { exit_ok: out.success(), finished, text: out.output })
         };
-        let runs = super::jobs::run_jobs(plan, run.deadlines.job, exec, |m| self.say(&item.name, m)).await;
+        let say = |m| self.say(&item.name, m);
+        let runs = super::jobs::run_jobs(plan, self.executor.log(), run.deadlines.job, exec, say).await;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
         let log = super::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
@@ -373,7 +376,7 @@ impl DockerPlatform {
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
-            executor: Executor::Act,
+            executor: self.executor.kind(),
             dind: pod.mode,
             nonce: nonce.to_owned(),
             job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
@@ -393,10 +396,4 @@ fn nonce_suffix(name: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{name}{:?}", Instant::now()).as_bytes());
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads the act binary once per run, to copy into every runner container.
-pub fn read_act() -> Result<Vec<u8>> {
-    let path = act::locate()?;
-    std::fs::read(&path).with_context(|| format!("read {}", path.display()))
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::RunItem;
 use crate::diagnose::Diagnosis;
-use crate::executor::act_log::{self, Cause, Ending};
+use crate::executor::{Cause, Ending, LogFormat};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Outcome, overall};
 use crate::workflow::plan::{self, PlannedJob, Status, WorkflowPlan};
@@ -51,9 +51,11 @@ impl JobRun {
 }
 
 /// Runs every job of `plan` that would be picked and whose needs allow it, through `exec`
-/// (one job's workflow file, its deadline). `say` reports each job's end.
+/// (one job's workflow file, its deadline), reading each job's end from the executor's
+/// `log` format. `say` reports each job's end.
 pub(super) async fn run_jobs<F>(
     plan: &WorkflowPlan,
+    log: &dyn LogFormat,
     deadline: Duration,
     mut exec: F,
     say: impl Fn(String),
@@ -65,17 +67,17 @@ where
     let mut runs = Vec::new();
     for job in &plan.jobs {
         let t = Instant::now();
-        let (ending, log) = match (&job.picked, plan::decide(job, &done)) {
+        let (ending, text) = match (&job.picked, plan::decide(job, &done)) {
             (Err(why), _) => (JobEnding::NeverPicked(why.clone()), String::new()),
             (Ok(()), Err(why)) => (JobEnding::Skipped(why), String::new()),
             (Ok(()), Ok(())) => {
                 let limit = job.timeout.map_or(deadline, |t| t.min(deadline));
                 match exec(job, limit).await {
                     Ok(out) if !out.finished => {
-                        let step = act_log::last_step(&out.text);
+                        let step = log.last_step(&out.text);
                         (JobEnding::Failed(Cause::Timeout { seconds: limit.as_secs(), step }), out.text)
                     }
-                    Ok(out) => match act_log::ending(&out.text, out.exit_ok) {
+                    Ok(out) => match log.ending(&out.text, out.exit_ok) {
                         Ending::Succeeded => (JobEnding::Succeeded, out.text),
                         Ending::Failed(cause) => (JobEnding::Failed(cause), out.text),
                         Ending::NotRun => {
@@ -86,7 +88,7 @@ where
                 }
             }
         };
-        let run = JobRun { planned: job.clone(), ending, log, seconds: t.elapsed().as_secs_f64() };
+        let run = JobRun { planned: job.clone(), ending, log: text, seconds: t.elapsed().as_secs_f64() };
         say(format!("job `{}`: {}", job.row, run.ending));
         done.insert(job.job.clone(), plan::merge(done.get(&job.job).copied(), run.status()));
         runs.push(run);
@@ -131,7 +133,13 @@ fn expected(item: &RunItem, job: &PlannedJob) -> Option<String> {
 
 /// One result row per job, judged with the item's expectations, and the checks of the
 /// workflow's own row (one per job).
-pub(super) fn rows(item: &RunItem, runs: &[JobRun], platform: &str, dind: &str) -> (Vec<ScenarioResult>, Vec<Check>) {
+pub(super) fn rows(
+    item: &RunItem,
+    runs: &[JobRun],
+    log: &dyn LogFormat,
+    platform: &str,
+    dind: &str,
+) -> (Vec<ScenarioResult>, Vec<Check>) {
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     for run in runs {
@@ -182,7 +190,7 @@ pub(super) fn rows(item: &RunItem, runs: &[JobRun], platform: &str, dind: &str) 
             checks: vec![check],
             duration: Duration::from_secs_f64(run.seconds),
             phases: Vec::new(),
-            job_steps_seconds: (!run.log.is_empty()).then(|| crate::executor::act::step_seconds(&run.log)),
+            job_steps_seconds: (!run.log.is_empty()).then(|| log.step_seconds(&run.log)),
             diagnosis: diagnosis.into_iter().collect(),
             bundle: None,
             notes,
@@ -221,6 +229,8 @@ pub(super) fn joined_log(runs: &[JobRun]) -> String {
 mod tests {
     use super::*;
 
+    const ACT: crate::executor::act_log::ActLog = crate::executor::act_log::ActLog;
+
     fn plan_of(name: &str) -> WorkflowPlan {
         let path = crate::fixtures_dir().join("user-workflows/.forgejo/workflows").join(name);
         let text = std::fs::read_to_string(path).expect("fixture");
@@ -239,6 +249,7 @@ mod tests {
         let mut executed = Vec::new();
         let runs = run_jobs(
             &plan,
+            &ACT,
             Duration::from_secs(60),
             async |job: &PlannedJob, _| {
                 executed.push(job.row.clone());
@@ -255,6 +266,7 @@ mod tests {
         let mut executed = Vec::new();
         let runs = run_jobs(
             &plan,
+            &ACT,
             Duration::from_secs(60),
             async |job: &PlannedJob, _| {
                 executed.push(job.row.clone());
@@ -274,6 +286,7 @@ mod tests {
         let mut limits = Vec::new();
         let runs = run_jobs(
             &plan,
+            &ACT,
             Duration::from_secs(600),
             async |_: &PlannedJob, limit| {
                 limits.push(limit);
@@ -309,7 +322,7 @@ mod tests {
             },
         ];
         let mut item = RunItem::user_workflow(".".into(), "w.yml".into());
-        let (rows, summary) = super::rows(&item, &runs, "docker", "rootful");
+        let (rows, summary) = super::rows(&item, &runs, &ACT, "docker", "rootful");
         assert!(
             matches!(&rows[0].outcome, Outcome::Fail(w) if w.starts_with("check `job succeeded` failed: step `exits`"))
         );
@@ -322,14 +335,14 @@ mod tests {
         );
 
         item.expect_failure = vec!["check".into()];
-        let (rows, summary) = super::rows(&item, &runs, "docker", "rootful");
+        let (rows, summary) = super::rows(&item, &runs, &ACT, "docker", "rootful");
         assert_eq!(rows[0].outcome, Outcome::Pass);
         assert!(rows[0].notes[0].starts_with("failed as expected: failed: step `exits`"), "{:?}", rows[0].notes);
         assert_eq!(overall(&summary), Outcome::Pass);
         assert_eq!(outcome(&rows), Outcome::Pass);
 
         let ok = vec![JobRun { ending: JobEnding::Succeeded, ..runs[0].clone() }];
-        let (rows, _) = super::rows(&item, &ok, "docker", "rootful");
+        let (rows, _) = super::rows(&item, &ok, &ACT, "docker", "rootful");
         assert_eq!(
             rows[0].outcome,
             Outcome::Fail("expected to fail (--expect-failure check), but it succeeded".into())

@@ -10,12 +10,11 @@ use super::release::{Release, exec_args};
 use super::{Env, RELEASE, one_line};
 use crate::config::RunnerConfig;
 use crate::docker::archive;
-use crate::executor::act;
 use crate::fault::{Deadlines, Hook, PodChange, deadlines_for};
 use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, Judge, path_safe, skipped};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Executor, Outcome, Platform, PodSetup};
+use crate::scenario::{Check, Evidence, Outcome, Platform, PodSetup};
 use crate::wait::{Poll, until};
 
 impl Env<'_> {
@@ -148,7 +147,7 @@ impl Env<'_> {
             return self.run_jobs(item, r, config, &plan, (&nonce, &dir), deadlines, run).await;
         }
 
-        let (cmd, deviations) = act::command(config, &self.job_image, &item.workflow);
+        let (cmd, deviations) = self.executor.command(config, &self.job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let cwd = format!("/work/{dir}");
         // The deadline holds inside the container too: a killed kubectl leaves act running.
@@ -180,7 +179,7 @@ impl Env<'_> {
                 };
                 tokio::spawn(async move { inject(&node, id.as_deref()).await });
             }
-            if let Some(shown) = act::progress_line(line) {
+            if let Some(shown) = self.executor.log().progress_line(line) {
                 self.progress.say(format!("{name}: job {shown}"));
             }
         };
@@ -210,7 +209,7 @@ impl Env<'_> {
         run.logs.push(("job.log", out.text.clone()));
         run.evidence = Some(Evidence {
             platform: Platform::Kind,
-            executor: Executor::Act,
+            executor: self.executor.kind(),
             dind: self.dind,
             nonce,
             job_succeeded: out.success,
@@ -342,33 +341,33 @@ impl Env<'_> {
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
-        let (_, deviations) = act::command(config, &self.job_image, &item.workflow);
+        let (_, deviations) = self.executor.command(config, &self.job_image, &item.workflow);
         run.notes.extend(deviations.into_iter().map(|d| d.0));
         let cwd = format!("/work/{dir}");
         let t = Instant::now();
         let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
-            let (cmd, _) = act::command(config, &self.job_image, &job.file);
+            let (cmd, _) = self.executor.command(config, &self.job_image, &job.file);
             let mut argv = vec!["env".to_owned(), "-C".to_owned(), cwd.clone()];
-            argv.extend(act::with_deadline(&cmd, limit));
+            argv.extend(crate::executor::with_deadline(&cmd, limit));
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             let args = exec_args(r, "runner", &argv);
             let show = |line: &str| {
-                if let Some(shown) = act::progress_line(line) {
+                if let Some(shown) = self.executor.log().progress_line(line) {
                     self.progress.say(format!("{}: {} {shown}", item.name, job.row));
                 }
             };
             let out = run_with_deadline(self, &args, &item.name, limit + Duration::from_secs(15), show).await?;
-            let finished = !out.text.contains(act::DEADLINE_PASSED);
+            let finished = !out.text.contains(crate::executor::DEADLINE_PASSED);
             Ok(super::super::jobs::ActOut { exit_ok: out.success, finished, text: out.text })
         };
         let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
-        let runs = super::super::jobs::run_jobs(plan, deadlines.job, exec, say).await;
+        let runs = super::super::jobs::run_jobs(plan, self.executor.log(), deadlines.job, exec, say).await;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
         let log = super::super::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
         run.evidence = Some(Evidence {
             platform: Platform::Kind,
-            executor: Executor::Act,
+            executor: self.executor.kind(),
             dind: self.dind,
             nonce: nonce.to_owned(),
             job_succeeded: runs.iter().all(|r| matches!(r.ending, super::super::jobs::JobEnding::Succeeded)),

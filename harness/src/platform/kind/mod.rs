@@ -16,7 +16,6 @@ use anyhow::Result;
 
 pub use self::upgrade::KindUpgrade;
 use super::RunItem;
-use super::docker::read_act;
 use crate::cluster::{self, Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
@@ -68,7 +67,8 @@ struct Env<'a> {
     chart: ChartSource,
     values: ChartValues,
     job_image: String,
-    act_binary: Vec<u8>,
+    /// Runs the jobs in the chart's runner container (act, offline).
+    executor: Box<dyn crate::executor::Executor>,
     /// `docker save` of the job image, made once.
     image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
     artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
@@ -121,7 +121,7 @@ impl Env<'_> {
 pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summary> {
     let start = Instant::now();
     let docker = crate::docker::connect().await?;
-    let act_binary = read_act()?;
+    let executor: Box<dyn crate::executor::Executor> = Box::new(crate::executor::act::Act::load()?);
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
     let mut setup = Vec::new();
     let kind_opts = kind_options(&opts)?;
@@ -148,7 +148,7 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
         kind_opts,
         chart: ChartSource::new(&opts.chart, &opts.chart_version),
         values: opts.values.clone(),
-        act_binary,
+        executor,
         image_tar: tokio::sync::Mutex::new(None),
         artifacts,
         signatures: crate::diagnose::signatures()?,
@@ -183,7 +183,7 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     setup.push(("teardown".to_owned(), t.elapsed().as_secs_f64()));
     teardown?;
     let mut summary =
-        Summary::new(&opts.run_id, "kind", "act", cluster.privilege.describe(), "built", results, start.elapsed());
+        Summary::new(&opts.run_id, "kind", env.executor.kind().name(), cluster.privilege.describe(), "built", results, start.elapsed());
     summary.setup_phases = setup;
     Ok(summary)
 }

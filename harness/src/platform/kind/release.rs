@@ -271,11 +271,17 @@ impl Env<'_> {
             }
             loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
         }
-        let act =
-            archive::from_entries(&[archive::Entry { path: "act", contents: &self.act_binary, mode: 0o755, uid: 0 }])?;
-        self.exec_stdin(r, &["tar", "-x", "-C", "/usr/local/bin"], act, Duration::from_secs(60))
-            .await
-            .context("copy act into the runner container")?;
+        let binaries = self.executor.binaries();
+        let entries: Vec<archive::Entry> =
+            binaries.iter().map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 }).collect();
+        self.exec_stdin(
+            r,
+            &["tar", "-x", "-C", "/usr/local/bin"],
+            archive::from_entries(&entries)?,
+            Duration::from_secs(60),
+        )
+        .await
+        .context("copy the executor into the runner container")?;
         let what = if present { "already in DIND" } else { "loaded into DIND" };
         self.progress.say(format!("{}: {what}, act copied in: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
         Ok(())
