@@ -22,6 +22,7 @@ mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod signal;
 pub mod sys;
 pub mod tools;
 pub mod wait;

@@ -1,5 +1,8 @@
-//! A whole run on the Docker platform: images, privilege, the items (concurrently, each
-//! in its own pod), cleanup by label, and the reports.
+//! The run loop of every platform: [`run`] drives a platform's run to its summary and,
+//! on SIGINT/SIGTERM or an error, removes what the run created; [`each_item`] is the item
+//! loop both platforms share (skips with their reason, progress lines, concurrency).
+//! The Docker platform's run: images, privilege, the items (concurrently, each in its
+//! own pod), cleanup by label, the leak check.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,6 +33,123 @@ pub struct DockerRunOptions {
     pub deadlines: Deadlines,
     /// Upgrade pairs: each runs `items` before and after an in-place upgrade.
     pub upgrades: Vec<crate::platform::upgrade::UpgradePair>,
+}
+
+/// What a run runs on, with that platform's options.
+pub enum Target {
+    Docker(DockerRunOptions),
+    Kind(crate::platform::kind::KindRunOptions),
+}
+
+/// How a run ended.
+pub enum Ended {
+    Done(Summary),
+    /// By SIGINT or SIGTERM; what the run had created is gone.
+    Interrupted(&'static str),
+}
+
+/// Every run, on either platform: the platform's run to its summary; on SIGINT/SIGTERM,
+/// or an error, what the run created is removed by its label before this returns.
+pub async fn run(target: Target, progress: Progress) -> Result<Ended> {
+    let cleanup = Cleanup::of(&target);
+    let platform = async {
+        match target {
+            Target::Docker(opts) => run_docker(opts, progress).await,
+            Target::Kind(opts) => crate::platform::kind::run_kind(opts, progress).await,
+        }
+    };
+    let result = tokio::select! {
+        result = platform => result,
+        signal = crate::signal::interrupted() => {
+            progress.say(format!("interrupted by {signal}: removing what run {} created", cleanup.run_id));
+            cleanup.interrupted(&progress).await;
+            return Ok(Ended::Interrupted(signal));
+        }
+    };
+    match result {
+        Ok(summary) => Ok(Ended::Done(summary)),
+        Err(e) => {
+            cleanup.failed(&progress).await;
+            Err(e)
+        }
+    }
+}
+
+/// What removing a run's things needs once its platform's future is gone.
+struct Cleanup {
+    run_id: String,
+    /// The kind cluster, and whether it stays up (`--reuse`, `--keep`).
+    cluster: Option<(String, bool)>,
+}
+
+impl Cleanup {
+    fn of(target: &Target) -> Self {
+        match target {
+            Target::Docker(o) => Self { run_id: o.run_id.clone(), cluster: None },
+            Target::Kind(o) => {
+                Self { run_id: o.run_id.clone(), cluster: Some((o.cluster.name.clone(), o.keep_cluster)) }
+            }
+        }
+    }
+
+    async fn interrupted(&self, progress: &Progress) {
+        match &self.cluster {
+            None => self.sweep(progress).await,
+            Some((cluster, keep)) => {
+                crate::platform::kind::interrupted_cleanup(cluster, &self.run_id, *keep, progress).await
+            }
+        }
+    }
+
+    /// After an error the kind platform has torn down what it could; the engine's
+    /// containers of the run go here.
+    async fn failed(&self, progress: &Progress) {
+        if self.cluster.is_none() {
+            self.sweep(progress).await;
+        }
+    }
+
+    async fn sweep(&self, progress: &Progress) {
+        let Ok(docker) = docker::connect().await else { return };
+        match docker::sweep(&docker, labels::RUN, &self.run_id).await {
+            Ok(removed) => progress.say(format!(
+                "removed {} containers, {} volumes, {} networks of run {}",
+                removed.containers.len(),
+                removed.volumes.len(),
+                removed.networks.len(),
+                self.run_id
+            )),
+            Err(e) => progress.say(format!("could not remove what run {} created: {e:#}", self.run_id)),
+        }
+    }
+}
+
+/// The item loop of every platform: an item that cannot run here is a skipped row with
+/// `not_here`'s reason; the others run through `run_one`, `jobs` at a time, each between
+/// a start and an end line.
+pub async fn each_item<F>(
+    items: &[RunItem],
+    jobs: usize,
+    platform: Platform,
+    dind: DindMode,
+    not_here: impl Fn(&RunItem) -> Option<String>,
+    run_one: F,
+    progress: &Progress,
+) -> Vec<ScenarioResult>
+where
+    F: AsyncFn(&RunItem) -> ScenarioResult,
+{
+    let one = async |item: &RunItem| {
+        if let Some(reason) = not_here(item) {
+            progress.say(format!("{}: skipped: {reason}", item.name));
+            return crate::platform::conclude::skipped(item, platform, dind, reason);
+        }
+        progress.say(format!("{}: start", item.name));
+        let result = run_one(item).await;
+        progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
+        result
+    };
+    futures_util::stream::iter(items).map(one).buffered(jobs.max(1)).collect().await
 }
 
 /// A fresh id for a run: short, unique enough among concurrent runs on one engine.
@@ -110,11 +230,9 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
         }
         results
     } else {
-        futures_util::stream::iter(opts.items.iter())
-            .map(|item| async { run_item(&platform, item).await })
-            .buffered(opts.jobs.max(1))
-            .collect()
-            .await
+        let not_here = |item: &RunItem| unmet_needs(item, opts.dind);
+        let run_one = async |item: &RunItem| platform.run(item).await;
+        each_item(&opts.items, opts.jobs, Platform::Docker, opts.dind, not_here, run_one, &platform.progress).await
     };
     if !opts.keep {
         docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
@@ -133,17 +251,6 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     );
     summary.setup_phases = setup;
     Ok(summary)
-}
-
-async fn run_item(platform: &DockerPlatform, item: &RunItem) -> ScenarioResult {
-    if let Some(reason) = unmet_needs(item, platform.dind) {
-        platform.progress.say(format!("{}: skipped: {reason}", item.name));
-        return crate::platform::conclude::skipped(item, Platform::Docker, platform.dind, reason);
-    }
-    platform.progress.say(format!("{}: start", item.name));
-    let result = platform.run(item).await;
-    platform.progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
-    result
 }
 
 fn word(o: &Outcome) -> &'static str {

@@ -12,7 +12,7 @@ use harness::docker::{DindMode, labels};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::report::Summary;
-use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::run::{DockerRunOptions, new_run_id};
 use harness::scenario::Platform;
 use harness::user_error;
 use serde::Serialize;
@@ -239,9 +239,11 @@ impl KindBench<'_> {
             }
             Ok(())
         };
+        // A signal during a run ends that run (harness::run cleans up) and with it the bench;
+        // one between runs ends the bench here.
         let outcome = tokio::select! {
             r = result => r,
-            signal = crate::finish::interrupted() => Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster)),
+            signal = harness::signal::interrupted() => Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster)),
         };
         // Whatever happened, the bench's cluster goes.
         if let Ok(c) = harness::cluster::Cluster::find(&self.cluster).await
@@ -273,7 +275,12 @@ impl KindBench<'_> {
             deadlines: Deadlines::default(),
             upgrades: Vec::new(),
         };
-        harness::platform::kind::run_kind(opts, self.progress).await
+        match harness::run::run(harness::run::Target::Kind(opts), self.progress).await? {
+            harness::run::Ended::Done(summary) => Ok(summary),
+            harness::run::Ended::Interrupted(signal) => {
+                Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster))
+            }
+        }
     }
 }
 
@@ -297,12 +304,9 @@ async fn one(
         deadlines: Deadlines::default(),
         upgrades: Vec::new(),
     };
-    tokio::select! {
-        summary = run_docker(opts, *progress) => summary,
-        signal = crate::finish::interrupted() => {
-            // What this run had started goes, as after an interrupted e2e run.
-            let docker = harness::docker::connect().await?;
-            harness::docker::sweep(&docker, labels::RUN, &run_id).await?;
+    match harness::run::run(harness::run::Target::Docker(opts), *progress).await? {
+        harness::run::Ended::Done(summary) => Ok(summary),
+        harness::run::Ended::Interrupted(signal) => {
             Err(user_error!("interrupted by {signal}: removed what bench run {run_id} had started"))
         }
     }

@@ -7,15 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use harness::Progress;
 use harness::config::{ARTICLE_VALUES, load_values};
+use harness::docker::DindMode;
 use harness::docker::images::ImageKind;
 use harness::docker::images::ImageSource;
-use harness::docker::{self, DindMode, labels};
 use harness::kind::{CertMode, Registration};
 use harness::node::{ApplyOutcome, RestoreOutcome, Sysctl};
 use harness::platform::RunItem;
 use harness::platform::docker::Deadlines;
 use harness::platform::upgrade::{UpgradePair, UpgradeSide, docker_pairs};
-use harness::run::{DockerRunOptions, new_run_id, run_docker};
+use harness::run::{DockerRunOptions, new_run_id};
 use harness::scenario::{Expect, Platform};
 use harness::user_error;
 
@@ -291,26 +291,7 @@ async fn run_and_report(
         deadlines: o.deadlines,
         upgrades,
     };
-    let summary = tokio::select! {
-        summary = run_docker(opts, progress) => match summary {
-            Ok(s) => s,
-            Err(e) => {
-                // Whatever the run had started goes, then the error is reported.
-                if let Ok(docker) = docker::connect().await {
-                    let _ = docker::sweep(&docker, labels::RUN, &run_id).await;
-                }
-                return Err(e);
-            }
-        },
-        signal = crate::finish::interrupted() => {
-            progress.say(format!("interrupted by {signal}: removing what run {run_id} created"));
-            let docker = docker::connect().await?;
-            let removed = docker::sweep(&docker, labels::RUN, &run_id).await?;
-            progress.say(format!("removed {} containers, {} volumes, {} networks", removed.containers.len(), removed.volumes.len(), removed.networks.len()));
-            return Ok(ExitCode::from(130));
-        }
-    };
-    crate::finish::report(&summary)
+    crate::finish::ended(harness::run::run(harness::run::Target::Docker(opts), progress).await?)
 }
 
 /// The Docker-platform upgrade pairs asked for (none without an upgrade flag).

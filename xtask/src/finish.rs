@@ -1,5 +1,4 @@
-//! How a run ends, on either platform: reports written, the table printed, the exit status;
-//! and the signals that end it early.
+//! How a run ends, on either platform: reports written, the table printed, the exit status.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,14 +15,10 @@ pub fn report(summary: &harness::report::Summary) -> Result<ExitCode> {
     Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// The first SIGINT or SIGTERM.
-pub async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+/// The exit status of a run that ended: its reports, or 130 after a signal.
+pub fn ended(ended: harness::run::Ended) -> Result<ExitCode> {
+    match ended {
+        harness::run::Ended::Done(summary) => report(&summary),
+        harness::run::Ended::Interrupted(_) => Ok(ExitCode::from(130)),
     }
 }

@@ -266,13 +266,5 @@ async fn run_kind(
         deadlines: o.deadlines,
         upgrades,
     };
-    let summary = tokio::select! {
-        summary = harness::platform::kind::run_kind(opts, progress) => summary?,
-        signal = crate::finish::interrupted() => {
-            progress.say(format!("interrupted by {signal}: removing what run {run_id} created on cluster {}", plan.cluster));
-            harness::platform::kind::interrupted_cleanup(&plan.cluster, &run_id, o.reuse || o.keep, &progress).await;
-            return Ok(ExitCode::from(130));
-        }
-    };
-    crate::finish::report(&summary)
+    crate::finish::ended(harness::run::run(harness::run::Target::Kind(opts), progress).await?)
 }

@@ -12,14 +12,14 @@ use crate::config::RunnerConfig;
 use crate::docker::archive;
 use crate::fault::{Deadlines, Hook, PodChange, deadlines_for};
 use crate::platform::RunItem;
-use crate::platform::conclude::{Gathered, Judge, path_safe, skipped};
+use crate::platform::conclude::{Gathered, Judge, path_safe};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Outcome, Platform, PodSetup};
+use crate::scenario::{Check, Evidence, Platform, PodSetup};
 use crate::wait::{Poll, until};
 
 impl Env<'_> {
     /// Why `item` is not carried out on kind, if it is not.
-    fn not_here(&self, item: &RunItem) -> Option<String> {
+    pub(super) fn not_here(&self, item: &RunItem) -> Option<String> {
         if let Some(reason) = crate::run::unmet_needs_on(item, Platform::Kind, self.dind) {
             return Some(reason);
         }
@@ -32,11 +32,6 @@ impl Env<'_> {
 
     /// Runs `item` (in the run's install, or in one of its own) and judges it.
     pub(super) async fn run_item(&self, item: &RunItem) -> ScenarioResult {
-        if let Some(reason) = self.not_here(item) {
-            self.progress.say(format!("{}: skipped: {reason}", item.name));
-            return skipped(item, Platform::Kind, self.dind, reason);
-        }
-        self.progress.say(format!("{}: start", item.name));
         let start = Instant::now();
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.pod_change()).unwrap_or_default();
@@ -90,14 +85,7 @@ impl Env<'_> {
             out_dir: &self.out_dir,
             progress: &self.progress,
         };
-        let result = judge.conclude(item, run, checks, Vec::new(), start);
-        let word = match result.outcome {
-            Outcome::Pass => "passed",
-            Outcome::Fail(_) => "FAILED",
-            Outcome::Skip(_) => "skipped",
-        };
-        self.progress.say(format!("{}: {word} in {:.1}s", item.name, result.duration.as_secs_f64()));
-        result
+        judge.conclude(item, run, checks, Vec::new(), start)
     }
 
     /// A fault that changes the pod gets a chart install of its own, removed afterwards.

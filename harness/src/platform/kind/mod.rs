@@ -23,7 +23,7 @@ use crate::docker::images::ImageKind;
 use crate::fault::{Deadlines, PodChange};
 use crate::kind::{CertMode, ChartSource, KindOptions, Registration, Versions};
 use crate::report::Summary;
-use crate::scenario::Outcome;
+use crate::scenario::{Outcome, Platform};
 use crate::{Progress, user_error};
 
 /// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
@@ -162,9 +162,11 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     let namespace = env.shared_namespace.clone();
     let mut results = Vec::new();
     if opts.upgrades.is_empty() {
-        for item in &opts.items {
-            results.push(env.run_item(item).await);
-        }
+        let not_here = |item: &RunItem| env.not_here(item);
+        let run_one = async |item: &RunItem| env.run_item(item).await;
+        // In turn: the items share one chart install.
+        let each = crate::run::each_item(&opts.items, 1, Platform::Kind, opts.dind, not_here, run_one, &progress);
+        results = each.await;
     }
     for up in &opts.upgrades {
         results.push(env.run_upgrade(up, &opts.items).await);
@@ -182,8 +184,15 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
     let teardown = teardown(&env, keep, opts.keep_cluster, &namespace).await;
     setup.push(("teardown".to_owned(), t.elapsed().as_secs_f64()));
     teardown?;
-    let mut summary =
-        Summary::new(&opts.run_id, "kind", env.executor.kind().name(), cluster.privilege.describe(), "built", results, start.elapsed());
+    let mut summary = Summary::new(
+        &opts.run_id,
+        "kind",
+        env.executor.kind().name(),
+        cluster.privilege.describe(),
+        "built",
+        results,
+        start.elapsed(),
+    );
     summary.setup_phases = setup;
     Ok(summary)
 }
