@@ -101,3 +101,37 @@ fn chart_upgrade_plan_matches_golden() {
     let plan = build_upgrade_plan(&from, "0.4.38", None).expect("plan");
     golden("kind-upgrade-plan.txt", &plan.render());
 }
+
+/// The plan an executor runs: every secret's placeholder replaced by its value; one the
+/// run has not made is an error naming it, never sent as `<...>`.
+#[test]
+fn filling_the_plan_replaces_every_placeholder_and_refuses_a_missing_one() {
+    use harness::kind::{Action, Phase, Secret, Wait};
+    let plan = build_plan(&options()).expect("plan");
+    let values: std::collections::BTreeMap<Secret, String> =
+        Secret::ALL.iter().map(|s| (*s, format!("value-of-{s:?}"))).collect();
+    let filled = plan.fill(&values).expect("fill");
+    let text = filled.render();
+    for secret in Secret::ALL {
+        assert!(!text.contains(secret.placeholder()), "{secret:?} left in the filled plan");
+    }
+    assert!(text.contains("http://e2e-admin:value-of-ApiToken@127.0.0.1:value-of-ForgejoPort/e2e-admin/"), "{text}");
+    let mut missing = values.clone();
+    missing.remove(&Secret::ApiToken);
+    let err = plan.fill(&missing).expect_err("a missing secret").to_string();
+    assert!(err.contains("ApiToken"), "{err}");
+    // The waits are typed: the runner pod's readiness, a run's final status, with deadlines.
+    let waits: Vec<&Wait> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Wait(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert!(waits.contains(&&Wait::RunnerPodReady) && waits.contains(&&Wait::ForgejoAnswers), "{waits:?}");
+    assert!(waits.iter().all(|w| w.deadline().as_secs() >= 300));
+    // Phases come in order.
+    let phases: Vec<Phase> = plan.steps.iter().map(|s| s.phase).collect();
+    assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+}

@@ -17,7 +17,7 @@ mod versions;
 
 pub use chart::{ChartSource, RenderReport, render_check, upgrade_changes};
 pub use options::{CertMode, KindOptions, Registration};
-pub use plan::{Action, Plan, Step, build_plan, build_upgrade_plan};
+pub use plan::{Action, Phase, Plan, Secret, Step, Wait, build_plan, build_upgrade_plan};
 pub use pod_check::{PodIntent, compare_pod, container_images};
 pub use pod_state::{PodState, Stuck, pod_state};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};

@@ -1,8 +1,128 @@
 //! The kind platform's run as data: every command with its arguments, every file, every API
-//! call, in order. `--dry-run` prints it; the real run executes the same steps.
+//! call and every wait, in order, in typed phases. `--dry-run` prints it; an executor fills
+//! its secrets ([`Plan::fill`]) and evaluates its waits ([`Wait`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::options::{CertMode, KindOptions, Registration};
 use super::values::{CERTS_SECRET, FORGEJO_URL, forgejo_values, kind_config, runner_values};
+
+/// The phases of a kind run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Preflight,
+    Cluster,
+    Forgejo,
+    Runner,
+    Scenarios,
+    /// A chart upgrade between the scenarios and their repetition.
+    Upgrade,
+    /// What is collected when something failed.
+    Diagnosis,
+    Cleanup,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Preflight => "preflight",
+            Phase::Cluster => "cluster",
+            Phase::Forgejo => "forgejo",
+            Phase::Runner => "runner",
+            Phase::Scenarios => "scenarios",
+            Phase::Upgrade => "upgrade",
+            Phase::Diagnosis => "diagnosis",
+            Phase::Cleanup => "cleanup",
+        }
+    }
+}
+
+/// A value only the run knows: the plan holds its placeholder, printed as it is by
+/// `--dry-run` and replaced by [`Plan::fill`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Secret {
+    /// Forgejo's runner registration token, from its API.
+    RegistrationToken,
+    /// The generated Forgejo admin password.
+    AdminPassword,
+    /// The admin's API token (basic auth made it).
+    ApiToken,
+    /// The 40-hex shared secret of an offline registration.
+    RunnerSecret,
+    /// The local port of the port-forward to Forgejo.
+    ForgejoPort,
+    /// The number of the run a push started.
+    RunNumber,
+}
+
+impl Secret {
+    pub const ALL: [Secret; 6] = [
+        Secret::RegistrationToken,
+        Secret::AdminPassword,
+        Secret::ApiToken,
+        Secret::RunnerSecret,
+        Secret::ForgejoPort,
+        Secret::RunNumber,
+    ];
+
+    /// How the plan shows it.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Secret::RegistrationToken => "<registration token from the API>",
+            Secret::AdminPassword => "<generated admin password>",
+            Secret::ApiToken => "<API token>",
+            Secret::RunnerSecret => "<40 hex>",
+            Secret::ForgejoPort => "<port>",
+            Secret::RunNumber => "<run>",
+        }
+    }
+}
+
+/// A condition the run waits for, with its deadline: printed by the dry run, evaluated by
+/// an executor (a pod's readiness with `kind::pod_state`, an answer of Forgejo's API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// `GET /api/v1/version` answers 200.
+    ForgejoAnswers,
+    /// The runner chart's pod is Ready.
+    RunnerPodReady,
+    /// The run of `repo` for the pushed commit has a final status.
+    RunFinal { repo: String },
+    /// The job queued before an upgrade has a final status.
+    QueuedJobFinal,
+    /// The run of `scenario` for the commit made after an upgrade has a final status.
+    RunAfterUpgrade { scenario: String },
+}
+
+impl Wait {
+    /// The pod selector of the chart's runner pod.
+    pub const RUNNER_POD: &'static str = "app.kubernetes.io/name=forgejo-runner";
+
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(match self {
+            Wait::ForgejoAnswers | Wait::RunnerPodReady => 300,
+            Wait::RunFinal { .. } | Wait::QueuedJobFinal | Wait::RunAfterUpgrade { .. } => 900,
+        })
+    }
+
+    /// What is waited for, as the plan shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Wait::ForgejoAnswers => "GET /api/v1/version answers 200".into(),
+            Wait::RunnerPodReady => format!("pod {} Ready", Self::RUNNER_POD),
+            Wait::RunFinal { repo } => format!(
+                "GET /api/v1/repos/e2e-admin/{repo}/actions/tasks shows head_sha's run success|failure|cancelled|skipped"
+            ),
+            Wait::QueuedJobFinal => {
+                "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status".into()
+            }
+            Wait::RunAfterUpgrade { scenario } => {
+                format!("the run of {scenario} for the new commit reaches a final status")
+            }
+        }
+    }
+}
 
 /// One thing the run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,12 +136,12 @@ pub enum Action {
     /// A call to Forgejo's API (through a port-forward to its service).
     Api { method: &'static str, path: String, body: Option<String> },
     /// A condition waited for, with its deadline.
-    Wait { what: String, deadline_secs: u64 },
+    Wait(Wait),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    pub phase: &'static str,
+    pub phase: Phase,
     pub why: String,
     pub action: Action,
 }
@@ -33,27 +153,64 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-const TOKEN: &str = "<registration token from the API>";
-const PASSWORD: &str = "<generated admin password>";
-const API_TOKEN: &str = "<API token>";
+/// The URL a scenario's workspace is pushed to (secrets as placeholders).
+fn push_url(repo: &str) -> String {
+    format!(
+        "http://e2e-admin:{}@127.0.0.1:{}/e2e-admin/{repo}.git",
+        Secret::ApiToken.placeholder(),
+        Secret::ForgejoPort.placeholder()
+    )
+}
 
 impl Plan {
-    fn add(&mut self, phase: &'static str, why: impl Into<String>, action: Action) {
+    fn add(&mut self, phase: Phase, why: impl Into<String>, action: Action) {
         self.steps.push(Step { phase, why: why.into(), action });
     }
 
-    fn run(&mut self, phase: &'static str, why: impl Into<String>, argv: &[&str]) {
+    fn run(&mut self, phase: Phase, why: impl Into<String>, argv: &[&str]) {
         self.add(phase, why, Action::Run(argv.iter().map(|s| s.to_string()).collect()));
+    }
+
+    /// The plan with every secret's placeholder replaced by its value: what an executor
+    /// runs. A placeholder without a value is an error naming it, never sent as it is.
+    pub fn fill(&self, secrets: &BTreeMap<Secret, String>) -> anyhow::Result<Plan> {
+        let fill = |text: &str| -> anyhow::Result<String> {
+            let mut out = text.to_owned();
+            for secret in Secret::ALL {
+                if out.contains(secret.placeholder()) {
+                    let value = secrets
+                        .get(&secret)
+                        .ok_or_else(|| anyhow::anyhow!("the plan needs {secret:?}, which the run has not made"))?;
+                    out = out.replace(secret.placeholder(), value);
+                }
+            }
+            Ok(out)
+        };
+        let all = |argv: &[String]| argv.iter().map(|a| fill(a)).collect::<anyhow::Result<Vec<_>>>();
+        let mut steps = Vec::new();
+        for step in &self.steps {
+            let action = match &step.action {
+                Action::Run(argv) => Action::Run(all(argv)?),
+                Action::Pipe { from, to } => Action::Pipe { from: all(from)?, to: all(to)? },
+                Action::File { path, contents } => Action::File { path: path.clone(), contents: fill(contents)? },
+                Action::Api { method, path, body } => {
+                    Action::Api { method, path: fill(path)?, body: body.as_deref().map(fill).transpose()? }
+                }
+                Action::Wait(w) => Action::Wait(w.clone()),
+            };
+            steps.push(Step { phase: step.phase, why: step.why.clone(), action });
+        }
+        Ok(Plan { steps, notes: self.notes.clone() })
     }
 
     /// The plan as text: numbered phases, commands as a shell would show them.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut phase = "";
+        let mut phase = None;
         for (i, s) in self.steps.iter().enumerate() {
-            if s.phase != phase {
-                phase = s.phase;
-                out.push_str(&format!("\n## {phase}\n"));
+            if phase != Some(s.phase) {
+                phase = Some(s.phase);
+                out.push_str(&format!("\n## {}\n", s.phase.name()));
             }
             out.push_str(&format!("{:>2}. {}\n", i + 1, s.why));
             match &s.action {
@@ -71,9 +228,11 @@ impl Plan {
                         out.push_str(&format!("      {b}\n"));
                     }
                 }
-                Action::Wait { what, deadline_secs } => {
-                    out.push_str(&format!("    wait until {what} (deadline {deadline_secs}s)\n"))
-                }
+                Action::Wait(wait) => out.push_str(&format!(
+                    "    wait until {} (deadline {}s)\n",
+                    wait.describe(),
+                    wait.deadline().as_secs()
+                )),
             }
         }
         if !self.notes.is_empty() {
@@ -101,35 +260,69 @@ fn shell(argv: &[String]) -> String {
 
 /// The whole kind run, from preflight to cleanup. Paths are relative to `target/e2e/kind/`.
 pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
+    let c = Ctx {
+        opts,
+        ctx: format!("kind-{}", opts.cluster),
+        node_image: opts.job_image.replacen("/job:", "/job-node:", 1),
+    };
     let mut p = Plan::default();
-    let v = &opts.versions;
-    let ctx = format!("kind-{}", opts.cluster);
+    preflight(&mut p, &c)?;
+    cluster(&mut p, &c)?;
+    forgejo(&mut p, &c)?;
+    runner(&mut p, &c)?;
+    scenarios(&mut p, &c)?;
+    diagnosis(&mut p, &c)?;
+    cleanup(&mut p, &c)?;
+    Ok(p)
+}
 
-    p.run("preflight", format!("kind {} or newer", v.tools.kind), &["kind", "version"]);
-    p.run("preflight", format!("helm {} or newer", v.tools.helm), &["helm", "version", "--short"]);
-    p.run("preflight", format!("kubectl {} or newer", v.tools.kubectl), &["kubectl", "version", "--client"]);
+/// What every phase of a plan reads: the options, the kube context, the job image with Node.js.
+struct Ctx<'a> {
+    opts: &'a KindOptions,
+    ctx: String,
+    node_image: String,
+}
 
+impl Ctx<'_> {
+    /// kubectl's flags for the runner namespace.
+    fn ns(&self) -> [&str; 4] {
+        ["--context", self.ctx.as_str(), "--namespace", "runners"]
+    }
+}
+
+/// The tools, at their pinned versions or newer.
+fn preflight(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let v = &c.opts.versions;
+    p.run(Phase::Preflight, format!("kind {} or newer", v.tools.kind), &["kind", "version"]);
+    p.run(Phase::Preflight, format!("helm {} or newer", v.tools.helm), &["helm", "version", "--short"]);
+    p.run(Phase::Preflight, format!("kubectl {} or newer", v.tools.kubectl), &["kubectl", "version", "--client"]);
+    Ok(())
+}
+
+/// The cluster (made, or reused) with the images preloaded, and the host's sysctl.
+fn cluster(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let opts = c.opts;
     if opts.reuse {
         p.run(
-            "cluster",
+            Phase::Cluster,
             format!("reuse cluster {} (fails if it does not exist)", opts.cluster),
             &["kind", "get", "kubeconfig", "--name", &opts.cluster],
         );
     } else {
         p.add(
-            "cluster",
+            Phase::Cluster,
             "kind config: one node, pinned image",
             Action::File { path: "kind-config.yaml".into(), contents: kind_config(opts) },
         );
         p.run(
-            "cluster",
+            Phase::Cluster,
             format!("create cluster {}", opts.cluster),
             &["kind", "create", "cluster", "--config", "kind-config.yaml", "--wait", "180s"],
         );
     }
-    let node_image = opts.job_image.replacen("/job:", "/job-node:", 1);
+    let node_image = c.node_image.clone();
     p.run(
-        "cluster",
+        Phase::Cluster,
         "the job image plus Node.js: forgejo-runner runs actions/checkout with node inside the job container",
         &[
             "docker",
@@ -143,26 +336,34 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     );
     for image in [&opts.dind_image, &node_image] {
         p.run(
-            "cluster",
+            Phase::Cluster,
             format!("preload {image} into the nodes (no registry pull)"),
             &["kind", "load", "docker-image", image, "--name", &opts.cluster],
         );
     }
     if opts.apply_sysctl {
         p.run(
-            "cluster",
+            Phase::Cluster,
             "kind nodes share the host kernel: flip the user-namespace knob once, on the host (restored at the end)",
             &["cargo", "xtask", "sysctl", "--apply"],
         );
     }
+    Ok(())
+}
 
+/// Forgejo installed and answering, an API token, a repository per scenario.
+fn forgejo(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let (opts, ctx, v) = (c.opts, c.ctx.clone(), &c.opts.versions);
     p.add(
-        "forgejo",
+        Phase::Forgejo,
         "Forgejo values (admin made by the chart, Actions on)",
-        Action::File { path: "forgejo-values.yaml".into(), contents: forgejo_values(PASSWORD)? },
+        Action::File {
+            path: "forgejo-values.yaml".into(),
+            contents: forgejo_values(Secret::AdminPassword.placeholder())?,
+        },
     );
     p.run(
-        "forgejo",
+        Phase::Forgejo,
         format!(
             "install Forgejo {} before the runner, so registration has an instance to reach",
             v.forgejo_chart.version
@@ -188,17 +389,13 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         ],
     );
     p.run(
-        "forgejo",
+        Phase::Forgejo,
         "reach Forgejo's HTTP service from the harness",
         &["kubectl", "--context", &ctx, "--namespace", "forgejo", "port-forward", "svc/forgejo-http", "0:3000"],
     );
+    p.add(Phase::Forgejo, "Forgejo answers", Action::Wait(Wait::ForgejoAnswers));
     p.add(
-        "forgejo",
-        "Forgejo answers",
-        Action::Wait { what: "GET /api/v1/version answers 200".into(), deadline_secs: 300 },
-    );
-    p.add(
-        "forgejo",
+        Phase::Forgejo,
         "an API token for the admin, by basic auth (token in `sha1`)",
         Action::Api {
             method: "POST",
@@ -208,7 +405,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     );
     for name in &opts.scenarios {
         p.add(
-            "forgejo",
+            Phase::Forgejo,
             format!("repository for scenario {name} (public: job logs need no session)"),
             Action::Api {
                 method: "POST",
@@ -217,18 +414,24 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
             },
         );
     }
+    Ok(())
+}
 
-    let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
-    p.run("runner", "the runner namespace", &["kubectl", "--context", &ctx, "create", "namespace", "runners"]);
+/// The runner's registration, its certificates, the chart rendered, checked and installed, DIND loaded.
+fn runner(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let (opts, ctx) = (c.opts, c.ctx.clone());
+    let ns = c.ns();
+    let node_image = c.node_image.clone();
+    p.run(Phase::Runner, "the runner namespace", &["kubectl", "--context", &ctx, "create", "namespace", "runners"]);
     match opts.registration {
         Registration::Token => p.add(
-            "runner",
+            Phase::Runner,
             "an instance-wide registration token",
             Action::Api { method: "GET", path: "/api/v1/admin/runners/registration-token".into(), body: None },
         ),
         Registration::OfflineSecret => {
             p.run(
-                "runner",
+                Phase::Runner,
                 "register the runner on Forgejo's side with a shared secret",
                 &[
                     "kubectl",
@@ -244,7 +447,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
                     "actions",
                     "register",
                     "--secret",
-                    "<40 hex>",
+                    Secret::RunnerSecret.placeholder(),
                     "--name",
                     &format!("{}-runner", opts.cluster),
                     "--labels",
@@ -252,7 +455,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
                 ],
             );
             p.run(
-                "runner",
+                Phase::Runner,
                 "make the matching .runner file offline",
                 &[
                     "docker",
@@ -266,13 +469,13 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
                     "--instance",
                     FORGEJO_URL,
                     "--secret",
-                    "<40 hex>",
+                    Secret::RunnerSecret.placeholder(),
                     "--name",
                     &format!("{}-runner", opts.cluster),
                 ],
             );
             p.run(
-                "runner",
+                Phase::Runner,
                 "the .runner as the chart's existingSecret",
                 &[
                     "kubectl",
@@ -292,29 +495,33 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
     // The chart keeps `<fullname>-config` on uninstall: a stale .runner would point at a
     // Forgejo that no longer knows it.
     p.run(
-        "runner",
+        Phase::Runner,
         "delete a .runner Secret left by an earlier install (helm.sh/resource-policy: keep)",
         &[&["kubectl"][..], &ns[..], &["delete", "secret", "runner-forgejo-runner-config", "--ignore-not-found"]]
             .concat(),
     );
     if opts.certs == CertMode::Harness {
         p.add(
-            "runner",
+            Phase::Runner,
             "the harness's TLS set as a Secret (rendered with its keys at run time)",
             Action::File { path: "dind-certs-secret.yaml".into(), contents: secret_outline() },
         );
-        p.run("runner", "apply it", &[&["kubectl"][..], &ns[..], &["apply", "-f", "dind-certs-secret.yaml"]].concat());
+        p.run(
+            Phase::Runner,
+            "apply it",
+            &[&["kubectl"][..], &ns[..], &["apply", "-f", "dind-certs-secret.yaml"]].concat(),
+        );
     }
-    let (values, notes) = runner_values(opts, TOKEN);
+    let (values, notes) = runner_values(opts, Secret::RegistrationToken.placeholder());
     p.notes = notes;
     p.add(
-        "runner",
+        Phase::Runner,
         "runner chart values: the configured runner configuration, key by key",
         Action::File { path: "runner-values.yaml".into(), contents: serde_yaml::to_string(&values)? },
     );
     let chart = &opts.chart;
     p.run(
-        "runner",
+        Phase::Runner,
         "render the chart and compare its config.yaml and pod with the intended ones (findings, never silently accepted)",
         &[
             "helm",
@@ -330,7 +537,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         ],
     );
     p.run(
-        "runner",
+        Phase::Runner,
         format!("install the wrenix chart {}", opts.chart_version),
         &[&[
             "helm",
@@ -352,13 +559,9 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         ][..]]
         .concat(),
     );
+    p.add(Phase::Runner, "the runner pod is Ready and its DIND answers over TLS", Action::Wait(Wait::RunnerPodReady));
     p.add(
-        "runner",
-        "the runner pod is Ready and its DIND answers over TLS",
-        Action::Wait { what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(), deadline_secs: 300 },
-    );
-    p.add(
-        "runner",
+        Phase::Runner,
         "jobs' image into DIND's empty store (no registry pull, no rate limit)",
         Action::Pipe {
             from: vec!["docker".into(), "save".into(), node_image.clone()],
@@ -374,7 +577,7 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         },
     );
     p.run(
-        "runner",
+        Phase::Runner,
         "bare labels run in node:22-bookworm: that name, inside DIND, is the job image (force_pull is false)",
         &[
             &["kubectl"][..],
@@ -393,55 +596,67 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         ]
         .concat(),
     );
+    Ok(())
+}
 
+/// Each scenario pushed, its run waited for, its job log fetched.
+fn scenarios(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let opts = c.opts;
     for name in &opts.scenarios {
         p.run(
-            "scenarios",
+            Phase::Scenarios,
             format!("push scenario {name}'s workspace (its workflow starts on push)"),
-            &[
-                "git",
-                "-C",
-                &format!("workspaces/{name}"),
-                "push",
-                &format!("http://e2e-admin:{API_TOKEN}@127.0.0.1:<port>/e2e-admin/{name}.git"),
-                "HEAD:main",
-            ],
+            &["git", "-C", &format!("workspaces/{name}"), "push", &push_url(name), "HEAD:main"],
         );
-        p.add("scenarios", format!("the run of {name} for the pushed commit reaches a final status"), Action::Wait { what: format!("GET /api/v1/repos/e2e-admin/{name}/actions/tasks shows head_sha's run success|failure|cancelled|skipped"), deadline_secs: 900 });
         p.add(
-            "scenarios",
+            Phase::Scenarios,
+            format!("the run of {name} for the pushed commit reaches a final status"),
+            Action::Wait(Wait::RunFinal { repo: name.clone() }),
+        );
+        p.add(
+            Phase::Scenarios,
             format!("the job log of {name}, for the same checks as on Docker"),
             Action::Api {
                 method: "GET",
-                path: format!("/e2e-admin/{name}/actions/runs/<run>/jobs/0/logs"),
+                path: format!("/e2e-admin/{name}/actions/runs/{}/jobs/0/logs", Secret::RunNumber.placeholder()),
                 body: None,
             },
         );
     }
+    Ok(())
+}
 
+/// What is collected when something failed.
+fn diagnosis(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let ns = c.ns();
     p.run(
-        "diagnosis",
+        Phase::Diagnosis,
         "on failure: runner and DIND logs, pod description, events",
         &[&["kubectl"][..], &ns[..], &["logs", "deploy/runner-forgejo-runner", "--all-containers", "--prefix"]]
             .concat(),
     );
     p.run(
-        "diagnosis",
+        Phase::Diagnosis,
         "on failure: pod description",
         &[&["kubectl"][..], &ns[..], &["describe", "pod", "-l", "app.kubernetes.io/name=forgejo-runner"]].concat(),
     );
     p.run(
-        "diagnosis",
+        Phase::Diagnosis,
         "on failure: events",
         &[&["kubectl"][..], &ns[..], &["get", "events", "--sort-by=.lastTimestamp"]].concat(),
     );
+    Ok(())
+}
 
+/// The sysctl restored; the release or the cluster removed.
+fn cleanup(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
+    let (opts, ctx) = (c.opts, c.ctx.clone());
     if opts.apply_sysctl {
-        p.run("cleanup", "put the host's user-namespace knob back", &["cargo", "xtask", "sysctl", "--restore"]);
+        p.run(Phase::Cleanup, "put the host's user-namespace knob back", &["cargo", "xtask", "sysctl", "--restore"]);
     }
     if opts.keep || opts.reuse {
         p.run(
-            "cleanup",
+            Phase::Cleanup,
             "keep the cluster (--keep or --reuse); remove the runner release only",
             &["helm", "uninstall", "runner", "--kube-context", &ctx, "--namespace", "runners"],
         );
@@ -451,9 +666,9 @@ pub fn build_plan(opts: &KindOptions) -> anyhow::Result<Plan> {
         } else {
             "delete the cluster"
         };
-        p.run("cleanup", why, &["kind", "delete", "cluster", "--name", &opts.cluster]);
+        p.run(Phase::Cleanup, why, &["kind", "delete", "cluster", "--name", &opts.cluster]);
     }
-    Ok(p)
+    Ok(())
 }
 
 /// The certificate Secret as the plan shows it: keys named, contents left out.
@@ -475,8 +690,8 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
     keep.keep = true;
     let mut p = build_plan(&keep)?;
     // A's cleanup goes (the cluster lives on for B); diagnosis moves to the end.
-    let diagnosis: Vec<Step> = p.steps.iter().filter(|s| s.phase == "diagnosis").cloned().collect();
-    p.steps.retain(|s| s.phase != "cleanup" && s.phase != "diagnosis");
+    let diagnosis: Vec<Step> = p.steps.iter().filter(|s| s.phase == Phase::Diagnosis).cloned().collect();
+    p.steps.retain(|s| s.phase != Phase::Cleanup && s.phase != Phase::Diagnosis);
     let ctx = format!("kind-{}", opts.cluster);
     let ns = ["--context", ctx.as_str(), "--namespace", "runners"];
     let chart = &opts.chart;
@@ -484,7 +699,7 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
     let mut extra = vec!["--values", "runner-values.yaml"];
     if let Some(v) = to_values {
         p.add(
-            "upgrade",
+            Phase::Upgrade,
             format!("values {to} needs on top of the same values"),
             Action::File { path: "runner-values-to.yaml".into(), contents: serde_yaml::to_string(v)? },
         );
@@ -492,14 +707,14 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
     }
     for (version, file) in [(from, "rendered-from.yaml"), (to, "rendered-to.yaml")] {
         p.run(
-            "upgrade",
+            Phase::Upgrade,
             format!("render chart {version} (to {file}) for the A/B report: runner config.yaml and pod spec"),
             &[&["helm", "template", "runner", chart, "--version", version, "--namespace", "runners"][..], &extra[..]]
                 .concat(),
         );
     }
     p.run(
-        "upgrade",
+        Phase::Upgrade,
         "the runner's identity before: .runner in the chart's Secret",
         &[
             &["kubectl"][..],
@@ -509,19 +724,12 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
         .concat(),
     );
     p.run(
-        "upgrade",
+        Phase::Upgrade,
         "queue a job that spans the upgrade (sleeps, then prints a marker)",
-        &[
-            "git",
-            "-C",
-            "workspaces/upgrade-queued",
-            "push",
-            &format!("http://e2e-admin:{API_TOKEN}@127.0.0.1:<port>/e2e-admin/upgrade-queued.git"),
-            "HEAD:main",
-        ],
+        &["git", "-C", "workspaces/upgrade-queued", "push", &push_url("upgrade-queued"), "HEAD:main"],
     );
     p.run(
-        "upgrade",
+        Phase::Upgrade,
         format!("helm upgrade to {to} with the same values"),
         &[
             &[
@@ -543,13 +751,9 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
         ]
         .concat(),
     );
-    p.add(
-        "upgrade",
-        "the upgraded runner pod is Ready",
-        Action::Wait { what: "pod app.kubernetes.io/name=forgejo-runner Ready".into(), deadline_secs: 300 },
-    );
+    p.add(Phase::Upgrade, "the upgraded runner pod is Ready", Action::Wait(Wait::RunnerPodReady));
     p.run(
-        "upgrade",
+        Phase::Upgrade,
         "the runner's identity after: the same .runner (no new registration)",
         &[
             &["kubectl"][..],
@@ -559,29 +763,23 @@ pub fn build_upgrade_plan(opts: &KindOptions, to: &str, to_values: Option<&serde
         .concat(),
     );
     p.add(
-        "upgrade",
+        Phase::Upgrade,
         "the job queued during the upgrade finished (success), or is reported with its status",
-        Action::Wait {
-            what: "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status".into(),
-            deadline_secs: 900,
-        },
+        Action::Wait(Wait::QueuedJobFinal),
     );
     for name in &opts.scenarios {
         p.run(
-            "upgrade",
+            Phase::Upgrade,
             format!("scenario {name} again on {to}"),
             &["git", "-C", &format!("workspaces/{name}"), "commit", "--allow-empty", "-m", "after upgrade"],
         );
         p.add(
-            "upgrade",
+            Phase::Upgrade,
             "its run after the upgrade passes the same checks",
-            Action::Wait {
-                what: format!("the run of {name} for the new commit reaches a final status"),
-                deadline_secs: 900,
-            },
+            Action::Wait(Wait::RunAfterUpgrade { scenario: name.clone() }),
         );
     }
     p.steps.extend(diagnosis);
-    p.run("cleanup", "delete the cluster", &["kind", "delete", "cluster", "--name", &opts.cluster]);
+    p.run(Phase::Cleanup, "delete the cluster", &["kind", "delete", "cluster", "--name", &opts.cluster]);
     Ok(p)
 }
