@@ -125,24 +125,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("render") => o.render = true,
-            Arg::Long("certs") => {
-                o.certs = match args.value("--certs")?.as_str() {
-                    "harness" => CertMode::Harness,
-                    "chart" => CertMode::Chart,
-                    other => {
-                        return Err(user_error!("--certs is `harness` or `chart`, not `{other}`"));
-                    }
-                }
-            }
-            Arg::Long("registration") => {
-                o.registration = match args.value("--registration")?.as_str() {
-                    "token" => Registration::Token,
-                    "offline" => Registration::OfflineSecret,
-                    other => {
-                        return Err(user_error!("--registration is `token` or `offline`, not `{other}`"));
-                    }
-                }
-            }
+            Arg::Long("certs") => o.certs = args.value("--certs")?.parse()?,
+            Arg::Long("registration") => o.registration = args.value("--registration")?.parse()?,
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
             Arg::Long("expect-failure") => o.expect_failure.push(args.value("--expect-failure")?),

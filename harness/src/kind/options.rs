@@ -23,6 +23,32 @@ pub enum Registration {
     OfflineSecret,
 }
 
+impl std::str::FromStr for CertMode {
+    type Err = anyhow::Error;
+
+    /// `--certs harness|chart`; anything else is the user's mistake, said in one line.
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "harness" => Ok(CertMode::Harness),
+            "chart" => Ok(CertMode::Chart),
+            other => Err(crate::user_error!("--certs is `harness` or `chart`, not `{other}`")),
+        }
+    }
+}
+
+impl std::str::FromStr for Registration {
+    type Err = anyhow::Error;
+
+    /// `--registration token|offline`.
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "token" => Ok(Registration::Token),
+            "offline" => Ok(Registration::OfflineSecret),
+            other => Err(crate::user_error!("--registration is `token` or `offline`, not `{other}`")),
+        }
+    }
+}
+
 /// Everything the kind plan depends on.
 #[derive(Debug, Clone)]
 pub struct KindOptions {
