@@ -1,6 +1,6 @@
 //! The run loop of every platform: [`run`] drives a platform's run to its summary and,
-//! on SIGINT/SIGTERM or an error, removes what the run created; [`each_item`] is the item
-//! loop both platforms share (skips with their reason, progress lines, concurrency).
+//! on SIGINT/SIGTERM or an error, removes what the run created (the item loop both
+//! platforms share is `platform::each_item`).
 //! The Docker platform's run: images, privilege, the items (concurrently, each in its
 //! own pod), cleanup by label, the leak check.
 
@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use futures_util::StreamExt;
 
 use crate::Progress;
 use crate::config::{ChartValues, check_tls_verify};
@@ -17,7 +16,7 @@ use crate::docker::{self, DindMode, labels};
 use crate::platform::RunItem;
 use crate::platform::docker::{Deadlines, DockerPlatform};
 use crate::report::{ScenarioResult, Summary};
-use crate::scenario::{Outcome, Platform};
+use crate::scenario::Platform;
 
 /// What `cargo xtask e2e --platform docker` was asked to do.
 pub struct DockerRunOptions {
@@ -124,34 +123,6 @@ impl Cleanup {
     }
 }
 
-/// The item loop of every platform: an item that cannot run here is a skipped row with
-/// `not_here`'s reason; the others run through `run_one`, `jobs` at a time, each between
-/// a start and an end line.
-pub async fn each_item<F>(
-    items: &[RunItem],
-    jobs: usize,
-    platform: Platform,
-    dind: DindMode,
-    not_here: impl Fn(&RunItem) -> Option<String>,
-    run_one: F,
-    progress: &Progress,
-) -> Vec<ScenarioResult>
-where
-    F: AsyncFn(&RunItem) -> ScenarioResult,
-{
-    let one = async |item: &RunItem| {
-        if let Some(reason) = not_here(item) {
-            progress.say(format!("{}: skipped: {reason}", item.name));
-            return crate::platform::conclude::skipped(item, platform, dind, reason);
-        }
-        progress.say(format!("{}: start", item.name));
-        let result = run_one(item).await;
-        progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
-        result
-    };
-    futures_util::stream::iter(items).map(one).buffered(jobs.max(1)).collect().await
-}
-
 /// A fresh id for a run: short, unique enough among concurrent runs on one engine.
 pub fn new_run_id() -> String {
     use sha2::Digest;
@@ -223,7 +194,7 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
             platform.progress.say(format!(
                 "upgrade:{}: {} in {:.1}s",
                 pair.name,
-                word(&r.outcome),
+                crate::platform::word(&r.outcome),
                 r.duration.as_secs_f64()
             ));
             results.push(r);
@@ -232,7 +203,16 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     } else {
         let not_here = |item: &RunItem| unmet_needs(item, opts.dind);
         let run_one = async |item: &RunItem| platform.run(item).await;
-        each_item(&opts.items, opts.jobs, Platform::Docker, opts.dind, not_here, run_one, &platform.progress).await
+        crate::platform::each_item(
+            &opts.items,
+            opts.jobs,
+            Platform::Docker,
+            opts.dind,
+            not_here,
+            run_one,
+            &platform.progress,
+        )
+        .await
     };
     if !opts.keep {
         docker::sweep(&docker, labels::RUN, &opts.run_id).await?;
@@ -251,14 +231,6 @@ pub async fn run_docker(opts: DockerRunOptions, progress: Progress) -> Result<Su
     );
     summary.setup_phases = setup;
     Ok(summary)
-}
-
-fn word(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "passed",
-        Outcome::Fail(_) => "FAILED",
-        Outcome::Skip(_) => "skipped",
-    }
 }
 
 /// The image-store volumes `--reuse` keeps (created on first use): labelled as the
@@ -284,27 +256,7 @@ async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<Stri
 
 /// Why `item` cannot run on the Docker platform, if it cannot.
 pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
-    unmet_needs_on(item, Platform::Docker, dind)
-}
-
-/// Why `item` cannot run on `platform` with `dind`, if it cannot.
-pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode) -> Option<String> {
-    if let Some(why) = item.variant.and_then(|v| v.fault).and_then(|f| f.not_on(platform)) {
-        return Some(why.to_owned());
-    }
-    let needs = item.scenario.as_ref()?.needs;
-    if !needs.platforms.is_empty() && !needs.platforms.contains(&platform) {
-        let want: Vec<&str> = needs.platforms.iter().map(|p| crate::platform::conclude::platform_name(*p)).collect();
-        return Some(match platform {
-            Platform::Docker => "needs the kind platform (a Kubernetes cluster)".into(),
-            Platform::Kind => format!("needs the {} platform", want.join(" or ")),
-        });
-    }
-    if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
-        let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
-        return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
-    }
-    None
+    crate::platform::unmet_needs_on(item, Platform::Docker, dind)
 }
 
 /// Where a run's reports go: `target/e2e/`.

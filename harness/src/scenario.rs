@@ -27,29 +27,8 @@ impl std::str::FromStr for Platform {
     }
 }
 
-/// What executes workflows inside the runner container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Executor {
-    /// nektos/act: the engine forgejo-runner forked; does not apply `valid_volumes`.
-    Act,
-    /// forgejo-runner itself (`exec` locally, `daemon` against Forgejo).
-    ForgejoRunner,
-}
-
-impl Executor {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Act => "act",
-            Self::ForgejoRunner => "forgejo-runner",
-        }
-    }
-
-    /// Whether bind sources are filtered through `container.valid_volumes`.
-    pub fn applies_valid_volumes(self) -> bool {
-        self == Self::ForgejoRunner
-    }
-}
+/// What executes workflows inside the runner container (declared with the executors).
+pub use crate::executor::Kind as Executor;
 
 /// What a scenario requires; where unmet it is skipped with the reason.
 #[derive(Debug, Clone, Copy, Default)]

@@ -25,7 +25,7 @@ pub fn locate() -> anyhow::Result<PathBuf> {
     )
 }
 
-pub use super::Deviation;
+use super::seam::{Deviation, Kind, LogFormat};
 
 /// act as an [`super::Executor`]: its binary, read once per run, copied into every runner
 /// container.
@@ -42,9 +42,13 @@ impl Act {
     }
 }
 
-impl super::Executor for Act {
-    fn kind(&self) -> crate::scenario::Executor {
-        crate::scenario::Executor::Act
+impl super::seam::Executor for Act {
+    fn kind(&self) -> Kind {
+        Kind::Act
+    }
+
+    fn log(&self) -> &'static dyn LogFormat {
+        &super::act_log::ActLog
     }
 
     fn binaries(&self) -> Vec<(&'static str, &[u8])> {
@@ -101,49 +105,8 @@ pub fn command(config: &RunnerConfig, job_image: &str, workflow: &str) -> (Vec<S
     (args, deviations)
 }
 
-/// The part of an act log line worth showing as progress (a step starting, the job's end, a
-/// failure), without act's `[workflow/job]` prefix.
-pub fn progress_line(line: &str) -> Option<&str> {
-    (line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌"))
-        .then(|| line.split_once("] ").map_or(line, |(_, rest)| rest).trim())
-}
-
-/// Seconds act reports for the job's own steps (`✅  Success - Main … [1.2s]` lines, and
-/// failures likewise): what the workflow itself took, without setup or teardown.
-pub fn step_seconds(log: &str) -> f64 {
-    log.lines()
-        .filter(|l| (l.contains("Success - Main ") || l.contains("Failure - Main ")) && l.trim_end().ends_with(']'))
-        .filter_map(|l| l.rsplit_once('[').map(|(_, d)| d.trim_end().trim_end_matches(']').to_owned()))
-        .filter_map(|d| parse_go_duration(&d))
-        .sum()
-}
-
-/// Go's time.Duration text (`123.45ms`, `1.2s`, `1m2.5s`, `850µs`) in seconds.
-fn parse_go_duration(text: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..end].parse().ok()?;
-        rest = &rest[end..];
-        let (unit, scale) =
-            [("ms", 1e-3), ("µs", 1e-6), ("us", 1e-6), ("ns", 1e-9), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
-                .into_iter()
-                .find(|(u, _)| rest.starts_with(u))?;
-        total += value * scale;
-        rest = &rest[unit.len()..];
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn step_seconds_sums_the_main_steps() {
-        let log = "[w/j]   ✅  Success - Main actions/checkout@v4 [46.161635ms]\n[w/j]   ✅  Success - Main build [1m2.5s]\n[w/j]   ✅  Success - Complete job\n[w/j]   ❌  Failure - Main x [850µs]\n";
-        let s = super::step_seconds(log);
-        assert!((s - (0.046161635 + 62.5 + 0.00085)).abs() < 1e-6, "{s}");
-    }
 
     use super::*;
     use crate::config::{ARTICLE_VALUES, load_values};

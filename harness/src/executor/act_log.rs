@@ -5,31 +5,7 @@
 //! `  | line`, a failed step is `❌  Failure - Main NAME [duration]`, the job ends with
 //! `🏁  Job succeeded` or `🏁  Job failed`.
 
-use std::fmt;
-
-/// Why a job failed, as specific as its log allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    /// An image the job needs (its container, or a `docker://` step) could not be pulled.
-    ImageUnpullable { image: String, step: String, error: String },
-    /// An action (`uses:`) could not be fetched.
-    ActionUnfetchable { action: String, error: String },
-    /// A step exited non-zero; `tail` is the last lines it printed.
-    StepFailed { step: String, exit_code: Option<i32>, tail: Vec<String> },
-    /// The job ran past its deadline (the job's `timeout-minutes`, or the run's).
-    Timeout { seconds: u64, step: Option<String> },
-    /// The job failed and its log says no more than this line.
-    Unexplained { line: String },
-}
-
-/// How one job of act's log ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Succeeded,
-    Failed(Cause),
-    /// act printed no end for it: its `if:` was false, or it was never planned.
-    NotRun,
-}
+use super::seam::{Cause, Ending, LogFormat};
 
 /// The job's ending, read from its log. `exit_ok` is act's exit status; a log cut short
 /// (a deadline) is judged by the caller.
@@ -123,9 +99,9 @@ pub fn matrix_line(log: &str) -> Option<String> {
 /// act's log format, as the executor seam reads it.
 pub struct ActLog;
 
-impl super::LogFormat for ActLog {
+impl LogFormat for ActLog {
     fn progress_line<'a>(&self, line: &'a str) -> Option<&'a str> {
-        super::act::progress_line(line)
+        progress_line(line)
     }
 
     fn ending(&self, log: &str, exit_ok: bool) -> Ending {
@@ -141,12 +117,47 @@ impl super::LogFormat for ActLog {
     }
 
     fn step_seconds(&self, log: &str) -> f64 {
-        super::act::step_seconds(log)
+        step_seconds(log)
     }
 
     fn no_runner(&self, log: &str) -> Option<String> {
         unsupported_platform(log)
     }
+}
+
+/// The part of an act log line worth showing as progress (a step starting, the job's end, a
+/// failure), without act's `[workflow/job]` prefix.
+pub fn progress_line(line: &str) -> Option<&str> {
+    (line.contains("⭐ Run ") || line.contains("🏁") || line.contains("❌"))
+        .then(|| line.split_once("] ").map_or(line, |(_, rest)| rest).trim())
+}
+
+/// Seconds act reports for the job's own steps (`✅  Success - Main … [1.2s]` lines, and
+/// failures likewise): what the workflow itself took, without setup or teardown.
+pub fn step_seconds(log: &str) -> f64 {
+    log.lines()
+        .filter(|l| (l.contains("Success - Main ") || l.contains("Failure - Main ")) && l.trim_end().ends_with(']'))
+        .filter_map(|l| l.rsplit_once('[').map(|(_, d)| d.trim_end().trim_end_matches(']').to_owned()))
+        .filter_map(|d| parse_go_duration(&d))
+        .sum()
+}
+
+/// Go's time.Duration text (`123.45ms`, `1.2s`, `1m2.5s`, `850µs`) in seconds.
+fn parse_go_duration(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let (unit, scale) =
+            [("ms", 1e-3), ("µs", 1e-6), ("us", 1e-6), ("ns", 1e-9), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
+                .into_iter()
+                .find(|(u, _)| rest.starts_with(u))?;
+        total += value * scale;
+        rest = &rest[unit.len()..];
+    }
+    Some(total)
 }
 
 /// A line without act's `[workflow/job]` prefix.
@@ -177,87 +188,17 @@ fn last_error(lines: &[&str]) -> String {
         .to_owned()
 }
 
-/// Whether `error` says no registry or forge could be reached at all (rather than a refusal).
-pub fn unreachable(error: &str) -> bool {
-    ["no such host", "dial tcp", "i/o timeout", "connection refused", "network is unreachable", "TLS handshake timeout"]
-        .iter()
-        .any(|s| error.contains(s))
-}
-
-impl Cause {
-    /// A short name for the kind of failure (the id of its diagnosis).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Cause::ImageUnpullable { .. } => "image-unpullable",
-            Cause::ActionUnfetchable { .. } => "action-unfetchable",
-            Cause::StepFailed { .. } => "step-failed",
-            Cause::Timeout { .. } => "job-timeout",
-            Cause::Unexplained { .. } => "job-failed",
-        }
-    }
-
-    /// What a user can do about it.
-    pub fn fix(&self) -> String {
-        match self {
-            Cause::ImageUnpullable { error, .. } if unreachable(error) => {
-                "no registry is reachable from DIND: map the \
-                job's label to an image DIND already has (`labels: [\"NAME:docker://LOCAL-IMAGE\"]` in the runner's \
-                config), or load the image into DIND's store before the job (`docker save IMAGE | docker load` \
-                against DIND)"
-                    .into()
-            }
-            Cause::ImageUnpullable { .. } => {
-                "check the image's name and tag, and that DIND holds credentials for its registry".into()
-            }
-            Cause::ActionUnfetchable { action, .. } => format!(
-                "make `{action}` reachable: offline, point the instance's `[actions] DEFAULT_ACTIONS_URL` at a forge \
-                 that mirrors it, or keep a copy in the repository and use `uses: ./.forgejo/actions/NAME`"
-            ),
-            Cause::Timeout { .. } => {
-                "raise the job's `timeout-minutes` (or --job-timeout), or see in the bundle's job.log what the step \
-                 waited for"
-                    .into()
-            }
-            Cause::StepFailed { .. } => {
-                "the step's own output says why: its last lines are above, all of it in the bundle's job.log".into()
-            }
-            Cause::Unexplained { .. } => "see the bundle's job.log: act said no more than this".into(),
-        }
-    }
-}
-
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cause::ImageUnpullable { image, step, error } => {
-                write!(f, "image `{image}` cannot be pulled (step `{step}`): {error}")
-            }
-            Cause::ActionUnfetchable { action, error } => write!(f, "action `{action}` cannot be fetched: {error}"),
-            Cause::StepFailed { step, exit_code, tail } => {
-                match exit_code {
-                    Some(code) => write!(f, "step `{step}` exited with code {code}")?,
-                    None => write!(f, "step `{step}` failed")?,
-                }
-                if !tail.is_empty() {
-                    write!(f, "; its last output: {}", tail.join(" / "))?;
-                }
-                Ok(())
-            }
-            Cause::Timeout { seconds, step } => {
-                write!(f, "the job did not finish within {seconds}s")?;
-                if let Some(step) = step {
-                    write!(f, " (still in step `{step}`)")?;
-                }
-                Ok(())
-            }
-            Cause::Unexplained { line } => write!(f, "the job failed; act's last word: {line}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::unreachable;
+
+    #[test]
+    fn step_seconds_sums_the_main_steps() {
+        let log = "[w/j]   ✅  Success - Main actions/checkout@v4 [46.161635ms]\n[w/j]   ✅  Success - Main build [1m2.5s]\n[w/j]   ✅  Success - Complete job\n[w/j]   ❌  Failure - Main x [850µs]\n";
+        let s = super::step_seconds(log);
+        assert!((s - (0.046161635 + 62.5 + 0.00085)).abs() < 1e-6, "{s}");
+    }
 
     fn log(name: &str) -> String {
         let path = crate::fixtures_dir().join("user-workflows/act-logs").join(name);

@@ -10,7 +10,12 @@ mod userns;
 
 use std::path::PathBuf;
 
-use crate::scenario::{Check, Evidence, Expect, Scenario, Variant};
+use futures_util::StreamExt;
+
+use crate::Progress;
+use crate::docker::DindMode;
+use crate::report::ScenarioResult;
+use crate::scenario::{Check, Evidence, Expect, Outcome, Platform, Scenario, Variant};
 
 /// One thing to run: a scenario, one of its negative variants, or a user's workflow.
 #[derive(Debug, Clone)]
@@ -159,6 +164,62 @@ impl RunItem {
                 .map_err(|why| crate::user_error!("{}: {why}", file.display())),
         )
     }
+}
+
+/// The item loop of every platform: an item that cannot run here is a skipped row with
+/// `not_here`'s reason; the others run through `run_one`, `jobs` at a time, each between
+/// a start and an end line.
+pub async fn each_item<F>(
+    items: &[RunItem],
+    jobs: usize,
+    platform: Platform,
+    dind: DindMode,
+    not_here: impl Fn(&RunItem) -> Option<String>,
+    run_one: F,
+    progress: &Progress,
+) -> Vec<ScenarioResult>
+where
+    F: AsyncFn(&RunItem) -> ScenarioResult,
+{
+    let one = async |item: &RunItem| {
+        if let Some(reason) = not_here(item) {
+            progress.say(format!("{}: skipped: {reason}", item.name));
+            return crate::platform::conclude::skipped(item, platform, dind, reason);
+        }
+        progress.say(format!("{}: start", item.name));
+        let result = run_one(item).await;
+        progress.say(format!("{}: {} in {:.1}s", item.name, word(&result.outcome), result.duration.as_secs_f64()));
+        result
+    };
+    futures_util::stream::iter(items).map(one).buffered(jobs.max(1)).collect().await
+}
+
+pub(crate) fn word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "passed",
+        Outcome::Fail(_) => "FAILED",
+        Outcome::Skip(_) => "skipped",
+    }
+}
+
+/// Why `item` cannot run on `platform` with `dind`, if it cannot.
+pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode) -> Option<String> {
+    if let Some(why) = item.variant.and_then(|v| v.fault).and_then(|f| f.not_on(platform)) {
+        return Some(why.to_owned());
+    }
+    let needs = item.scenario.as_ref()?.needs;
+    if !needs.platforms.is_empty() && !needs.platforms.contains(&platform) {
+        let want: Vec<&str> = needs.platforms.iter().map(|p| crate::platform::conclude::platform_name(*p)).collect();
+        return Some(match platform {
+            Platform::Docker => "needs the kind platform (a Kubernetes cluster)".into(),
+            Platform::Kind => format!("needs the {} platform", want.join(" or ")),
+        });
+    }
+    if !needs.dind.is_empty() && !needs.dind.contains(&dind) {
+        let want: Vec<&str> = needs.dind.iter().map(|d| d.name()).collect();
+        return Some(format!("needs {} DIND (run with --dind {})", want.join(" or "), want[0]));
+    }
+    None
 }
 
 #[cfg(test)]

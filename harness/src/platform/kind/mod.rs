@@ -165,7 +165,7 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
         let not_here = |item: &RunItem| env.not_here(item);
         let run_one = async |item: &RunItem| env.run_item(item).await;
         // In turn: the items share one chart install.
-        let each = crate::run::each_item(&opts.items, 1, Platform::Kind, opts.dind, not_here, run_one, &progress);
+        let each = super::each_item(&opts.items, 1, Platform::Kind, opts.dind, not_here, run_one, &progress);
         results = each.await;
     }
     for up in &opts.upgrades {
