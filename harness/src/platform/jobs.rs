@@ -241,40 +241,29 @@ mod tests {
         std::fs::read_to_string(crate::fixtures_dir().join("user-workflows/act-logs").join(name)).expect("log")
     }
 
+    /// Runs workflow fixture `name` with every executed job ending as recorded act log
+    /// `log_name`; returns the rows executed and the runs.
+    async fn every_job_ends_as(name: &str, exit_ok: bool, log_name: &str) -> (Vec<String>, Vec<JobRun>) {
+        let plan = plan_of(name);
+        let mut executed = Vec::new();
+        let exec = async |job: &PlannedJob, _| {
+            executed.push(job.row.clone());
+            Ok(ActOut { exit_ok, finished: true, text: log(log_name) })
+        };
+        let runs = run_jobs(&plan, &ACT, Duration::from_secs(60), exec, |_| {}).await;
+        (executed, runs)
+    }
+
     /// Jobs run in order, a failed one's dependants are skipped, a never-picked one is
     /// not executed at all, and each row says which.
     #[tokio::test]
     async fn needs_failures_and_labels_decide_what_runs() {
-        let plan = plan_of("step-exit.yml");
-        let mut executed = Vec::new();
-        let runs = run_jobs(
-            &plan,
-            &ACT,
-            Duration::from_secs(60),
-            async |job: &PlannedJob, _| {
-                executed.push(job.row.clone());
-                Ok(ActOut { exit_ok: false, finished: true, text: log("step-exit.log") })
-            },
-            |_| {},
-        )
-        .await;
+        let (executed, runs) = every_job_ends_as("step-exit.yml", false, "step-exit.log").await;
         assert_eq!(executed, ["check"]);
         assert_eq!(runs[0].ending.to_string(), "failed: step `exits` exited with code 4; its last output: last words");
         assert_eq!(runs[1].ending.to_string(), "skipped: needs `check`, which failed");
 
-        let plan = plan_of("matrix-labels.yml");
-        let mut executed = Vec::new();
-        let runs = run_jobs(
-            &plan,
-            &ACT,
-            Duration::from_secs(60),
-            async |job: &PlannedJob, _| {
-                executed.push(job.row.clone());
-                Ok(ActOut { exit_ok: true, finished: true, text: log("succeeded.log") })
-            },
-            |_| {},
-        )
-        .await;
+        let (executed, runs) = every_job_ends_as("matrix-labels.yml", true, "succeeded.log").await;
         assert_eq!(executed, ["test (os=self-hosted, node=20)"]);
         assert!(matches!(&runs[1].ending, JobEnding::NeverPicked(w) if w.contains("`ubuntu-18.04`")));
         assert_eq!(runs[3].ending.to_string(), "skipped: needs `test`, which was never picked");
