@@ -23,7 +23,8 @@ pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
-warnings denied, cargo xtask images, cargo xtask tools, the workspace tests including those that need
+warnings denied, cargo hakari verify (the workspace-hack still unifies every member's
+features, so the probe builds on xtask's dependencies), cargo xtask images, cargo xtask tools, the workspace tests including those that need
 Docker, a kind cluster up (rootful, then rootless), cargo xtask e2e --platform kind on
 it with the project's test chart (rootful with the negative variants, then rootless, the
 upgrade matrix, the user-workflow fixtures), the cluster down, the workflow check, cargo
@@ -39,7 +40,13 @@ Docker.
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
 pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
     let clippy = vec!["clippy", "--workspace", "--all-targets", "--features", "harness/kube", "--", "-D", "warnings"];
-    let mut steps = vec![("fmt", "cargo", vec!["fmt", "--all", "--", "--check"]), ("clippy", "cargo", clippy)];
+    let mut steps = vec![
+        ("fmt", "cargo", vec!["fmt", "--all", "--", "--check"]),
+        ("clippy", "cargo", clippy),
+        // A dependency added without `cargo hakari generate` makes the probe's cold build
+        // recompile what xtask already built.
+        ("workspace-hack", "cargo", vec!["hakari", "verify"]),
+    ];
     if skip_e2e {
         steps.push(("tests", "cargo", vec!["test", "--workspace", "--features", "harness/kube"]));
         return steps;
