@@ -4,26 +4,45 @@
 //! an account must change its password, repositories named and made public or private by
 //! the request body (409 on a duplicate), runs listed under `workflow_runs` with the
 //! documented status values, job logs on a web route that serves public repositories only,
-//! several jobs per run.
+//! several jobs per run. For the real runner's path it grows a real `git http-backend`
+//! behind it (pushes need basic auth with the token; a repository named `locked` refuses
+//! them), and every push that moves `main` creates a run with one job per job of the
+//! pushed workflows, read from the pushed commit, whose statuses advance as they are
+//! polled and whose logs name the job and the commit.
 #![cfg(feature = "forgejo")]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::kind::forgejo::{Auth, Forgejo, RunStatus};
+use harness::forgejo::{Auth, Forgejo, RunStatus, push};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 
 const SHA: &str = "4f1c0ffee";
 const TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
+/// `Basic` of `e2e-admin:TOKEN`: how git must authenticate a push.
+const PUSH_AUTH: &str = "Basic ZTJlLWFkbWluOjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc=";
 
-/// What the fake remembers: repositories (name → private) and how often runs were polled.
+/// What the fake remembers: repositories (name → private), how often runs were polled,
+/// where its bare repositories live, and the runs pushes created.
 #[derive(Default)]
 struct State {
     repos: HashMap<String, bool>,
     polls: usize,
+    git_root: std::path::PathBuf,
+    /// Per repository: runs in push order (run number = index + 1).
+    pushed: HashMap<String, Vec<PushedRunState>>,
+    next_task: i64,
+    /// `Authorization` headers pushes came with.
+    push_auth: Vec<String>,
+}
+
+/// A run a push created: its commit and its jobs (task id, job id, polls seen).
+struct PushedRunState {
+    sha: String,
+    jobs: Vec<(i64, String, usize)>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -33,7 +52,12 @@ async fn fake_forgejo(repos: &[(&str, bool)]) -> (String, Shared) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let state: Shared = Arc::default();
-    state.lock().expect("state").repos.extend(repos.iter().map(|(n, p)| (n.to_string(), *p)));
+    {
+        let mut s = state.lock().expect("state");
+        s.repos.extend(repos.iter().map(|(n, p)| (n.to_string(), *p)));
+        s.git_root = std::env::temp_dir().join(format!("fe2e-fake-forgejo-{}-{}", std::process::id(), addr.port()));
+        s.next_task = 200;
+    }
     let shared = state.clone();
     tokio::spawn(async move {
         loop {
@@ -79,9 +103,26 @@ fn log_route(path: &str) -> Option<(&str, &str, &str)> {
 async fn route(req: Request<hyper::body::Incoming>, state: &Shared) -> Response<Full<Bytes>> {
     let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
+    let req_query = req.uri().query().map(str::to_owned);
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let token_ok = auth == format!("token {TOKEN}");
+    if let Some((repo, rest)) = git_route(&path) {
+        let query = req_query.unwrap_or_default();
+        return git_http(state, &repo, &rest, &method, &query, &auth, content_type, body.to_vec());
+    }
     let mut state = state.lock().expect("state");
+    if let Some((repo, run, job)) = log_route(&path)
+        && let Some(runs) = state.pushed.get(repo)
+    {
+        let found = run.parse::<usize>().ok().and_then(|n| runs.get(n.wrapping_sub(1)));
+        return match found.and_then(|r| job.parse::<usize>().ok().and_then(|j| r.jobs.get(j).map(|x| (r, x)))) {
+            Some((r, (_, name, _))) => {
+                text(StatusCode::OK, format!("2026-12-02T13:00:00Z E2E-MARK n job={name} sha={}\n", r.sha))
+            }
+            None => text(StatusCode::NOT_FOUND, "Not Found".into()),
+        };
+    }
     if let Some((repo, run, job)) = log_route(&path) {
         // The web route: no token auth; a private repository is invisible without a session.
         return match (state.repos.get(repo), run, job) {
@@ -125,6 +166,10 @@ async fn route(req: Request<hyper::body::Incoming>, state: &Shared) -> Response<
             }
             let private = req["private"].as_bool().unwrap_or(false);
             state.repos.insert(name.to_owned(), private);
+            let bare = state.git_root.join(format!("{name}.git"));
+            std::fs::create_dir_all(&state.git_root).expect("git root");
+            git(&state.git_root, &["init", "--quiet", "--bare", "--initial-branch=main", &bare.to_string_lossy()]);
+            git(&bare, &["config", "http.receivepack", "true"]);
             reply(
                 StatusCode::CREATED,
                 serde_json::json!({"id": 3, "name": name, "full_name": format!("e2e-admin/{name}"), "private": private}),
@@ -133,8 +178,22 @@ async fn route(req: Request<hyper::body::Incoming>, state: &Shared) -> Response<
         ("GET", "/api/v1/admin/runners/registration-token") if token_ok => {
             reply(StatusCode::OK, serde_json::json!({"token": "REGISTRATION-TOKEN"}))
         }
+        ("GET", p)
+            if token_ok && p.ends_with("/actions/runners/registration-token") && p.starts_with("/api/v1/repos/") =>
+        {
+            let repo = p
+                .trim_start_matches("/api/v1/repos/e2e-admin/")
+                .trim_end_matches("/actions/runners/registration-token");
+            match state.repos.contains_key(repo) {
+                true => reply(StatusCode::OK, serde_json::json!({"token": format!("REPO-TOKEN-{repo}")})),
+                false => reply(StatusCode::NOT_FOUND, serde_json::json!({"message": "repository not found"})),
+            }
+        }
         ("GET", p) if token_ok && p.starts_with("/api/v1/repos/e2e-admin/") && p.ends_with("/actions/tasks") => {
             let repo = p.trim_start_matches("/api/v1/repos/e2e-admin/").trim_end_matches("/actions/tasks");
+            if let Some(runs) = state.pushed.get_mut(repo) {
+                return reply(StatusCode::OK, pushed_tasks(repo, runs));
+            }
             if !state.repos.contains_key(repo) {
                 return reply(StatusCode::NOT_FOUND, serde_json::json!({"message": "repository not found"}));
             }
@@ -155,6 +214,137 @@ async fn route(req: Request<hyper::body::Incoming>, state: &Shared) -> Response<
         }
         _ => reply(StatusCode::NOT_FOUND, serde_json::json!({"message": "not found"})),
     }
+}
+
+/// Removes the fake's bare repositories (a test's last line).
+fn forget(state: &Shared) {
+    let _ = std::fs::remove_dir_all(&state.lock().expect("state").git_root);
+}
+
+/// `/e2e-admin/{repo}.git/{rest}` → (repo, rest).
+fn git_route(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/e2e-admin/")?;
+    let (repo, rest) = rest.split_once(".git/")?;
+    Some((repo.to_owned(), rest.to_owned()))
+}
+
+/// `git ARGS` in `dir`, for the fake's own bookkeeping; its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Smart HTTP through a real `git http-backend` (CGI); a push that moves `main` creates a run.
+#[allow(clippy::too_many_arguments)]
+fn git_http(
+    state: &Shared,
+    repo: &str,
+    rest: &str,
+    method: &str,
+    query: &str,
+    auth: &str,
+    content_type: String,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
+    let pushing = rest == "git-receive-pack" || query.contains("service=git-receive-pack");
+    let root = {
+        let mut s = state.lock().expect("state");
+        if !s.repos.contains_key(repo) {
+            return text(StatusCode::NOT_FOUND, "Repository not found".into());
+        }
+        if pushing {
+            s.push_auth.push(auth.to_owned());
+            if auth != PUSH_AUTH {
+                return Response::builder()
+                    .status(StatusCode::UNAUTHORIZED)
+                    .header("www-authenticate", "Basic realm=\"Gitea\"")
+                    .body(Full::new(Bytes::from("Unauthorized")))
+                    .expect("response");
+            }
+            if repo == "locked" {
+                return text(StatusCode::FORBIDDEN, "User permission denied for writing.".into());
+            }
+        }
+        s.git_root.clone()
+    };
+    let mut child = std::process::Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", format!("/{repo}.git/{rest}"))
+        .env("REQUEST_METHOD", method)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", content_type)
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_USER", "e2e-admin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git http-backend");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &body).expect("feed http-backend");
+    let out = child.wait_with_output().expect("http-backend output");
+    // CGI: headers, a blank line, the body.
+    let split = out.stdout.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    let split = split.or_else(|| out.stdout.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)));
+    let (end, gap) = split.expect("CGI headers");
+    let mut resp = Response::builder().status(StatusCode::OK);
+    for line in String::from_utf8_lossy(&out.stdout[..end]).lines() {
+        let Some((k, v)) = line.split_once(':') else { continue };
+        if k.eq_ignore_ascii_case("status") {
+            let code = v.trim().split(' ').next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            resp = resp.status(StatusCode::from_u16(code).expect("status"));
+        } else {
+            resp = resp.header(k.trim(), v.trim());
+        }
+    }
+    if rest == "git-receive-pack" {
+        record_push(state, repo, &root.join(format!("{repo}.git")));
+    }
+    resp.body(Full::new(Bytes::from(out.stdout[end + gap..].to_vec()))).expect("response")
+}
+
+/// A push moved `main`: a run with one job per job of the pushed commit's workflows.
+fn record_push(state: &Shared, repo: &str, bare: &std::path::Path) {
+    let sha = git(bare, &["rev-parse", "refs/heads/main"]).trim().to_owned();
+    let files = git(bare, &["ls-tree", "--name-only", &sha, ".forgejo/workflows/"]);
+    let mut jobs = Vec::new();
+    for file in files.lines().filter(|f| f.ends_with(".yml") || f.ends_with(".yaml")) {
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&git(bare, &["show", &format!("{sha}:{file}")])).expect("yaml");
+        for (id, job) in doc["jobs"].as_mapping().into_iter().flatten() {
+            let name = job["name"].as_str().or(id.as_str()).unwrap_or_default().to_owned();
+            jobs.push(name);
+        }
+    }
+    let mut s = state.lock().expect("state");
+    let runs = s.pushed.entry(repo.to_owned()).or_default();
+    if runs.iter().any(|r| r.sha == sha) {
+        return;
+    }
+    let first = s.next_task;
+    s.next_task += jobs.len() as i64;
+    let jobs = jobs.into_iter().enumerate().map(|(i, name)| (first + i as i64, name, 0)).collect();
+    s.pushed.entry(repo.to_owned()).or_default().push(PushedRunState { sha, jobs });
+}
+
+/// `/actions/tasks` for pushed runs, newest first: each job waits, runs, then ends —
+/// `failure` when its name says `fail`.
+fn pushed_tasks(repo: &str, runs: &mut [PushedRunState]) -> serde_json::Value {
+    let mut out = Vec::new();
+    for (i, run) in runs.iter_mut().enumerate() {
+        for (id, name, polls) in &mut run.jobs {
+            *polls += 1;
+            let end = if name.contains("fail") { "failure" } else { "success" };
+            let status = ["waiting", "running"].get(*polls - 1).copied().unwrap_or(end);
+            out.push(serde_json::json!({"id": *id, "name": name, "head_branch": "main", "head_sha": run.sha,
+                "run_number": i + 1, "event": "push", "status": status, "workflow_id": "ci.yml",
+                "url": format!("http://x/e2e-admin/{repo}/actions/runs/{}", i + 1)}));
+        }
+    }
+    out.reverse();
+    let total = out.len();
+    serde_json::json!({"workflow_runs": out, "total_count": total})
 }
 
 #[tokio::test]
@@ -184,6 +374,7 @@ async fn admin_token_repo_registration_run_and_logs_of_two_jobs() {
     assert!(second.contains("second_job=yes") && !second.contains("built_image_says"), "{second}");
     let err = api.job_log("e2e-admin", "docker-build", run.run_number(), 2).await.expect_err("no third job");
     assert!(err.to_string().contains("HTTP 404"), "{err}");
+    forget(&state);
 }
 
 #[tokio::test]
@@ -216,4 +407,107 @@ fn status_values_are_the_documented_ones() {
     }
     assert_eq!(RunStatus::parse("paused"), RunStatus::Other("paused".into()));
     assert!(RunStatus::Cancelled.is_final() && !RunStatus::Blocked.is_final() && !RunStatus::Waiting.is_final());
+}
+
+/// A committed repository with one workflow of `jobs` (ids; a job named `*fail*` fails on
+/// the fake), as `workspace::prepare` leaves one.
+fn workspace(name: &str, jobs: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fe2e-push-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".forgejo/workflows")).expect("dir");
+    let body: String =
+        jobs.iter().map(|j| format!("  {j}:\n    runs-on: docker\n    steps: [{{run: 'true'}}]\n")).collect();
+    std::fs::write(dir.join(".forgejo/workflows/ci.yml"), format!("on: push\njobs:\n{body}")).expect("workflow");
+    commit(&dir, "e2e workspace", true);
+    dir
+}
+
+fn commit(dir: &std::path::Path, message: &str, init: bool) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    if init {
+        run(&["init", "--quiet", "--initial-branch=main"]);
+    }
+    run(&["add", "-A"]);
+    run(&["-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid", "commit", "--quiet", "-m", message]);
+}
+
+#[tokio::test]
+async fn a_pushed_workspace_runs_and_every_jobs_log_comes_back() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("docker-build").await.expect("repo");
+    assert_eq!(
+        api.repo_registration_token("e2e-admin", "docker-build").await.expect("scoped token"),
+        "REPO-TOKEN-docker-build"
+    );
+    let ws = workspace("two-jobs", &["build", "fail-lint"]);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "docker-build", &ws).await.expect("push");
+    let run = push::run_of(&api, "e2e-admin", "docker-build", &sha, Duration::from_secs(30)).await.expect("run");
+    assert_eq!((run.sha.as_str(), run.run_number), (sha.as_str(), 1));
+    let jobs: Vec<(&str, RunStatus)> = run.jobs.iter().map(|j| (j.name.as_str(), j.status.clone())).collect();
+    assert_eq!(jobs, [("build", RunStatus::Success), ("fail-lint", RunStatus::Failure)]);
+    assert!(!run.succeeded());
+    // Each job's own log, fetched by its index in the run.
+    assert!(run.jobs[0].log.contains(&format!("job=build sha={sha}")), "{}", run.jobs[0].log);
+    assert!(run.jobs[1].log.contains("job=fail-lint"), "{}", run.jobs[1].log);
+    assert!(run.joined_log().contains("== job build (Success) =="), "{}", run.joined_log());
+
+    // A second push is a second run; the first commit's run is not mistaken for it.
+    std::fs::write(ws.join("README"), "again\n").expect("write");
+    commit(&ws, "second", false);
+    let again = push::push(&api, "e2e-admin", "e2e-admin", "docker-build", &ws).await.expect("push 2");
+    assert_ne!(again, sha);
+    let run2 = push::run_of(&api, "e2e-admin", "docker-build", &again, Duration::from_secs(30)).await.expect("run 2");
+    assert_eq!(run2.run_number, 2);
+    // git authenticated every push request with the token, from its environment.
+    let seen = state.lock().expect("state").push_auth.clone();
+    assert!(!seen.is_empty() && seen.iter().all(|a| a == PUSH_AUTH), "{seen:?}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}
+
+#[tokio::test]
+async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("locked").await.expect("repo");
+    api.create_repo("idle").await.expect("repo");
+    let ws = workspace("rejected", &["build"]);
+    let err = push::push(&api, "e2e-admin", "e2e-admin", "locked", &ws).await.expect_err("403");
+    let err = format!("{err:#}");
+    assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git was rejected")), "{err}");
+    assert!(err.contains("403") && err.contains("may lack `write:repository`"), "{err}");
+
+    let wrong = Forgejo::new(&base, Auth::Token("not-the-token".into()));
+    let err = format!("{:#}", push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401"));
+    assert!(err.contains("was rejected: Forgejo refused the credentials (a wrong or expired token)"), "{err}");
+    assert!(!err.contains("not-the-token"), "a token in an error: {err}");
+
+    // Pushed, but no run ever appears (a commit whose workflow has no jobs, as when no
+    // runner picks anything up): bounded by the deadline, and says what it waited for.
+    std::fs::write(ws.join(".forgejo/workflows/ci.yml"), "on: push\njobs: {}\n").expect("write");
+    commit(&ws, "no jobs", false);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "idle", &ws).await.expect("push");
+    let started = std::time::Instant::now();
+    let err = push::run_of(&api, "e2e-admin", "idle", &sha, Duration::from_secs(3)).await.expect_err("no run");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
+    assert!(format!("{err:#}").contains("no run for that commit yet (is a runner registered?)"), "{err:#}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}
+
+#[tokio::test]
+async fn an_unreachable_forgejo_is_an_error_at_once_not_a_wait() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let started = std::time::Instant::now();
+    let err = push::run_of(&api, "e2e-admin", "x", "abc", Duration::from_secs(60)).await.expect_err("refused");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(format!("{err:#}").contains("/actions/tasks"), "{err:#}");
 }

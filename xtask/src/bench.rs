@@ -275,7 +275,7 @@ impl KindBench<'_> {
             deadlines: Deadlines::default(),
             upgrades: Vec::new(),
         };
-        match harness::run::run(harness::run::Target::Kind(opts), self.progress).await? {
+        match harness::run::run(harness::run::Target::Kind(opts), Default::default(), self.progress).await? {
             harness::run::Ended::Done(summary) => Ok(summary),
             harness::run::Ended::Interrupted(signal) => {
                 Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster))
@@ -304,7 +304,7 @@ async fn one(
         deadlines: Deadlines::default(),
         upgrades: Vec::new(),
     };
-    match harness::run::run(harness::run::Target::Docker(opts), *progress).await? {
+    match harness::run::run(harness::run::Target::Docker(opts), Default::default(), *progress).await? {
         harness::run::Ended::Done(summary) => Ok(summary),
         harness::run::Ended::Interrupted(signal) => {
             Err(user_error!("interrupted by {signal}: removed what bench run {run_id} had started"))

@@ -53,6 +53,14 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     one pair: values files on the Docker platform, chart versions on kind
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
                     the run and put the old value back after (changes the host: off by default)
+  --executor auto|act|forgejo-runner
+                    who runs the jobs (both platforms). auto (default): forgejo-runner where
+                    its images are on the engine or can be pulled, else act, the offline
+                    stand-in; the header says which and why. forgejo-runner without its
+                    images is refused in one line (exit 2)
+  --runner-image REF|FILE.tar   forgejo-runner's image (default: the chart's appVersion,
+                    fixtures/kind/versions.yaml real_images), or a `docker save` tarball
+  --forgejo-image REF|FILE.tar  Forgejo's image (default: the pinned release)
 Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
 with the generated values, the scenarios run in the chart's pod. Offline (here), act
 executes each workflow in the chart's runner container through kubectl exec (a stand-in
@@ -109,6 +117,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         upgrade_matrix: false,
         upgrade_from: None,
         upgrade_to: None,
+        executor: Default::default(),
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -126,6 +135,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("render") => o.render = true,
             Arg::Long("certs") => o.certs = args.value("--certs")?.parse()?,
+            Arg::Long("executor") => o.executor.choice = args.value("--executor")?.parse()?,
+            Arg::Long("runner-image") => o.executor.runner_image = Some(args.value("--runner-image")?.parse()?),
+            Arg::Long("forgejo-image") => o.executor.forgejo_image = Some(args.value("--forgejo-image")?.parse()?),
             Arg::Long("registration") => o.registration = args.value("--registration")?.parse()?,
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),
@@ -275,7 +287,8 @@ async fn run_and_report(
         deadlines: o.deadlines,
         upgrades,
     };
-    crate::finish::ended(harness::run::run(harness::run::Target::Docker(opts), progress).await?)
+    let executor = o.executor.clone();
+    crate::finish::ended(harness::run::run(harness::run::Target::Docker(opts), executor, progress).await?)
 }
 
 /// The Docker-platform upgrade pairs asked for (none without an upgrade flag).

@@ -38,4 +38,6 @@ pub struct Options {
     pub(crate) upgrade_matrix: bool,
     pub(crate) upgrade_from: Option<String>,
     pub(crate) upgrade_to: Option<String>,
+    /// `--executor`, `--runner-image`, `--forgejo-image`.
+    pub(crate) executor: harness::executor::choice::Request,
 }

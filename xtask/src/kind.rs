@@ -266,5 +266,6 @@ async fn run_kind(
         deadlines: o.deadlines,
         upgrades,
     };
-    crate::finish::ended(harness::run::run(harness::run::Target::Kind(opts), progress).await?)
+    let executor = o.executor.clone();
+    crate::finish::ended(harness::run::run(harness::run::Target::Kind(opts), executor, progress).await?)
 }

@@ -6,6 +6,7 @@ mod client;
 mod exec;
 pub mod images;
 pub mod labels;
+pub mod obtain;
 mod pod;
 mod privilege;
 

@@ -6,6 +6,7 @@
 
 pub mod act;
 pub mod act_log;
+pub mod choice;
 mod seam;
 
 pub use seam::*;

@@ -1,5 +1,6 @@
-//! A client for the parts of Forgejo's API the kind platform uses (versions noted where an
-//! endpoint appeared), over plain HTTP through a port-forward.
+//! A client for the parts of Forgejo's API the real runner's path uses (versions noted
+//! where an endpoint appeared), over plain HTTP: a published port on the Docker platform,
+//! a port-forward on kind.
 
 use std::time::Duration;
 
@@ -213,6 +214,35 @@ impl Forgejo {
             bail!("POST /api/v1/user/repos: HTTP {status}: {}", text.trim());
         }
         Ok(serde_json::from_str::<R>(&text).with_context(|| format!("repository answer {text}"))?.full_name)
+    }
+
+    /// `GET /api/v1/repos/{owner}/{repo}/actions/runners/registration-token` (Forgejo >=
+    /// 7.0): a runner registered with it takes only that repository's jobs, so parallel
+    /// pods never take each other's.
+    pub async fn repo_registration_token(&self, owner: &str, repo: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct T {
+            token: String,
+        }
+        let path = format!("/api/v1/repos/{owner}/{repo}/actions/runners/registration-token");
+        Ok(self.json::<T>(Method::GET, &path, None, StatusCode::OK).await?.token)
+    }
+
+    /// The instance's URL, as given.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The `Authorization` header value git sends when pushing: basic auth with the
+    /// token as password (Forgejo's git HTTP takes no `token` scheme).
+    pub(crate) fn git_auth(&self, user: &str) -> Option<String> {
+        match &self.auth {
+            Auth::None => None,
+            Auth::Basic { user, password } => {
+                Some(format!("Basic {}", crate::base64::encode(format!("{user}:{password}").as_bytes())))
+            }
+            Auth::Token(t) => Some(format!("Basic {}", crate::base64::encode(format!("{user}:{t}").as_bytes()))),
+        }
     }
 
     /// `GET /api/v1/admin/runners/registration-token` (Forgejo >= 7.0).

@@ -3,8 +3,6 @@
 //! Forgejo API client and the kube calls are tested against local fakes of their APIs.
 
 mod chart;
-#[cfg(feature = "forgejo")]
-pub mod forgejo;
 #[cfg(feature = "kube")]
 pub mod kube_ops;
 mod options;

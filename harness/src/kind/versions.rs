@@ -14,6 +14,16 @@ pub struct Versions {
     pub runner_chart: Chart,
     pub kubectl_image: String,
     pub upstream_dind_image: String,
+    /// The images `--executor forgejo-runner` runs by default.
+    pub real_images: RealImages,
+}
+
+/// The runner's and Forgejo's image references, pinned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealImages {
+    pub runner: String,
+    pub forgejo: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

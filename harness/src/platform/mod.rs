@@ -2,9 +2,11 @@
 
 pub mod conclude;
 pub mod docker;
+pub mod docker_setup;
 mod jobs;
 pub mod judge;
 pub mod kind;
+pub mod seam;
 pub mod upgrade;
 mod userns;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::release::{Release, exec_args};
-use super::{Env, RELEASE, one_line};
+use super::{KindPlatform, RELEASE, one_line};
 use crate::config::RunnerConfig;
 use crate::docker::archive;
 use crate::fault::{Deadlines, Hook, PodChange, deadlines_for};
@@ -17,7 +17,7 @@ use crate::report::ScenarioResult;
 use crate::scenario::{Check, Evidence, Platform, PodSetup};
 use crate::wait::{Poll, until};
 
-impl Env<'_> {
+impl KindPlatform {
     /// Why `item` is not carried out on kind, if it is not.
     pub(super) fn not_here(&self, item: &RunItem) -> Option<String> {
         if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind) {
@@ -316,7 +316,7 @@ async fn inject(node: &str, id: Option<&str>) {
 }
 
 /// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.
-impl Env<'_> {
+impl KindPlatform {
     /// A user's workflow job by job (see `jobs.rs`), each through `kubectl exec`.
     #[allow(clippy::too_many_arguments)]
     async fn run_jobs(
@@ -367,7 +367,7 @@ impl Env<'_> {
 }
 
 async fn run_with_deadline(
-    env: &Env<'_>,
+    env: &KindPlatform,
     args: &[&str],
     name: &str,
     deadline: Duration,

@@ -16,14 +16,15 @@ use anyhow::Result;
 
 pub use self::upgrade::KindUpgrade;
 use super::RunItem;
+use super::seam::{Facts, Phases, PlatformRun};
 use crate::cluster::{self, Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
 use crate::docker::images::ImageKind;
 use crate::fault::{Deadlines, PodChange};
 use crate::kind::{CertMode, ChartSource, KindOptions, Registration, Versions};
-use crate::report::Summary;
-use crate::scenario::{Outcome, Platform};
+use crate::report::ScenarioResult;
+use crate::scenario::Platform;
 use crate::{Progress, user_error};
 
 /// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
@@ -56,9 +57,9 @@ pub struct KindRunOptions {
     pub upgrades: Vec<KindUpgrade>,
 }
 
-/// What every install of one run shares.
-struct Env<'a> {
-    cluster: &'a Cluster,
+/// The kind platform of one run: what every install shares.
+pub struct KindPlatform {
+    cluster: Cluster,
     helm: PathBuf,
     run_id: String,
     dind: DindMode,
@@ -81,16 +82,20 @@ struct Env<'a> {
     shared: tokio::sync::OnceCell<std::result::Result<release::Release, String>>,
     shared_namespace: String,
     /// Seconds per setup phase, for the summary and the bench.
-    setup: std::sync::Mutex<Vec<(String, f64)>>,
+    setup: Phases,
+    upgrades: Vec<KindUpgrade>,
+    keep: bool,
+    keep_cluster: bool,
+    keep_on_failure: bool,
 }
 
-impl Env<'_> {
+impl KindPlatform {
     fn kubectl(&self) -> &Kubectl {
         &self.cluster.kubectl
     }
 
     fn phase(&self, name: &str, seconds: f64) {
-        self.setup.lock().expect("setup phases").push((name.to_owned(), seconds));
+        self.setup.add(name, seconds);
     }
 
     /// The run's install, made on first use.
@@ -117,30 +122,30 @@ impl Env<'_> {
     }
 }
 
-/// Runs every item on the kind platform and returns the summary; reports are the caller's.
-pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summary> {
-    let start = Instant::now();
+/// Helm, the render check, the cluster (up or reused), the nodes' sysctl and the run's
+/// header: the kind platform ready for its items.
+pub async fn prepare(
+    opts: KindRunOptions,
+    executor: Box<dyn crate::executor::Executor>,
+    executor_line: &str,
+    progress: Progress,
+) -> Result<KindPlatform> {
     let docker = crate::docker::connect().await?;
-    let executor: Box<dyn crate::executor::Executor> = Box::new(crate::executor::act::Act::load()?);
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
-    let mut setup = Vec::new();
     let kind_opts = kind_options(&opts)?;
     // The render check before any cluster: a chart that does not render is one line, fast.
     render_first(&helm, &opts, &kind_opts, &progress)?;
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
-    setup.push(("cluster".to_owned(), t.elapsed().as_secs_f64()));
+    let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
     for line in node_sysctl(&cluster).await {
         progress.say(line);
     }
-    progress.say(header(&opts, &cluster));
+    progress.say(header(&opts, &cluster, executor_line));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
-    let wanted: Vec<_> =
-        opts.items.iter().filter_map(|i| i.scenario).flat_map(|s| s.artifacts.iter().copied()).collect();
-    let artifacts = progress.step("build job artifacts", crate::artifacts::build(&wanted, &progress)).await?;
-    let env = Env {
-        cluster: &cluster,
+    Ok(KindPlatform {
+        cluster,
         helm,
         run_id: opts.run_id.clone(),
         dind: opts.dind,
@@ -150,61 +155,91 @@ pub async fn run_kind(opts: KindRunOptions, progress: Progress) -> Result<Summar
         values: opts.values.clone(),
         executor,
         image_tar: tokio::sync::Mutex::new(None),
-        artifacts,
+        artifacts: std::collections::HashMap::new(),
         signatures: crate::diagnose::signatures()?,
         out_dir,
         deadlines: opts.deadlines,
         progress,
         shared: tokio::sync::OnceCell::new(),
         shared_namespace: format!("fe2e-{}", opts.run_id),
-        setup: std::sync::Mutex::new(Vec::new()),
-    };
-    let namespace = env.shared_namespace.clone();
-    let mut results = Vec::new();
-    if opts.upgrades.is_empty() {
-        let not_here = |item: &RunItem| env.not_here(item);
-        let run_one = async |item: &RunItem| env.run_item(item).await;
-        // In turn: the items share one chart install.
-        let each = super::each_item(&opts.items, 1, Platform::Kind, opts.dind, not_here, run_one, &progress);
-        results = each.await;
-    }
-    for up in &opts.upgrades {
-        results.push(env.run_upgrade(up, &opts.items).await);
-    }
-    setup.extend(env.setup.lock().expect("setup phases").drain(..));
-    let failed = results.iter().any(|r| matches!(r.outcome, Outcome::Fail(_)));
-    if failed {
-        match cluster.export_logs().await {
-            Ok(dir) => progress.say(format!("kind export logs: {}", dir.display())),
-            Err(e) => progress.say(format!("kind export logs failed: {e:#}")),
-        }
-    }
-    let t = Instant::now();
-    let keep = opts.keep || (failed && opts.keep_on_failure);
-    let teardown = teardown(&env, keep, opts.keep_cluster, &namespace).await;
-    setup.push(("teardown".to_owned(), t.elapsed().as_secs_f64()));
-    teardown?;
-    let mut summary = Summary::new(
-        &opts.run_id,
-        "kind",
-        env.executor.kind().name(),
-        cluster.privilege.describe(),
-        "built",
-        results,
-        start.elapsed(),
-    );
-    summary.setup_phases = setup;
-    Ok(summary)
+        setup: Phases::new(setup),
+        upgrades: opts.upgrades,
+        keep: opts.keep,
+        keep_cluster: opts.keep_cluster,
+        keep_on_failure: opts.keep_on_failure,
+    })
 }
 
-fn header(opts: &KindRunOptions, cluster: &Cluster) -> String {
+impl PlatformRun for KindPlatform {
+    fn platform(&self) -> Platform {
+        Platform::Kind
+    }
+
+    fn dind(&self) -> DindMode {
+        self.dind
+    }
+
+    fn concurrency(&self) -> usize {
+        // In turn: the items share one chart install.
+        1
+    }
+
+    fn set_artifacts(&mut self, artifacts: std::collections::HashMap<&'static str, Vec<u8>>) {
+        self.artifacts = artifacts;
+    }
+
+    fn not_here(&self, item: &RunItem) -> Option<String> {
+        KindPlatform::not_here(self, item)
+    }
+
+    async fn run_item(&self, item: &RunItem) -> ScenarioResult {
+        KindPlatform::run_item(self, item).await
+    }
+
+    fn has_upgrades(&self) -> bool {
+        !self.upgrades.is_empty()
+    }
+
+    async fn run_upgrades(&self, items: &[RunItem]) -> Vec<ScenarioResult> {
+        let mut results = Vec::new();
+        for up in &self.upgrades {
+            results.push(self.run_upgrade(up, items).await);
+        }
+        results
+    }
+
+    async fn teardown(&self, failed: bool) -> Result<()> {
+        if failed {
+            match self.cluster.export_logs().await {
+                Ok(dir) => self.progress.say(format!("kind export logs: {}", dir.display())),
+                Err(e) => self.progress.say(format!("kind export logs failed: {e:#}")),
+            }
+        }
+        let keep = self.keep || (failed && self.keep_on_failure);
+        teardown(self, keep, self.keep_cluster, &self.shared_namespace).await
+    }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            executor: self.executor.kind().name(),
+            privilege: self.cluster.privilege.describe().to_owned(),
+            images: "built".to_owned(),
+        }
+    }
+
+    fn phases(&self) -> &Phases {
+        &self.setup
+    }
+}
+
+fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str) -> String {
     let chart = match chart_name(&opts.chart) {
         Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
         Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
         None => format!("{} {}", opts.chart, opts.chart_version),
     };
     format!(
-        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, executor act (a stand-in for forgejo-runner: its image cannot be had offline) in the chart's runner container",
+        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container",
         opts.run_id,
         cluster.name,
         cluster.node_image.describe(),
@@ -220,8 +255,8 @@ fn header(opts: &KindRunOptions, cluster: &Cluster) -> String {
 /// Everything the run made goes — the cluster when it made it and may not keep it, else
 /// every namespace labelled with the run (the release and its kept Secret with them) —
 /// unless it is to be kept, which is said with how to get in.
-async fn teardown(env: &Env<'_>, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
-    let cluster = env.cluster;
+async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
+    let cluster = &env.cluster;
     if keep {
         env.progress.say(format!(
             "kept: cluster {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  (remove: cargo xtask cluster down --name {})",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{Env, RELEASE, one_line};
+use super::{KindPlatform, RELEASE, one_line};
 use crate::config::{ChartValues, ImageValues};
 use crate::docker::archive;
 use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
@@ -30,7 +30,7 @@ pub(super) struct Release {
     pub(super) timings: Vec<(String, f64)>,
 }
 
-impl Env<'_> {
+impl KindPlatform {
     /// Installs `chart` in a new namespace with the run's values (`values` for the runner's
     /// part) changed by `change`, and makes its pod ready to run jobs.
     pub(super) async fn install(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::release::{Release, exec_args};
-use super::{Env, RELEASE};
+use super::{KindPlatform, RELEASE};
 use crate::config::ChartValues;
 use crate::fault::PodChange;
 use crate::kind::ChartSource;
@@ -39,7 +39,7 @@ struct Survivors {
     identity: String,
 }
 
-impl Env<'_> {
+impl KindPlatform {
     pub(super) async fn run_upgrade(&self, up: &KindUpgrade, items: &[RunItem]) -> ScenarioResult {
         let start = Instant::now();
         let name = format!("upgrade:{}", up.name);

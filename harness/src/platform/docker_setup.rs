@@ -1,0 +1,180 @@
+//! The Docker platform prepared for a run (images, privilege, the header) and its side of
+//! the platform seam: items concurrently, each in its own pod; cleanup by label and the
+//! leak check at the end.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::RunItem;
+use super::docker::{Deadlines, DockerPlatform};
+use super::seam::{Facts, Phases, PlatformRun};
+use crate::Progress;
+use crate::config::{ChartValues, check_tls_verify};
+use crate::docker::images::{self, ImageKind, ImageSource};
+use crate::docker::{self, DindMode, labels};
+use crate::report::ScenarioResult;
+use crate::scenario::{Platform, PodSetup};
+
+/// What `cargo xtask e2e --platform docker` was asked to do.
+pub struct DockerRunOptions {
+    pub run_id: String,
+    pub items: Vec<RunItem>,
+    pub values: ChartValues,
+    pub dind: DindMode,
+    pub image_source: ImageSource,
+    pub keep: bool,
+    /// Keep DIND image-store volumes between runs, so job images load once.
+    pub reuse: bool,
+    pub jobs: usize,
+    pub deadlines: Deadlines,
+    /// Upgrade pairs: each runs `items` before and after an in-place upgrade.
+    pub upgrades: Vec<super::upgrade::UpgradePair>,
+}
+
+/// The engine's images (built or pulled), the privilege probe and the run's header.
+pub async fn prepare(
+    opts: DockerRunOptions,
+    executor: Box<dyn crate::executor::Executor>,
+    executor_line: &str,
+    progress: Progress,
+) -> Result<DockerPlatform> {
+    let docker = docker::connect().await?;
+    let t = Instant::now();
+    let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
+    let setup = vec![("images".to_owned(), t.elapsed().as_secs_f64())];
+    let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
+    progress.say(format!(
+        "run {}: platform docker, DIND {}, {}, {executor_line}, images {:?} ({})",
+        opts.run_id,
+        opts.dind.name(),
+        privilege.describe(),
+        images.source,
+        images.get(ImageKind::Job)
+    ));
+    let config = opts.values.runner.config.file.clone();
+    let envs = config.runner.as_ref().and_then(|r| r.envs.as_ref());
+    if let Some(warning) = check_tls_verify(envs).warning {
+        progress.say(format!("warning: {warning}"));
+    }
+    let cache_pool =
+        if opts.reuse { Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs).await?)) } else { None };
+    Ok(DockerPlatform {
+        docker,
+        out_dir: crate::output_dir().join("runs").join(&opts.run_id),
+        run_id: opts.run_id,
+        images,
+        privilege,
+        executor,
+        artifacts: HashMap::new(),
+        config,
+        dind: opts.dind,
+        keep: opts.keep,
+        cache_pool,
+        deadlines: opts.deadlines,
+        signatures: crate::diagnose::signatures()?,
+        progress,
+        jobs: opts.jobs,
+        upgrades: opts.upgrades,
+        setup: Phases::new(setup),
+    })
+}
+
+impl PlatformRun for DockerPlatform {
+    fn platform(&self) -> Platform {
+        Platform::Docker
+    }
+
+    fn dind(&self) -> DindMode {
+        self.dind
+    }
+
+    fn concurrency(&self) -> usize {
+        self.jobs
+    }
+
+    fn set_artifacts(&mut self, artifacts: HashMap<&'static str, Vec<u8>>) {
+        self.artifacts = artifacts;
+    }
+
+    fn not_here(&self, item: &RunItem) -> Option<String> {
+        unmet_needs(item, self.dind)
+    }
+
+    async fn run_item(&self, item: &RunItem) -> ScenarioResult {
+        self.run(item).await
+    }
+
+    fn has_upgrades(&self) -> bool {
+        !self.upgrades.is_empty()
+    }
+
+    async fn run_upgrades(&self, items: &[RunItem]) -> Vec<ScenarioResult> {
+        // Plain scenarios only: variants expect failure, special setups start pods of their own.
+        let plain = |i: &&RunItem| {
+            i.variant.is_none()
+                && i.scenario.is_none_or(|s| s.setup == PodSetup::Standard)
+                && unmet_needs(i, self.dind).is_none()
+        };
+        let items: Vec<RunItem> = items.iter().filter(plain).cloned().collect();
+        let mut results = Vec::new();
+        for pair in &self.upgrades {
+            self.progress.say(format!("upgrade:{}: start", pair.name));
+            let r = self.run_upgrade(pair, &items).await;
+            let took = r.duration.as_secs_f64();
+            self.progress.say(format!("upgrade:{}: {} in {took:.1}s", pair.name, super::word(&r.outcome)));
+            results.push(r);
+        }
+        results
+    }
+
+    async fn teardown(&self, _failed: bool) -> Result<()> {
+        if self.keep {
+            return Ok(());
+        }
+        docker::sweep(&self.docker, labels::RUN, &self.run_id).await?;
+        // Every run is a leak test: what it made must be gone.
+        let left = docker::count_managed(&self.docker, labels::RUN, &self.run_id).await?;
+        anyhow::ensure!(left.is_empty(), "run {} left {} resources behind: {left:?}", self.run_id, left.total());
+        Ok(())
+    }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            executor: self.executor.kind().name(),
+            privilege: self.privilege.describe().to_owned(),
+            images: format!("{:?}", self.images.source).to_lowercase(),
+        }
+    }
+
+    fn phases(&self) -> &Phases {
+        &self.setup
+    }
+}
+
+/// The image-store volumes `--reuse` keeps (created on first use): labelled as the
+/// harness's, but with no run id, so a run's sweep leaves them and `clean` removes them.
+async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for i in 0..jobs.max(1) {
+        let name = format!("fe2e-cache-rootful-{i}");
+        let labels = HashMap::from([
+            (labels::MANAGED.to_owned(), "true".to_owned()),
+            (labels::CACHE.to_owned(), "true".to_owned()),
+        ]);
+        let body = bollard::models::VolumeCreateRequest {
+            name: Some(name.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        docker.create_volume(body).await?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Why `item` cannot run on the Docker platform, if it cannot.
+pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
+    super::unmet_needs_on(item, Platform::Docker, dind)
+}
