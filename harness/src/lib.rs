@@ -13,7 +13,6 @@ pub mod docker;
 mod error;
 pub mod executor;
 pub mod fault;
-#[cfg(feature = "forgejo")]
 pub mod forgejo;
 pub mod kind;
 pub mod node;

@@ -33,24 +33,33 @@ pub enum Ended {
 /// or an error, what the run created is removed by its label before this returns.
 pub async fn run(target: Target, executor: crate::executor::choice::Request, progress: Progress) -> Result<Ended> {
     // Who runs the jobs is decided once, before anything is made, the same way for every
-    // platform; so far every decision that does not refuse is act (see `executor::choice`).
-    let decided = executor.decide(&docker::connect().await?).await?.describe();
+    // platform (see `executor::choice`).
+    let on = match &target {
+        Target::Docker(_) => crate::scenario::Platform::Docker,
+        Target::Kind(_) => crate::scenario::Platform::Kind,
+    };
+    let decided = executor.decide(&docker::connect().await?, on).await?;
+    let line = decided.describe();
     let cleanup = Cleanup::of(&target);
     let platform = async {
         let start = Instant::now();
-        let executor: Box<dyn crate::executor::Executor> = Box::new(crate::executor::act::Act::load()?);
+        let executor: Box<dyn crate::executor::Executor> = match &decided.images {
+            None => Box::new(crate::executor::act::Act::load()?),
+            Some((runner, _)) => Box::new(crate::executor::forgejo_runner::ForgejoRunner { image: runner.clone() }),
+        };
         match target {
             Target::Docker(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let platform = crate::platform::docker_setup::prepare(opts, executor, &decided, progress);
+                let real = decided.images.clone();
+                let platform = crate::platform::docker_setup::prepare(opts, executor, &line, real, progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await
             }
             Target::Kind(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let platform = crate::platform::kind::prepare(opts, executor, &decided, progress);
+                let platform = crate::platform::kind::prepare(opts, executor, &line, progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await
             }

@@ -9,7 +9,6 @@
 //! them), and every push that moves `main` creates a run with one job per job of the
 //! pushed workflows, read from the pushed commit, whose statuses advance as they are
 //! polled and whose logs name the job and the commit.
-#![cfg(feature = "forgejo")]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

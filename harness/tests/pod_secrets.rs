@@ -31,6 +31,8 @@ async fn pod_publishes_nothing_and_holds_no_ca_key() {
         dind_args: Vec::new(),
         dind_entrypoint: None,
         data_tmpfs: None,
+        network: None,
+        runner_script: None,
     };
     let pod = Pod::create(&docker, &spec).await.expect("create");
     let checks = async {

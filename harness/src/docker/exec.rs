@@ -36,11 +36,13 @@ pub struct ExecRequest<'a> {
     pub deadline: Duration,
     /// Streamed in (then closed) before output is read.
     pub stdin: Option<Input>,
+    /// The user to run as, instead of the image's.
+    pub user: Option<&'a str>,
 }
 
 impl<'a> ExecRequest<'a> {
     pub fn new(cmd: &'a [String], deadline: Duration) -> Self {
-        Self { cmd, env: &[], workdir: None, deadline, stdin: None }
+        Self { cmd, env: &[], workdir: None, deadline, stdin: None, user: None }
     }
 }
 
@@ -52,7 +54,7 @@ pub async fn exec(
     req: ExecRequest<'_>,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<ExecOutput> {
-    let ExecRequest { cmd, env, workdir, deadline, stdin } = req;
+    let ExecRequest { cmd, env, workdir, deadline, stdin, user } = req;
     let created = docker
         .create_exec(
             container,
@@ -60,6 +62,7 @@ pub async fn exec(
                 cmd: Some(cmd.to_vec()),
                 env: Some(env.to_vec()),
                 working_dir: workdir.map(str::to_owned),
+                user: user.map(str::to_owned),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 attach_stdin: Some(stdin.is_some()),

@@ -12,6 +12,6 @@ mod privilege;
 
 pub use cleanup::{Leftovers, count_managed, sweep};
 pub use client::connect;
-pub use exec::ExecOutput;
+pub use exec::{ExecOutput, ExecRequest, exec};
 pub use pod::{DindMode, Pod, PodSpec, RUNNER_ENV};
 pub use privilege::{Privilege, probe as probe_privilege};

@@ -82,6 +82,12 @@ pub struct PodSpec<'a> {
     pub dind_entrypoint: Option<Vec<String>>,
     /// A tmpfs of this size (e.g. `64m`) as DIND's data root instead of a volume.
     pub data_tmpfs: Option<String>,
+    /// A network for the pod (DIND's, shared by the runner), so it reaches other
+    /// containers there by name (the run's Forgejo); else the engine's default.
+    pub network: Option<String>,
+    /// The runner container's own command (`sh -c SCRIPT`), as the chart's runner
+    /// container runs forgejo-runner; else it sleeps and the harness execs jobs in it.
+    pub runner_script: Option<String>,
 }
 
 /// A started pod. Call [`Pod::remove`] when done; a crashed run is swept by label.
@@ -92,6 +98,9 @@ pub struct Pod {
     pub runner: String,
     pub mode: DindMode,
     volumes: Vec<String>,
+    /// Where the harness runs the docker CLI against DIND over TLS: the runner container,
+    /// or DIND's own when the runner's image has no CLI (forgejo-runner's).
+    cli: String,
 }
 
 impl Pod {
@@ -108,14 +117,9 @@ impl Pod {
         let labels = labels::for_pod(spec.run_id, spec.scenario);
         let certs_volume = spec.certs_volume.clone().unwrap_or_else(|| format!("{name}-certs"));
         let data_volume = spec.data_volume.clone().unwrap_or_else(|| format!("{name}-data"));
-        let mut pod = Pod {
-            docker: docker.clone(),
-            dind: format!("{name}-dind"),
-            runner: format!("{name}-runner"),
-            name,
-            mode: spec.mode,
-            volumes: Vec::new(),
-        };
+        let (dind, runner) = (format!("{name}-dind"), format!("{name}-runner"));
+        let cli = if spec.runner_script.is_some() { dind.clone() } else { runner.clone() };
+        let mut pod = Pod { docker: docker.clone(), dind, runner, name, mode: spec.mode, volumes: Vec::new(), cli };
         if spec.certs_volume.is_none() {
             pod.volumes.push(certs_volume.clone());
         }
@@ -142,6 +146,7 @@ impl Pod {
             None => binds.push(format!("{data_volume}:{}", spec.mode.data_dir())),
         }
         host.binds = Some(binds);
+        host.network_mode = spec.network.clone();
         if spec.mode == DindMode::Rootless {
             host.devices = Some(vec![DeviceMapping {
                 path_on_host: Some("/dev/net/tun".into()),
@@ -174,10 +179,14 @@ impl Pod {
             pod.upload(&pod.dind, "/certs", archive::from_entries(&entries)?).await?;
         }
 
+        let (entrypoint, cmd) = match &spec.runner_script {
+            Some(script) => (vec!["sh".to_owned(), "-c".to_owned()], vec![script.clone()]),
+            None => (vec!["sleep".to_owned()], vec!["infinity".to_owned()]),
+        };
         let runner = ContainerCreateBody {
             image: Some(spec.runner_image.to_owned()),
-            entrypoint: Some(vec!["sleep".to_owned()]),
-            cmd: Some(vec!["infinity".to_owned()]),
+            entrypoint: Some(entrypoint),
+            cmd: Some(cmd),
             env: Some(RUNNER_ENV.iter().map(|s| s.to_string()).collect()),
             labels: Some(labels),
             host_config: Some(HostConfig {
@@ -216,7 +225,7 @@ impl Pod {
             if !self.running(&self.dind).await? {
                 anyhow::bail!("the DIND container exited before its daemon answered");
             }
-            let out = self.exec_runner(&cmd, &[], None, Duration::from_secs(10)).await?;
+            let out = self.exec_cli(&cmd, Duration::from_secs(10)).await?;
             Ok(if out.success() {
                 Poll::Ready(out.output.trim().to_owned())
             } else {
@@ -244,7 +253,9 @@ impl Pod {
         let stream = self.docker.export_image(image).boxed();
         let cmd = ["docker", "load", "--quiet"].map(String::from);
         let req = ExecRequest { stdin: Some(stream), ..ExecRequest::new(&cmd, deadline) };
-        let out = exec(&self.docker, &self.runner, req, &mut |_| {}).await?;
+        let env = RUNNER_ENV.map(String::from);
+        let req = ExecRequest { env: &env, ..req };
+        let out = exec(&self.docker, &self.cli, req, &mut |_| {}).await?;
         match out.exit_code {
             Some(0) => Ok(()),
             None => anyhow::bail!("loading {image} into DIND took longer than {}s", deadline.as_secs()),
@@ -255,7 +266,15 @@ impl Pod {
     /// Whether DIND already has `image` (a reused image-store volume).
     pub async fn has_image(&self, image: &str) -> Result<bool> {
         let cmd = ["docker", "image", "inspect", "--format", "ok", image].map(String::from);
-        Ok(self.exec_runner(&cmd, &[], None, Duration::from_secs(30)).await?.success())
+        Ok(self.exec_cli(&cmd, Duration::from_secs(30)).await?.success())
+    }
+
+    /// Runs the docker CLI (`cmd`) against DIND over TLS, with the chart's client
+    /// environment, where the pod has a CLI.
+    pub async fn exec_cli(&self, cmd: &[String], deadline: Duration) -> Result<ExecOutput> {
+        let env = RUNNER_ENV.map(String::from);
+        let req = ExecRequest { env: &env, ..ExecRequest::new(cmd, deadline) };
+        exec(&self.docker, &self.cli, req, &mut |_| {}).await
     }
 
     /// Runs a command in the runner container.

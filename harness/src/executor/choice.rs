@@ -9,6 +9,7 @@ use bollard::Docker;
 
 use super::Kind;
 use crate::docker::obtain::{ImageSpec, Obtained, obtain};
+use crate::scenario::Platform;
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +51,8 @@ const ACT_ASKED: &str = "--executor act: the offline stand-in for forgejo-runner
 pub struct Decided {
     pub kind: Kind,
     pub why: String,
+    /// forgejo-runner's images as the engine has them: (runner, Forgejo).
+    pub images: Option<(String, String)>,
 }
 
 impl Decided {
@@ -68,52 +71,69 @@ impl Request {
         Ok((runner, forgejo))
     }
 
-    /// Decides, trying to have both images when forgejo-runner is possible. Asked for
-    /// explicitly and not possible, it is the user's error, in one line.
-    pub async fn decide(&self, docker: &Docker) -> Result<Decided> {
+    /// Decides, trying to have both images when forgejo-runner is possible on `platform`.
+    /// Asked for explicitly and not possible, it is the user's error, in one line.
+    pub async fn decide(&self, docker: &Docker, platform: Platform) -> Result<Decided> {
         if self.choice == Choice::Act {
-            return Ok(Decided { kind: Kind::Act, why: ACT_ASKED.into() });
+            return decide(self.choice, platform, Ok(None));
+        }
+        if platform == Platform::Kind {
+            // Nothing to pull for a path that is not built: say so at once.
+            return decide(self.choice, platform, Ok(None));
         }
         let (runner, forgejo) = self.images()?;
         // Offline a pull fails at the resolver at once; online a real pull takes a while.
         let deadline = Duration::from_secs(if self.choice == Choice::Auto { 120 } else { 900 });
         let (r, f) = tokio::join!(obtain(docker, &runner, deadline), obtain(docker, &forgejo, deadline));
-        let missing: Vec<String> = [(&runner, &r), (&forgejo, &f)]
-            .into_iter()
-            .filter_map(|(spec, got)| match got {
-                Obtained::Missing { why } => Some(format!("{spec}: {why}")),
-                Obtained::Here { .. } => None,
-            })
-            .collect();
-        decide(self.choice, &missing)
+        let had = match (r, f) {
+            (Obtained::Here { reference: r, .. }, Obtained::Here { reference: f, .. }) => Ok(Some((r, f))),
+            (r, f) => Err([(&runner, r), (&forgejo, f)]
+                .into_iter()
+                .filter_map(|(spec, got)| match got {
+                    Obtained::Missing { why } => Some(format!("{spec}: {why}")),
+                    Obtained::Here { .. } => None,
+                })
+                .collect()),
+        };
+        decide(self.choice, platform, had)
     }
 }
 
-/// The decision once it is known which images are missing (empty: both are here).
-pub fn decide(choice: Choice, missing: &[String]) -> Result<Decided> {
+/// The decision once it is known whether forgejo-runner's images are here (`Ok(Some)`:
+/// both, as the engine names them; `Err`: what is missing and why; `Ok(None)`: not looked).
+pub fn decide(
+    choice: Choice,
+    platform: Platform,
+    images: Result<Option<(String, String)>, Vec<String>>,
+) -> Result<Decided> {
+    let act = |why: String| Ok(Decided { kind: Kind::Act, why, images: None });
     let how = "provide them with `docker pull REF` or `docker load -i FILE.tar`, or name others with \
                --runner-image REF|FILE.tar and --forgejo-image REF|FILE.tar";
-    match (choice, missing.is_empty()) {
-        (Choice::Act, _) => Ok(Decided { kind: Kind::Act, why: ACT_ASKED.into() }),
-        (Choice::ForgejoRunner, false) => Err(crate::user_error!(
+    match (choice, platform, images) {
+        (Choice::Act, ..) => act(ACT_ASKED.into()),
+        // The kind side (Forgejo's chart, the runner chart with its own image) is not built.
+        (Choice::ForgejoRunner, Platform::Kind, _) => Err(crate::user_error!(
+            "--executor forgejo-runner runs on the Docker platform only so far (the kind side is not built): \
+             use --platform docker, or --executor act on kind"
+        )),
+        (Choice::Auto, Platform::Kind, _) => {
+            act("auto: the offline stand-in for forgejo-runner; on kind the real runner's path is not built yet".into())
+        }
+        (Choice::ForgejoRunner, _, Err(missing)) => Err(crate::user_error!(
             "--executor forgejo-runner needs images this engine does not have: {}; {how}",
             missing.join("; ")
         )),
-        // Both images are here, but this version carries out only act's run (the real
-        // runner's Forgejo, registration and watch are built and fake-tested, not wired).
-        (Choice::ForgejoRunner, true) => Err(crate::user_error!(
-            "--executor forgejo-runner: its images are here, but this version of the harness runs jobs only with act \
-             so far; run with --executor act (or auto)"
+        // The first reason is enough for a header; `--executor forgejo-runner` lists all.
+        (Choice::Auto, _, Err(missing)) => act(format!(
+            "auto: the offline stand-in for forgejo-runner, because {}",
+            missing.first().map_or("its images are missing", String::as_str)
         )),
-        (Choice::Auto, false) => Ok(Decided {
-            kind: Kind::Act,
-            why: format!("auto: the offline stand-in for forgejo-runner, because {}", missing.join("; ")),
+        (_, _, Ok(Some((runner, forgejo)))) => Ok(Decided {
+            kind: Kind::ForgejoRunner,
+            why: format!("{runner} against Forgejo {forgejo}, one instance for this run"),
+            images: Some((runner, forgejo)),
         }),
-        (Choice::Auto, true) => Ok(Decided {
-            kind: Kind::Act,
-            why: "auto: the stand-in for forgejo-runner: its images are here, but this version runs jobs only with act so far"
-                .into(),
-        }),
+        (_, _, Ok(None)) => act(ACT_ASKED.into()),
     }
 }
 
@@ -131,13 +151,24 @@ mod tests {
                             code.forgejo.org does not resolve here (no such host)"
                 .to_owned(),
         ];
-        let auto = decide(Choice::Auto, &missing).expect("auto");
-        assert_eq!(auto.kind, Kind::Act);
+        let auto = decide(Choice::Auto, Platform::Docker, Err(missing.clone())).expect("auto");
+        assert_eq!((auto.kind, auto.images.clone()), (Kind::Act, None));
         assert!(auto.describe().starts_with("executor act (auto: the offline stand-in for forgejo-runner, because code.forgejo.org/forgejo/runner:7.0.0: not on this engine"), "{}", auto.describe());
-        let err = decide(Choice::ForgejoRunner, &missing).expect_err("missing images");
+        let err = decide(Choice::ForgejoRunner, Platform::Docker, Err(missing.clone())).expect_err("missing images");
         let line = err.to_string();
         assert!(err.downcast_ref::<crate::UserError>().is_some() && !line.contains('\n'), "{line}");
         assert!(line.contains("runner:7.0.0") && line.contains("docker load -i FILE.tar"), "{line}");
-        assert_eq!(decide(Choice::Act, &missing).expect("act").kind, Kind::Act);
+        assert_eq!(decide(Choice::Act, Platform::Docker, Err(missing)).expect("act").kind, Kind::Act);
+        // Both images here: the real runner, on Docker; on kind not yet, said in one line.
+        let here = Ok(Some(("runner:7".to_owned(), "forgejo:11".to_owned())));
+        let real = decide(Choice::Auto, Platform::Docker, here.clone()).expect("real");
+        assert_eq!(real.kind, Kind::ForgejoRunner);
+        assert_eq!(
+            real.describe(),
+            "executor forgejo-runner (runner:7 against Forgejo forgejo:11, one instance for this run)"
+        );
+        assert_eq!(decide(Choice::Auto, Platform::Kind, here.clone()).expect("kind").kind, Kind::Act);
+        let err = decide(Choice::ForgejoRunner, Platform::Kind, here).expect_err("kind");
+        assert!(err.to_string().contains("use --platform docker"), "{err}");
     }
 }

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod act_log;
 pub mod choice;
+pub mod forgejo_runner;
 mod seam;
 
 pub use seam::*;

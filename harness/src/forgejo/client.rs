@@ -216,6 +216,24 @@ impl Forgejo {
         Ok(serde_json::from_str::<R>(&text).with_context(|| format!("repository answer {text}"))?.full_name)
     }
 
+    /// `POST /api/v1/orgs` then `POST /api/v1/orgs/{org}/repos`: a public repository of an
+    /// organisation (the `actions` organisation serves `uses: actions/NAME@REF`).
+    pub async fn create_org_repo(&self, org: &str, name: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct R {
+            full_name: String,
+        }
+        let body = serde_json::json!({ "username": org, "visibility": "public" });
+        let (status, text) = self.call(Method::POST, "/api/v1/orgs", Some(body)).await?;
+        // 422: it exists already (a second run against a kept instance).
+        if status != StatusCode::CREATED && status != StatusCode::UNPROCESSABLE_ENTITY {
+            bail!("POST /api/v1/orgs: HTTP {status}: {}", text.trim());
+        }
+        let body = serde_json::json!({ "name": name, "private": false, "auto_init": false, "default_branch": "main" });
+        let path = format!("/api/v1/orgs/{org}/repos");
+        Ok(self.json::<R>(Method::POST, &path, Some(body), StatusCode::CREATED).await?.full_name)
+    }
+
     /// `GET /api/v1/repos/{owner}/{repo}/actions/runners/registration-token` (Forgejo >=
     /// 7.0): a runner registered with it takes only that repository's jobs, so parallel
     /// pods never take each other's.

@@ -1,10 +1,11 @@
 //! Forgejo as the real runner's path needs it: the API client (`client.rs`), the `app.ini`
-//! of an instance the harness starts (`app_ini.rs`), and a workspace pushed with git over
-//! HTTP and its run watched to every job's log (`push.rs`). Nothing here starts a
-//! container: the platforms do.
+//! of an instance the harness starts (`app_ini.rs`), that instance on the Docker platform
+//! (`server.rs`), and a workspace pushed with git over HTTP and its run watched to every
+//! job's log (`push.rs`).
 
 pub mod app_ini;
 pub mod client;
 pub mod push;
+pub mod server;
 
 pub use client::{Auth, Forgejo, RunStatus, Task};

@@ -48,10 +48,24 @@ impl PushedRun {
 /// (basic auth with the client's token; the header goes through git's environment, never
 /// its command line). Returns the pushed commit.
 pub async fn push(api: &Forgejo, user: &str, owner: &str, repo: &str, workspace: &Path) -> Result<String> {
+    push_refs(api, user, owner, repo, workspace, &["HEAD:refs/heads/main"]).await
+}
+
+/// [`push`] to the given refspecs (`HEAD:refs/tags/v4` for an action's version).
+pub async fn push_refs(
+    api: &Forgejo,
+    user: &str,
+    owner: &str,
+    repo: &str,
+    workspace: &Path,
+    refspecs: &[&str],
+) -> Result<String> {
     let sha = git(workspace, &["rev-parse", "HEAD"], None).await?.trim().to_owned();
     let url = format!("{}/{owner}/{repo}.git", api.base());
     let header = api.git_auth(user).map(|h| format!("Authorization: {h}"));
-    let out = git(workspace, &["push", "--quiet", &url, "HEAD:refs/heads/main"], header.as_deref()).await;
+    let mut args = vec!["push", "--quiet", url.as_str()];
+    args.extend(refspecs);
+    let out = git(workspace, &args, header.as_deref()).await;
     match out {
         Ok(_) => Ok(sha),
         Err(e) => {

@@ -15,6 +15,7 @@ use crate::diagnose::Signature;
 use crate::docker::archive;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
+use crate::executor::forgejo_runner::ForgejoRunner;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Evidence, Platform, PodSetup};
@@ -47,6 +48,8 @@ pub struct DockerPlatform {
     pub upgrades: Vec<super::upgrade::UpgradePair>,
     /// Seconds per setup phase.
     pub setup: super::seam::Phases,
+    /// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
+    pub real: Option<super::docker_real::RealSetup>,
 }
 
 /// How [`DockerPlatform::run_in_pod`] sets up one pod.
@@ -158,7 +161,7 @@ impl DockerPlatform {
             run_id: &self.run_id,
             scenario: &format!("{}{suffix}", item.name.replace(':', "-")),
             dind_image: &dind_image,
-            runner_image: self.images.get(ImageKind::Job),
+            runner_image: self.real.as_ref().map_or(self.images.get(ImageKind::Job), |r| &r.runner_image),
             mode,
             privilege: self.privilege,
             seccomp,
@@ -168,6 +171,8 @@ impl DockerPlatform {
             dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
             dind_entrypoint: change.dind_never_starts.then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
             data_tmpfs: change.data_limit_mib.map(|mib| format!("{mib}m")),
+            network: self.real.as_ref().map(|r| r.server.spec.network()),
+            runner_script: self.real.as_ref().map(|_| ForgejoRunner::pod_script(&item.config(&self.config))),
         };
         let t = Instant::now();
         let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
@@ -211,7 +216,7 @@ impl DockerPlatform {
             run.logs.push(("dind.log", pod.logs(&pod.dind).await));
             run.logs.push(("runner.log", pod.logs(&pod.runner).await));
             let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
-            if let Ok(out) = pod.exec_runner(&ps, &[], None, Duration::from_secs(20)).await {
+            if let Ok(out) = pod.exec_cli(&ps, Duration::from_secs(20)).await {
                 run.logs.push(("dind-containers.txt", out.output));
             }
         }
@@ -268,6 +273,11 @@ impl DockerPlatform {
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
+        if self.real.is_some() {
+            // Forgejo schedules the jobs itself: the workflow goes whole, as pushed.
+            item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, None)?;
+            return self.run_job_real(item, nonce, pod, config, &workspace, run).await;
+        }
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
         pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;

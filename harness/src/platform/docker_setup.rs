@@ -38,12 +38,13 @@ pub async fn prepare(
     opts: DockerRunOptions,
     executor: Box<dyn crate::executor::Executor>,
     executor_line: &str,
+    real_images: Option<(String, String)>,
     progress: Progress,
 ) -> Result<DockerPlatform> {
     let docker = docker::connect().await?;
     let t = Instant::now();
     let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
-    let setup = vec![("images".to_owned(), t.elapsed().as_secs_f64())];
+    let mut setup = vec![("images".to_owned(), t.elapsed().as_secs_f64())];
     let privilege = docker::probe_privilege(&docker, images.get(ImageKind::Dind), &opts.run_id).await?;
     progress.say(format!(
         "run {}: platform docker, DIND {}, {}, {executor_line}, images {:?} ({})",
@@ -60,9 +61,22 @@ pub async fn prepare(
     }
     let cache_pool =
         if opts.reuse { Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs).await?)) } else { None };
+    let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
+    let real = match real_images {
+        None => None,
+        Some((runner, forgejo)) => {
+            let t = Instant::now();
+            let deadline = std::time::Duration::from_secs(180);
+            let started = super::docker_real::start(&docker, &opts.run_id, &forgejo, &runner, &out_dir, deadline);
+            let real = progress.step("start the run's Forgejo", started).await?;
+            setup.push(("forgejo".to_owned(), t.elapsed().as_secs_f64()));
+            Some(real)
+        }
+    };
     Ok(DockerPlatform {
         docker,
-        out_dir: crate::output_dir().join("runs").join(&opts.run_id),
+        out_dir,
+        real,
         run_id: opts.run_id,
         images,
         privilege,
@@ -99,6 +113,12 @@ impl PlatformRun for DockerPlatform {
     }
 
     fn not_here(&self, item: &RunItem) -> Option<String> {
+        if self.real.is_some()
+            && (item.variant.is_some_and(|v| v.fault.is_some())
+                || item.scenario.is_some_and(|s| s.setup != PodSetup::Standard))
+        {
+            return Some("not built for forgejo-runner yet (faults and special pod setups run with act)".into());
+        }
         unmet_needs(item, self.dind)
     }
 

@@ -2,6 +2,7 @@
 
 pub mod conclude;
 pub mod docker;
+pub mod docker_real;
 pub mod docker_setup;
 mod jobs;
 pub mod judge;

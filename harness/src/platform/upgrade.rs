@@ -223,6 +223,8 @@ impl DockerPlatform {
             dind_args: Vec::new(),
             dind_entrypoint: None,
             data_tmpfs: None,
+            network: None,
+            runner_script: None,
         };
         let pod = Pod::create(&self.docker, &spec).await?;
         pod.start().await?;

@@ -1,0 +1,123 @@
+//! forgejo-runner, the real executor: its own image in the pod's runner container, running
+//! what the chart's runner container runs (wait for DIND's port, then `daemon` with the
+//! configuration at `/etc/runner/config.yaml`), registered to one repository of the run's
+//! Forgejo. Jobs reach it by a push, not by a command: the platform pushes and watches
+//! (`forgejo::push`); this file says what the runner container runs and how it registers.
+
+use super::seam::{Deviation, Executor, Kind, LogFormat};
+use crate::config::RunnerConfig;
+
+/// Where the chart mounts the runner's configuration.
+pub const CONFIG_PATH: &str = "/etc/runner/config.yaml";
+/// The variable the registration token is handed over in.
+pub const TOKEN_ENV: &str = "FE2E_REGISTRATION_TOKEN";
+/// The registration file the daemon waits for, relative to the runner's working
+/// directory (`runner.file` in the configuration; `.runner` by default).
+pub const RUNNER_FILE: &str = ".runner";
+
+/// The real runner, from `image`.
+pub struct ForgejoRunner {
+    pub image: String,
+}
+
+impl ForgejoRunner {
+    /// The runner container's command: the chart's (`nc -z` until DIND answers, then the
+    /// daemon), first waiting for the registration file, which the chart's pre-install
+    /// hook writes before the pod starts and the harness writes by `exec` after.
+    pub fn pod_script(config: &RunnerConfig) -> String {
+        let file = config.runner.as_ref().and_then(|r| r.file.clone()).unwrap_or_else(|| RUNNER_FILE.into());
+        format!(
+            "while [ ! -s {file} ]; do sleep 1; done; \
+             while ! nc -z 127.0.0.1 2376; do sleep 1; done; \
+             exec forgejo-runner --config {CONFIG_PATH} daemon"
+        )
+    }
+
+    /// `forgejo-runner register`, as the chart's hook runs it: non-interactive, with a
+    /// registration token scoped to one repository, so this runner takes only its jobs.
+    /// The token comes from the environment ([`TOKEN_ENV`]): a failed exec's error quotes
+    /// its command line.
+    pub fn register_command(instance: &str, name: &str, config: &RunnerConfig) -> Vec<String> {
+        let mut line = format!(
+            "forgejo-runner --config {CONFIG_PATH} register --no-interactive --instance {instance} \
+             --token \"${TOKEN_ENV}\" --name {name}"
+        );
+        let labels = config.labels();
+        if !labels.is_empty() {
+            // The configuration's labels override these; given so `.runner` agrees.
+            line.push_str(&format!(" --labels {}", labels.join(",")));
+        }
+        vec!["sh".into(), "-c".into(), line]
+    }
+
+    /// `config.yaml` as the chart writes `runner.config.file`: the typed configuration,
+    /// serialized.
+    pub fn config_yaml(config: &RunnerConfig) -> anyhow::Result<String> {
+        Ok(serde_yaml::to_string(config)?)
+    }
+}
+
+impl Executor for ForgejoRunner {
+    fn kind(&self) -> Kind {
+        Kind::ForgejoRunner
+    }
+
+    /// Nothing to copy: the binary is the image's.
+    fn binaries(&self) -> Vec<(&'static str, &[u8])> {
+        Vec::new()
+    }
+
+    /// The daemon, as the pod runs it; jobs are not started by a command of their own.
+    fn command(&self, config: &RunnerConfig, _job_image: &str, _workflow: &str) -> (Vec<String>, Vec<Deviation>) {
+        (vec!["sh".into(), "-c".into(), Self::pod_script(config)], Vec::new())
+    }
+
+    fn log(&self) -> &'static dyn LogFormat {
+        super::log_format(Kind::ForgejoRunner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ARTICLE_VALUES, load_values};
+
+    fn article() -> RunnerConfig {
+        load_values(&crate::fixtures_dir().join(ARTICLE_VALUES)).expect("values").runner.config.file
+    }
+
+    #[test]
+    fn the_pod_runs_what_the_charts_runner_container_runs() {
+        let script = ForgejoRunner::pod_script(&article());
+        // The chart's own wait and command (REFERENCE: the chart's pod), after the file
+        // its hook would have written.
+        assert!(script.contains("while ! nc -z 127.0.0.1 2376; do sleep 1; done;"), "{script}");
+        assert!(script.ends_with("exec forgejo-runner --config /etc/runner/config.yaml daemon"), "{script}");
+        assert!(script.starts_with("while [ ! -s .runner ]"), "{script}");
+    }
+
+    #[test]
+    fn registration_is_non_interactive_and_scoped_by_its_token() {
+        let cmd = ForgejoRunner::register_command("http://fe2e-1a-forgejo:3000", "fe2e-1a-docker-build", &article());
+        let line = &cmd[2];
+        assert!(
+            line.starts_with("forgejo-runner --config /etc/runner/config.yaml register --no-interactive"),
+            "{line}"
+        );
+        assert!(
+            line.contains("--instance http://fe2e-1a-forgejo:3000 --token \"$FE2E_REGISTRATION_TOKEN\" --name fe2e-1a-docker-build"),
+            "{line}"
+        );
+        assert!(line.contains("--labels "), "{line}");
+    }
+
+    #[test]
+    fn config_yaml_reads_back_as_the_same_configuration() {
+        let config = article();
+        let text = ForgejoRunner::config_yaml(&config).expect("yaml");
+        let back: RunnerConfig = serde_yaml::from_str(&text).expect("parse");
+        assert_eq!(back, config);
+        // The article's TLS environment reaches every job.
+        assert!(text.contains("DOCKER_TLS_VERIFY"), "{text}");
+    }
+}

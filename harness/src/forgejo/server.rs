@@ -1,0 +1,169 @@
+//! One Forgejo per run on the Docker platform: a container from the official image on the
+//! run's network (pods join it, so runners and job containers reach it by name), its
+//! `app.ini` from `app_ini.rs` (as the image's environment), port 3000 published on 127.0.0.1 for the harness, an admin
+//! made with Forgejo's CLI and an API token by basic auth. Labelled with the run, so the
+//! run's sweep removes it with the network.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+
+use super::app_ini::AppIni;
+use super::client::{Auth, Forgejo};
+use crate::docker::{ExecRequest, exec, labels};
+
+/// Forgejo's HTTP port inside its container.
+const HTTP_PORT: u16 = 3000;
+/// Where the official image reads its configuration.
+const APP_INI: &str = "/data/gitea/conf/app.ini";
+/// The image runs Forgejo as this user (uid 1000); its CLI must too.
+const GIT_USER: &str = "git";
+/// The variable the admin's password is handed over in.
+pub const PASSWORD_ENV: &str = "FE2E_ADMIN_PASSWORD";
+
+/// What a run's Forgejo is made from.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub run_id: String,
+    pub image: String,
+    /// The admin's name (Forgejo refuses `admin`) and password; the password never
+    /// reaches a report.
+    pub admin: String,
+    pub password: String,
+}
+
+impl ServerSpec {
+    pub fn new(run_id: &str, image: &str, password: &str) -> Self {
+        Self { run_id: run_id.into(), image: image.into(), admin: "e2e-admin".into(), password: password.into() }
+    }
+
+    pub fn container(&self) -> String {
+        format!("fe2e-{}-forgejo", self.run_id)
+    }
+
+    pub fn network(&self) -> String {
+        format!("fe2e-{}-net", self.run_id)
+    }
+
+    /// The URL runners and job containers use: the container's name on the run's network.
+    pub fn internal_url(&self) -> String {
+        format!("http://{}:{HTTP_PORT}", self.container())
+    }
+
+    pub fn app_ini(&self) -> AppIni {
+        AppIni::new(&self.internal_url(), HTTP_PORT)
+    }
+
+    /// The container: on the run's network, 3000 published on 127.0.0.1 only.
+    pub fn body(&self) -> ContainerCreateBody {
+        let port = format!("{HTTP_PORT}/tcp");
+        let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            env: Some(self.app_ini().env()),
+            labels: Some(labels::for_pod(&self.run_id, "forgejo")),
+            exposed_ports: Some(vec![port.clone()]),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network()),
+                port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Forgejo's CLI making the admin, as the image's user, with no password change due
+    /// (else the API refuses basic auth with 403). The password comes from the
+    /// environment ([`PASSWORD_ENV`]): a failed exec's error quotes its command line.
+    pub fn admin_command(&self) -> Vec<String> {
+        let line = format!(
+            "forgejo --config {APP_INI} admin user create --admin --username {} --password \"${PASSWORD_ENV}\" \
+             --email e2e-admin@example.invalid --must-change-password=false",
+            self.admin
+        );
+        vec!["sh".into(), "-c".into(), line]
+    }
+}
+
+/// A started Forgejo, answering, with an admin and a token.
+pub struct Server {
+    pub spec: ServerSpec,
+    /// The API as the admin's token, through the published port.
+    pub api: Forgejo,
+}
+
+/// Creates the run's network and Forgejo on it, waits for the API (at most `deadline`),
+/// makes the admin and a token.
+pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Result<Server> {
+    let network = NetworkCreateRequest {
+        name: spec.network(),
+        labels: Some(labels::for_pod(&spec.run_id, "forgejo")),
+        ..Default::default()
+    };
+    docker.create_network(network).await.with_context(|| format!("create network {}", spec.network()))?;
+    let opts = CreateContainerOptionsBuilder::default().name(&spec.container()).build();
+    docker.create_container(Some(opts), spec.body()).await.with_context(|| format!("create {}", spec.container()))?;
+    docker.start_container(&spec.container(), None).await.with_context(|| format!("start {}", spec.container()))?;
+    let port = published_port(docker, &spec.container()).await?;
+    let anon = Forgejo::new(&format!("http://127.0.0.1:{port}"), Auth::None);
+    anon.wait_ready(deadline).await.context("Forgejo's API")?;
+    let cmd = spec.admin_command();
+    let env = [format!("{PASSWORD_ENV}={}", spec.password)];
+    let req = ExecRequest { env: &env, user: Some(GIT_USER), ..ExecRequest::new(&cmd, Duration::from_secs(60)) };
+    let made = exec(docker, &spec.container(), req, &mut |_| {}).await?;
+    if !made.success() {
+        bail!("forgejo admin user create: {}", made.output.trim());
+    }
+    let basic = anon.with_auth(Auth::Basic { user: spec.admin.clone(), password: spec.password.clone() });
+    let token =
+        basic.create_token(&spec.admin, "forgejo-e2e", &["write:repository", "write:admin", "write:user"]).await?;
+    Ok(Server { api: anon.with_auth(Auth::Token(token)), spec })
+}
+
+/// The host port Docker chose for 3000.
+async fn published_port(docker: &Docker, container: &str) -> Result<u16> {
+    let info = docker.inspect_container(container, None).await?;
+    let ports = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+    let bound = ports.get(&format!("{HTTP_PORT}/tcp")).cloned().flatten().unwrap_or_default();
+    bound
+        .iter()
+        .find_map(|b| b.host_port.as_deref().and_then(|p| p.parse().ok()))
+        .with_context(|| format!("{container} published no port for {HTTP_PORT}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_forgejo_per_run_reachable_by_name_and_from_the_host_only_on_loopback() {
+        let spec = ServerSpec::new("1a2b3c", "code.forgejo.org/forgejo/forgejo:11", "pw");
+        assert_eq!(spec.internal_url(), "http://fe2e-1a2b3c-forgejo:3000");
+        let body = spec.body();
+        let host = body.host_config.expect("host config");
+        assert_eq!(host.network_mode.as_deref(), Some("fe2e-1a2b3c-net"));
+        let bindings = host.port_bindings.expect("ports");
+        let b = &bindings["3000/tcp"].as_ref().expect("bound")[0];
+        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"));
+        // The run's sweep finds it.
+        assert_eq!(body.labels.expect("labels").get(labels::RUN).map(String::as_str), Some("1a2b3c"));
+        // ROOT_URL is the name jobs use.
+        let env = body.env.expect("env");
+        assert!(env.contains(&"FORGEJO__server__ROOT_URL=http://fe2e-1a2b3c-forgejo:3000/".to_owned()), "{env:?}");
+    }
+
+    #[test]
+    fn the_admin_never_has_to_change_its_password() {
+        let cmd = ServerSpec::new("r", "img", "secret-pw").admin_command();
+        let line = &cmd[2];
+        assert!(line.starts_with("forgejo --config /data/gitea/conf/app.ini admin user create --admin"), "{line}");
+        assert!(line.contains("--username e2e-admin --password \"$FE2E_ADMIN_PASSWORD\""), "{line}");
+        assert!(line.ends_with("--must-change-password=false"), "{line}");
+        // The password itself is never on a command line.
+        assert!(!cmd.join(" ").contains("secret-pw"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The Docker platform with the real runner (`--executor forgejo-runner`): one Forgejo per
+//! run (`forgejo::server`) serving `actions/checkout@v4` from its own `actions` organisation;
+//! per item a public repository, the pod's runner container running forgejo-runner as the
+//! chart's does, registered to that repository alone (parallel pods never take each
+//! other's jobs), the workspace pushed, the run watched until every job is final, and the
+//! jobs' logs judged by the same checks as act's.
+//!
+//! This path needs the runner's and Forgejo's images, which this project's own CI cannot
+//! have: its parts are tested against a fake Forgejo (`harness/tests/forgejo_api.rs`) and
+//! unit tests of what they send, not end to end (README: "Who runs the jobs").
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::RunItem;
+use super::docker::{DockerPlatform, PodRun};
+use crate::config::RunnerConfig;
+use crate::docker::{Pod, archive};
+use crate::executor::Kind;
+use crate::executor::forgejo_runner::{self, ForgejoRunner};
+use crate::forgejo::push;
+use crate::forgejo::server::{self, Server, ServerSpec};
+use crate::scenario::{Evidence, Platform};
+
+/// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
+pub struct RealSetup {
+    pub server: Server,
+    pub runner_image: String,
+}
+
+/// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
+/// checkout action the scenarios' workflows use.
+pub async fn start(
+    docker: &bollard::Docker,
+    run_id: &str,
+    forgejo_image: &str,
+    runner_image: &str,
+    out_dir: &Path,
+    deadline: Duration,
+) -> Result<RealSetup> {
+    let spec = ServerSpec::new(run_id, forgejo_image, &secret(run_id));
+    let server = server::start(docker, spec, deadline).await.context("start the run's Forgejo")?;
+    // `uses: actions/checkout@v4` resolves against the instance itself (DEFAULT_ACTIONS_URL).
+    let dir = out_dir.join("actions-checkout");
+    crate::workspace::prepare(&[crate::fixtures_dir().join("actions/checkout")], &dir, &[])?;
+    server.api.create_org_repo("actions", "checkout").await?;
+    let refs = ["HEAD:refs/heads/main", "HEAD:refs/tags/v4"];
+    push::push_refs(&server.api, &server.spec.admin, "actions", "checkout", &dir, &refs).await?;
+    Ok(RealSetup { server, runner_image: runner_image.to_owned() })
+}
+
+/// A password only this run knows (never printed: reports see the redacted token only).
+fn secret(run_id: &str) -> String {
+    use sha2::Digest;
+    let seed = format!("{run_id}{:?}{}", std::time::SystemTime::now(), std::process::id());
+    sha2::Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The repository an item's workspace is pushed to (Forgejo's names: [a-zA-Z0-9._-]).
+pub fn repo_name(item: &str) -> String {
+    let safe: String =
+        item.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    safe.trim_matches(['-', '.']).to_owned()
+}
+
+impl DockerPlatform {
+    /// One item's job with the real runner, once the pod is up and DIND answers: the
+    /// configuration where the chart mounts it, registration, the push, the watch.
+    pub(super) async fn run_job_real(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        config: &RunnerConfig,
+        workspace: &Path,
+        run: &mut PodRun,
+    ) -> Result<()> {
+        let real = self.real.as_ref().context("no Forgejo was started for this run")?;
+        let (api, owner) = (&real.server.api, real.server.spec.admin.as_str());
+        let repo = repo_name(&item.name);
+        api.create_repo(&repo).await?;
+        let token = api.repo_registration_token(owner, &repo).await?;
+        let yaml = ForgejoRunner::config_yaml(config)?;
+        let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
+        let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
+        pod.upload(&pod.runner, "/", archive::from_entries(&[entry])?).await?;
+        let name = format!("fe2e-{}-{repo}", self.run_id);
+        let cmd = ForgejoRunner::register_command(&real.server.spec.internal_url(), &name, config);
+        let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
+        let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
+        if !registered.success() {
+            bail!("forgejo-runner register failed: {}", registered.output.trim());
+        }
+        self.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
+        let sha = push::push(api, owner, owner, &repo, workspace).await?;
+        self.say(&item.name, format!("pushed {} to {owner}/{repo}", &sha[..sha.len().min(12)]));
+        let t = Instant::now();
+        let pushed = push::run_of(api, owner, &repo, &sha, run.deadlines.job).await;
+        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
+        let pushed = pushed?;
+        let log = pushed.joined_log();
+        run.logs.push(("job.log", log.clone()));
+        run.evidence = Some(Evidence {
+            platform: Platform::Docker,
+            executor: Kind::ForgejoRunner,
+            dind: pod.mode,
+            nonce: nonce.to_owned(),
+            job_succeeded: pushed.succeeded(),
+            log,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_names_become_repository_names() {
+        assert_eq!(repo_name("docker-build"), "docker-build");
+        assert_eq!(repo_name("docker-build:broken"), "docker-build-broken");
+        assert_eq!(repo_name("workflow:.forgejo/workflows/ci.yml"), "workflow-.forgejo-workflows-ci.yml");
+    }
+
+    #[test]
+    fn the_checkout_action_is_a_composite_action_that_fetches_the_pushed_commit() {
+        let path = crate::fixtures_dir().join("actions/checkout/action.yml");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).expect("read")).expect("yaml");
+        assert_eq!(doc["runs"]["using"].as_str(), Some("composite"));
+        let run = doc["runs"]["steps"][0]["run"].as_str().expect("a run step");
+        assert!(run.contains("${{ github.server_url }}/${{ github.repository }}.git"), "{run}");
+        assert!(run.contains("${{ github.sha }}"), "{run}");
+    }
+}

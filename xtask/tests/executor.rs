@@ -1,0 +1,45 @@
+//! `--executor`: the real runner asked for where its images cannot be had is one line and
+//! exit 2 in seconds, naming both images and how to provide them; on kind it says the path
+//! is not built; a wrong value is one line too.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn e2e(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("e2e").args(args).output().expect("xtask");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), start.elapsed())
+}
+
+#[test]
+#[ignore = "needs a Docker engine without forgejo-runner's images and no registry; cargo xtask ci runs it"]
+fn forgejo_runner_without_its_images_is_one_line_and_exit_2_in_seconds() {
+    let (code, stderr, took) = e2e(&["--executor", "forgejo-runner", "--scenario", "docker-build"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(took < Duration::from_secs(30), "answered in {took:?}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    let line = lines[0];
+    assert!(line.starts_with("error: --executor forgejo-runner needs images this engine does not have"), "{line}");
+    assert!(
+        line.contains("code.forgejo.org/forgejo/runner:7.0.0") && line.contains("code.forgejo.org/forgejo/forgejo:11")
+    );
+    assert!(line.contains("docker load -i FILE.tar") && line.contains("--runner-image"), "{line}");
+
+    // A tarball that is not there is named as such.
+    let (code, stderr, _) = e2e(&["--executor", "forgejo-runner", "--runner-image", "/nonexistent/runner.tar"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/runner.tar: open /nonexistent/runner.tar"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs a Docker engine; cargo xtask ci runs it"]
+fn on_kind_the_real_runner_is_refused_and_a_wrong_value_is_one_line() {
+    let (code, stderr, took) = e2e(&["--platform", "kind", "--executor", "forgejo-runner"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(took < Duration::from_secs(30), "answered in {took:?}");
+    assert!(stderr.contains("runs on the Docker platform only so far"), "{stderr}");
+    let (code, stderr, _) = e2e(&["--executor", "runner"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim(), "error: --executor is `auto`, `act` or `forgejo-runner`, not `runner`");
+}
