@@ -96,6 +96,13 @@ pub struct Server {
     pub api: Forgejo,
 }
 
+/// The run's Forgejo and the runner's image: what a platform needs to run jobs with
+/// forgejo-runner.
+pub struct RealSetup {
+    pub server: Server,
+    pub runner_image: String,
+}
+
 /// Creates the run's network and Forgejo on it, waits for the API (at most `deadline`),
 /// makes the admin and a token.
 pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Result<Server> {

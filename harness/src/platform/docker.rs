@@ -42,14 +42,10 @@ pub struct DockerPlatform {
     pub progress: Progress,
     /// Where workspaces and bundles of this run go.
     pub out_dir: PathBuf,
-    /// Items at once (`--jobs`).
-    pub jobs: usize,
-    /// Upgrade pairs to validate instead of the plain items.
-    pub upgrades: Vec<super::upgrade::UpgradePair>,
     /// Seconds per setup phase.
     pub setup: super::seam::Phases,
     /// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
-    pub real: Option<super::docker_real::RealSetup>,
+    pub real: Option<crate::forgejo::server::RealSetup>,
 }
 
 /// How [`DockerPlatform::run_in_pod`] sets up one pod.

@@ -21,14 +21,8 @@ use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
 use crate::forgejo::push;
-use crate::forgejo::server::{self, Server, ServerSpec};
+use crate::forgejo::server::{self, RealSetup, ServerSpec};
 use crate::scenario::{Evidence, Platform};
-
-/// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
-pub struct RealSetup {
-    pub server: Server,
-    pub runner_image: String,
-}
 
 /// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
 /// checkout action the scenarios' workflows use.

@@ -10,6 +10,7 @@ use anyhow::Result;
 use super::RunItem;
 use super::docker::{Deadlines, DockerPlatform};
 use super::seam::{Facts, Phases, PlatformRun};
+use super::upgrade::UpgradePair;
 use crate::Progress;
 use crate::config::{ChartValues, check_tls_verify};
 use crate::docker::images::{self, ImageKind, ImageSource};
@@ -30,7 +31,7 @@ pub struct DockerRunOptions {
     pub jobs: usize,
     pub deadlines: Deadlines,
     /// Upgrade pairs: each runs `items` before and after an in-place upgrade.
-    pub upgrades: Vec<super::upgrade::UpgradePair>,
+    pub upgrades: Vec<UpgradePair>,
 }
 
 /// The engine's images (built or pulled), the privilege probe and the run's header.
@@ -40,7 +41,7 @@ pub async fn prepare(
     executor_line: &str,
     real_images: Option<(String, String)>,
     progress: Progress,
-) -> Result<DockerPlatform> {
+) -> Result<DockerRun> {
     let docker = docker::connect().await?;
     let t = Instant::now();
     let images = progress.step("images", images::ensure(&docker, opts.image_source, &progress)).await?;
@@ -73,7 +74,7 @@ pub async fn prepare(
             Some(real)
         }
     };
-    Ok(DockerPlatform {
+    let platform = DockerPlatform {
         docker,
         out_dir,
         real,
@@ -89,19 +90,27 @@ pub async fn prepare(
         deadlines: opts.deadlines,
         signatures: crate::diagnose::signatures()?,
         progress,
-        jobs: opts.jobs,
-        upgrades: opts.upgrades,
         setup: Phases::new(setup),
-    })
+    };
+    Ok(DockerRun { platform, jobs: opts.jobs, upgrades: opts.upgrades })
 }
 
-impl PlatformRun for DockerPlatform {
+/// The Docker platform of one run, with what only the run loop needs.
+pub struct DockerRun {
+    platform: DockerPlatform,
+    /// Items at once (`--jobs`).
+    jobs: usize,
+    /// Upgrade pairs to validate instead of the plain items.
+    upgrades: Vec<UpgradePair>,
+}
+
+impl PlatformRun for DockerRun {
     fn platform(&self) -> Platform {
         Platform::Docker
     }
 
     fn dind(&self) -> DindMode {
-        self.dind
+        self.platform.dind
     }
 
     fn concurrency(&self) -> usize {
@@ -109,21 +118,21 @@ impl PlatformRun for DockerPlatform {
     }
 
     fn set_artifacts(&mut self, artifacts: HashMap<&'static str, Vec<u8>>) {
-        self.artifacts = artifacts;
+        self.platform.artifacts = artifacts;
     }
 
     fn not_here(&self, item: &RunItem) -> Option<String> {
-        if self.real.is_some()
+        if self.platform.real.is_some()
             && (item.variant.is_some_and(|v| v.fault.is_some())
                 || item.scenario.is_some_and(|s| s.setup != PodSetup::Standard))
         {
             return Some("not built for forgejo-runner yet (faults and special pod setups run with act)".into());
         }
-        unmet_needs(item, self.dind)
+        unmet_needs(item, self.platform.dind)
     }
 
     async fn run_item(&self, item: &RunItem) -> ScenarioResult {
-        self.run(item).await
+        self.platform.run(item).await
     }
 
     fn has_upgrades(&self) -> bool {
@@ -135,41 +144,46 @@ impl PlatformRun for DockerPlatform {
         let plain = |i: &&RunItem| {
             i.variant.is_none()
                 && i.scenario.is_none_or(|s| s.setup == PodSetup::Standard)
-                && unmet_needs(i, self.dind).is_none()
+                && unmet_needs(i, self.platform.dind).is_none()
         };
         let items: Vec<RunItem> = items.iter().filter(plain).cloned().collect();
         let mut results = Vec::new();
         for pair in &self.upgrades {
-            self.progress.say(format!("upgrade:{}: start", pair.name));
-            let r = self.run_upgrade(pair, &items).await;
+            self.platform.progress.say(format!("upgrade:{}: start", pair.name));
+            let r = self.platform.run_upgrade(pair, &items).await;
             let took = r.duration.as_secs_f64();
-            self.progress.say(format!("upgrade:{}: {} in {took:.1}s", pair.name, super::word(&r.outcome)));
+            self.platform.progress.say(format!("upgrade:{}: {} in {took:.1}s", pair.name, super::word(&r.outcome)));
             results.push(r);
         }
         results
     }
 
     async fn teardown(&self, _failed: bool) -> Result<()> {
-        if self.keep {
+        if self.platform.keep {
             return Ok(());
         }
-        docker::sweep(&self.docker, labels::RUN, &self.run_id).await?;
+        docker::sweep(&self.platform.docker, labels::RUN, &self.platform.run_id).await?;
         // Every run is a leak test: what it made must be gone.
-        let left = docker::count_managed(&self.docker, labels::RUN, &self.run_id).await?;
-        anyhow::ensure!(left.is_empty(), "run {} left {} resources behind: {left:?}", self.run_id, left.total());
+        let left = docker::count_managed(&self.platform.docker, labels::RUN, &self.platform.run_id).await?;
+        anyhow::ensure!(
+            left.is_empty(),
+            "run {} left {} resources behind: {left:?}",
+            self.platform.run_id,
+            left.total()
+        );
         Ok(())
     }
 
     fn facts(&self) -> Facts {
         Facts {
-            executor: self.executor.kind().name(),
-            privilege: self.privilege.describe().to_owned(),
-            images: format!("{:?}", self.images.source).to_lowercase(),
+            executor: self.platform.executor.kind().name(),
+            privilege: self.platform.privilege.describe().to_owned(),
+            images: format!("{:?}", self.platform.images.source).to_lowercase(),
         }
     }
 
     fn phases(&self) -> &Phases {
-        &self.setup
+        &self.platform.setup
     }
 }
 
