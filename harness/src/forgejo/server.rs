@@ -126,8 +126,13 @@ pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Res
         bail!("forgejo admin user create: {}", made.output.trim());
     }
     let basic = anon.with_auth(Auth::Basic { user: spec.admin.clone(), password: spec.password.clone() });
-    let token =
-        basic.create_token(&spec.admin, "forgejo-e2e", &["write:repository", "write:admin", "write:user"]).await?;
+    let token = basic
+        .create_token(
+            &spec.admin,
+            "forgejo-e2e",
+            &["write:repository", "write:admin", "write:organization", "write:user"],
+        )
+        .await?;
     Ok(Server { api: anon.with_auth(Auth::Token(token)), spec })
 }
 

@@ -59,6 +59,17 @@ pub fn repo_name(item: &str) -> String {
     safe.trim_matches(['-', '.']).to_owned()
 }
 
+/// `config` with every bare label (`self-hosted`) mapped to `docker://IMAGE`.
+pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
+    let mut config = config.clone();
+    if let Some(labels) = config.runner.as_mut().and_then(|r| r.labels.as_mut()) {
+        for label in labels.iter_mut().filter(|l| !l.contains(':')) {
+            *label = format!("{label}:docker://{image}");
+        }
+    }
+    config
+}
+
 impl DockerPlatform {
     /// One item's job with the real runner, once the pod is up and DIND answers: the
     /// configuration where the chart mounts it, registration, the push, the watch.
@@ -76,6 +87,11 @@ impl DockerPlatform {
         let repo = repo_name(&item.name);
         api.create_repo(&repo).await?;
         let token = api.repo_registration_token(owner, &repo).await?;
+        // As with act: bare labels run in the harness's job image (docker CLI, git), which
+        // DIND already holds, instead of node:22-bookworm.
+        let job_image = self.images.get(crate::docker::images::ImageKind::Job);
+        let config = &with_job_image(config, job_image);
+        run.notes.push(format!("bare runner labels map to {job_image} (loaded into DIND), as with act"));
         let yaml = ForgejoRunner::config_yaml(config)?;
         let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
         let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
@@ -117,6 +133,20 @@ mod tests {
         assert_eq!(repo_name("docker-build"), "docker-build");
         assert_eq!(repo_name("docker-build:broken"), "docker-build-broken");
         assert_eq!(repo_name("workflow:.forgejo/workflows/ci.yml"), "workflow-.forgejo-workflows-ci.yml");
+    }
+
+    #[test]
+    fn bare_labels_run_in_the_job_image_and_mapped_ones_stay() {
+        let mut config = RunnerConfig::default();
+        config.runner = Some(crate::config::RunnerSection {
+            labels: Some(vec!["self-hosted".into(), "ubuntu:docker://ubuntu:24.04".into()]),
+            ..Default::default()
+        });
+        let mapped = with_job_image(&config, "forgejo-e2e/job:abc");
+        assert_eq!(
+            mapped.labels(),
+            ["self-hosted:docker://forgejo-e2e/job:abc", "ubuntu:docker://ubuntu:24.04"].map(String::from)
+        );
     }
 
     #[test]
