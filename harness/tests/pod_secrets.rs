@@ -34,25 +34,39 @@ async fn pod_publishes_nothing_and_holds_no_ca_key() {
         network: None,
         runner_script: None,
     };
-    let pod = Pod::create(&docker, &spec).await.expect("create");
-    let checks = async {
-        pod.start().await?;
-        pod.wait_ready(Duration::from_secs(60)).await?;
-        let dind = docker.inspect_container(&pod.dind, None).await?;
-        let bindings = dind.host_config.and_then(|h| h.port_bindings).unwrap_or_default();
-        anyhow::ensure!(bindings.is_empty(), "DIND publishes ports: {bindings:?}");
-        let published = dind.network_settings.and_then(|n| n.ports).unwrap_or_default();
-        anyhow::ensure!(published.values().all(|v| v.is_none()), "DIND's ports reach the host: {published:?}");
-        let cmd = ["sh", "-c", "find /certs -name key.pem -printf '%p %m\\n' | sort; grep -rl 'PRIVATE KEY' /certs | sort"].map(String::from);
-        let out = pod.exec_runner(&cmd, &[], None, Duration::from_secs(20)).await?;
-        anyhow::ensure!(
-            out.output == "/certs/client/key.pem 600\n/certs/server/key.pem 600\n/certs/client/key.pem\n/certs/server/key.pem\n",
-            "keys in the runner container: {}",
-            out.output
-        );
-        anyhow::Ok(())
-    }
-    .await;
+    // A DIND that dies while starting (seen once in CI, cause unknown; the error now
+    // quotes its last log lines) says nothing about secrets: one more pod, said out loud.
+    // The assertions below run only on a pod whose daemon answered.
+    let mut attempt = 0;
+    let (pod, checks) = loop {
+        attempt += 1;
+        let pod = Pod::create(&docker, &spec).await.expect("create");
+        let checks = async {
+            pod.start().await?;
+            pod.wait_ready(Duration::from_secs(60)).await?;
+            let dind = docker.inspect_container(&pod.dind, None).await?;
+            let bindings = dind.host_config.and_then(|h| h.port_bindings).unwrap_or_default();
+            anyhow::ensure!(bindings.is_empty(), "DIND publishes ports: {bindings:?}");
+            let published = dind.network_settings.and_then(|n| n.ports).unwrap_or_default();
+            anyhow::ensure!(published.values().all(|v| v.is_none()), "DIND's ports reach the host: {published:?}");
+            let cmd = ["sh", "-c", "find /certs -name key.pem -printf '%p %m\\n' | sort; grep -rl 'PRIVATE KEY' /certs | sort"].map(String::from);
+            let out = pod.exec_runner(&cmd, &[], None, Duration::from_secs(20)).await?;
+            anyhow::ensure!(
+                out.output == "/certs/client/key.pem 600\n/certs/server/key.pem 600\n/certs/client/key.pem\n/certs/server/key.pem\n",
+                "keys in the runner container: {}",
+                out.output
+            );
+            anyhow::Ok(())
+        }
+        .await;
+        match checks {
+            Err(e) if attempt == 1 && format!("{e:#}").contains("exited before its daemon answered") => {
+                eprintln!("DIND died while starting, a second pod: {e:#}");
+                pod.remove().await.expect("remove");
+            }
+            checks => break (pod, checks),
+        }
+    };
     pod.remove().await.expect("remove");
     let left = count_managed(&docker, labels::RUN, &run_id).await.expect("count");
     // The privilege probe and the pod are gone: nothing with this run's label remains.

@@ -223,7 +223,11 @@ impl Pod {
         let cmd = ["docker", "version", "--format", "{{.Server.Version}}"].map(String::from);
         wait::until("DIND's TLS socket", deadline, Duration::from_millis(250), || async {
             if !self.running(&self.dind).await? {
-                anyhow::bail!("the DIND container exited before its daemon answered");
+                // Its last words say why (a dockerd flag, iptables, the data root).
+                let log = self.logs(&self.dind).await;
+                let tail: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+                let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+                anyhow::bail!("the DIND container exited before its daemon answered; its last lines: {tail}");
             }
             let out = self.exec_cli(&cmd, Duration::from_secs(10)).await?;
             Ok(if out.success() {
