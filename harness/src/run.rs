@@ -133,9 +133,7 @@ impl Cleanup {
 
 /// A fresh id for a run: short, unique enough among concurrent runs on one engine.
 pub fn new_run_id() -> String {
-    use sha2::Digest;
-    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-    sha2::Sha256::digest(seed.as_bytes()).iter().take(3).map(|b| format!("{b:02x}")).collect()
+    crate::sys::fresh_hex("", 3)
 }
 
 /// Drives a prepared platform through the steps every platform shares: the job

@@ -20,3 +20,11 @@ pub fn on_path(program: &str) -> Vec<std::path::PathBuf> {
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     on_path(program).into_iter().next()
 }
+
+/// `bytes` bytes of hex, fresh for this moment and this process (`salt` tells callers
+/// apart): run ids, per-run passwords.
+pub fn fresh_hex(salt: &str, bytes: usize) -> String {
+    use sha2::Digest;
+    let seed = format!("{salt}{:?}{}", std::time::SystemTime::now(), std::process::id());
+    sha2::Sha256::digest(seed.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+}

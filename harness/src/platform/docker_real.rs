@@ -47,9 +47,7 @@ pub async fn start(
 
 /// A password only this run knows (never printed: reports see the redacted token only).
 fn secret(run_id: &str) -> String {
-    use sha2::Digest;
-    let seed = format!("{run_id}{:?}{}", std::time::SystemTime::now(), std::process::id());
-    sha2::Sha256::digest(seed.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::sys::fresh_hex(run_id, 16)
 }
 
 /// The repository an item's workspace is pushed to (Forgejo's names: [a-zA-Z0-9._-]).
