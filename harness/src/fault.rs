@@ -44,6 +44,19 @@ pub enum Fault {
     /// The cluster's API server stops while the job runs (when the job prints `E2E-MARK
     /// sleeping=`); the kubelet starts it again. Kubernetes only.
     ApiUnreachable,
+    /// Forgejo stops while the job runs (on the `sleeping` marker). The item gets a
+    /// Forgejo of its own, so no other item loses its instance. Real runner only.
+    ForgejoStopped,
+    /// The runner's container is killed while the job runs (on the `sleeping` marker): the
+    /// job it took is left running on Forgejo's side. Real runner only.
+    RunnerKilled,
+    /// The runner registers with a token Forgejo never issued. Real runner only.
+    WrongRegistrationToken,
+    /// The runner registers with a label no job asks for: the job waits for a runner that
+    /// never comes. Real runner only.
+    NoRunnerTakes,
+    /// The workspace is pushed with a token that may only read. Real runner only.
+    PushRejected,
 }
 
 /// What a fault does while the job runs, when the job prints its marker.
@@ -53,6 +66,23 @@ pub enum Hook {
     KillDind,
     /// The cluster's API server is stopped.
     StopApiServer,
+    /// The item's Forgejo is stopped.
+    StopForgejo,
+    /// The runner's container is killed.
+    KillRunner,
+}
+
+/// What a fault changes on Forgejo's side of the real runner's path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForgejoChange {
+    /// The item gets a Forgejo of its own (the fault stops it).
+    pub own_instance: bool,
+    /// The runner registers with a token Forgejo never issued.
+    pub wrong_registration_token: bool,
+    /// The runner registers with only this label (no job asks for it).
+    pub runner_label: Option<&'static str>,
+    /// The workspace is pushed with a token of `read:repository` only.
+    pub read_only_push: bool,
 }
 
 /// What a fault changes in the pod, before it starts.
@@ -78,8 +108,32 @@ impl Fault {
             Fault::DindNeverReady => PodChange { dind_never_starts: true, ..PodChange::default() },
             Fault::DiskFull => PodChange { data_limit_mib: Some(64), ..PodChange::default() },
             Fault::DindImageMissing => PodChange { dind_image_missing: true, ..PodChange::default() },
-            Fault::JobHangs | Fault::DindKilled | Fault::ApiUnreachable => PodChange::default(),
+            _ => PodChange::default(),
         }
+    }
+
+    /// What this fault changes on Forgejo's side (the real runner's path).
+    pub fn forgejo_change(self) -> ForgejoChange {
+        let none = ForgejoChange::default();
+        match self {
+            Fault::ForgejoStopped => ForgejoChange { own_instance: true, ..none },
+            Fault::WrongRegistrationToken => ForgejoChange { wrong_registration_token: true, ..none },
+            Fault::NoRunnerTakes => ForgejoChange { runner_label: Some("fe2e-no-job-asks-for-this"), ..none },
+            Fault::PushRejected => ForgejoChange { read_only_push: true, ..none },
+            _ => none,
+        }
+    }
+
+    /// Whether only the real runner against a real Forgejo can have this fault.
+    pub fn needs_forgejo(self) -> bool {
+        matches!(
+            self,
+            Fault::ForgejoStopped
+                | Fault::RunnerKilled
+                | Fault::WrongRegistrationToken
+                | Fault::NoRunnerTakes
+                | Fault::PushRejected
+        )
     }
 
     /// `d` shortened where waiting longer is pointless: the failure shows within these.
@@ -90,8 +144,10 @@ impl Fault {
             }
             Fault::JobHangs => d.job = Duration::from_secs(15),
             // The hanging job must not outlast the outage by minutes.
-            Fault::ApiUnreachable => d.job = Duration::from_secs(120),
-            Fault::DindKilled | Fault::DiskFull => {}
+            Fault::ApiUnreachable | Fault::ForgejoStopped | Fault::RunnerKilled => d.job = Duration::from_secs(120),
+            // Long enough for a runner that would take the job to take it.
+            Fault::NoRunnerTakes => d.job = Duration::from_secs(30),
+            Fault::DindKilled | Fault::DiskFull | Fault::WrongRegistrationToken | Fault::PushRejected => {}
         }
         d
     }
@@ -103,6 +159,8 @@ impl Fault {
         match self {
             Fault::DindKilled => Some((key, Hook::KillDind)),
             Fault::ApiUnreachable => Some((key, Hook::StopApiServer)),
+            Fault::ForgejoStopped => Some((key, Hook::StopForgejo)),
+            Fault::RunnerKilled => Some((key, Hook::KillRunner)),
             _ => None,
         }
     }
@@ -110,11 +168,21 @@ impl Fault {
     /// The marker key a healthy job prints just before the fault takes effect: a fault
     /// variant passes only when the job got that far (the pod was healthy until then).
     pub fn trigger(self) -> Option<&'static str> {
-        matches!(self, Fault::JobHangs | Fault::DindKilled | Fault::ApiUnreachable).then_some("sleeping")
+        matches!(
+            self,
+            Fault::JobHangs | Fault::DindKilled | Fault::ApiUnreachable | Fault::ForgejoStopped | Fault::RunnerKilled
+        )
+        .then_some("sleeping")
     }
 
-    /// Why this fault cannot be injected on `platform`, if it cannot.
-    pub fn not_on(self, platform: crate::scenario::Platform) -> Option<&'static str> {
+    /// Why this fault cannot be injected on `platform` with `executor` running the jobs.
+    pub fn not_on(self, platform: crate::scenario::Platform, executor: crate::executor::Kind) -> Option<&'static str> {
+        if self.needs_forgejo() && executor != crate::executor::Kind::ForgejoRunner {
+            return Some(
+                "needs the real runner and a Forgejo (--executor forgejo-runner): act has no instance to stop, \
+                 register with or push to",
+            );
+        }
         (self == Fault::ApiUnreachable && platform == crate::scenario::Platform::Docker)
             .then_some("stops the cluster's API server: there is none on the Docker platform")
     }
@@ -138,11 +206,32 @@ pub enum Failure {
     DindImageMissing,
     /// DIND's data root filled up.
     DiskFull,
+    /// Forgejo stopped answering while the job ran.
+    ForgejoGone,
+    /// The runner's container ended while the job ran.
+    RunnerDied,
+    /// Forgejo refused the runner's registration.
+    RegistrationRefused,
+    /// No runner took the job within the `job` deadline.
+    NotPickedUp,
+    /// Forgejo refused the workspace's push.
+    PushRejected,
 }
 
 /// How the platforms word an ended DIND, a lost API, and a job past its deadline.
 pub const DIND_DIED: &str = "the DIND container died during the job";
 pub const API_OUTAGE: &str = "the cluster API stopped answering during the job";
+/// How the real runner's path words its failures (`forgejo/push.rs`, `platform/docker_real.rs`).
+pub const FORGEJO_GONE: &str = "Forgejo stopped answering during the job";
+pub const RUNNER_DIED: &str = "the runner container died during the job";
+pub const REGISTRATION_REFUSED: &str = "forgejo-runner register was refused";
+pub const PUSH_REJECTED: &str = "the push was rejected";
+pub const NOT_PICKED: &str = "no runner took";
+
+/// `no runner took job `build` within 30s`.
+pub fn not_picked(job: &str, deadline: Duration) -> String {
+    format!("{NOT_PICKED} job `{job}` within {}s", deadline.as_secs())
+}
 
 /// `the job did not finish within 15s`.
 pub fn did_not_finish(deadline: Duration) -> String {
@@ -162,6 +251,11 @@ impl Failure {
             Failure::ApiOutage => (Some(API_OUTAGE.into()), None),
             Failure::DindImageMissing => (None, Some("image-not-loaded")),
             Failure::DiskFull => (Some("no space left on device".into()), Some("disk-full")),
+            Failure::ForgejoGone => (Some(FORGEJO_GONE.into()), None),
+            Failure::RunnerDied => (Some(RUNNER_DIED.into()), None),
+            Failure::RegistrationRefused => (Some(REGISTRATION_REFUSED.into()), None),
+            Failure::NotPickedUp => (Some(NOT_PICKED.into()), None),
+            Failure::PushRejected => (Some(PUSH_REJECTED.into()), None),
         }
     }
 
@@ -198,6 +292,11 @@ impl Fault {
             Fault::ApiUnreachable => Failure::ApiOutage,
             Fault::DindImageMissing => Failure::DindImageMissing,
             Fault::DiskFull => Failure::DiskFull,
+            Fault::ForgejoStopped => Failure::ForgejoGone,
+            Fault::RunnerKilled => Failure::RunnerDied,
+            Fault::WrongRegistrationToken => Failure::RegistrationRefused,
+            Fault::NoRunnerTakes => Failure::NotPickedUp,
+            Fault::PushRejected => Failure::PushRejected,
         }
     }
 }
@@ -246,8 +345,41 @@ mod tests {
         assert_eq!(Fault::DindKilled.hook(), Some(("sleeping", Hook::KillDind)));
         assert_eq!(Fault::ApiUnreachable.hook(), Some(("sleeping", Hook::StopApiServer)));
         assert_eq!(Fault::JobHangs.hook(), None);
-        assert!(Fault::ApiUnreachable.not_on(crate::scenario::Platform::Docker).is_some());
-        assert!(Fault::ApiUnreachable.not_on(crate::scenario::Platform::Kind).is_none());
-        assert!(Fault::DiskFull.not_on(crate::scenario::Platform::Docker).is_none());
+        use crate::executor::Kind::{Act, ForgejoRunner};
+        use crate::scenario::Platform::{Docker, Kind};
+        assert!(Fault::ApiUnreachable.not_on(Docker, Act).is_some());
+        assert!(Fault::ApiUnreachable.not_on(Kind, Act).is_none());
+        assert!(Fault::DiskFull.not_on(Docker, Act).is_none());
+        assert!(Fault::DiskFull.not_on(Docker, ForgejoRunner).is_none());
+    }
+
+    #[test]
+    fn forgejo_faults_need_the_real_runner_and_declare_their_change_and_failure() {
+        use crate::executor::Kind::{Act, ForgejoRunner};
+        use crate::scenario::Platform::{Docker, Kind};
+        let real = [
+            Fault::ForgejoStopped,
+            Fault::RunnerKilled,
+            Fault::WrongRegistrationToken,
+            Fault::NoRunnerTakes,
+            Fault::PushRejected,
+        ];
+        for f in real {
+            let why = f.not_on(Docker, Act).expect("skipped with act");
+            assert!(why.contains("--executor forgejo-runner"), "{why}");
+            assert!(f.not_on(Kind, Act).is_some());
+            assert_eq!(f.not_on(Docker, ForgejoRunner), None);
+            assert_eq!(f.pod_change(), PodChange::default(), "{f:?} changes Forgejo's side, not the pod");
+        }
+        assert!(Fault::ForgejoStopped.forgejo_change().own_instance);
+        assert_eq!(Fault::ForgejoStopped.hook(), Some(("sleeping", Hook::StopForgejo)));
+        assert_eq!(Fault::RunnerKilled.hook(), Some(("sleeping", Hook::KillRunner)));
+        assert_eq!(Fault::DindKilled.forgejo_change(), ForgejoChange::default());
+        // A job no runner takes is named with the fault's own, shorter deadline.
+        let d = Fault::NoRunnerTakes.deadlines(Deadlines::default());
+        let error = format!("watch the run\n{}", not_picked("docker-build", d.job));
+        let seen = Fault::NoRunnerTakes.failure().seen(Some(&error), &[], d);
+        assert_eq!(seen.as_deref(), Some("the pod failed: no runner took job `docker-build` within 30s"));
+        assert_eq!(Fault::PushRejected.failure().seen(Some("job failed"), &[], d), None);
     }
 }

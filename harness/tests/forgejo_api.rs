@@ -8,13 +8,17 @@
 //! behind it (pushes need basic auth with the token; a repository named `locked` refuses
 //! them), and every push that moves `main` creates a run with one job per job of the
 //! pushed workflows, read from the pushed commit, whose statuses advance as they are
-//! polled and whose logs name the job and the commit.
+//! polled and whose logs name the job and the commit. For the real path's faults: a
+//! repository named `nobody*` has runs no runner ever takes (no tasks, but the run's web
+//! page), a job named `*sleep*` runs until the deadline printing its `sleeping` marker,
+//! and the whole fake can be stopped mid-run (its connections refused from then on).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::forgejo::{Auth, Forgejo, RunStatus, push};
+use harness::fault::{FORGEJO_GONE, PUSH_REJECTED, RUNNER_DIED};
+use harness::forgejo::{Auth, Forgejo, RunStatus, Task, push};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -36,6 +40,8 @@ struct State {
     next_task: i64,
     /// `Authorization` headers pushes came with.
     push_auth: Vec<String>,
+    /// The accept loop and every connection: aborted when the fake "stops".
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 /// A run a push created: its commit and its jobs (task id, job id, polls seen).
@@ -58,13 +64,13 @@ async fn fake_forgejo(repos: &[(&str, bool)]) -> (String, Shared) {
         s.next_task = 200;
     }
     let shared = state.clone();
-    tokio::spawn(async move {
+    let accepting = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let state = state.clone();
-            tokio::spawn(async move {
+            let (state, handles) = (state.clone(), state.clone());
+            let conn = tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(route(req, &state).await) }
@@ -73,9 +79,18 @@ async fn fake_forgejo(repos: &[(&str, bool)]) -> (String, Shared) {
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
             });
+            handles.lock().expect("state").tasks.push(conn.abort_handle());
         }
     });
+    shared.lock().expect("state").tasks.push(accepting.abort_handle());
     (format!("http://{addr}"), shared)
+}
+
+/// Forgejo stops: nothing answers on its port any more.
+fn stop(state: &Shared) {
+    for t in state.lock().expect("state").tasks.drain(..) {
+        t.abort();
+    }
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -88,6 +103,15 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     Response::builder().status(status).body(Full::new(Bytes::from(body))).expect("response")
+}
+
+/// `/{owner}/{repo}/actions/runs/{run}` → (repo, run).
+fn run_page(path: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["e2e-admin", repo, "actions", "runs", run] => Some((repo, run)),
+        _ => None,
+    }
 }
 
 /// `/{owner}/{repo}/actions/runs/{run}/jobs/{job}/logs` → (repo, run, job).
@@ -111,13 +135,23 @@ async fn route(req: Request<hyper::body::Incoming>, state: &Shared) -> Response<
         return git_http(state, &repo, &rest, &method, &query, &auth, content_type, body.to_vec());
     }
     let mut state = state.lock().expect("state");
+    if let Some((repo, run)) = run_page(&path) {
+        // The web page of a run: there once a push created it, whether or not a runner took it.
+        let there =
+            state.pushed.get(repo).is_some_and(|runs| run.parse::<usize>().is_ok_and(|n| n >= 1 && n <= runs.len()));
+        return text(if there { StatusCode::OK } else { StatusCode::NOT_FOUND }, String::new());
+    }
     if let Some((repo, run, job)) = log_route(&path)
         && let Some(runs) = state.pushed.get(repo)
     {
         let found = run.parse::<usize>().ok().and_then(|n| runs.get(n.wrapping_sub(1)));
         return match found.and_then(|r| job.parse::<usize>().ok().and_then(|j| r.jobs.get(j).map(|x| (r, x)))) {
             Some((r, (_, name, _))) => {
-                text(StatusCode::OK, format!("2026-12-02T13:00:00Z E2E-MARK n job={name} sha={}\n", r.sha))
+                let mut log = format!("2026-12-02T13:00:00Z E2E-MARK n job={name} sha={}\n", r.sha);
+                if name.contains("sleep") {
+                    log.push_str("2026-12-02T13:00:01Z E2E-MARK n sleeping=600\n");
+                }
+                text(StatusCode::OK, log)
             }
             None => text(StatusCode::NOT_FOUND, "Not Found".into()),
         };
@@ -318,7 +352,8 @@ fn record_push(state: &Shared, repo: &str, bare: &std::path::Path) {
     }
     let mut s = state.lock().expect("state");
     let runs = s.pushed.entry(repo.to_owned()).or_default();
-    if runs.iter().any(|r| r.sha == sha) {
+    // A workflow without jobs starts no run.
+    if jobs.is_empty() || runs.iter().any(|r| r.sha == sha) {
         return;
     }
     let first = s.next_task;
@@ -332,9 +367,17 @@ fn record_push(state: &Shared, repo: &str, bare: &std::path::Path) {
 fn pushed_tasks(repo: &str, runs: &mut [PushedRunState]) -> serde_json::Value {
     let mut out = Vec::new();
     for (i, run) in runs.iter_mut().enumerate() {
+        // Forgejo lists a job once a runner took it: nobody takes these.
+        if repo.starts_with("nobody") {
+            continue;
+        }
         for (id, name, polls) in &mut run.jobs {
             *polls += 1;
-            let end = if name.contains("fail") { "failure" } else { "success" };
+            let end = match name.as_str() {
+                n if n.contains("sleep") => "running",
+                n if n.contains("fail") => "failure",
+                _ => "success",
+            };
             let status = ["waiting", "running"].get(*polls - 1).copied().unwrap_or(end);
             out.push(serde_json::json!({"id": *id, "name": name, "head_branch": "main", "head_sha": run.sha,
                 "run_number": i + 1, "event": "push", "status": status, "workflow_id": "ci.yml",
@@ -477,23 +520,24 @@ async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
     let ws = workspace("rejected", &["build"]);
     let err = push::push(&api, "e2e-admin", "e2e-admin", "locked", &ws).await.expect_err("403");
     let err = format!("{err:#}");
-    assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git was rejected")), "{err}");
+    assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git: {PUSH_REJECTED}")), "{err}");
     assert!(err.contains("403") && err.contains("may lack `write:repository`"), "{err}");
 
     let wrong = Forgejo::new(&base, Auth::Token("not-the-token".into()));
     let err = format!("{:#}", push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401"));
-    assert!(err.contains("was rejected: Forgejo refused the credentials (a wrong or expired token)"), "{err}");
+    assert!(err.contains("rejected: Forgejo refused the credentials (a wrong or expired token)"), "{err}");
     assert!(!err.contains("not-the-token"), "a token in an error: {err}");
 
-    // Pushed, but no run ever appears (a commit whose workflow has no jobs, as when no
-    // runner picks anything up): bounded by the deadline, and says what it waited for.
+    // Pushed, but no run ever appears (a workflow without jobs): bounded by the deadline,
+    // and says what it waited for.
     std::fs::write(ws.join(".forgejo/workflows/ci.yml"), "on: push\njobs: {}\n").expect("write");
     commit(&ws, "no jobs", false);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "idle", &ws).await.expect("push");
     let started = std::time::Instant::now();
     let err = push::run_of(&api, "e2e-admin", "idle", &sha, Duration::from_secs(3)).await.expect_err("no run");
     assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
-    assert!(format!("{err:#}").contains("no run for that commit yet (is a runner registered?)"), "{err:#}");
+    let err = format!("{err:#}");
+    assert!(err.starts_with("Forgejo started no run for the pushed commit within 3s (are Actions on for"), "{err}");
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }
@@ -509,4 +553,73 @@ async fn an_unreachable_forgejo_is_an_error_at_once_not_a_wait() {
     let err = push::run_of(&api, "e2e-admin", "x", "abc", Duration::from_secs(60)).await.expect_err("refused");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(format!("{err:#}").contains("/actions/tasks"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_job_no_runner_takes_is_named_within_the_deadline() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("nobody-takes").await.expect("repo");
+    let ws = workspace("nobody", &["build"]);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "nobody-takes", &ws).await.expect("push");
+    let started = std::time::Instant::now();
+    let err = push::run_of(&api, "e2e-admin", "nobody-takes", &sha, Duration::from_secs(3)).await.expect_err("waits");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
+    let err = format!("{err:#}");
+    // The run's page is there: a job waits for a runner, which is the fault's failure.
+    assert!(err.starts_with("no runner took a job of the pushed commit within 3s (its run is there"), "{err}");
+    let d = harness::fault::Fault::NoRunnerTakes.deadlines(Default::default());
+    assert!(harness::fault::Fault::NoRunnerTakes.failure().seen(Some(&err), &[], d).is_some(), "{err}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}
+
+#[tokio::test]
+async fn forgejo_stopped_mid_run_is_named_soon_after_its_hook_fired_once() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("stopped").await.expect("repo");
+    let ws = workspace("stopped", &["sleep-build"]);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "stopped", &ws).await.expect("push");
+    let (mut fired, mut seen_running) = (0, false);
+    let during = async |tasks: &[Task]| -> anyhow::Result<()> {
+        let Some(t) = tasks.iter().find(|t| t.status() == RunStatus::Running) else { return Ok(()) };
+        seen_running = true;
+        // The hook: the job's live log shows its trigger, and Forgejo is stopped.
+        let log = api.job_log("e2e-admin", "stopped", t.run_number(), 0).await?;
+        if log.contains("E2E-MARK n sleeping=") && fired == 0 {
+            fired += 1;
+            stop(&state);
+        }
+        Ok(())
+    };
+    let started = std::time::Instant::now();
+    let err = push::watch(&api, "e2e-admin", "stopped", &sha, Duration::from_secs(60), during).await.expect_err("gone");
+    assert!(started.elapsed() < Duration::from_secs(20), "named well before the deadline: {:?}", started.elapsed());
+    assert!(seen_running && fired == 1, "running seen: {seen_running}, hook fired {fired} times");
+    let err = format!("{err:#}");
+    assert!(err.starts_with(&format!("{FORGEJO_GONE}: 3 polls in a row failed")), "{err}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}
+
+#[tokio::test]
+async fn a_runner_that_died_ends_the_watch_and_a_job_past_its_deadline_is_named() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("hangs").await.expect("repo");
+    let ws = workspace("hangs", &["sleep-build"]);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "hangs", &ws).await.expect("push");
+    // What the platform's check of the runner container says, once the job is under way.
+    let died = async |_: &[Task]| -> anyhow::Result<()> { anyhow::bail!("{RUNNER_DIED} (exit code 137)") };
+    let err = push::watch(&api, "e2e-admin", "hangs", &sha, Duration::from_secs(60), died).await.expect_err("died");
+    assert_eq!(format!("{err:#}"), format!("{RUNNER_DIED} (exit code 137)"));
+    // Nothing ends it: the job deadline, naming the job still running.
+    let started = std::time::Instant::now();
+    let err = push::run_of(&api, "e2e-admin", "hangs", &sha, Duration::from_secs(4)).await.expect_err("deadline");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
+    let err = format!("{err:#}");
+    assert_eq!(err, "the job did not finish within 4s (job `sleep-build` is running)");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
 }

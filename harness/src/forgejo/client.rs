@@ -306,4 +306,16 @@ impl Forgejo {
             _ => bail!("GET {path}: HTTP {status}"),
         }
     }
+
+    /// Whether the web page of run `run` exists (a public repository's, no session): a run
+    /// whose jobs no runner took has no tasks in the API, but has its page.
+    pub async fn run_page_exists(&self, owner: &str, repo: &str, run: i64) -> Result<bool> {
+        let path = format!("/{owner}/{repo}/actions/runs/{run}");
+        let (status, _) = self.with_auth(Auth::None).call(Method::GET, &path, None).await?;
+        match status {
+            s if s.is_success() || s.is_redirection() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => bail!("GET {path}: HTTP {status}"),
+        }
+    }
 }

@@ -3,12 +3,12 @@
 //! each job's log fetched from the web route.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::client::{Forgejo, RunStatus, Task};
-use crate::wait::{self, Poll};
+use crate::fault::{FORGEJO_GONE, NOT_PICKED, PUSH_REJECTED, did_not_finish, not_picked};
 
 /// One job of a run, as Forgejo reports it, with its log.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub async fn push_refs(
             } else {
                 ""
             };
-            bail!("git push to {url} was rejected{hint} ({why})")
+            bail!("git push to {url}: {PUSH_REJECTED}{hint} ({why})")
         }
     }
 }
@@ -86,19 +86,63 @@ pub async fn push_refs(
 /// Waits until the run for `sha` exists and every one of its jobs is final, at most
 /// `deadline`, then fetches each job's log.
 pub async fn run_of(api: &Forgejo, owner: &str, repo: &str, sha: &str, deadline: Duration) -> Result<PushedRun> {
-    let what = format!("the run of {owner}/{repo} for {}", &sha[..sha.len().min(12)]);
-    let tasks = wait::until(&what, deadline, Duration::from_secs(2), || async {
-        let tasks: Vec<Task> = api.tasks(owner, repo).await?.into_iter().filter(|t| t.head_sha == sha).collect();
-        Ok(match tasks.iter().find(|t| !t.status().is_final()) {
-            _ if tasks.is_empty() => Poll::NotYet("no run for that commit yet (is a runner registered?)".into()),
-            Some(t) => Poll::NotYet(format!("job `{}` is {}", t.name, t.status)),
-            None => Poll::Ready(tasks),
-        })
-    })
-    .await?;
-    // One task per job of the run; their ids are in the run's job order.
-    let mut tasks = tasks;
-    tasks.sort_by_key(|t| t.id);
+    watch(api, owner, repo, sha, deadline, async |_: &[Task]| Ok(())).await
+}
+
+/// Consecutive failed polls after which Forgejo counts as gone (a poll a second).
+const GONE_AFTER: usize = 3;
+const POLL: Duration = Duration::from_secs(2);
+
+/// [`run_of`], calling `during` at every poll while the run's jobs are under way (with
+/// its tasks in job order): an error from it ends the watch (the runner died), and it may
+/// act on a job's live log (a fault's hook). Every way this ends unfinished is named:
+/// Forgejo gone ([`FORGEJO_GONE`]), a job no runner took ([`crate::fault::not_picked`]),
+/// a job past the deadline ([`crate::fault::did_not_finish`]), no run at all.
+pub async fn watch<F>(
+    api: &Forgejo,
+    owner: &str,
+    repo: &str,
+    sha: &str,
+    deadline: Duration,
+    mut during: F,
+) -> Result<PushedRun>
+where
+    F: AsyncFnMut(&[Task]) -> Result<()>,
+{
+    let start = Instant::now();
+    let (mut answered, mut failed) = (false, 0);
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut repo_had_tasks = false;
+    loop {
+        match api.tasks(owner, repo).await {
+            // Never answered: a wrong URL or a Forgejo that is not there, said at once.
+            Err(e) if !answered => return Err(e),
+            Err(e) => {
+                failed += 1;
+                if failed >= GONE_AFTER {
+                    bail!("{FORGEJO_GONE}: {failed} polls in a row failed, the last: {e:#}");
+                }
+            }
+            Ok(all) => {
+                (answered, failed) = (true, 0);
+                repo_had_tasks |= all.iter().any(|t| t.head_sha != sha);
+                tasks = all.into_iter().filter(|t| t.head_sha == sha).collect();
+                // One task per job of the run; their ids are in the run's job order.
+                tasks.sort_by_key(|t| t.id);
+                if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
+                    break;
+                }
+                if !tasks.is_empty() {
+                    during(&tasks).await?;
+                }
+            }
+        }
+        let pause = if failed > 0 { Duration::from_secs(1) } else { POLL };
+        if start.elapsed() + pause > deadline {
+            return Err(unfinished(api, owner, repo, &tasks, repo_had_tasks, deadline).await);
+        }
+        tokio::time::sleep(pause).await;
+    }
     let run_number = tasks[0].run_number();
     let mut jobs = Vec::new();
     for (index, t) in tasks.iter().enumerate() {
@@ -106,6 +150,45 @@ pub async fn run_of(api: &Forgejo, owner: &str, repo: &str, sha: &str, deadline:
         jobs.push(JobLog { name: t.name.clone(), status: t.status(), log });
     }
     Ok(PushedRun { sha: sha.to_owned(), run_number, jobs })
+}
+
+/// Why the run of a pushed commit is not over at the deadline, named.
+async fn unfinished(
+    api: &Forgejo,
+    owner: &str,
+    repo: &str,
+    tasks: &[Task],
+    repo_had_tasks: bool,
+    deadline: Duration,
+) -> anyhow::Error {
+    if let Some(t) = tasks.iter().find(|t| matches!(t.status(), RunStatus::Waiting | RunStatus::Blocked)) {
+        return anyhow!("{} (it waits for a runner with its labels)", not_picked(&t.name, deadline));
+    }
+    if let Some(t) = tasks.iter().find(|t| !t.status().is_final()) {
+        return anyhow!("{} (job `{}` is {})", did_not_finish(deadline), t.name, t.status);
+    }
+    // Forgejo lists a job only once a runner took it: a first run's web page tells a job
+    // that waits from no run at all.
+    let page = match repo_had_tasks {
+        false => api.run_page_exists(owner, repo, 1).await.ok(),
+        true => None,
+    };
+    match page {
+        Some(true) => anyhow!(
+            "{NOT_PICKED} a job of the pushed commit within {}s (its run is there and waits for a runner with its \
+             labels)",
+            deadline.as_secs()
+        ),
+        Some(false) => anyhow!(
+            "Forgejo started no run for the pushed commit within {}s (are Actions on for {owner}/{repo}, and does the \
+             workflow start on push?)",
+            deadline.as_secs()
+        ),
+        None => anyhow!(
+            "{NOT_PICKED} a job of the pushed commit within {}s, or Forgejo started no run for it",
+            deadline.as_secs()
+        ),
+    }
 }
 
 /// `git ARGS` in `dir`, with an `Authorization` header from the environment when given.

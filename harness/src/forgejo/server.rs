@@ -34,15 +34,32 @@ pub struct ServerSpec {
     /// reaches a report.
     pub admin: String,
     pub password: String,
+    /// An item's own instance beside the run's (a fault stops it): part of its name, on
+    /// the run's network.
+    pub instance: Option<String>,
 }
 
 impl ServerSpec {
     pub fn new(run_id: &str, image: &str, password: &str) -> Self {
-        Self { run_id: run_id.into(), image: image.into(), admin: "e2e-admin".into(), password: password.into() }
+        Self {
+            run_id: run_id.into(),
+            image: image.into(),
+            admin: "e2e-admin".into(),
+            password: password.into(),
+            instance: None,
+        }
+    }
+
+    /// This spec for an item's own instance named `name`.
+    pub fn own(&self, name: &str) -> Self {
+        Self { instance: Some(name.into()), ..self.clone() }
     }
 
     pub fn container(&self) -> String {
-        format!("fe2e-{}-forgejo", self.run_id)
+        match &self.instance {
+            Some(name) => format!("fe2e-{}-forgejo-{name}", self.run_id),
+            None => format!("fe2e-{}-forgejo", self.run_id),
+        }
     }
 
     pub fn network(&self) -> String {
@@ -103,15 +120,17 @@ pub struct RealSetup {
     pub runner_image: String,
 }
 
-/// Creates the run's network and Forgejo on it, waits for the API (at most `deadline`),
-/// makes the admin and a token.
+/// Creates the run's network (an item's own instance joins it) and Forgejo on it, waits
+/// for the API (at most `deadline`), makes the admin and a token.
 pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Result<Server> {
-    let network = NetworkCreateRequest {
-        name: spec.network(),
-        labels: Some(labels::for_pod(&spec.run_id, "forgejo")),
-        ..Default::default()
-    };
-    docker.create_network(network).await.with_context(|| format!("create network {}", spec.network()))?;
+    if spec.instance.is_none() {
+        let network = NetworkCreateRequest {
+            name: spec.network(),
+            labels: Some(labels::for_pod(&spec.run_id, "forgejo")),
+            ..Default::default()
+        };
+        docker.create_network(network).await.with_context(|| format!("create network {}", spec.network()))?;
+    }
     let opts = CreateContainerOptionsBuilder::default().name(&spec.container()).build();
     docker.create_container(Some(opts), spec.body()).await.with_context(|| format!("create {}", spec.container()))?;
     docker.start_container(&spec.container(), None).await.with_context(|| format!("start {}", spec.container()))?;
@@ -134,6 +153,30 @@ pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Res
         )
         .await?;
     Ok(Server { api: anon.with_auth(Auth::Token(token)), spec })
+}
+
+impl Server {
+    /// A client whose token may only read repositories (a push with it is refused).
+    pub async fn read_only(&self) -> Result<Forgejo> {
+        let basic =
+            self.api.with_auth(Auth::Basic { user: self.spec.admin.clone(), password: self.spec.password.clone() });
+        let token = basic.create_token(&self.spec.admin, "forgejo-e2e-read-only", &["read:repository"]).await?;
+        Ok(self.api.with_auth(Auth::Token(token)))
+    }
+
+    /// Stops the container at once (a fault), leaving it for the sweep.
+    pub async fn stop(&self, docker: &Docker) -> Result<()> {
+        let opts = bollard::query_parameters::StopContainerOptionsBuilder::default().t(0).build();
+        docker.stop_container(&self.spec.container(), Some(opts)).await?;
+        Ok(())
+    }
+
+    /// Removes the container (an item's own instance, when the item is over).
+    pub async fn remove(&self, docker: &Docker) -> Result<()> {
+        let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        docker.remove_container(&self.spec.container(), Some(opts)).await?;
+        Ok(())
+    }
 }
 
 /// The host port Docker chose for 3000.
@@ -166,6 +209,10 @@ mod tests {
         // ROOT_URL is the name jobs use.
         let env = body.env.expect("env");
         assert!(env.contains(&"FORGEJO__server__ROOT_URL=http://fe2e-1a2b3c-forgejo:3000/".to_owned()), "{env:?}");
+        // An item's own instance: its own name, the run's network, its own ROOT_URL.
+        let own = spec.own("docker-build-forgejo-stopped");
+        assert_eq!(own.internal_url(), "http://fe2e-1a2b3c-forgejo-docker-build-forgejo-stopped:3000");
+        assert_eq!(own.network(), spec.network());
     }
 
     #[test]

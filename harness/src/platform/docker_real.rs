@@ -20,8 +20,9 @@ use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
-use crate::forgejo::push;
-use crate::forgejo::server::{self, RealSetup, ServerSpec};
+use crate::fault::{DIND_DIED, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
+use crate::forgejo::server::{self, RealSetup, Server, ServerSpec};
+use crate::forgejo::{RunStatus, Task, push};
 use crate::scenario::{Evidence, Platform};
 
 /// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
@@ -35,14 +36,25 @@ pub async fn start(
     deadline: Duration,
 ) -> Result<RealSetup> {
     let spec = ServerSpec::new(run_id, forgejo_image, &secret(run_id));
-    let server = server::start(docker, spec, deadline).await.context("start the run's Forgejo")?;
-    // `uses: actions/checkout@v4` resolves against the instance itself (DEFAULT_ACTIONS_URL).
-    let dir = out_dir.join("actions-checkout");
+    let server = start_instance(docker, spec, out_dir, deadline).await.context("start the run's Forgejo")?;
+    Ok(RealSetup { server, runner_image: runner_image.to_owned() })
+}
+
+/// One Forgejo, answering, serving `actions/checkout@v4` from its `actions` organisation
+/// (DEFAULT_ACTIONS_URL is the instance itself).
+async fn start_instance(
+    docker: &bollard::Docker,
+    spec: ServerSpec,
+    out_dir: &Path,
+    deadline: Duration,
+) -> Result<Server> {
+    let server = server::start(docker, spec, deadline).await?;
+    let dir = out_dir.join(format!("actions-checkout-{}", server.spec.container()));
     crate::workspace::prepare(&[crate::fixtures_dir().join("actions/checkout")], &dir, &[])?;
     server.api.create_org_repo("actions", "checkout").await?;
     let refs = ["HEAD:refs/heads/main", "HEAD:refs/tags/v4"];
     push::push_refs(&server.api, &server.spec.admin, "actions", "checkout", &dir, &refs).await?;
-    Ok(RealSetup { server, runner_image: runner_image.to_owned() })
+    Ok(server)
 }
 
 /// A password only this run knows (never printed: reports see the redacted token only).
@@ -69,8 +81,8 @@ pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
 }
 
 impl DockerPlatform {
-    /// One item's job with the real runner, once the pod is up and DIND answers: the
-    /// configuration where the chart mounts it, registration, the push, the watch.
+    /// One item's job with the real runner, once the pod is up and DIND answers: on the
+    /// run's Forgejo, or on one of its own when the item's fault stops it.
     pub(super) async fn run_job_real(
         &self,
         item: &RunItem,
@@ -81,35 +93,117 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<()> {
         let real = self.real.as_ref().context("no Forgejo was started for this run")?;
-        let (api, owner) = (&real.server.api, real.server.spec.admin.as_str());
+        let fault = item.variant.and_then(|v| v.fault);
+        if !fault.is_some_and(|f| f.forgejo_change().own_instance) {
+            return self.job_on(&real.server, item, nonce, pod, config, workspace, run).await;
+        }
+        let t = Instant::now();
+        let spec = real.server.spec.own(&repo_name(&item.name));
+        let own = start_instance(&self.docker, spec, &self.out_dir, Duration::from_secs(180)).await?;
+        run.phases.push(("own forgejo".into(), t.elapsed().as_secs_f64()));
+        self.say(&item.name, format!("a Forgejo of its own: {}", own.spec.container()));
+        let result = self.job_on(&own, item, nonce, pod, config, workspace, run).await;
+        if let Err(e) = own.remove(&self.docker).await {
+            run.notes.push(format!("cleanup: {e:#}"));
+        }
+        result
+    }
+
+    /// The configuration where the chart mounts it, registration to one repository, the
+    /// push, the watch with the fault's hook; the jobs' logs become the evidence.
+    #[allow(clippy::too_many_arguments)]
+    async fn job_on(
+        &self,
+        server: &Server,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        config: &RunnerConfig,
+        workspace: &Path,
+        run: &mut PodRun,
+    ) -> Result<()> {
+        let fault = item.variant.and_then(|v| v.fault);
+        let change = fault.map(|f| f.forgejo_change()).unwrap_or_default();
+        let (api, owner) = (&server.api, server.spec.admin.as_str());
         let repo = repo_name(&item.name);
         api.create_repo(&repo).await?;
-        let token = api.repo_registration_token(owner, &repo).await?;
+        let token = match change.wrong_registration_token {
+            // The shape of a real one, issued by nobody.
+            true => "0".repeat(40),
+            false => api.repo_registration_token(owner, &repo).await?,
+        };
         // As with act: bare labels run in the harness's job image (docker CLI, git), which
         // DIND already holds, instead of node:22-bookworm.
         let job_image = self.images.get(crate::docker::images::ImageKind::Job);
-        let config = &with_job_image(config, job_image);
+        let mut config = with_job_image(config, job_image);
+        if let Some(label) = change.runner_label {
+            config.runner.get_or_insert_default().labels = Some(vec![format!("{label}:docker://{job_image}")]);
+        }
         run.notes.push(format!("bare runner labels map to {job_image} (loaded into DIND), as with act"));
-        let yaml = ForgejoRunner::config_yaml(config)?;
+        let yaml = ForgejoRunner::config_yaml(&config)?;
         let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
         let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
         pod.upload(&pod.runner, "/", archive::from_entries(&[entry])?).await?;
         let name = format!("fe2e-{}-{repo}", self.run_id);
-        let cmd = ForgejoRunner::register_command(&real.server.spec.internal_url(), &name, config);
+        let cmd = ForgejoRunner::register_command(&server.spec.internal_url(), &name, &config);
         let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
         let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
         if !registered.success() {
-            bail!("forgejo-runner register failed: {}", registered.output.trim());
+            bail!("{REGISTRATION_REFUSED}: {}", registered.output.trim());
         }
         self.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
-        let sha = push::push(api, owner, owner, &repo, workspace).await?;
+        let pusher = match change.read_only_push {
+            true => server.read_only().await?,
+            false => api.clone(),
+        };
+        let sha = push::push(&pusher, owner, owner, &repo, workspace).await?;
         self.say(&item.name, format!("pushed {} to {owner}/{repo}", &sha[..sha.len().min(12)]));
         let t = Instant::now();
-        let pushed = push::run_of(api, owner, &repo, &sha, run.deadlines.job).await;
+        let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
+        let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
+        let mut seen = false;
+        let during = async |tasks: &[Task]| -> Result<()> {
+            if !pod.running(&pod.runner).await.unwrap_or(true) {
+                let code = pod.exit_code(&pod.runner).await.unwrap_or(-1);
+                let job = tasks
+                    .iter()
+                    .find(|t| !t.status().is_final())
+                    .map_or("its job".into(), |t| format!("job `{}`", t.name));
+                bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists {job} as running");
+            }
+            let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
+            for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
+                let log = api.job_log(owner, &repo, t.run_number(), index).await.unwrap_or_default();
+                if log.contains(marker) {
+                    seen = true;
+                    if let Some(h) = hook {
+                        self.say(&item.name, format!("fault: {h:?} (the job printed its trigger)"));
+                        self.fire(h, pod, server).await?;
+                    }
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let watched = push::watch(api, owner, &repo, &sha, run.deadlines.job, during).await;
+        run.trigger_seen = seen;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        let pushed = pushed?;
+        let pushed = match watched {
+            Ok(p) => p,
+            Err(e) => {
+                // What the job printed so far, for the bundle (Forgejo may be gone).
+                if let Ok(log) = api.job_log(owner, &repo, 1, 0).await {
+                    run.logs.push(("job.log", log));
+                }
+                return Err(e);
+            }
+        };
         let log = pushed.joined_log();
         run.logs.push(("job.log", log.clone()));
+        if !pod.running(&pod.dind).await.unwrap_or(false) {
+            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
+            bail!("{DIND_DIED} (exit code {code})");
+        }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
             executor: Kind::ForgejoRunner,
@@ -119,6 +213,20 @@ impl DockerPlatform {
             log,
         });
         Ok(())
+    }
+
+    /// A fault's hook, when the job printed its trigger.
+    async fn fire(&self, hook: Hook, pod: &Pod, server: &Server) -> Result<()> {
+        let kill = async |name: &str| {
+            let opts = None::<bollard::query_parameters::KillContainerOptions>;
+            self.docker.kill_container(name, opts).await.with_context(|| format!("kill {name}"))
+        };
+        match hook {
+            Hook::KillDind => kill(&pod.dind).await,
+            Hook::KillRunner => kill(&pod.runner).await,
+            Hook::StopForgejo => server.stop(&self.docker).await.context("stop the item's Forgejo"),
+            Hook::StopApiServer => bail!("there is no cluster API server on the Docker platform"),
+        }
     }
 }
 

@@ -122,13 +122,10 @@ impl PlatformRun for DockerRun {
     }
 
     fn not_here(&self, item: &RunItem) -> Option<String> {
-        if self.platform.real.is_some()
-            && (item.variant.is_some_and(|v| v.fault.is_some())
-                || item.scenario.is_some_and(|s| s.setup != PodSetup::Standard))
-        {
-            return Some("not built for forgejo-runner yet (faults and special pod setups run with act)".into());
+        if self.platform.real.is_some() && item.scenario.is_some_and(|s| s.setup != PodSetup::Standard) {
+            return Some("not built for forgejo-runner yet (this scenario's two pods run with act)".into());
         }
-        unmet_needs(item, self.platform.dind)
+        unmet_needs(item, self.platform.dind, self.platform.executor.kind())
     }
 
     async fn run_item(&self, item: &RunItem) -> ScenarioResult {
@@ -144,7 +141,7 @@ impl PlatformRun for DockerRun {
         let plain = |i: &&RunItem| {
             i.variant.is_none()
                 && i.scenario.is_none_or(|s| s.setup == PodSetup::Standard)
-                && unmet_needs(i, self.platform.dind).is_none()
+                && unmet_needs(i, self.platform.dind, self.platform.executor.kind()).is_none()
         };
         let items: Vec<RunItem> = items.iter().filter(plain).cloned().collect();
         let mut results = Vec::new();
@@ -209,6 +206,6 @@ async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<Stri
 }
 
 /// Why `item` cannot run on the Docker platform, if it cannot.
-pub fn unmet_needs(item: &RunItem, dind: DindMode) -> Option<String> {
-    super::unmet_needs_on(item, Platform::Docker, dind)
+pub fn unmet_needs(item: &RunItem, dind: DindMode, executor: crate::executor::Kind) -> Option<String> {
+    super::unmet_needs_on(item, Platform::Docker, dind, executor)
 }

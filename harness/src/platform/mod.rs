@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 
 use crate::Progress;
 use crate::docker::DindMode;
+use crate::executor::Kind;
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Evidence, Expect, Outcome, Platform, Scenario, Variant};
 
@@ -205,9 +206,9 @@ pub(crate) fn word(o: &Outcome) -> &'static str {
     }
 }
 
-/// Why `item` cannot run on `platform` with `dind`, if it cannot.
-pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode) -> Option<String> {
-    if let Some(why) = item.variant.and_then(|v| v.fault).and_then(|f| f.not_on(platform)) {
+/// Why `item` cannot run on `platform` with `dind` and `executor`, if it cannot.
+pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode, executor: Kind) -> Option<String> {
+    if let Some(why) = item.variant.and_then(|v| v.fault).and_then(|f| f.not_on(platform, executor)) {
         return Some(why.to_owned());
     }
     let needs = item.scenario.as_ref()?.needs;

@@ -48,6 +48,22 @@ pub fn scenario() -> Scenario {
             },
             Variant { name: "dind-image-missing", fault: Some(Fault::DindImageMissing), ..NEGATIVE },
             Variant { name: "disk-full", fault: Some(Fault::DiskFull), ..NEGATIVE },
+            // The real runner's path only (`--executor forgejo-runner`); skipped with act.
+            Variant {
+                name: "forgejo-stopped",
+                overlay: "docker-build-hang",
+                fault: Some(Fault::ForgejoStopped),
+                ..NEGATIVE
+            },
+            Variant {
+                name: "runner-killed",
+                overlay: "docker-build-hang",
+                fault: Some(Fault::RunnerKilled),
+                ..NEGATIVE
+            },
+            Variant { name: "wrong-registration-token", fault: Some(Fault::WrongRegistrationToken), ..NEGATIVE },
+            Variant { name: "no-runner-takes", fault: Some(Fault::NoRunnerTakes), ..NEGATIVE },
+            Variant { name: "push-rejected", fault: Some(Fault::PushRejected), ..NEGATIVE },
         ],
     }
 }

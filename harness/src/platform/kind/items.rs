@@ -20,7 +20,7 @@ use crate::wait::{Poll, until};
 impl KindPlatform {
     /// Why `item` is not carried out on kind, if it is not.
     pub(super) fn not_here(&self, item: &RunItem) -> Option<String> {
-        if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind) {
+        if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.executor.kind()) {
             return Some(reason);
         }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
