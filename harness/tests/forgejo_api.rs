@@ -623,3 +623,34 @@ async fn a_runner_that_died_ends_the_watch_and_a_job_past_its_deadline_is_named(
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }
+
+#[tokio::test]
+async fn a_users_workflow_goes_job_by_job_each_push_starting_only_that_job() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("jobs").await.expect("repo");
+    let ws = workspace("job-by-job", &["build", "lint"]);
+    // The one-job files `lay_workspace` writes, and a GitHub-style folder Forgejo would
+    // otherwise also read.
+    std::fs::create_dir_all(ws.join(".forgejo-e2e/jobs")).expect("dir");
+    for job in ["build", "lint"] {
+        let one = format!("on: push\njobs:\n  {job}:\n    runs-on: docker\n    steps: [{{run: 'true'}}]\n");
+        std::fs::write(ws.join(format!(".forgejo-e2e/jobs/{job}.yml")), one).expect("job file");
+    }
+    std::fs::create_dir_all(ws.join(".github/workflows")).expect("dir");
+    std::fs::write(ws.join(".github/workflows/other.yml"), "on: push\njobs: {}\n").expect("write");
+    commit(&ws, "jobs", false);
+    let mut ran = Vec::new();
+    for job in ["lint", "build"] {
+        push::commit_one_job(&ws, &format!(".forgejo-e2e/jobs/{job}.yml"), job).await.expect("commit");
+        let sha = push::push(&api, "e2e-admin", "e2e-admin", "jobs", &ws).await.expect("push");
+        let run = push::run_of(&api, "e2e-admin", "jobs", &sha, Duration::from_secs(30)).await.expect("run");
+        ran.push((run.run_number, run.jobs.iter().map(|j| j.name.clone()).collect::<Vec<_>>()));
+    }
+    assert_eq!(ran, [(1, vec!["lint".to_owned()]), (2, vec!["build".to_owned()])]);
+    let tree = git(&ws, &["ls-files"]);
+    assert!(tree.contains(".forgejo/workflows/forgejo-e2e-job.yml") && !tree.contains(".github/workflows"), "{tree}");
+    assert!(!tree.contains(".forgejo/workflows/ci.yml"), "{tree}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}

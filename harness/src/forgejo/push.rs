@@ -83,6 +83,23 @@ pub async fn push_refs(
     }
 }
 
+/// Commits, on top of the workspace's `HEAD`, a tree whose only workflow is `job_file` (a
+/// path inside `workspace`) as `.forgejo/workflows/forgejo-e2e-job.yml`: the next push
+/// starts that one job. `row` names it in the commit message.
+pub async fn commit_one_job(workspace: &Path, job_file: &str, row: &str) -> Result<()> {
+    let contents = std::fs::read(workspace.join(job_file)).with_context(|| format!("read {job_file}"))?;
+    git(workspace, &["rm", "-r", "-q", "--ignore-unmatch", "--", ".forgejo/workflows", ".github/workflows"], None)
+        .await?;
+    let dir = workspace.join(".forgejo/workflows");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("forgejo-e2e-job.yml"), contents)?;
+    git(workspace, &["add", "-A"], None).await?;
+    let message = format!("forgejo-e2e: job {row}");
+    let who = ["-c", "user.name=forgejo-e2e", "-c", "user.email=e2e@localhost"];
+    git(workspace, &[&who[..], &["commit", "--quiet", "--allow-empty", "-m", &message]].concat(), None).await?;
+    Ok(())
+}
+
 /// Waits until the run for `sha` exists and every one of its jobs is final, at most
 /// `deadline`, then fetches each job's log.
 pub async fn run_of(api: &Forgejo, owner: &str, repo: &str, sha: &str, deadline: Duration) -> Result<PushedRun> {

@@ -269,12 +269,11 @@ impl DockerPlatform {
     ) -> Result<()> {
         let job_image = self.images.get(ImageKind::Job);
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
-        if self.real.is_some() {
-            // Forgejo schedules the jobs itself: the workflow goes whole, as pushed.
-            item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, None)?;
-            return self.run_job_real(item, nonce, pod, config, &workspace, run).await;
-        }
         let plan = item.job_plan(config).transpose()?;
+        if self.real.is_some() {
+            item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
+            return self.run_job_real(item, nonce, pod, config, &workspace, plan.as_ref(), run).await;
+        }
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
         pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
         let binaries = self.executor.binaries();

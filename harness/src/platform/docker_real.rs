@@ -16,14 +16,16 @@ use anyhow::{Context, Result, bail};
 
 use super::RunItem;
 use super::docker::{DockerPlatform, PodRun};
+use super::jobs::ActOut;
 use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
-use crate::fault::{DIND_DIED, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
+use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED, did_not_finish};
 use crate::forgejo::server::{self, RealSetup, Server, ServerSpec};
 use crate::forgejo::{RunStatus, Task, push};
 use crate::scenario::{Evidence, Platform};
+use crate::workflow::plan::{PlannedJob, WorkflowPlan};
 
 /// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
 /// checkout action the scenarios' workflows use.
@@ -82,7 +84,9 @@ pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
 
 impl DockerPlatform {
     /// One item's job with the real runner, once the pod is up and DIND answers: on the
-    /// run's Forgejo, or on one of its own when the item's fault stops it.
+    /// run's Forgejo, or on one of its own when the item's fault stops it. A user's
+    /// workflow (`plan`) goes job by job, as with act.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_job_real(
         &self,
         item: &RunItem,
@@ -90,9 +94,13 @@ impl DockerPlatform {
         pod: &Pod,
         config: &RunnerConfig,
         workspace: &Path,
+        plan: Option<&WorkflowPlan>,
         run: &mut PodRun,
     ) -> Result<()> {
         let real = self.real.as_ref().context("no Forgejo was started for this run")?;
+        if let Some(plan) = plan {
+            return self.jobs_on(&real.server, item, nonce, pod, config, workspace, plan, run).await;
+        }
         let fault = item.variant.and_then(|v| v.fault);
         if !fault.is_some_and(|f| f.forgejo_change().own_instance) {
             return self.job_on(&real.server, item, nonce, pod, config, workspace, run).await;
@@ -125,33 +133,7 @@ impl DockerPlatform {
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.forgejo_change()).unwrap_or_default();
         let (api, owner) = (&server.api, server.spec.admin.as_str());
-        let repo = repo_name(&item.name);
-        api.create_repo(&repo).await?;
-        let token = match change.wrong_registration_token {
-            // The shape of a real one, issued by nobody.
-            true => "0".repeat(40),
-            false => api.repo_registration_token(owner, &repo).await?,
-        };
-        // As with act: bare labels run in the harness's job image (docker CLI, git), which
-        // DIND already holds, instead of node:22-bookworm.
-        let job_image = self.images.get(crate::docker::images::ImageKind::Job);
-        let mut config = with_job_image(config, job_image);
-        if let Some(label) = change.runner_label {
-            config.runner.get_or_insert_default().labels = Some(vec![format!("{label}:docker://{job_image}")]);
-        }
-        run.notes.push(format!("bare runner labels map to {job_image} (loaded into DIND), as with act"));
-        let yaml = ForgejoRunner::config_yaml(&config)?;
-        let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
-        let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
-        pod.upload(&pod.runner, "/", archive::from_entries(&[entry])?).await?;
-        let name = format!("fe2e-{}-{repo}", self.run_id);
-        let cmd = ForgejoRunner::register_command(&server.spec.internal_url(), &name, &config);
-        let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
-        let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
-        if !registered.success() {
-            bail!("{REGISTRATION_REFUSED}: {}", registered.output.trim());
-        }
-        self.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
+        let repo = self.register(server, item, pod, config, change, run).await?;
         let pusher = match change.read_only_push {
             true => server.read_only().await?,
             false => api.clone(),
@@ -163,14 +145,7 @@ impl DockerPlatform {
         let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
         let mut seen = false;
         let during = async |tasks: &[Task]| -> Result<()> {
-            if !pod.running(&pod.runner).await.unwrap_or(true) {
-                let code = pod.exit_code(&pod.runner).await.unwrap_or(-1);
-                let job = tasks
-                    .iter()
-                    .find(|t| !t.status().is_final())
-                    .map_or("its job".into(), |t| format!("job `{}`", t.name));
-                bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists {job} as running");
-            }
+            runner_alive(pod, tasks).await?;
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
             for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
                 let log = api.job_log(owner, &repo, t.run_number(), index).await.unwrap_or_default();
@@ -200,10 +175,7 @@ impl DockerPlatform {
         };
         let log = pushed.joined_log();
         run.logs.push(("job.log", log.clone()));
-        if !pod.running(&pod.dind).await.unwrap_or(false) {
-            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            bail!("{DIND_DIED} (exit code {code})");
-        }
+        dind_alive(pod).await?;
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
             executor: Kind::ForgejoRunner,
@@ -213,6 +185,102 @@ impl DockerPlatform {
             log,
         });
         Ok(())
+    }
+
+    /// A user's workflow job by job (see `jobs.rs`): each job's own workflow file
+    /// committed as the only one and pushed, its run watched; one row per job.
+    #[allow(clippy::too_many_arguments)]
+    async fn jobs_on(
+        &self,
+        server: &Server,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        config: &RunnerConfig,
+        workspace: &Path,
+        plan: &WorkflowPlan,
+        run: &mut PodRun,
+    ) -> Result<()> {
+        let (api, owner) = (&server.api, server.spec.admin.as_str());
+        let repo = self.register(server, item, pod, config, ForgejoChange::default(), run).await?;
+        run.notes.push(
+            "jobs pushed one at a time in `needs:` order, as the harness runs them with act: Forgejo's own \
+             scheduling of `needs:` is not exercised"
+                .into(),
+        );
+        let t = Instant::now();
+        let exec = async |job: &PlannedJob, limit: Duration| {
+            push::commit_one_job(workspace, &job.file, &job.row).await?;
+            let sha = push::push(api, owner, owner, &repo, workspace).await?;
+            self.say(&item.name, format!("{}: pushed {}", job.row, &sha[..sha.len().min(12)]));
+            let alive = async |tasks: &[Task]| runner_alive(pod, tasks).await;
+            match push::watch(api, owner, &repo, &sha, limit, alive).await {
+                Ok(p) => Ok(ActOut { exit_ok: p.succeeded(), finished: true, text: p.joined_log() }),
+                Err(e) if format!("{e:#}").starts_with(&did_not_finish(limit)) => {
+                    Ok(ActOut { exit_ok: false, finished: false, text: format!("{e:#}") })
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let say = |m| self.say(&item.name, m);
+        let runs = super::jobs::run_jobs(plan, self.executor.log(), run.deadlines.job, exec, say).await;
+        run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
+        let log = super::jobs::joined_log(&runs);
+        run.logs.push(("job.log", log.clone()));
+        dind_alive(pod).await?;
+        run.evidence = Some(Evidence {
+            platform: Platform::Docker,
+            executor: Kind::ForgejoRunner,
+            dind: pod.mode,
+            nonce: nonce.to_owned(),
+            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
+            log,
+        });
+        run.jobs = runs;
+        Ok(())
+    }
+
+    /// The item's repository, and the pod's runner registered to it alone with the
+    /// configuration where the chart mounts it (changed by a fault). Returns the
+    /// repository's name.
+    async fn register(
+        &self,
+        server: &Server,
+        item: &RunItem,
+        pod: &Pod,
+        config: &RunnerConfig,
+        change: ForgejoChange,
+        run: &mut PodRun,
+    ) -> Result<String> {
+        let (api, owner) = (&server.api, server.spec.admin.as_str());
+        let repo = repo_name(&item.name);
+        api.create_repo(&repo).await?;
+        let token = match change.wrong_registration_token {
+            // The shape of a real one, issued by nobody.
+            true => "0".repeat(40),
+            false => api.repo_registration_token(owner, &repo).await?,
+        };
+        // As with act: bare labels run in the harness's job image (docker CLI, git), which
+        // DIND already holds, instead of node:22-bookworm.
+        let job_image = self.images.get(crate::docker::images::ImageKind::Job);
+        let mut config = with_job_image(config, job_image);
+        if let Some(label) = change.runner_label {
+            config.runner.get_or_insert_default().labels = Some(vec![format!("{label}:docker://{job_image}")]);
+        }
+        run.notes.push(format!("bare runner labels map to {job_image} (loaded into DIND), as with act"));
+        let yaml = ForgejoRunner::config_yaml(&config)?;
+        let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
+        let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
+        pod.upload(&pod.runner, "/", archive::from_entries(&[entry])?).await?;
+        let name = format!("fe2e-{}-{repo}", self.run_id);
+        let cmd = ForgejoRunner::register_command(&server.spec.internal_url(), &name, &config);
+        let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
+        let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
+        if !registered.success() {
+            bail!("{REGISTRATION_REFUSED}: {}", registered.output.trim());
+        }
+        self.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
+        Ok(repo)
     }
 
     /// A fault's hook, when the job printed its trigger.
@@ -228,6 +296,25 @@ impl DockerPlatform {
             Hook::StopApiServer => bail!("there is no cluster API server on the Docker platform"),
         }
     }
+}
+
+/// An error naming the runner's death when its container is no longer running.
+async fn runner_alive(pod: &Pod, tasks: &[Task]) -> Result<()> {
+    if pod.running(&pod.runner).await.unwrap_or(true) {
+        return Ok(());
+    }
+    let code = pod.exit_code(&pod.runner).await.unwrap_or(-1);
+    let job = tasks.iter().find(|t| !t.status().is_final()).map_or("its job".into(), |t| format!("job `{}`", t.name));
+    bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists {job} as running")
+}
+
+/// An error naming DIND's death when its container is no longer running.
+async fn dind_alive(pod: &Pod) -> Result<()> {
+    if pod.running(&pod.dind).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
+    bail!("{DIND_DIED} (exit code {code})")
 }
 
 #[cfg(test)]
