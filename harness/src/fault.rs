@@ -179,8 +179,7 @@ impl Fault {
     pub fn not_on(self, platform: crate::scenario::Platform, executor: crate::executor::Kind) -> Option<&'static str> {
         if self.needs_forgejo() && executor != crate::executor::Kind::ForgejoRunner {
             return Some(
-                "needs the real runner and a Forgejo (--executor forgejo-runner): act has no instance to stop, \
-                 register with or push to",
+                "needs the real runner and a Forgejo to stop, register with or push to: --executor forgejo-runner",
             );
         }
         (self == Fault::ApiUnreachable && platform == crate::scenario::Platform::Docker)

@@ -59,7 +59,8 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
             Target::Kind(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let platform = crate::platform::kind::prepare(opts, executor, &line, progress);
+                let real = decided.images.clone();
+                let platform = crate::platform::kind::prepare(opts, executor, &line, real, progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await
             }

@@ -1,6 +1,6 @@
 //! `--executor`: the real runner asked for where its images cannot be had is one line and
-//! exit 2 in seconds, naming both images and how to provide them; on kind it says the path
-//! is not built; a wrong value is one line too.
+//! exit 2 in seconds, naming both images and how to provide them, on either platform
+//! (before any cluster is made); a wrong value is one line too.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,11 +34,12 @@ fn forgejo_runner_without_its_images_is_one_line_and_exit_2_in_seconds() {
 
 #[test]
 #[ignore = "needs a Docker engine; cargo xtask ci runs it"]
-fn on_kind_the_real_runner_is_refused_and_a_wrong_value_is_one_line() {
+fn on_kind_missing_images_are_named_before_any_cluster_and_a_wrong_value_is_one_line() {
     let (code, stderr, took) = e2e(&["--platform", "kind", "--executor", "forgejo-runner"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(took < Duration::from_secs(30), "answered in {took:?}");
-    assert!(stderr.contains("runs on the Docker platform only so far"), "{stderr}");
+    assert!(stderr.contains("--executor forgejo-runner needs images this engine does not have"), "{stderr}");
+    assert!(!stderr.contains("cluster"), "nothing about a cluster: {stderr}");
     let (code, stderr, _) = e2e(&["--executor", "runner"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.trim(), "error: --executor is `auto`, `act` or `forgejo-runner`, not `runner`");

@@ -283,29 +283,35 @@ impl Cluster {
         let dind_image =
             self.images.get(if dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind });
         for image in [dind_image, self.images.get(ImageKind::Job)] {
-            // kind checks with crictl, which the offline node lacks, so it would load again.
-            if self.node_has_image(image).await? {
-                progress.say(format!("{image}: already in the node's image store"));
-                continue;
-            }
-            let what = format!("kind load {image}");
-            let t = std::time::Instant::now();
-            let out = run(
-                self.kind(&["load", "docker-image", image, "--name", &self.name]),
-                &what,
-                Duration::from_secs(300),
-                None,
-            )
-            .await?;
-            anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
-            if !self.node_has_image(image).await? {
-                return Err(user_error!(
-                    "{image} is not in the node's image store after kind load: load it with kind load docker-image {image} --name {}",
-                    self.name
-                ));
-            }
-            progress.say(format!("{what}: {:.1}s", t.elapsed().as_secs_f64()));
+            self.load_image(image, progress).await?;
         }
+        Ok(())
+    }
+
+    /// `kind load docker-image IMAGE` unless the node has it; checked after.
+    pub async fn load_image(&self, image: &str, progress: &Progress) -> Result<()> {
+        // kind checks with crictl, which the offline node lacks, so it would load again.
+        if self.node_has_image(image).await? {
+            progress.say(format!("{image}: already in the node's image store"));
+            return Ok(());
+        }
+        let what = format!("kind load {image}");
+        let t = std::time::Instant::now();
+        let out = run(
+            self.kind(&["load", "docker-image", image, "--name", &self.name]),
+            &what,
+            Duration::from_secs(300),
+            None,
+        )
+        .await?;
+        anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
+        if !self.node_has_image(image).await? {
+            return Err(user_error!(
+                "{image} is not in the node's image store after kind load: load it with kind load docker-image {image} --name {}",
+                self.name
+            ));
+        }
+        progress.say(format!("{what}: {:.1}s", t.elapsed().as_secs_f64()));
         Ok(())
     }
 
@@ -315,7 +321,8 @@ impl Cluster {
         ls.args(["exec", &format!("{}-control-plane", self.name), "ctr", "--namespace=k8s.io", "images", "ls", "-q"]);
         let listed = run(ls, "ctr images ls", Duration::from_secs(30), None).await?;
         anyhow::ensure!(listed.success, "list the node's images: {}", listed.tail(2));
-        Ok(listed.text.lines().any(|l| l.trim() == format!("docker.io/{image}")))
+        // containerd names Docker Hub's images in full; others (code.forgejo.org/…) as given.
+        Ok(listed.text.lines().any(|l| l.trim() == format!("docker.io/{image}") || l.trim() == image))
     }
 
     /// One line per node: name, Ready or not (with the condition), Kubernetes version.

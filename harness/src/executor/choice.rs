@@ -77,10 +77,6 @@ impl Request {
         if self.choice == Choice::Act {
             return decide(self.choice, platform, Ok(None));
         }
-        if platform == Platform::Kind {
-            // Nothing to pull for a path that is not built: say so at once.
-            return decide(self.choice, platform, Ok(None));
-        }
         let (runner, forgejo) = self.images()?;
         // Offline a pull fails at the resolver at once; online a real pull takes a while.
         let deadline = Duration::from_secs(if self.choice == Choice::Auto { 120 } else { 900 });
@@ -111,14 +107,6 @@ pub fn decide(
                --runner-image REF|FILE.tar and --forgejo-image REF|FILE.tar";
     match (choice, platform, images) {
         (Choice::Act, ..) => act(ACT_ASKED.into()),
-        // The kind side (Forgejo's chart, the runner chart with its own image) is not built.
-        (Choice::ForgejoRunner, Platform::Kind, _) => Err(crate::user_error!(
-            "--executor forgejo-runner runs on the Docker platform only so far (the kind side is not built): \
-             use --platform docker, or --executor act on kind"
-        )),
-        (Choice::Auto, Platform::Kind, _) => {
-            act("auto: the offline stand-in for forgejo-runner; on kind the real runner's path is not built yet".into())
-        }
         (Choice::ForgejoRunner, _, Err(missing)) => Err(crate::user_error!(
             "--executor forgejo-runner needs images this engine does not have: {}; {how}",
             missing.join("; ")
@@ -128,9 +116,15 @@ pub fn decide(
             "auto: the offline stand-in for forgejo-runner, because {}",
             missing.first().map_or("its images are missing", String::as_str)
         )),
-        (_, _, Ok(Some((runner, forgejo)))) => Ok(Decided {
+        (_, platform, Ok(Some((runner, forgejo)))) => Ok(Decided {
             kind: Kind::ForgejoRunner,
-            why: format!("{runner} against Forgejo {forgejo}, one instance for this run"),
+            why: match platform {
+                Platform::Docker => format!("{runner} against Forgejo {forgejo}, one instance for this run"),
+                Platform::Kind => format!(
+                    "{runner} in the runner chart, against Forgejo {forgejo} from its Helm chart, both loaded into \
+                     the cluster"
+                ),
+            },
             images: Some((runner, forgejo)),
         }),
         (_, _, Ok(None)) => act(ACT_ASKED.into()),
@@ -159,7 +153,7 @@ mod tests {
         assert!(err.downcast_ref::<crate::UserError>().is_some() && !line.contains('\n'), "{line}");
         assert!(line.contains("runner:7.0.0") && line.contains("docker load -i FILE.tar"), "{line}");
         assert_eq!(decide(Choice::Act, Platform::Docker, Err(missing)).expect("act").kind, Kind::Act);
-        // Both images here: the real runner, on Docker; on kind not yet, said in one line.
+        // Both images here: the real runner, on either platform.
         let here = Ok(Some(("runner:7".to_owned(), "forgejo:11".to_owned())));
         let real = decide(Choice::Auto, Platform::Docker, here.clone()).expect("real");
         assert_eq!(real.kind, Kind::ForgejoRunner);
@@ -167,8 +161,8 @@ mod tests {
             real.describe(),
             "executor forgejo-runner (runner:7 against Forgejo forgejo:11, one instance for this run)"
         );
-        assert_eq!(decide(Choice::Auto, Platform::Kind, here.clone()).expect("kind").kind, Kind::Act);
-        let err = decide(Choice::ForgejoRunner, Platform::Kind, here).expect_err("kind");
-        assert!(err.to_string().contains("use --platform docker"), "{err}");
+        let kind = decide(Choice::Auto, Platform::Kind, here).expect("kind");
+        assert_eq!(kind.kind, Kind::ForgejoRunner);
+        assert!(kind.why.contains("from its Helm chart"), "{}", kind.why);
     }
 }

@@ -57,6 +57,17 @@ impl ForgejoRunner {
     }
 }
 
+/// `config` with every bare label (`self-hosted`) mapped to `docker://IMAGE`.
+pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
+    let mut config = config.clone();
+    if let Some(labels) = config.runner.as_mut().and_then(|r| r.labels.as_mut()) {
+        for label in labels.iter_mut().filter(|l| !l.contains(':')) {
+            *label = format!("{label}:docker://{image}");
+        }
+    }
+    config
+}
+
 impl Executor for ForgejoRunner {
     fn kind(&self) -> Kind {
         Kind::ForgejoRunner
@@ -119,5 +130,19 @@ mod tests {
         assert_eq!(back, config);
         // The article's TLS environment reaches every job.
         assert!(text.contains("DOCKER_TLS_VERIFY"), "{text}");
+    }
+
+    #[test]
+    fn bare_labels_run_in_the_job_image_and_mapped_ones_stay() {
+        let mut config = RunnerConfig::default();
+        config.runner = Some(crate::config::RunnerSection {
+            labels: Some(vec!["self-hosted".into(), "ubuntu:docker://ubuntu:24.04".into()]),
+            ..Default::default()
+        });
+        let mapped = with_job_image(&config, "forgejo-e2e/job:abc");
+        assert_eq!(
+            mapped.labels(),
+            ["self-hosted:docker://forgejo-e2e/job:abc", "ubuntu:docker://ubuntu:24.04"].map(String::from)
+        );
     }
 }

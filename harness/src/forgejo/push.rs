@@ -44,6 +44,13 @@ impl PushedRun {
     }
 }
 
+/// The repository an item's workspace is pushed to (Forgejo's names: [a-zA-Z0-9._-]).
+pub fn repo_name(item: &str) -> String {
+    let safe: String =
+        item.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+    safe.trim_matches(['-', '.']).to_owned()
+}
+
 /// Pushes the committed `workspace` (its `HEAD`) to `owner/repo`'s `main` as `user`
 /// (basic auth with the client's token; the header goes through git's environment, never
 /// its command line). Returns the pushed commit.
@@ -225,4 +232,16 @@ async fn git(dir: &Path, args: &[&str], auth_header: Option<&str>) -> Result<Str
         bail!("{what}: {}", out.tail(3));
     }
     Ok(out.text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_names_become_repository_names() {
+        assert_eq!(repo_name("docker-build"), "docker-build");
+        assert_eq!(repo_name("docker-build:broken"), "docker-build-broken");
+        assert_eq!(repo_name("workflow:.forgejo/workflows/ci.yml"), "workflow-.forgejo-workflows-ci.yml");
+    }
 }

@@ -52,34 +52,13 @@ async fn start_instance(
 ) -> Result<Server> {
     let server = server::start(docker, spec, deadline).await?;
     let dir = out_dir.join(format!("actions-checkout-{}", server.spec.container()));
-    crate::workspace::prepare(&[crate::fixtures_dir().join("actions/checkout")], &dir, &[])?;
-    server.api.create_org_repo("actions", "checkout").await?;
-    let refs = ["HEAD:refs/heads/main", "HEAD:refs/tags/v4"];
-    push::push_refs(&server.api, &server.spec.admin, "actions", "checkout", &dir, &refs).await?;
+    crate::forgejo::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
     Ok(server)
 }
 
 /// A password only this run knows (never printed: reports see the redacted token only).
 fn secret(run_id: &str) -> String {
     crate::sys::fresh_hex(run_id, 16)
-}
-
-/// The repository an item's workspace is pushed to (Forgejo's names: [a-zA-Z0-9._-]).
-pub fn repo_name(item: &str) -> String {
-    let safe: String =
-        item.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
-    safe.trim_matches(['-', '.']).to_owned()
-}
-
-/// `config` with every bare label (`self-hosted`) mapped to `docker://IMAGE`.
-pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
-    let mut config = config.clone();
-    if let Some(labels) = config.runner.as_mut().and_then(|r| r.labels.as_mut()) {
-        for label in labels.iter_mut().filter(|l| !l.contains(':')) {
-            *label = format!("{label}:docker://{image}");
-        }
-    }
-    config
 }
 
 impl DockerPlatform {
@@ -106,7 +85,7 @@ impl DockerPlatform {
             return self.job_on(&real.server, item, nonce, pod, config, workspace, run).await;
         }
         let t = Instant::now();
-        let spec = real.server.spec.own(&repo_name(&item.name));
+        let spec = real.server.spec.own(&push::repo_name(&item.name));
         let own = start_instance(&self.docker, spec, &self.out_dir, Duration::from_secs(180)).await?;
         run.phases.push(("own forgejo".into(), t.elapsed().as_secs_f64()));
         self.say(&item.name, format!("a Forgejo of its own: {}", own.spec.container()));
@@ -253,7 +232,7 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<String> {
         let (api, owner) = (&server.api, server.spec.admin.as_str());
-        let repo = repo_name(&item.name);
+        let repo = push::repo_name(&item.name);
         api.create_repo(&repo).await?;
         let token = match change.wrong_registration_token {
             // The shape of a real one, issued by nobody.
@@ -263,7 +242,7 @@ impl DockerPlatform {
         // As with act: bare labels run in the harness's job image (docker CLI, git), which
         // DIND already holds, instead of node:22-bookworm.
         let job_image = self.images.get(crate::docker::images::ImageKind::Job);
-        let mut config = with_job_image(config, job_image);
+        let mut config = forgejo_runner::with_job_image(config, job_image);
         if let Some(label) = change.runner_label {
             config.runner.get_or_insert_default().labels = Some(vec![format!("{label}:docker://{job_image}")]);
         }
@@ -315,40 +294,4 @@ async fn dind_alive(pod: &Pod) -> Result<()> {
     }
     let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
     bail!("{DIND_DIED} (exit code {code})")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn item_names_become_repository_names() {
-        assert_eq!(repo_name("docker-build"), "docker-build");
-        assert_eq!(repo_name("docker-build:broken"), "docker-build-broken");
-        assert_eq!(repo_name("workflow:.forgejo/workflows/ci.yml"), "workflow-.forgejo-workflows-ci.yml");
-    }
-
-    #[test]
-    fn bare_labels_run_in_the_job_image_and_mapped_ones_stay() {
-        let mut config = RunnerConfig::default();
-        config.runner = Some(crate::config::RunnerSection {
-            labels: Some(vec!["self-hosted".into(), "ubuntu:docker://ubuntu:24.04".into()]),
-            ..Default::default()
-        });
-        let mapped = with_job_image(&config, "forgejo-e2e/job:abc");
-        assert_eq!(
-            mapped.labels(),
-            ["self-hosted:docker://forgejo-e2e/job:abc", "ubuntu:docker://ubuntu:24.04"].map(String::from)
-        );
-    }
-
-    #[test]
-    fn the_checkout_action_is_a_composite_action_that_fetches_the_pushed_commit() {
-        let path = crate::fixtures_dir().join("actions/checkout/action.yml");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).expect("read")).expect("yaml");
-        assert_eq!(doc["runs"]["using"].as_str(), Some("composite"));
-        let run = doc["runs"]["steps"][0]["run"].as_str().expect("a run step");
-        assert!(run.contains("${{ github.server_url }}/${{ github.repository }}.git"), "{run}");
-        assert!(run.contains("${{ github.sha }}"), "{run}");
-    }
 }

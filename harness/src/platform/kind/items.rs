@@ -23,6 +23,14 @@ impl KindPlatform {
         if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.executor.kind()) {
             return Some(reason);
         }
+        if self.real.is_some() {
+            if item.variant.is_some_and(|v| v.fault.is_some()) {
+                return Some("faults with the real runner are built on the Docker platform only so far".into());
+            }
+            if item.scenario.is_none() {
+                return Some("a user's workflow with the real runner runs on the Docker platform only so far".into());
+            }
+        }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
             return Some("starts pods of its own under an injected seccomp profile: Docker platform only".into());
         }
@@ -119,6 +127,9 @@ impl KindPlatform {
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
+        if let Some(real) = &self.real {
+            return self.run_job_real(item, r, real, deadlines, run).await;
+        }
         let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
         let dir = path_safe(&item.name);
         let workspace = self.out_dir.join("workspaces").join(&dir);
@@ -212,7 +223,7 @@ impl KindPlatform {
         let ready = self.ready(&r.namespace, self.deadlines).await?;
         anyhow::ensure!(ready.pod == r.pod, "the pod was replaced ({} now): the run's install is gone", ready.pod);
         let rm = ["sh", "-c", "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null"];
-        self.kubectl().run(&exec_args(r, "runner", &rm), Duration::from_secs(60)).await?;
+        self.kubectl().run(&self.cli_args(r, &rm), Duration::from_secs(60)).await?;
         Ok(())
     }
 

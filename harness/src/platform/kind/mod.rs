@@ -6,6 +6,7 @@
 //! 127.0.0.1:2376 with the certificates the chart mounted. Judged like the Docker platform.
 
 mod items;
+mod real;
 mod release;
 mod upgrade;
 
@@ -68,8 +69,11 @@ pub struct KindPlatform {
     chart: ChartSource,
     values: ChartValues,
     job_image: String,
-    /// Runs the jobs in the chart's runner container (act, offline).
+    /// Runs the jobs in the chart's runner container (act, offline), or names the real
+    /// runner, which takes them from `real`.
     executor: Box<dyn crate::executor::Executor>,
+    /// The run's Forgejo in the cluster, when forgejo-runner runs the jobs.
+    real: Option<real::KindForgejo>,
     /// `docker save` of the job image, made once.
     image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
     artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
@@ -123,16 +127,21 @@ impl KindPlatform {
 }
 
 /// Helm, the render check, the cluster (up or reused), the nodes' sysctl and the run's
-/// header: the kind platform ready for its items.
+/// header: the kind platform ready for its items. With `real_images` (runner, Forgejo),
+/// both are loaded into the cluster and Forgejo installed from its chart.
 pub async fn prepare(
     opts: KindRunOptions,
     executor: Box<dyn crate::executor::Executor>,
     executor_line: &str,
+    real_images: Option<(String, String)>,
     progress: Progress,
 ) -> Result<KindPlatform> {
     let docker = crate::docker::connect().await?;
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
-    let kind_opts = kind_options(&opts)?;
+    if real_images.is_some() {
+        real_refusals(&opts)?;
+    }
+    let kind_opts = kind_options(&opts, real_images.is_some())?;
     // The render check before any cluster: a chart that does not render is one line, fast.
     render_first(&helm, &opts, &kind_opts, &progress)?;
     let t = Instant::now();
@@ -144,7 +153,27 @@ pub async fn prepare(
     progress.say(header(&opts, &cluster, executor_line));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
+    let mut setup = setup;
+    let real = match real_images {
+        None => None,
+        Some((runner, forgejo)) => {
+            let t = Instant::now();
+            let started = start_real(&cluster, &helm, &opts.run_id, (&runner, &forgejo), &out_dir, &progress);
+            match progress.step("load the real runner's images, install Forgejo from its chart", started).await {
+                Ok(r) => {
+                    setup.push(("forgejo".to_owned(), t.elapsed().as_secs_f64()));
+                    Some(r)
+                }
+                Err(e) => {
+                    // Nothing the run made stays behind a failed start.
+                    after_failed_start(&cluster, &opts, &progress).await;
+                    return Err(e);
+                }
+            }
+        }
+    };
     Ok(KindPlatform {
+        real,
         cluster,
         helm,
         run_id: opts.run_id.clone(),
@@ -311,9 +340,68 @@ async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
     lines
 }
 
-/// The plan's options for this run: the offline registration, the harness's certificates
-/// and the images `cluster up` loads (their tags are known before they are built).
-fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
+/// What the real runner on kind is not built for, each one line before anything is made.
+fn real_refusals(opts: &KindRunOptions) -> Result<()> {
+    if chart_name(&opts.chart).is_some_and(|(name, _)| name == TEST_CHART) {
+        return Err(user_error!(
+            "--executor forgejo-runner on kind needs the wrenix chart's registration hook, which the project's \
+             test chart {} does not have: give --chart oci://codeberg.org/wrenix/helm-charts/forgejo-runner \
+             --chart-version 0.4.38, or a checkout of it with --chart DIR",
+            opts.chart
+        ));
+    }
+    if !opts.upgrades.is_empty() {
+        return Err(user_error!(
+            "chart upgrades with --executor forgejo-runner are built for the Docker platform only so far: on kind use \
+             --executor act"
+        ));
+    }
+    Ok(())
+}
+
+/// Both images into the cluster's nodes, then Forgejo from its chart.
+async fn start_real(
+    cluster: &Cluster,
+    helm: &std::path::Path,
+    run_id: &str,
+    (runner, forgejo): (&str, &str),
+    out_dir: &std::path::Path,
+    progress: &Progress,
+) -> Result<real::KindForgejo> {
+    cluster.load_image(runner, progress).await?;
+    cluster.load_image(forgejo, progress).await?;
+    let install = real::ForgejoInstall {
+        kubectl: &cluster.kubectl,
+        helm,
+        run_id,
+        image: forgejo,
+        runner_image: runner,
+        out_dir,
+        progress,
+    };
+    install.start().await
+}
+
+/// After the platform failed to start: the cluster goes if the run made it and may not
+/// keep it, else the run's namespaces.
+async fn after_failed_start(cluster: &Cluster, opts: &KindRunOptions, progress: &Progress) {
+    if cluster.created && !opts.keep_cluster {
+        if let Err(e) = cluster.delete(progress).await {
+            progress.say(format!("could not delete cluster {}: {e:#}", cluster.name));
+        }
+        return;
+    }
+    let label = format!("io.forgejo-e2e.run={}", opts.run_id);
+    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=120s"];
+    if let Err(e) = cluster.kubectl.run(&delete, Duration::from_secs(150)).await {
+        progress.say(format!("could not remove the run's namespaces: {e:#}"));
+    }
+}
+
+/// The plan's options for this run: the registration (offline, or the chart's hook with a
+/// token for the real runner), the harness's certificates and the images `cluster up`
+/// loads (their tags are known before they are built).
+fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
     let image = crate::docker::images::planned_reference;
     let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
     Ok(KindOptions {
@@ -323,7 +411,7 @@ fn kind_options(opts: &KindRunOptions) -> Result<KindOptions> {
         keep_on_failure: false,
         registry_mirror: None,
         certs: opts.certs,
-        registration: Registration::OfflineSecret,
+        registration: if real { Registration::Token } else { Registration::OfflineSecret },
         apply_sysctl: false,
         dind: opts.dind,
         dind_image: image(dind_kind)?,

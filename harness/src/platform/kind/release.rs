@@ -105,15 +105,20 @@ impl KindPlatform {
         if change.dind_image_missing {
             opts.dind_image = MISSING_DIND_IMAGE.to_owned();
         }
-        let (mut values, notes) = runner_values(&opts, "");
+        if self.real.is_some() {
+            let file = &mut opts.values.runner.config.file;
+            *file = super::real::real_config(file, &self.job_image);
+        }
+        let token = self.real.as_ref().map_or("", |r| r.registration_token.as_str());
+        let (mut values, notes) = runner_values(&opts, token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
-        // The runner container is the harness's job image with the forgejo-runner stand-in.
-        values.image = Some(ImageValues {
-            pull_policy: Some("IfNotPresent".into()),
-            ..ImageValues::from_reference(&self.job_image)
-        });
+        // The runner container: the runner's own image, registered by the chart's hook; or
+        // the harness's job image with the forgejo-runner stand-in.
+        let runner_image = self.real.as_ref().map_or(self.job_image.as_str(), |r| r.runner_image.as_str());
+        values.image =
+            Some(ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(runner_image) });
         // DIND's data root on an emptyDir: overlay2 instead of vfs on the container's root;
         // a size-limited tmpfs where the fault fills it.
         let data = match change.data_limit_mib {
@@ -146,12 +151,14 @@ impl KindPlatform {
         });
         let registration =
             json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
-        let mut docs = vec![
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}),
-            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        let mut docs =
+            vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}})];
+        // The real runner is registered by the chart's hook, with a token.
+        if self.real.is_none() {
+            docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                    "metadata": {"name": format!("{cluster}-registration"), "namespace": namespace, "labels": labels},
-                   "data": registration}),
-        ];
+                   "data": registration}));
+        }
         // With --certs chart, DIND makes its own set in the pod: no Secret.
         if self.kind_opts.certs == CertMode::Harness {
             let made_at = time::OffsetDateTime::now_utc() - time::Duration::days(change.certs_age_days.unwrap_or(0));
@@ -232,7 +239,7 @@ impl KindPlatform {
         let t = Instant::now();
         let version = until("DIND answers the runner container over TLS", deadline, Duration::from_secs(2), || async {
             let args = ["docker", "version", "--format", "{{.Server.Version}}"];
-            Ok(match k.run(&exec_args(r, "runner", &args), Duration::from_secs(30)).await {
+            Ok(match k.run(&self.cli_args(r, &args), Duration::from_secs(30)).await {
                 Ok(v) => Poll::Ready(v.trim().to_owned()),
                 Err(e) => Poll::NotYet(one_line(&format!("{e:#}"))),
             })
@@ -252,7 +259,7 @@ impl KindPlatform {
     async fn stock(&self, r: &Release, deadlines: Deadlines) -> Result<()> {
         let t = Instant::now();
         let inspect = ["docker", "image", "inspect", "--format", "ok", self.job_image.as_str()];
-        let present = self.kubectl().run(&exec_args(r, "runner", &inspect), Duration::from_secs(30)).await.is_ok();
+        let present = self.kubectl().run(&self.cli_args(r, &inspect), Duration::from_secs(30)).await.is_ok();
         if !present {
             let image = self.image_bytes().await?;
             // kubectl's exec stream can drop a long upload on a busy machine (websocket i/o
@@ -272,18 +279,24 @@ impl KindPlatform {
             loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
         }
         let binaries = self.executor.binaries();
-        let entries: Vec<archive::Entry> =
-            binaries.iter().map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 }).collect();
-        self.exec_stdin(
-            r,
-            &["tar", "-x", "-C", "/usr/local/bin"],
-            archive::from_entries(&entries)?,
-            Duration::from_secs(60),
-        )
-        .await
-        .context("copy the executor into the runner container")?;
+        // The real runner is its image's own binary: nothing to copy.
+        if !binaries.is_empty() {
+            let entries: Vec<archive::Entry> = binaries
+                .iter()
+                .map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 })
+                .collect();
+            self.exec_stdin(
+                r,
+                &["tar", "-x", "-C", "/usr/local/bin"],
+                archive::from_entries(&entries)?,
+                Duration::from_secs(60),
+            )
+            .await
+            .context("copy the executor into the runner container")?;
+        }
         let what = if present { "already in DIND" } else { "loaded into DIND" };
-        self.progress.say(format!("{}: {what}, act copied in: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
+        let copied = if binaries.is_empty() { "" } else { ", act copied in" };
+        self.progress.say(format!("{}: {what}{copied}: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
         Ok(())
     }
 
@@ -304,7 +317,20 @@ impl KindPlatform {
         Ok(bytes)
     }
 
-    /// `kubectl exec -i` in the runner container with `stdin`.
+    /// `kubectl exec` arguments for the harness's docker CLI (`argv`) against DIND's TLS
+    /// socket: in the runner container, which has the chart's TLS environment, or — when
+    /// the real runner's image, without a docker CLI, is the runner container — in DIND's,
+    /// pointed at the same socket with the same client certificates.
+    pub(super) fn cli_args<'a>(&self, r: &'a Release, argv: &[&'a str]) -> Vec<&'a str> {
+        if self.real.is_none() {
+            return exec_args(r, "runner", argv);
+        }
+        let tls = ["env", "DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
+        exec_args(r, "dind", &[&tls[..], argv].concat())
+    }
+
+    /// `kubectl exec -i` of the harness's docker CLI or tools (see [`Self::cli_args`]) with
+    /// `stdin`.
     pub(super) async fn exec_stdin(
         &self,
         r: &Release,
@@ -312,8 +338,8 @@ impl KindPlatform {
         stdin: Vec<u8>,
         deadline: Duration,
     ) -> Result<Output> {
-        let mut args = vec!["--namespace", r.namespace.as_str(), "exec", "-i", r.pod.as_str(), "-c", "runner", "--"];
-        args.extend_from_slice(argv);
+        let mut args = self.cli_args(r, argv);
+        args.insert(args.iter().position(|a| *a == "exec").map_or(0, |i| i + 1), "-i");
         let out = run_with(self.kubectl().command(&args), "kubectl exec", deadline, Some(stdin), |_| {}, None).await?;
         anyhow::ensure!(out.success, "kubectl exec {}: {}", argv.join(" "), out.tail(3));
         Ok(out)

@@ -1,0 +1,251 @@
+//! The kind platform with the real runner (`--executor forgejo-runner`): Forgejo from its
+//! Helm chart in namespace `forgejo` (its in-cluster URL is the runner's instance and every
+//! job's `github.server_url`), reached by the harness through `kubectl port-forward`; the
+//! runner chart's pod on the runner's own image, registered by the chart's hook with an
+//! instance-wide token; per item a repository, the workspace pushed, the run watched, the
+//! jobs' logs judged by the same checks as act's.
+//!
+//! Like the Docker platform's real path, this needs images this project's CI cannot have:
+//! its parts are unit-tested and the push/watch is the one tested against the fake Forgejo.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::KindPlatform;
+use super::release::Release;
+use crate::config::RunnerConfig;
+use crate::executor::Kind;
+use crate::fault::Deadlines;
+use crate::forgejo::{Auth, Forgejo, Task, push};
+use crate::platform::conclude::{Gathered, path_safe};
+use crate::process::{Kubectl, run_with};
+use crate::scenario::{Evidence, Platform};
+use crate::{Progress, user_error};
+
+/// Where the Forgejo chart goes: `kind::FORGEJO_URL` names it.
+pub(super) const NAMESPACE: &str = "forgejo";
+const RELEASE: &str = "forgejo";
+/// The admin the Forgejo values make (`gitea.admin.username`).
+const ADMIN: &str = "e2e-admin";
+
+/// The run's Forgejo in the cluster, and the port-forward the harness reaches it through
+/// (ended when this is dropped).
+pub(super) struct KindForgejo {
+    pub(super) api: Forgejo,
+    /// The instance-wide registration token the runner chart's hook registers with.
+    pub(super) registration_token: String,
+    pub(super) runner_image: String,
+    _forward: tokio::process::Child,
+}
+
+/// What starting the run's Forgejo needs.
+pub(super) struct ForgejoInstall<'a> {
+    pub(super) kubectl: &'a Kubectl,
+    pub(super) helm: &'a Path,
+    pub(super) run_id: &'a str,
+    pub(super) image: &'a str,
+    pub(super) runner_image: &'a str,
+    pub(super) out_dir: &'a Path,
+    pub(super) progress: &'a Progress,
+}
+
+impl ForgejoInstall<'_> {
+    /// Forgejo's chart installed and answering, an API token, the checkout action served,
+    /// and a registration token.
+    pub(super) async fn start(self) -> Result<KindForgejo> {
+        self.own_namespace().await?;
+        let password = crate::sys::fresh_hex(self.run_id, 16);
+        let values = self.out_dir.join("forgejo-values.yaml");
+        std::fs::write(&values, forgejo_values(&password, self.image)?)?;
+        let v = crate::kind::Versions::load()?;
+        let t = Instant::now();
+        let install = [
+            "upgrade",
+            "--install",
+            RELEASE,
+            &v.forgejo_chart.reference,
+            "--version",
+            &v.forgejo_chart.version,
+            "--namespace",
+            NAMESPACE,
+            "--values",
+            &values.to_string_lossy(),
+            "--wait",
+            "--timeout",
+            "10m",
+        ]
+        .map(String::from);
+        let mut cmd = tokio::process::Command::new(self.helm);
+        cmd.args(install).arg("--kubeconfig").arg(&self.kubectl.kubeconfig);
+        let what = format!("helm install {} {}", v.forgejo_chart.reference, v.forgejo_chart.version);
+        let out = run_with(cmd, &what, Duration::from_secs(660), None, |_| {}, Some(self.progress)).await?;
+        anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
+        self.progress.say(format!("Forgejo installed in {:.1}s", t.elapsed().as_secs_f64()));
+        let (forward, port) = port_forward(self.kubectl).await?;
+        let anon = Forgejo::new(&format!("http://127.0.0.1:{port}"), Auth::None);
+        anon.wait_ready(Duration::from_secs(60)).await.context("Forgejo's API through the port-forward")?;
+        let basic = anon.with_auth(Auth::Basic { user: ADMIN.into(), password });
+        let scopes = ["write:repository", "write:admin", "write:organization", "write:user"];
+        let api = anon.with_auth(Auth::Token(basic.create_token(ADMIN, "forgejo-e2e", &scopes).await?));
+        crate::forgejo::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
+        let registration_token = api.registration_token().await?;
+        Ok(KindForgejo { api, registration_token, runner_image: self.runner_image.to_owned(), _forward: forward })
+    }
+
+    /// Namespace `forgejo`, labelled with the run so its teardown removes it; one the run
+    /// did not make is the user's and is refused, never touched.
+    async fn own_namespace(&self) -> Result<()> {
+        let field = format!("metadata.name={NAMESPACE}");
+        let found = self.kubectl.json(&["get", "namespaces", "--field-selector", &field]).await?;
+        if let Some(ns) = found["items"].as_array().and_then(|items| items.first()) {
+            let run = ns["metadata"]["labels"]["io.forgejo-e2e.run"].as_str().unwrap_or("");
+            if run != self.run_id {
+                return Err(user_error!(
+                    "namespace {NAMESPACE} already exists in this cluster and is not this run's: the real runner's \
+                     Forgejo goes there (its in-cluster URL names it); use another cluster (--cluster NAME), or \
+                     delete it if it is a harness leftover"
+                ));
+            }
+            return Ok(());
+        }
+        let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}});
+        self.kubectl.apply(&ns.to_string()).await
+    }
+}
+
+/// `fixtures/kind/forgejo-values.yaml` with the run's admin password and `image` (loaded
+/// into the cluster) as the chart's image: in full, rootless only when its tag says so.
+pub(super) fn forgejo_values(password: &str, image: &str) -> Result<String> {
+    let mut values: serde_yaml::Value = serde_yaml::from_str(&crate::kind::forgejo_values(password)?)?;
+    let tag = image.rsplit_once(':').map_or("", |(_, t)| t);
+    let chart_image =
+        json!({"fullOverride": image, "rootless": tag.ends_with("-rootless"), "pullPolicy": "IfNotPresent"});
+    values["image"] = serde_yaml::to_value(chart_image)?;
+    Ok(serde_yaml::to_string(&values)?)
+}
+
+/// `kubectl port-forward svc/forgejo-http 0:3000`, kept running; the local port it chose.
+async fn port_forward(kubectl: &Kubectl) -> Result<(tokio::process::Child, u16)> {
+    let args = ["--namespace", NAMESPACE, "port-forward", "svc/forgejo-http", "0:3000"];
+    let mut child = kubectl
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start kubectl port-forward")?;
+    let mut lines = BufReader::new(child.stdout.take().context("port-forward's stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(port) = forwarded_port(&line) {
+                return Ok(port);
+            }
+        }
+        bail!("kubectl port-forward ended before it forwarded a port")
+    });
+    let port = first.await.context("kubectl port-forward: no port after 30s")??;
+    // Keep reading, so kubectl never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, port))
+}
+
+/// The local port in `Forwarding from 127.0.0.1:43127 -> 3000`.
+fn forwarded_port(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("Forwarding from 127.0.0.1:")?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+impl KindPlatform {
+    /// One item with the real runner in the shared install: a repository, the workspace
+    /// pushed, the run watched until every job is final, every job's log the evidence.
+    pub(super) async fn run_job_real(
+        &self,
+        item: &crate::platform::RunItem,
+        r: &Release,
+        real: &KindForgejo,
+        deadlines: Deadlines,
+        run: &mut Gathered,
+    ) -> Result<()> {
+        let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
+        let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
+        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, None)?;
+        let (api, repo) = (&real.api, push::repo_name(&item.name));
+        api.create_repo(&repo).await?;
+        let sha = push::push(api, ADMIN, ADMIN, &repo, &workspace).await?;
+        self.progress.say(format!("{}: pushed {} to {ADMIN}/{repo}", item.name, &sha[..sha.len().min(12)]));
+        let t = Instant::now();
+        let pod = self.pod_alive(r);
+        let watched = push::watch(api, ADMIN, &repo, &sha, deadlines.job, async |_: &[Task]| pod().await).await;
+        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
+        let pushed = watched?;
+        let log = pushed.joined_log();
+        run.logs.push(("job.log", log.clone()));
+        run.evidence = Some(Evidence {
+            platform: Platform::Kind,
+            executor: Kind::ForgejoRunner,
+            dind: self.dind,
+            nonce,
+            job_succeeded: pushed.succeeded(),
+            log,
+        });
+        Ok(())
+    }
+
+    /// A check that the release's pod is still there and its containers running: a
+    /// runner or DIND gone mid-job is named, not waited out.
+    fn pod_alive(&self, r: &Release) -> impl AsyncFn() -> Result<()> {
+        let (k, namespace, pod) = (self.kubectl().clone(), r.namespace.clone(), r.pod.clone());
+        async move || {
+            let state = k.json(&["--namespace", &namespace, "get", "pod", &pod]).await?;
+            let statuses = state["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            for c in statuses {
+                if c["state"]["running"].is_null() {
+                    let name = c["name"].as_str().unwrap_or("?");
+                    let words = if name == "dind" { crate::fault::DIND_DIED } else { crate::fault::RUNNER_DIED };
+                    bail!("{words} (pod {pod}, container {name}: {})", c["state"]);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The runner configuration the real runner gets on kind: bare labels run in the job
+/// image, which the harness loads into DIND (as with act).
+pub(super) fn real_config(config: &RunnerConfig, job_image: &str) -> RunnerConfig {
+    crate::executor::forgejo_runner::with_job_image(config, job_image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_kubectl_chose_is_read_from_its_first_line() {
+        assert_eq!(forwarded_port("Forwarding from 127.0.0.1:43127 -> 3000"), Some(43127));
+        assert_eq!(forwarded_port("Forwarding from [::1]:43127 -> 3000"), None);
+        assert_eq!(forwarded_port("Handling connection for 43127"), None);
+    }
+
+    #[test]
+    fn forgejos_values_carry_the_password_the_image_in_full_and_actions_from_itself() {
+        let text = forgejo_values("pw-123", "code.forgejo.org/forgejo/forgejo:11").expect("values");
+        let v: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+        assert_eq!(v["gitea"]["admin"]["username"].as_str(), Some(ADMIN));
+        assert_eq!(v["gitea"]["admin"]["password"].as_str(), Some("pw-123"));
+        assert_eq!(v["image"]["fullOverride"].as_str(), Some("code.forgejo.org/forgejo/forgejo:11"));
+        // The chart appends `-rootless` and changes paths unless told the image is not.
+        assert_eq!(v["image"]["rootless"].as_bool(), Some(false));
+        let url = v["gitea"]["config"]["actions"]["DEFAULT_ACTIONS_URL"].as_str().expect("actions url");
+        assert_eq!(format!("{url}/"), v["gitea"]["config"]["server"]["ROOT_URL"].as_str().expect("root url"));
+        assert!(url.starts_with(&format!("http://forgejo-http.{NAMESPACE}.svc")), "{url}");
+        let rootless = forgejo_values("x", "code.forgejo.org/forgejo/forgejo:11-rootless").expect("values");
+        assert!(rootless.contains("rootless: true"), "{rootless}");
+    }
+}
