@@ -18,7 +18,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::KindPlatform;
 use super::release::Release;
-use crate::config::RunnerConfig;
 use crate::executor::Kind;
 use crate::fault::Deadlines;
 use crate::forgejo::{Auth, Forgejo, Task, push};
@@ -172,7 +171,7 @@ impl KindPlatform {
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
-        let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
+        let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
         let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
         item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, None)?;
         let (api, repo) = (&real.api, push::repo_name(&item.name));
@@ -214,12 +213,6 @@ impl KindPlatform {
             Ok(())
         }
     }
-}
-
-/// The runner configuration the real runner gets on kind: bare labels run in the job
-/// image, which the harness loads into DIND (as with act).
-pub(super) fn real_config(config: &RunnerConfig, job_image: &str) -> RunnerConfig {
-    crate::executor::forgejo_runner::with_job_image(config, job_image)
 }
 
 #[cfg(test)]

@@ -106,8 +106,9 @@ impl KindPlatform {
             opts.dind_image = MISSING_DIND_IMAGE.to_owned();
         }
         if self.real.is_some() {
+            // Bare labels run in the job image, which the harness loads into DIND (as with act).
             let file = &mut opts.values.runner.config.file;
-            *file = super::real::real_config(file, &self.job_image);
+            *file = crate::executor::forgejo_runner::with_job_image(file, &self.job_image);
         }
         let token = self.real.as_ref().map_or("", |r| r.registration_token.as_str());
         let (mut values, notes) = runner_values(&opts, token);
