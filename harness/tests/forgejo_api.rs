@@ -11,7 +11,8 @@
 //! polled and whose logs name the job and the commit. For the real path's faults: a
 //! repository named `nobody*` has runs no runner ever takes (no tasks, but the run's web
 //! page), a job named `*sleep*` runs until the deadline printing its `sleeping` marker,
-//! and the whole fake can be stopped mid-run (its connections refused from then on).
+//! and the whole fake can be stopped mid-run (its connections refused from then on); in a
+//! repository named `late*` a runner takes a job only at the third poll.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -373,12 +374,17 @@ fn pushed_tasks(repo: &str, runs: &mut [PushedRunState]) -> serde_json::Value {
         }
         for (id, name, polls) in &mut run.jobs {
             *polls += 1;
+            // A runner takes these only at the third poll.
+            let late = if repo.starts_with("late") { 2 } else { 0 };
+            if *polls <= late {
+                continue;
+            }
             let end = match name.as_str() {
                 n if n.contains("sleep") => "running",
                 n if n.contains("fail") => "failure",
                 _ => "success",
             };
-            let status = ["waiting", "running"].get(*polls - 1).copied().unwrap_or(end);
+            let status = ["waiting", "running"].get(*polls - late - 1).copied().unwrap_or(end);
             out.push(serde_json::json!({"id": *id, "name": name, "head_branch": "main", "head_sha": run.sha,
                 "run_number": i + 1, "event": "push", "status": status, "workflow_id": "ci.yml",
                 "url": format!("http://x/e2e-admin/{repo}/actions/runs/{}", i + 1)}));
@@ -651,6 +657,22 @@ async fn a_users_workflow_goes_job_by_job_each_push_starting_only_that_job() {
     let tree = git(&ws, &["ls-files"]);
     assert!(tree.contains(".forgejo/workflows/forgejo-e2e-job.yml") && !tree.contains(".github/workflows"), "{tree}");
     assert!(!tree.contains(".forgejo/workflows/ci.yml"), "{tree}");
+    let _ = std::fs::remove_dir_all(ws);
+    forget(&state);
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_the_wait_for_a_runner_and_then_the_job_from_its_start() {
+    let (base, state) = fake_forgejo(&[]).await;
+    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    api.create_repo("late").await.expect("repo");
+    let ws = workspace("late", &["build"]);
+    let sha = push::push(&api, "e2e-admin", "e2e-admin", "late", &ws).await.expect("push");
+    // Taken after about 4 s, then about 6 s to finish: more than 5 s in all, each part less.
+    let started = std::time::Instant::now();
+    let run = push::run_of(&api, "e2e-admin", "late", &sha, Duration::from_secs(5)).await.expect("run");
+    assert!(started.elapsed() > Duration::from_secs(5), "the whole took {:?}", started.elapsed());
+    assert_eq!(run.jobs[0].status, RunStatus::Success);
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }

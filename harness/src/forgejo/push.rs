@@ -117,9 +117,10 @@ pub async fn run_of(api: &Forgejo, owner: &str, repo: &str, sha: &str, deadline:
 const GONE_AFTER: usize = 3;
 const POLL: Duration = Duration::from_secs(2);
 
-/// [`run_of`], calling `during` at every poll while the run's jobs are under way (with
-/// its tasks in job order): an error from it ends the watch (the runner died), and it may
-/// act on a job's live log (a fault's hook). Every way this ends unfinished is named:
+/// [`run_of`], calling `during` at every poll until the run is over (with its tasks in
+/// job order, none before a runner took one): an error from it ends the watch (the runner
+/// died), and it may act on a job's live log (a fault's hook). `deadline` bounds the wait
+/// for a runner, then the run from the moment one took it. Every way this ends unfinished is named:
 /// Forgejo gone ([`FORGEJO_GONE`]), a job no runner took ([`crate::fault::not_picked`]),
 /// a job past the deadline ([`crate::fault::did_not_finish`]), no run at all.
 pub async fn watch<F>(
@@ -133,7 +134,10 @@ pub async fn watch<F>(
 where
     F: AsyncFnMut(&[Task]) -> Result<()>,
 {
-    let start = Instant::now();
+    // `deadline` bounds the wait for a runner to take the run, then again the run from
+    // then on: a job's time counts from its start, as act's does.
+    let mut start = Instant::now();
+    let mut taken = false;
     let (mut answered, mut failed) = (false, 0);
     let mut tasks: Vec<Task> = Vec::new();
     let mut repo_had_tasks = false;
@@ -156,9 +160,11 @@ where
                 if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
                     break;
                 }
-                if !tasks.is_empty() {
-                    during(&tasks).await?;
+                if !taken && !tasks.is_empty() {
+                    (taken, start) = (true, Instant::now());
                 }
+                // Also before a runner took it: a runner that died at start is named at once.
+                during(&tasks).await?;
             }
         }
         let pause = if failed > 0 { Duration::from_secs(1) } else { POLL };

@@ -283,8 +283,10 @@ async fn runner_alive(pod: &Pod, tasks: &[Task]) -> Result<()> {
         return Ok(());
     }
     let code = pod.exit_code(&pod.runner).await.unwrap_or(-1);
-    let job = tasks.iter().find(|t| !t.status().is_final()).map_or("its job".into(), |t| format!("job `{}`", t.name));
-    bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists {job} as running")
+    match tasks.iter().find(|t| !t.status().is_final()) {
+        Some(t) => bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists job `{}` as {}", t.name, t.status),
+        None => bail!("the runner container died before it took a job (exit code {code})"),
+    }
 }
 
 /// An error naming DIND's death when its container is no longer running.
