@@ -239,7 +239,7 @@ impl KindPlatform {
         calls.push(("events.txt", vec!["--namespace", ns, "get", "events", "--sort-by=.lastTimestamp"]));
         for (file, args) in calls {
             let text = self.kubectl().run(&args, Duration::from_secs(30)).await.unwrap_or_else(|e| format!("{e:#}"));
-            run.logs.push((file, text));
+            run.logs.push((file, self.redacted(text)));
         }
         for (file, verb) in [("helm-status.txt", ["status", RELEASE]), ("helm-manifest.yaml", ["get", "manifest"])] {
             let mut cmd = tokio::process::Command::new(&self.helm);
@@ -249,8 +249,18 @@ impl KindPlatform {
                 Ok(o) => o.text,
                 Err(e) => format!("{e:#}"),
             };
-            run.logs.push((file, text));
+            run.logs.push((file, self.redacted(text)));
         }
+    }
+
+    /// `text` without the run's registration token, plain or base64 (the rendered
+    /// manifests and the hook's logs carry it): a bundle never holds a secret.
+    fn redacted(&self, text: String) -> String {
+        let Some(token) = self.real.as_ref().map(|r| r.registration_token.as_str()).filter(|t| !t.is_empty()) else {
+            return text;
+        };
+        let encoded = crate::base64::encode(token.as_bytes());
+        text.replace(token, "[registration token]").replace(&encoded, "[registration token, base64]")
     }
 
     /// DIND's container as the kubelet reports it: node, containerd id, restarts so far.

@@ -82,7 +82,10 @@ impl ForgejoInstall<'_> {
         let mut cmd = tokio::process::Command::new(self.helm);
         cmd.args(install).arg("--kubeconfig").arg(&self.kubectl.kubeconfig);
         let what = format!("helm install {} {}", v.forgejo_chart.reference, v.forgejo_chart.version);
-        let out = run_with(cmd, &what, Duration::from_secs(660), None, |_| {}, Some(self.progress)).await?;
+        let out = run_with(cmd, &what, Duration::from_secs(660), None, |_| {}, Some(self.progress)).await;
+        // They hold the admin's password: not left beside the run's reports.
+        let _ = std::fs::remove_file(&values);
+        let out = out?;
         anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
         self.progress.say(format!("Forgejo installed in {:.1}s", t.elapsed().as_secs_f64()));
         let (forward, port) = port_forward(self.kubectl).await?;

@@ -44,7 +44,12 @@ impl KindPlatform {
         let t = Instant::now();
         self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
         let values_path = self.write_values(namespace, values, change)?;
-        self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await?;
+        let installed = self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await;
+        if self.real.is_some() {
+            // They hold the registration token: not left beside the run's reports.
+            let _ = std::fs::remove_file(&values_path);
+        }
+        installed?;
         let helm = t.elapsed().as_secs_f64();
         let mut release = self.ready(namespace, deadlines).await?;
         release.timings.insert(0, ("helm install".into(), helm));
