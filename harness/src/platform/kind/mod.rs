@@ -6,7 +6,7 @@
 //! 127.0.0.1:2376 with the certificates the chart mounted. Judged like the Docker platform.
 
 mod items;
-mod real;
+pub mod real;
 mod release;
 mod upgrade;
 
@@ -370,10 +370,12 @@ async fn start_real(
 ) -> Result<real::KindForgejo> {
     cluster.load_image(runner, progress).await?;
     cluster.load_image(forgejo, progress).await?;
+    let password = crate::sys::fresh_hex(run_id, 16);
     let install = real::ForgejoInstall {
         kubectl: &cluster.kubectl,
         helm,
         run_id,
+        password: &password,
         image: forgejo,
         runner_image: runner,
         out_dir,

@@ -27,40 +27,43 @@ use crate::scenario::{Evidence, Platform};
 use crate::{Progress, user_error};
 
 /// Where the Forgejo chart goes: `kind::FORGEJO_URL` names it.
-pub(super) const NAMESPACE: &str = "forgejo";
+pub const NAMESPACE: &str = "forgejo";
 const RELEASE: &str = "forgejo";
 /// The admin the Forgejo values make (`gitea.admin.username`).
 const ADMIN: &str = "e2e-admin";
 
 /// The run's Forgejo in the cluster, and the port-forward the harness reaches it through
 /// (ended when this is dropped).
-pub(super) struct KindForgejo {
-    pub(super) api: Forgejo,
+pub struct KindForgejo {
+    /// The API as the admin's token, through the port-forward.
+    pub api: Forgejo,
     /// The instance-wide registration token the runner chart's hook registers with.
-    pub(super) registration_token: String,
-    pub(super) runner_image: String,
+    pub registration_token: String,
+    pub runner_image: String,
     _forward: tokio::process::Child,
 }
 
 /// What starting the run's Forgejo needs.
-pub(super) struct ForgejoInstall<'a> {
-    pub(super) kubectl: &'a Kubectl,
-    pub(super) helm: &'a Path,
-    pub(super) run_id: &'a str,
-    pub(super) image: &'a str,
-    pub(super) runner_image: &'a str,
-    pub(super) out_dir: &'a Path,
-    pub(super) progress: &'a Progress,
+pub struct ForgejoInstall<'a> {
+    pub kubectl: &'a Kubectl,
+    pub helm: &'a Path,
+    pub run_id: &'a str,
+    /// The admin's password the chart sets (never written to a report).
+    pub password: &'a str,
+    /// Forgejo's image, already on the cluster's nodes.
+    pub image: &'a str,
+    pub runner_image: &'a str,
+    pub out_dir: &'a Path,
+    pub progress: &'a Progress,
 }
 
 impl ForgejoInstall<'_> {
     /// Forgejo's chart installed and answering, an API token, the checkout action served,
     /// and a registration token.
-    pub(super) async fn start(self) -> Result<KindForgejo> {
+    pub async fn start(self) -> Result<KindForgejo> {
         self.own_namespace().await?;
-        let password = crate::sys::fresh_hex(self.run_id, 16);
         let values = self.out_dir.join("forgejo-values.yaml");
-        std::fs::write(&values, forgejo_values(&password, self.image)?)?;
+        std::fs::write(&values, forgejo_values(self.password, self.image)?)?;
         let v = crate::kind::Versions::load()?;
         let t = Instant::now();
         let install = [
@@ -91,7 +94,7 @@ impl ForgejoInstall<'_> {
         let (forward, port) = port_forward(self.kubectl).await?;
         let anon = Forgejo::new(&format!("http://127.0.0.1:{port}"), Auth::None);
         anon.wait_ready(Duration::from_secs(60)).await.context("Forgejo's API through the port-forward")?;
-        let basic = anon.with_auth(Auth::Basic { user: ADMIN.into(), password });
+        let basic = anon.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.into() });
         let scopes = ["write:repository", "write:admin", "write:organization", "write:user"];
         let api = anon.with_auth(Auth::Token(basic.create_token(ADMIN, "forgejo-e2e", &scopes).await?));
         crate::forgejo::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
