@@ -16,16 +16,15 @@ use anyhow::{Context, Result, bail};
 
 use super::RunItem;
 use super::docker::{DockerPlatform, PodRun};
-use super::jobs::ActOut;
 use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
-use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED, did_not_finish};
+use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
 use crate::forgejo::server::{self, RealSetup, Server, ServerSpec};
 use crate::forgejo::{RunStatus, Task, push};
 use crate::scenario::{Evidence, Platform};
-use crate::workflow::plan::{PlannedJob, WorkflowPlan};
+use crate::workflow::plan::WorkflowPlan;
 
 /// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
 /// checkout action the scenarios' workflows use.
@@ -182,27 +181,12 @@ impl DockerPlatform {
     ) -> Result<()> {
         let (api, owner) = (&server.api, server.spec.admin.as_str());
         let repo = self.register(server, item, pod, config, ForgejoChange::default(), run).await?;
-        run.notes.push(
-            "jobs pushed one at a time in `needs:` order, as the harness runs them with act: Forgejo's own \
-             scheduling of `needs:` is not exercised"
-                .into(),
-        );
+        run.notes.push(super::pushed::NOTE.into());
         let t = Instant::now();
-        let exec = async |job: &PlannedJob, limit: Duration| {
-            push::commit_one_job(workspace, &job.file, &job.row).await?;
-            let sha = push::push(api, owner, owner, &repo, workspace).await?;
-            self.say(&item.name, format!("{}: pushed {}", job.row, &sha[..sha.len().min(12)]));
-            let alive = async |tasks: &[Task]| runner_alive(pod, tasks).await;
-            match push::watch(api, owner, &repo, &sha, limit, alive).await {
-                Ok(p) => Ok(ActOut { exit_ok: p.succeeded(), finished: true, text: p.joined_log() }),
-                Err(e) if format!("{e:#}").starts_with(&did_not_finish(limit)) => {
-                    Ok(ActOut { exit_ok: false, finished: false, text: format!("{e:#}") })
-                }
-                Err(e) => Err(e),
-            }
-        };
+        let to = super::pushed::Target { api, owner, repo: &repo, workspace };
+        let alive = async |tasks: &[Task]| runner_alive(pod, tasks).await;
         let say = |m| self.say(&item.name, m);
-        let runs = super::jobs::run_jobs(plan, self.executor.log(), run.deadlines.job, exec, say).await;
+        let runs = super::pushed::run_jobs(to, plan, self.executor.log(), run.deadlines.job, alive, say).await;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
         let log = super::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));

@@ -7,6 +7,7 @@ pub mod docker_setup;
 mod jobs;
 pub mod judge;
 pub mod kind;
+mod pushed;
 pub mod seam;
 pub mod upgrade;
 mod userns;

@@ -23,13 +23,8 @@ impl KindPlatform {
         if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.executor.kind()) {
             return Some(reason);
         }
-        if self.real.is_some() {
-            if item.variant.is_some_and(|v| v.fault.is_some()) {
-                return Some("faults with the real runner are built on the Docker platform only so far".into());
-            }
-            if item.scenario.is_none() {
-                return Some("a user's workflow with the real runner runs on the Docker platform only so far".into());
-            }
+        if self.real.is_some() && item.variant.is_some_and(|v| v.fault.is_some()) {
+            return Some("faults with the real runner are built on the Docker platform only so far".into());
         }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
             return Some("starts pods of its own under an injected seccomp profile: Docker platform only".into());
@@ -128,7 +123,7 @@ impl KindPlatform {
         run: &mut Gathered,
     ) -> Result<()> {
         if let Some(real) = &self.real {
-            return self.run_job_real(item, r, real, deadlines, run).await;
+            return self.run_job_real(item, r, real, config, deadlines, run).await;
         }
         let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
         let dir = path_safe(&item.name);

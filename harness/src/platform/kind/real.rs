@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::KindPlatform;
 use super::release::Release;
+use crate::config::RunnerConfig;
 use crate::executor::Kind;
 use crate::fault::Deadlines;
 use crate::forgejo::{Auth, Forgejo, Task, push};
@@ -168,20 +169,46 @@ fn forwarded_port(line: &str) -> Option<u16> {
 
 impl KindPlatform {
     /// One item with the real runner in the shared install: a repository, the workspace
-    /// pushed, the run watched until every job is final, every job's log the evidence.
+    /// pushed, the run watched until every job is final, every job's log the evidence. A
+    /// user's workflow goes job by job, as on Docker.
     pub(super) async fn run_job_real(
         &self,
         item: &crate::platform::RunItem,
         r: &Release,
         real: &KindForgejo,
+        config: &RunnerConfig,
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
         let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
         let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
-        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, None)?;
+        let plan = item.job_plan(config).transpose()?;
+        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
         let (api, repo) = (&real.api, push::repo_name(&item.name));
         api.create_repo(&repo).await?;
+        if let Some(plan) = plan {
+            run.notes.push(crate::platform::pushed::NOTE.into());
+            let t = Instant::now();
+            let to = crate::platform::pushed::Target { api, owner: ADMIN, repo: &repo, workspace: &workspace };
+            let pod = self.pod_alive(r);
+            let alive = async |_: &[Task]| pod().await;
+            let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
+            let runs = crate::platform::pushed::run_jobs(to, &plan, self.executor.log(), deadlines.job, alive, say);
+            let runs = runs.await;
+            run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
+            let log = crate::platform::jobs::joined_log(&runs);
+            run.logs.push(("job.log", log.clone()));
+            run.evidence = Some(Evidence {
+                platform: Platform::Kind,
+                executor: Kind::ForgejoRunner,
+                dind: self.dind,
+                nonce,
+                job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
+                log,
+            });
+            run.jobs = runs;
+            return Ok(());
+        }
         let sha = push::push(api, ADMIN, ADMIN, &repo, &workspace).await?;
         self.progress.say(format!("{}: pushed {} to {ADMIN}/{repo}", item.name, &sha[..sha.len().min(12)]));
         let t = Instant::now();
