@@ -251,11 +251,10 @@ impl KindPlatform {
     /// `text` without the run's registration token, plain or base64 (the rendered
     /// manifests and the hook's logs carry it): a bundle never holds a secret.
     fn redacted(&self, text: String) -> String {
-        let Some(token) = self.real.as_ref().map(|r| r.registration_token.as_str()).filter(|t| !t.is_empty()) else {
-            return text;
-        };
-        let encoded = crate::base64::encode(token.as_bytes());
-        text.replace(token, "[registration token]").replace(&encoded, "[registration token, base64]")
+        match self.real.as_ref() {
+            Some(real) => super::real::redact(text, &real.registration_token),
+            None => text,
+        }
     }
 
     /// DIND's container as the kubelet reports it: node, containerd id, restarts so far.

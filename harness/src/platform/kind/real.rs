@@ -248,9 +248,29 @@ impl KindPlatform {
     }
 }
 
+/// `text` without `secret`, plain or base64 (as a Secret's data or a rendered manifest
+/// holds it).
+pub(super) fn redact(text: String, secret: &str) -> String {
+    if secret.is_empty() {
+        return text;
+    }
+    let encoded = crate::base64::encode(secret.as_bytes());
+    text.replace(secret, "[redacted]").replace(&encoded, "[redacted, base64]")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_leaves_a_bundle_plain_and_base64() {
+        let token = "0123456789abcdef0123456789abcdef01234567";
+        let b64 = crate::base64::encode(token.as_bytes());
+        let text = format!("token: {token}\ndata:\n  token: {b64}\nother: 1\n");
+        let out = redact(text, token);
+        assert_eq!(out, "token: [redacted]\ndata:\n  token: [redacted, base64]\nother: 1\n");
+        assert_eq!(redact("x".into(), ""), "x");
+    }
 
     #[test]
     fn the_port_kubectl_chose_is_read_from_its_first_line() {
