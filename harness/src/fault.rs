@@ -182,8 +182,20 @@ impl Fault {
                 "needs the real runner and a Forgejo to stop, register with or push to: --executor forgejo-runner",
             );
         }
-        (self == Fault::ApiUnreachable && platform == crate::scenario::Platform::Docker)
-            .then_some("stops the cluster's API server: there is none on the Docker platform")
+        let real = executor == crate::executor::Kind::ForgejoRunner;
+        match (self, platform) {
+            (Fault::ApiUnreachable, crate::scenario::Platform::Docker) => {
+                Some("stops the cluster's API server: there is none on the Docker platform")
+            }
+            (Fault::ApiUnreachable, crate::scenario::Platform::Kind) if real => Some(
+                "the harness reaches the real runner's Forgejo through the API server (a port-forward): the outage \
+                 would be Forgejo's, not the job's (act only)",
+            ),
+            (Fault::ForgejoStopped, crate::scenario::Platform::Kind) => {
+                Some("would stop the Forgejo every item on kind shares: Docker platform only")
+            }
+            _ => None,
+        }
     }
 }
 
@@ -350,6 +362,11 @@ mod tests {
         assert!(Fault::ApiUnreachable.not_on(Kind, Act).is_none());
         assert!(Fault::DiskFull.not_on(Docker, Act).is_none());
         assert!(Fault::DiskFull.not_on(Docker, ForgejoRunner).is_none());
+        // With the real runner on kind: the API outage and Forgejo's stop are not carried out.
+        assert!(Fault::ApiUnreachable.not_on(Kind, ForgejoRunner).is_some());
+        assert!(Fault::ForgejoStopped.not_on(Kind, ForgejoRunner).is_some());
+        assert!(Fault::RunnerKilled.not_on(Kind, ForgejoRunner).is_none());
+        assert!(Fault::DindKilled.not_on(Kind, ForgejoRunner).is_none());
     }
 
     #[test]

@@ -23,9 +23,6 @@ impl KindPlatform {
         if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.executor.kind()) {
             return Some(reason);
         }
-        if self.real.is_some() && item.variant.is_some_and(|v| v.fault.is_some()) {
-            return Some("faults with the real runner are built on the Docker platform only so far".into());
-        }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
             return Some("starts pods of its own under an injected seccomp profile: Docker platform only".into());
         }
@@ -38,6 +35,11 @@ impl KindPlatform {
         let start = Instant::now();
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.pod_change()).unwrap_or_default();
+        // The real runner registered otherwise than the run's: an install of its own too.
+        let registers_otherwise = fault.is_some_and(|f| {
+            let c = f.forgejo_change();
+            c.wrong_registration_token || c.runner_label.is_some()
+        });
         let deadlines = deadlines_for(fault, self.deadlines);
         let config = item.config(&self.values.runner.config.file);
         let mut run = Gathered::default();
@@ -46,7 +48,7 @@ impl KindPlatform {
             run.jobs = super::super::jobs::none_picked(item, &config);
             vec![Check::never_ran(why)]
         } else {
-            let result = match change == PodChange::default() {
+            let result = match change == PodChange::default() && !registers_otherwise {
                 true => match self.shared().await {
                     Ok(shared) => self.run_job(item, shared, &config, deadlines, &mut run).await,
                     Err(e) => Err(e),
@@ -106,7 +108,20 @@ impl KindPlatform {
         namespace.truncate(63);
         *own = Some((namespace.clone(), None));
         let t = Instant::now();
-        let release = self.install(&namespace, &self.chart, &self.values, change, deadlines).await?;
+        let forgejo = item.variant.and_then(|v| v.fault).map(|f| f.forgejo_change()).unwrap_or_default();
+        let values = super::real::registered_otherwise(&self.values, forgejo, &self.job_image);
+        let release = self.install(&namespace, &self.chart, &values, change, deadlines).await;
+        let release = match release {
+            // The chart's pre-install hook is the registration: its failure is the refusal.
+            Err(e) if forgejo.wrong_registration_token && format!("{e:#}").contains("pre-install") => {
+                anyhow::bail!(
+                    "{}: the chart's registration hook failed ({})",
+                    crate::fault::REGISTRATION_REFUSED,
+                    one_line(&format!("{e:#}"))
+                )
+            }
+            r => r?,
+        };
         run.phases.push(("install to ready".into(), t.elapsed().as_secs_f64()));
         let result = self.run_job(item, &release, config, deadlines, run).await;
         *own = Some((namespace, Some(release)));
@@ -125,7 +140,7 @@ impl KindPlatform {
         if let Some(real) = &self.real {
             return self.run_job_real(item, r, real, config, deadlines, run).await;
         }
-        let nonce = format!("{}-{}", self.run_id, crate::run::new_run_id());
+        let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
         let dir = path_safe(&item.name);
         let workspace = self.out_dir.join("workspaces").join(&dir);
         let plan = item.job_plan(config).transpose()?;
@@ -171,7 +186,7 @@ impl KindPlatform {
                     (Hook::KillDind, Some(dind)) => (dind.node.clone(), Some(dind.id.clone())),
                     _ => (control_plane.clone(), None),
                 };
-                tokio::spawn(async move { inject(&node, id.as_deref()).await });
+                tokio::spawn(async move { super::node::inject(&node, id.as_deref()).await });
             }
             if let Some(shown) = self.executor.log().progress_line(line) {
                 self.progress.say(format!("{name}: job {shown}"));
@@ -317,17 +332,6 @@ struct DindContainer {
     node: String,
     id: String,
     restarts: u64,
-}
-
-/// A fault's action on a kind node (a container of this engine): SIGKILL to container `id`'s
-/// task, or — without an id — the API server's container stopped (the kubelet restarts it).
-async fn inject(node: &str, id: Option<&str>) {
-    let mut cmd = tokio::process::Command::new("docker");
-    match id {
-        Some(id) => cmd.args(["exec", node, "ctr", "--namespace", "k8s.io", "task", "kill", "--signal", "SIGKILL", id]),
-        None => cmd.args(["exec", node, "sh", "-c", "crictl stop --timeout 0 $(crictl ps -q --name kube-apiserver)"]),
-    };
-    let _ = crate::process::run(cmd, "inject the fault", Duration::from_secs(30), None).await;
 }
 
 /// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.

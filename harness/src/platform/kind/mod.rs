@@ -6,6 +6,7 @@
 //! 127.0.0.1:2376 with the certificates the chart mounted. Judged like the Docker platform.
 
 mod items;
+mod node;
 pub mod real;
 mod release;
 mod upgrade;

@@ -18,10 +18,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::KindPlatform;
 use super::release::Release;
-use crate::config::RunnerConfig;
+use crate::config::{ChartValues, RunnerConfig};
 use crate::executor::Kind;
-use crate::fault::Deadlines;
-use crate::forgejo::{Auth, Forgejo, Task, push};
+use crate::fault::{Deadlines, ForgejoChange, Hook};
+use crate::forgejo::{Auth, Forgejo, RunStatus, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::process::{Kubectl, run_with};
 use crate::scenario::{Evidence, Platform};
@@ -41,7 +41,18 @@ pub struct KindForgejo {
     /// The instance-wide registration token the runner chart's hook registers with.
     pub registration_token: String,
     pub runner_image: String,
+    /// The admin's password, for a token of less scope (a fault's push).
+    password: String,
     _forward: tokio::process::Child,
+}
+
+impl KindForgejo {
+    /// A client whose token may only read repositories (a push with it is refused).
+    pub(super) async fn read_only(&self) -> Result<Forgejo> {
+        let basic = self.api.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.clone() });
+        let token = basic.create_token(ADMIN, "forgejo-e2e-read-only", &["read:repository"]).await?;
+        Ok(self.api.with_auth(Auth::Token(token)))
+    }
 }
 
 /// What starting the run's Forgejo needs.
@@ -100,7 +111,13 @@ impl ForgejoInstall<'_> {
         let api = anon.with_auth(Auth::Token(basic.create_token(ADMIN, "forgejo-e2e", &scopes).await?));
         crate::forgejo::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
         let registration_token = api.registration_token().await?;
-        Ok(KindForgejo { api, registration_token, runner_image: self.runner_image.to_owned(), _forward: forward })
+        Ok(KindForgejo {
+            api,
+            registration_token,
+            runner_image: self.runner_image.to_owned(),
+            password: self.password.to_owned(),
+            _forward: forward,
+        })
     }
 
     /// Namespace `forgejo`, labelled with the run so its teardown removes it; one the run
@@ -190,8 +207,8 @@ impl KindPlatform {
             run.notes.push(crate::platform::pushed::NOTE.into());
             let t = Instant::now();
             let to = crate::platform::pushed::Target { api, owner: ADMIN, repo: &repo, workspace: &workspace };
-            let pod = self.pod_alive(r);
-            let alive = async |_: &[Task]| pod().await;
+            let before = self.containers(r).await?;
+            let alive = async |_: &[Task]| died(&before, &self.containers(r).await?);
             let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
             let runs = crate::platform::pushed::run_jobs(to, &plan, self.executor.log(), deadlines.job, alive, say);
             let runs = runs.await;
@@ -209,15 +226,50 @@ impl KindPlatform {
             run.jobs = runs;
             return Ok(());
         }
-        let sha = push::push(api, ADMIN, ADMIN, &repo, &workspace).await?;
+        let fault = item.variant.and_then(|v| v.fault);
+        let pusher = match fault.is_some_and(|f| f.forgejo_change().read_only_push) {
+            true => real.read_only().await?,
+            false => api.clone(),
+        };
+        let sha = push::push(&pusher, ADMIN, ADMIN, &repo, &workspace).await?;
         self.progress.say(format!("{}: pushed {} to {ADMIN}/{repo}", item.name, &sha[..sha.len().min(12)]));
         let t = Instant::now();
-        let pod = self.pod_alive(r);
-        let watched = push::watch(api, ADMIN, &repo, &sha, deadlines.job, async |_: &[Task]| pod().await).await;
+        let before = self.containers(r).await?;
+        let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
+        let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
+        let mut seen = false;
+        let during = async |tasks: &[Task]| -> Result<()> {
+            died(&before, &self.containers(r).await?)?;
+            let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
+            for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
+                let log = api.job_log(ADMIN, &repo, t.run_number(), index).await.unwrap_or_default();
+                if log.contains(marker) {
+                    seen = true;
+                    if let Some(h) = hook {
+                        self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
+                        fire(h, &before).await?;
+                    }
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let watched = push::watch(api, ADMIN, &repo, &sha, deadlines.job, during).await;
+        run.trigger_seen = seen;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        let pushed = watched?;
+        let pushed = match watched {
+            Ok(p) => p,
+            Err(e) => {
+                if let Ok(log) = api.job_log(ADMIN, &repo, 1, 0).await {
+                    run.logs.push(("job.log", log));
+                }
+                return Err(e);
+            }
+        };
         let log = pushed.joined_log();
         run.logs.push(("job.log", log.clone()));
+        // A container that ended after the last poll still counts.
+        died(&before, &self.containers(r).await?)?;
         run.evidence = Some(Evidence {
             platform: Platform::Kind,
             executor: Kind::ForgejoRunner,
@@ -229,23 +281,80 @@ impl KindPlatform {
         Ok(())
     }
 
-    /// A check that the release's pod is still there and its containers running: a
-    /// runner or DIND gone mid-job is named, not waited out.
-    fn pod_alive(&self, r: &Release) -> impl AsyncFn() -> Result<()> {
-        let (k, namespace, pod) = (self.kubectl().clone(), r.namespace.clone(), r.pod.clone());
-        async move || {
-            let state = k.json(&["--namespace", &namespace, "get", "pod", &pod]).await?;
-            let statuses = state["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-            for c in statuses {
-                if c["state"]["running"].is_null() {
-                    let name = c["name"].as_str().unwrap_or("?");
-                    let words = if name == "dind" { crate::fault::DIND_DIED } else { crate::fault::RUNNER_DIED };
-                    bail!("{words} (pod {pod}, container {name}: {})", c["state"]);
-                }
-            }
-            Ok(())
+    /// The release pod's containers as the kubelet reports them.
+    async fn containers(&self, r: &Release) -> Result<Vec<Container>> {
+        let pod = self.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
+        Ok(containers_of(&pod))
+    }
+}
+
+/// One container of the release's pod: where it runs, its containerd id, its restarts,
+/// and the exit code of its last end.
+#[derive(Debug, Clone, PartialEq)]
+struct Container {
+    name: String,
+    node: String,
+    id: String,
+    restarts: u64,
+    running: bool,
+    last_exit: Option<i64>,
+}
+
+fn containers_of(pod: &serde_json::Value) -> Vec<Container> {
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+    let statuses = pod["status"]["containerStatuses"].as_array().into_iter().flatten();
+    statuses
+        .map(|c| Container {
+            name: c["name"].as_str().unwrap_or("?").to_owned(),
+            node: node.to_owned(),
+            id: c["containerID"].as_str().unwrap_or_default().trim_start_matches("containerd://").to_owned(),
+            restarts: c["restartCount"].as_u64().unwrap_or(0),
+            running: !c["state"]["running"].is_null(),
+            last_exit: c["lastState"]["terminated"]["exitCode"].as_i64(),
+        })
+        .collect()
+}
+
+/// An error naming DIND's or the runner's end since `before` (not running now, or
+/// restarted by the kubelet in between), in the words the faults are judged by.
+fn died(before: &[Container], now: &[Container]) -> Result<()> {
+    for c in now {
+        let restarts = before.iter().find(|b| b.name == c.name).map_or(0, |b| b.restarts);
+        if !c.running || c.restarts > restarts {
+            let words = if c.name == "dind" { crate::fault::DIND_DIED } else { crate::fault::RUNNER_DIED };
+            let code = c.last_exit.map_or("unknown".into(), |e| e.to_string());
+            bail!("{words} (container {}, exit code {code}; the kubelet restarts it)", c.name);
         }
     }
+    Ok(())
+}
+
+/// A fault's hook on the release's pod: SIGKILL to DIND's or the runner's container.
+async fn fire(hook: Hook, containers: &[Container]) -> Result<()> {
+    let name = match hook {
+        Hook::KillDind => "dind",
+        Hook::KillRunner => "runner",
+        // `Fault::not_on` keeps these off kind's real path.
+        Hook::StopApiServer | Hook::StopForgejo => bail!("{hook:?} is not carried out on kind with the real runner"),
+    };
+    let c = containers.iter().find(|c| c.name == name).with_context(|| format!("the pod has no container {name}"))?;
+    super::node::inject(&c.node, Some(&c.id)).await;
+    Ok(())
+}
+
+/// The run's chart values as a fault registers the real runner otherwise: with a token
+/// Forgejo never issued, or with only a label no job asks for.
+pub(super) fn registered_otherwise(values: &ChartValues, change: ForgejoChange, job_image: &str) -> ChartValues {
+    let mut values = values.clone();
+    if change.wrong_registration_token {
+        // The shape of a real one, issued by nobody.
+        values.runner.config.token = Some("0".repeat(40));
+    }
+    if let Some(label) = change.runner_label {
+        let runner = values.runner.config.file.runner.get_or_insert_default();
+        runner.labels = Some(vec![format!("{label}:docker://{job_image}")]);
+    }
+    values
 }
 
 /// `text` without `secret`, plain or base64 (as a Secret's data or a rendered manifest
@@ -261,6 +370,35 @@ pub(super) fn redact(text: String, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_that_ended_or_restarted_since_the_job_began_is_named() {
+        let pod = |dind_restarts: u64, runner_running: bool| {
+            let runner_state = if runner_running { json!({"running": {}}) } else { json!({"waiting": {}}) };
+            json!({"spec": {"nodeName": "n1"}, "status": {"containerStatuses": [
+                {"name": "dind", "containerID": "containerd://d1", "restartCount": dind_restarts,
+                 "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 137}}},
+                {"name": "runner", "containerID": "containerd://r1", "restartCount": 0, "state": runner_state}]}})
+        };
+        let before = containers_of(&pod(0, true));
+        assert_eq!((before[0].node.as_str(), before[0].id.as_str()), ("n1", "d1"));
+        assert!(died(&before, &containers_of(&pod(0, true))).is_ok());
+        let err = died(&before, &containers_of(&pod(1, true))).expect_err("restarted").to_string();
+        assert!(err.starts_with(crate::fault::DIND_DIED) && err.contains("exit code 137"), "{err}");
+        let err = died(&before, &containers_of(&pod(0, false))).expect_err("not running").to_string();
+        assert!(err.starts_with(crate::fault::RUNNER_DIED), "{err}");
+    }
+
+    #[test]
+    fn a_fault_registers_the_runner_with_a_token_nobody_issued_or_a_label_nobody_asks_for() {
+        let values = ChartValues::default();
+        let wrong = ForgejoChange { wrong_registration_token: true, ..Default::default() };
+        assert_eq!(registered_otherwise(&values, wrong, "job:1").runner.config.token, Some("0".repeat(40)));
+        let elsewhere = ForgejoChange { runner_label: Some("nobody"), ..Default::default() };
+        let v = registered_otherwise(&values, elsewhere, "job:1");
+        assert_eq!(v.runner.config.file.labels(), ["nobody:docker://job:1".to_owned()]);
+        assert_eq!(registered_otherwise(&values, ForgejoChange::default(), "job:1").runner.config.token, None);
+    }
 
     #[test]
     fn a_secret_leaves_a_bundle_plain_and_base64() {

@@ -115,8 +115,10 @@ impl KindPlatform {
             let file = &mut opts.values.runner.config.file;
             *file = crate::executor::forgejo_runner::with_job_image(file, &self.job_image);
         }
-        let token = self.real.as_ref().map_or("", |r| r.registration_token.as_str());
-        let (mut values, notes) = runner_values(&opts, token);
+        // A fault's values may carry a token of their own (one Forgejo never issued).
+        let real_token = self.real.as_ref().map_or("", |r| r.registration_token.as_str());
+        let token = values.runner.config.token.clone().unwrap_or_else(|| real_token.to_owned());
+        let (mut values, notes) = runner_values(&opts, &token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
