@@ -182,6 +182,17 @@ where
     Ok(PushedRun { sha: sha.to_owned(), run_number, jobs })
 }
 
+/// Whether a running job of the run (`tasks`, in job order) has printed `marker` so far:
+/// its live log, from the web route. A log that cannot be read yet counts as not printed.
+pub async fn printed(api: &Forgejo, owner: &str, repo: &str, tasks: &[Task], marker: &str) -> bool {
+    for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
+        if api.job_log(owner, repo, t.run_number(), index).await.is_ok_and(|log| log.contains(marker)) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Why the run of a pushed commit is not over at the deadline, named.
 async fn unfinished(
     api: &Forgejo,

@@ -22,7 +22,7 @@ use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
 use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
 use crate::forgejo::server::{self, RealSetup, Server, ServerSpec};
-use crate::forgejo::{RunStatus, Task, push};
+use crate::forgejo::{Task, push};
 use crate::scenario::{Evidence, Platform};
 use crate::workflow::plan::WorkflowPlan;
 
@@ -125,15 +125,11 @@ impl DockerPlatform {
         let during = async |tasks: &[Task]| -> Result<()> {
             runner_alive(pod, tasks).await?;
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
-            for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
-                let log = api.job_log(owner, &repo, t.run_number(), index).await.unwrap_or_default();
-                if log.contains(marker) {
-                    seen = true;
-                    if let Some(h) = hook {
-                        self.say(&item.name, format!("fault: {h:?} (the job printed its trigger)"));
-                        self.fire(h, pod, server).await?;
-                    }
-                    break;
+            if push::printed(api, owner, &repo, tasks, marker).await {
+                seen = true;
+                if let Some(h) = hook {
+                    self.say(&item.name, format!("fault: {h:?} (the job printed its trigger)"));
+                    self.fire(h, pod, server).await?;
                 }
             }
             Ok(())

@@ -21,7 +21,7 @@ use super::release::Release;
 use crate::config::{ChartValues, RunnerConfig};
 use crate::executor::Kind;
 use crate::fault::{Deadlines, ForgejoChange, Hook};
-use crate::forgejo::{Auth, Forgejo, RunStatus, Task, push};
+use crate::forgejo::{Auth, Forgejo, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::process::{Kubectl, run_with};
 use crate::scenario::{Evidence, Platform};
@@ -241,15 +241,11 @@ impl KindPlatform {
         let during = async |tasks: &[Task]| -> Result<()> {
             died(&before, &self.containers(r).await?)?;
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
-            for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
-                let log = api.job_log(ADMIN, &repo, t.run_number(), index).await.unwrap_or_default();
-                if log.contains(marker) {
-                    seen = true;
-                    if let Some(h) = hook {
-                        self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
-                        fire(h, &before).await?;
-                    }
-                    break;
+            if push::printed(api, ADMIN, &repo, tasks, marker).await {
+                seen = true;
+                if let Some(h) = hook {
+                    self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
+                    fire(h, &before).await?;
                 }
             }
             Ok(())
