@@ -103,7 +103,7 @@ async fn a_pushed_workspace_runs_and_every_jobs_log_comes_back() {
     // Each job's own log, fetched by its index in the run.
     assert!(run.jobs[0].log.contains(&format!("job=build sha={sha}")), "{}", run.jobs[0].log);
     assert!(run.jobs[1].log.contains("job=fail-lint"), "{}", run.jobs[1].log);
-    assert!(run.joined_log().contains("== job build (Success) =="), "{}", run.joined_log());
+    assert!(run.joined_log().contains("== job build (success) =="), "{}", run.joined_log());
 
     // A second push is a second run; the first commit's run is not mistaken for it.
     std::fs::write(ws.join("README"), "again\n").expect("write");

@@ -7,15 +7,17 @@
 pub mod act;
 pub mod act_log;
 pub mod choice;
+pub mod forgejo_log;
 pub mod forgejo_runner;
 mod seam;
 
 pub use seam::*;
 
-/// How the logs of jobs run by `kind` read. forgejo-runner runs jobs with its fork of act,
-/// whose logger writes the same step lines.
+/// How the logs of jobs run by `kind` read: act's terminal output, or forgejo-runner's
+/// rows as Forgejo stores them (its fork of act writes the rows, its reporter keeps only some).
 pub fn log_format(kind: Kind) -> &'static dyn LogFormat {
     match kind {
-        Kind::Act | Kind::ForgejoRunner => &act_log::ActLog,
+        Kind::Act => &act_log::ActLog,
+        Kind::ForgejoRunner => &forgejo_log::ForgejoLog,
     }
 }

@@ -130,7 +130,7 @@ impl Cause {
             Cause::StepFailed { .. } => {
                 "the step's own output says why: its last lines are above, all of it in the bundle's job.log".into()
             }
-            Cause::Unexplained { .. } => "see the bundle's job.log: act said no more than this".into(),
+            Cause::Unexplained { .. } => "see the bundle's job.log: the log says no more than this".into(),
         }
     }
 }
@@ -159,7 +159,7 @@ impl fmt::Display for Cause {
                 }
                 Ok(())
             }
-            Cause::Unexplained { line } => write!(f, "the job failed; act's last word: {line}"),
+            Cause::Unexplained { line } => write!(f, "the job failed; its log's last words: {line}"),
         }
     }
 }

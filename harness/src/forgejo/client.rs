@@ -61,6 +61,21 @@ impl RunStatus {
         }
     }
 
+    /// The API's word for it.
+    pub fn word(&self) -> &str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Waiting => "waiting",
+            Self::Running => "running",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Cancelled => "cancelled",
+            Self::Skipped => "skipped",
+            Self::Blocked => "blocked",
+            Self::Other(s) => s,
+        }
+    }
+
     /// The run will not change any more.
     pub fn is_final(&self) -> bool {
         matches!(self, Self::Success | Self::Failure | Self::Cancelled | Self::Skipped)

@@ -34,11 +34,13 @@ impl PushedRun {
         self.jobs.iter().all(|j| matches!(j.status, RunStatus::Success | RunStatus::Skipped))
     }
 
-    /// All jobs' logs, each under a `== job NAME (status) ==` line, for the checks.
+    /// All jobs' logs, each under a `== job NAME (status) ==` line, for the checks (and for
+    /// `executor::forgejo_log`, which reads how each ended from it).
     pub fn joined_log(&self) -> String {
         let mut out = String::new();
         for j in &self.jobs {
-            out.push_str(&format!("== job {} ({:?}) ==\n{}\n", j.name, j.status, j.log.trim_end()));
+            let header = crate::executor::forgejo_log::job_header(&j.name, j.status.word());
+            out.push_str(&format!("{header}\n{}\n", j.log.trim_end()));
         }
         out
     }

@@ -1,0 +1,211 @@
+//! Reading the log of jobs forgejo-runner ran, as Forgejo serves it. It is not act's
+//! terminal output: every row is `TIMESTAMP content` (Forgejo's stored log format), and
+//! the runner's reporter keeps act's own rows (`⭐ Run`, `✅ Success`, `❌ Failure`) only
+//! before the first step's output and after the last step's result; between them only the
+//! steps' output. So how a job ended is Forgejo's status, which heads each job in the
+//! joined log ([`job_header`]); the rows only explain a failure.
+
+use super::act_log;
+use super::seam::{Cause, Ending, LogFormat};
+
+pub struct ForgejoLog;
+
+/// The line heading one job's rows in a joined log: its name and Forgejo's status word.
+pub fn job_header(name: &str, status: &str) -> String {
+    format!("== job {name} ({status}) ==")
+}
+
+/// The status word of a [`job_header`] line.
+fn header_status(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("== job ")?.strip_suffix(") ==")?;
+    rest.rsplit_once(" (").map(|(_, status)| status)
+}
+
+/// A row's content without Forgejo's timestamp (`2026-12-03T04:09:26.1234567Z `).
+fn content(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((stamp, rest)) if seconds_of(stamp).is_some() => rest,
+        _ => line,
+    }
+}
+
+/// The joined log's rows without timestamps and without the headers.
+fn contents(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| header_status(l).is_none()).map(content).collect()
+}
+
+/// Whether any job of the joined log ended other than in success or skipped.
+fn any_failed(log: &str) -> bool {
+    log.lines().filter_map(header_status).any(|s| !matches!(s, "success" | "skipped"))
+}
+
+/// Rows act writes itself (the reporter keeps them around the steps), not a step's output.
+fn is_acts_own(row: &str) -> bool {
+    let row = row.trim_start();
+    ["⭐", "✅", "❌", "🏁", "🐳", "🚀", "☁", "🧪", "Cleaning up"].iter().any(|m| row.starts_with(m))
+}
+
+/// The last output before the job's end (at most three rows), and the runner's own last
+/// words after it: what a failed step printed when the log cannot say which step it was.
+fn last_words(rows: &[&str]) -> String {
+    let end = rows.iter().position(|r| r.trim_start().starts_with("🏁")).unwrap_or(rows.len());
+    let pick = |part: &[&str], n: usize| -> Vec<String> {
+        let mut out: Vec<String> = part
+            .iter()
+            .rev()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty() && !is_acts_own(r))
+            .take(n)
+            .map(String::from)
+            .collect();
+        out.reverse();
+        out
+    };
+    let mut words = pick(&rows[..end], 3);
+    words.extend(pick(rows.get(end + 1..).unwrap_or_default(), 1));
+    if words.is_empty() { "the runner wrote nothing about it".to_owned() } else { words.join(" / ") }
+}
+
+/// Forgejo's timestamp in seconds since the epoch: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+fn seconds_of(stamp: &str) -> Option<f64> {
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':');
+    let (h, min) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let s: f64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), as in H. Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
+}
+
+impl LogFormat for ForgejoLog {
+    fn progress_line<'a>(&self, line: &'a str) -> Option<&'a str> {
+        act_log::progress_line(content(line))
+    }
+
+    fn ending(&self, log: &str, exit_ok: bool) -> Ending {
+        if !exit_ok && !log.trim().is_empty() {
+            return Ending::Failed(
+                self.cause(log).unwrap_or_else(|| Cause::Unexplained { line: last_words(&contents(log)) }),
+            );
+        }
+        match log.lines().filter_map(header_status).any(|s| s == "success") {
+            true => Ending::Succeeded,
+            false => Ending::NotRun,
+        }
+    }
+
+    /// What act itself said went wrong before the steps (an image, an action), else for a
+    /// failed job the last words of its output.
+    fn cause(&self, log: &str) -> Option<Cause> {
+        let rows = contents(log);
+        match act_log::cause(&rows.join("\n")) {
+            Some(Cause::StepFailed { step, exit_code, tail }) if tail.is_empty() => {
+                Some(Cause::StepFailed { step, exit_code, tail: vec![last_words(&rows)] })
+            }
+            Some(cause) => Some(cause),
+            None if any_failed(log) => Some(Cause::Unexplained { line: last_words(&rows) }),
+            None => None,
+        }
+    }
+
+    /// The log does not name the steps after the first: nothing to say.
+    fn last_step(&self, _log: &str) -> Option<String> {
+        None
+    }
+
+    /// Each job's span from its first row to its last, summed (set-up included: the log
+    /// has no per-step times).
+    fn step_seconds(&self, log: &str) -> f64 {
+        let mut total = 0.0;
+        let mut span: Option<(f64, f64)> = None;
+        for line in log.lines() {
+            if header_status(line).is_some() {
+                total += span.take().map_or(0.0, |(a, b)| b - a);
+                continue;
+            }
+            if let Some(t) = line.split_once(' ').and_then(|(stamp, _)| seconds_of(stamp)) {
+                span = Some(span.map_or((t, t), |(a, _)| (a, t)));
+            }
+        }
+        total + span.map_or(0.0, |(a, b)| b - a)
+    }
+
+    /// A job no runner takes never gets a log: the watch names that, not the log.
+    fn no_runner(&self, _log: &str) -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(name: &str) -> String {
+        let path = crate::fixtures_dir().join("forgejo-logs").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_job_forgejo_calls_successful_succeeded_though_its_rows_are_stamped() {
+        let joined = log("success.log");
+        assert_eq!(ForgejoLog.ending(&joined, true), Ending::Succeeded);
+        assert_eq!(ForgejoLog.cause(&joined), None);
+        // act's own reading sees no end in it: the reason this format exists.
+        assert_eq!(act_log::ending(&joined, true), Ending::NotRun);
+    }
+
+    #[test]
+    fn a_failed_step_is_explained_by_its_last_output_not_by_acts_rows() {
+        let joined = log("step-failed.log");
+        let Ending::Failed(cause) = ForgejoLog.ending(&joined, false) else { panic!("not failed") };
+        let said = cause.to_string();
+        assert!(said.contains("make: *** [Makefile:3: build] Error 2"), "{said}");
+        assert!(!said.contains("Cleaning up") && !said.contains("🏁"), "{said}");
+    }
+
+    #[test]
+    fn an_image_act_could_not_pull_is_named_as_with_act() {
+        let joined = log("image-unpullable.log");
+        let cause = ForgejoLog.cause(&joined).expect("a cause");
+        assert_eq!(cause.kind(), "image-unpullable", "{cause}");
+        assert!(cause.to_string().contains("registry.invalid/nope:1"), "{cause}");
+    }
+
+    #[test]
+    fn a_job_that_only_skipped_did_not_run() {
+        let joined = format!("{}\n", job_header("later", "skipped"));
+        assert_eq!(ForgejoLog.ending(&joined, true), Ending::NotRun);
+    }
+
+    #[test]
+    fn step_seconds_is_each_jobs_span_across_a_minute_and_a_day() {
+        let joined = [
+            job_header("a", "success"),
+            "2026-12-31T23:59:58.5000000Z start".into(),
+            "2026-12-31T23:59:59.0000000Z middle".into(),
+            "2027-01-01T00:00:01.0000000Z end".into(),
+            job_header("b", "success"),
+            "2026-12-03T04:00:00Z only".into(),
+        ]
+        .join("\n");
+        assert!((ForgejoLog.step_seconds(&joined) - 2.5).abs() < 1e-9, "{}", ForgejoLog.step_seconds(&joined));
+        assert_eq!(seconds_of("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(seconds_of("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+        assert_eq!(seconds_of("E2E-MARK"), None);
+    }
+
+    #[test]
+    fn markers_survive_the_timestamps() {
+        assert_eq!(content("2026-12-03T04:09:26.1234567Z E2E-MARK n a=b"), "E2E-MARK n a=b");
+        assert_eq!(content("plain row"), "plain row");
+    }
+}
