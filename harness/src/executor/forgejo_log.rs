@@ -66,24 +66,10 @@ fn last_words(rows: &[&str]) -> String {
     if words.is_empty() { "the runner wrote nothing about it".to_owned() } else { words.join(" / ") }
 }
 
-/// Forgejo's timestamp in seconds since the epoch: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+/// Forgejo's timestamp (RFC 3339 in UTC, seven fractional digits) in seconds since the epoch.
 fn seconds_of(stamp: &str) -> Option<f64> {
-    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.splitn(3, ':');
-    let (h, min) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
-    let s: f64 = t.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 {
-        return None;
-    }
-    // Days from the civil date (proleptic Gregorian), as in H. Hinnant's algorithm.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
+    let at = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(at.unix_timestamp_nanos() as f64 / 1e9)
 }
 
 impl LogFormat for ForgejoLog {

@@ -47,18 +47,19 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    const KNOWN: [RunStatus; 8] = [
+        Self::Unknown,
+        Self::Waiting,
+        Self::Running,
+        Self::Success,
+        Self::Failure,
+        Self::Cancelled,
+        Self::Skipped,
+        Self::Blocked,
+    ];
+
     pub fn parse(s: &str) -> Self {
-        match s {
-            "unknown" => Self::Unknown,
-            "waiting" => Self::Waiting,
-            "running" => Self::Running,
-            "success" => Self::Success,
-            "failure" => Self::Failure,
-            "cancelled" => Self::Cancelled,
-            "skipped" => Self::Skipped,
-            "blocked" => Self::Blocked,
-            other => Self::Other(other.to_owned()),
-        }
+        Self::KNOWN.into_iter().find(|k| k.word() == s).unwrap_or_else(|| Self::Other(s.to_owned()))
     }
 
     /// The API's word for it.
