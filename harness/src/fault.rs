@@ -177,12 +177,12 @@ impl Fault {
 
     /// Why this fault cannot be injected on `platform` with `executor` running the jobs.
     pub fn not_on(self, platform: crate::scenario::Platform, executor: crate::executor::Kind) -> Option<&'static str> {
-        if self.needs_forgejo() && executor != crate::executor::Kind::ForgejoRunner {
+        if self.needs_forgejo() && executor != crate::executor::Kind::Runner {
             return Some(
                 "needs the real runner and a Forgejo to stop, register with or push to: --executor forgejo-runner",
             );
         }
-        let real = executor == crate::executor::Kind::ForgejoRunner;
+        let real = executor == crate::executor::Kind::Runner;
         match (self, platform) {
             (Fault::ApiUnreachable, crate::scenario::Platform::Docker) => {
                 Some("stops the cluster's API server: there is none on the Docker platform")
@@ -356,22 +356,22 @@ mod tests {
         assert_eq!(Fault::DindKilled.hook(), Some(("sleeping", Hook::KillDind)));
         assert_eq!(Fault::ApiUnreachable.hook(), Some(("sleeping", Hook::StopApiServer)));
         assert_eq!(Fault::JobHangs.hook(), None);
-        use crate::executor::Kind::{Act, ForgejoRunner};
+        use crate::executor::Kind::{Act, Runner};
         use crate::scenario::Platform::{Docker, Kind};
         assert!(Fault::ApiUnreachable.not_on(Docker, Act).is_some());
         assert!(Fault::ApiUnreachable.not_on(Kind, Act).is_none());
         assert!(Fault::DiskFull.not_on(Docker, Act).is_none());
-        assert!(Fault::DiskFull.not_on(Docker, ForgejoRunner).is_none());
+        assert!(Fault::DiskFull.not_on(Docker, Runner).is_none());
         // With the real runner on kind: the API outage and Forgejo's stop are not carried out.
-        assert!(Fault::ApiUnreachable.not_on(Kind, ForgejoRunner).is_some());
-        assert!(Fault::ForgejoStopped.not_on(Kind, ForgejoRunner).is_some());
-        assert!(Fault::RunnerKilled.not_on(Kind, ForgejoRunner).is_none());
-        assert!(Fault::DindKilled.not_on(Kind, ForgejoRunner).is_none());
+        assert!(Fault::ApiUnreachable.not_on(Kind, Runner).is_some());
+        assert!(Fault::ForgejoStopped.not_on(Kind, Runner).is_some());
+        assert!(Fault::RunnerKilled.not_on(Kind, Runner).is_none());
+        assert!(Fault::DindKilled.not_on(Kind, Runner).is_none());
     }
 
     #[test]
     fn forgejo_faults_need_the_real_runner_and_declare_their_change_and_failure() {
-        use crate::executor::Kind::{Act, ForgejoRunner};
+        use crate::executor::Kind::{Act, Runner};
         use crate::scenario::Platform::{Docker, Kind};
         let real = [
             Fault::ForgejoStopped,
@@ -384,7 +384,7 @@ mod tests {
             let why = f.not_on(Docker, Act).expect("skipped with act");
             assert!(why.contains("--executor forgejo-runner"), "{why}");
             assert!(f.not_on(Kind, Act).is_some());
-            assert_eq!(f.not_on(Docker, ForgejoRunner), None);
+            assert_eq!(f.not_on(Docker, Runner), None);
             assert_eq!(f.pod_change(), PodChange::default(), "{f:?} changes Forgejo's side, not the pod");
         }
         assert!(Fault::ForgejoStopped.forgejo_change().own_instance);

@@ -13,7 +13,7 @@ pub mod docker;
 mod error;
 pub mod executor;
 pub mod fault;
-pub mod forgejo;
+pub mod forge;
 pub mod kind;
 pub mod node;
 pub mod pki;

@@ -38,20 +38,20 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
         Target::Docker(_) => crate::scenario::Platform::Docker,
         Target::Kind(_) => crate::scenario::Platform::Kind,
     };
-    let decided = executor.decide(&docker::connect().await?, on).await?;
+    let decided = executor.decide(&docker::connect().await?, on, &progress).await?;
     let line = decided.describe();
     let cleanup = Cleanup::of(&target);
     let platform = async {
         let start = Instant::now();
-        let executor: Box<dyn crate::executor::Executor> = match &decided.images {
+        let executor: Box<dyn crate::executor::Executor> = match &decided.forge {
             None => Box::new(crate::executor::act::Act::load()?),
-            Some((runner, _)) => Box::new(crate::executor::forgejo_runner::ForgejoRunner { image: runner.clone() }),
+            Some(f) => Box::new(crate::executor::forgejo_runner::ForgejoRunner { image: f.runner_image.clone() }),
         };
         match target {
             Target::Docker(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let real = decided.images.clone();
+                let real = decided.forge.clone();
                 let platform = crate::platform::docker_setup::prepare(opts, executor, &line, real, progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await
@@ -59,7 +59,7 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
             Target::Kind(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let real = decided.images.clone();
+                let real = decided.forge.as_ref().map(|f| (f.runner_image.clone(), f.forge_image.clone()));
                 let platform = crate::platform::kind::prepare(opts, executor, &line, real, progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await

@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use fake_forgejo::{PUSH_AUTH, SHA, TOKEN, commit, fake_forgejo, forget, git, stop, workspace};
 use harness::fault::{FORGEJO_GONE, PUSH_REJECTED, RUNNER_DIED};
-use harness::forgejo::{Auth, Forgejo, RunStatus, Task, push};
+use harness::forge::dialect::{Forgejo, Scope};
+use harness::forge::{Auth, Forge, RunStatus, Task, push};
 
 #[tokio::test]
 async fn admin_token_repo_registration_run_and_logs_of_two_jobs() {
     let (base, state) = fake_forgejo(&[]).await;
-    let anon = Forgejo::new(&base, Auth::None);
+    let anon = Forge::new(&Forgejo, &base, Auth::None);
     assert_eq!(anon.wait_ready(Duration::from_secs(10)).await.expect("ready"), "12.0.1+gitea-1.22.0");
 
     let basic = anon.with_auth(Auth::Basic { user: "e2e-admin".into(), password: "secret".into() });
@@ -37,17 +38,17 @@ async fn admin_token_repo_registration_run_and_logs_of_two_jobs() {
     assert_eq!(api.create_repo("docker-build").await.expect("repo"), "e2e-admin/docker-build");
     // The fake stored what the body asked for: that name, public.
     assert_eq!(state.lock().expect("state").repos.get("docker-build"), Some(&false));
-    assert_eq!(api.registration_token().await.expect("registration"), "REGISTRATION-TOKEN");
+    assert_eq!(api.registration_token(Scope::Instance).await.expect("registration"), "REGISTRATION-TOKEN");
 
     // No run yet, then it walks waiting -> running -> success; another commit's run is ignored.
     let run = api.wait_for_run("e2e-admin", "docker-build", SHA, Duration::from_secs(30)).await.expect("run");
     assert_eq!((run.id, run.run_number(), run.status()), (91, 7, RunStatus::Success));
     assert!(state.lock().expect("state").polls >= 4, "polled through every state");
-    let first = api.job_log("e2e-admin", "docker-build", run.run_number(), 0).await.expect("log 0");
+    let first = api.job_log("e2e-admin", "docker-build", &run, 0).await.expect("log 0");
     assert!(first.contains("E2E-MARK n built_image_says=hello from docker-build"), "{first}");
-    let second = api.job_log("e2e-admin", "docker-build", run.run_number(), 1).await.expect("log 1");
+    let second = api.job_log("e2e-admin", "docker-build", &run, 1).await.expect("log 1");
     assert!(second.contains("second_job=yes") && !second.contains("built_image_says"), "{second}");
-    let err = api.job_log("e2e-admin", "docker-build", run.run_number(), 2).await.expect_err("no third job");
+    let err = api.job_log("e2e-admin", "docker-build", &run, 2).await.expect_err("no third job");
     assert!(err.to_string().contains("HTTP 404"), "{err}");
     forget(&state);
 }
@@ -55,10 +56,10 @@ async fn admin_token_repo_registration_run_and_logs_of_two_jobs() {
 #[tokio::test]
 async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors() {
     let (base, _) = fake_forgejo(&[("volumes", false), ("secret-repo", true)]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     let err = api.create_repo("volumes").await.expect_err("409");
     assert!(err.to_string().starts_with("repository volumes already exists on this Forgejo"), "{err}");
-    let err = api.job_log("e2e-admin", "secret-repo", 7, 0).await.expect_err("private");
+    let err = api.job_log("e2e-admin", "secret-repo", &Task { id: 1, name: String::new(), head_sha: String::new(), run_number: 7, status: String::new() }, 0).await.expect_err("private");
     assert!(err.to_string().contains("not public"), "{err}");
     let err = api.tasks("e2e-admin", "no-such-repo").await.expect_err("unknown repo");
     assert!(err.to_string().contains("HTTP 404"), "{err}");
@@ -67,11 +68,11 @@ async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors()
 #[tokio::test]
 async fn must_change_password_and_missing_token_are_clear_errors() {
     let (base, _) = fake_forgejo(&[]).await;
-    let basic = Forgejo::new(&base, Auth::Basic { user: "fresh-admin".into(), password: "x".into() });
+    let basic = Forge::new(&Forgejo, &base, Auth::Basic { user: "fresh-admin".into(), password: "x".into() });
     let err = basic.create_token("fresh-admin", "t", &["write:repository"]).await.expect_err("403");
     assert!(err.to_string().contains("must change its password first"), "{err}");
-    let anon = Forgejo::new(&base, Auth::None);
-    let err = anon.registration_token().await.expect_err("401");
+    let anon = Forge::new(&Forgejo, &base, Auth::None);
+    let err = anon.registration_token(Scope::Instance).await.expect_err("401");
     assert!(err.to_string().contains("HTTP 401"), "{err}");
 }
 
@@ -87,10 +88,10 @@ fn status_values_are_the_documented_ones() {
 #[tokio::test]
 async fn a_pushed_workspace_runs_and_every_jobs_log_comes_back() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("docker-build").await.expect("repo");
     assert_eq!(
-        api.repo_registration_token("e2e-admin", "docker-build").await.expect("scoped token"),
+        api.registration_token(Scope::Repo { owner: "e2e-admin", repo: "docker-build" }).await.expect("scoped token"),
         "REPO-TOKEN-docker-build"
     );
     let ws = workspace("two-jobs", &["build", "fail-lint"]);
@@ -122,7 +123,7 @@ async fn a_pushed_workspace_runs_and_every_jobs_log_comes_back() {
 #[tokio::test]
 async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("locked").await.expect("repo");
     api.create_repo("idle").await.expect("repo");
     let ws = workspace("rejected", &["build"]);
@@ -131,7 +132,7 @@ async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
     assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git: {PUSH_REJECTED}")), "{err}");
     assert!(err.contains("403") && err.contains("may lack `write:repository`"), "{err}");
 
-    let wrong = Forgejo::new(&base, Auth::Token("not-the-token".into()));
+    let wrong = Forge::new(&Forgejo, &base, Auth::Token("not-the-token".into()));
     let err = format!("{:#}", push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401"));
     assert!(err.contains("rejected: Forgejo refused the credentials (a wrong or expired token)"), "{err}");
     assert!(!err.contains("not-the-token"), "a token in an error: {err}");
@@ -156,7 +157,7 @@ async fn an_unreachable_forgejo_is_an_error_at_once_not_a_wait() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     let started = std::time::Instant::now();
     let err = push::run_of(&api, "e2e-admin", "x", "abc", Duration::from_secs(60)).await.expect_err("refused");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
@@ -166,7 +167,7 @@ async fn an_unreachable_forgejo_is_an_error_at_once_not_a_wait() {
 #[tokio::test]
 async fn a_job_no_runner_takes_is_named_within_the_deadline() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("nobody-takes").await.expect("repo");
     let ws = workspace("nobody", &["build"]);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "nobody-takes", &ws).await.expect("push");
@@ -185,7 +186,7 @@ async fn a_job_no_runner_takes_is_named_within_the_deadline() {
 #[tokio::test]
 async fn forgejo_stopped_mid_run_is_named_soon_after_its_hook_fired_once() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("stopped").await.expect("repo");
     let ws = workspace("stopped", &["sleep-build"]);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "stopped", &ws).await.expect("push");
@@ -216,7 +217,7 @@ async fn forgejo_stopped_mid_run_is_named_soon_after_its_hook_fired_once() {
 #[tokio::test]
 async fn a_runner_that_died_ends_the_watch_and_a_job_past_its_deadline_is_named() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("hangs").await.expect("repo");
     let ws = workspace("hangs", &["sleep-build"]);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "hangs", &ws).await.expect("push");
@@ -237,7 +238,7 @@ async fn a_runner_that_died_ends_the_watch_and_a_job_past_its_deadline_is_named(
 #[tokio::test]
 async fn a_users_workflow_goes_job_by_job_each_push_starting_only_that_job() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("jobs").await.expect("repo");
     let ws = workspace("job-by-job", &["build", "lint"]);
     // The one-job files `lay_workspace` writes, and a GitHub-style folder Forgejo would
@@ -268,7 +269,7 @@ async fn a_users_workflow_goes_job_by_job_each_push_starting_only_that_job() {
 #[tokio::test]
 async fn the_deadline_bounds_the_wait_for_a_runner_and_then_the_job_from_its_start() {
     let (base, state) = fake_forgejo(&[]).await;
-    let api = Forgejo::new(&base, Auth::Token(TOKEN.into()));
+    let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     api.create_repo("late").await.expect("repo");
     let ws = workspace("late", &["build"]);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "late", &ws).await.expect("push");

@@ -53,14 +53,22 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     one pair: values files on the Docker platform, chart versions on kind
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
                     the run and put the old value back after (changes the host: off by default)
-  --executor auto|act|forgejo-runner
-                    who runs the jobs (both platforms). auto (default): forgejo-runner where
-                    its images are on the engine or can be pulled, else act, the offline
-                    stand-in; the header says which and why. forgejo-runner without its
-                    images is refused in one line (exit 2)
-  --runner-image REF|FILE.tar   forgejo-runner's image (default: the chart's appVersion,
-                    fixtures/kind/versions.yaml real_images), or a `docker save` tarball
-  --forgejo-image REF|FILE.tar  Forgejo's image (default: the pinned release)
+  --executor auto|act|runner|forgejo-runner
+                    who runs the jobs. runner: a real runner registered with a real forge
+                    (the workspace pushed, the forge schedules, the runner's daemon runs the
+                    job, its log read back through the API). auto (default): forgejo-runner
+                    and Forgejo where both images are here or can be pulled, else Gitea and
+                    its runner where cargo xtask tools built them (Docker platform), else act,
+                    the offline stand-in; the header says which and why. runner where no
+                    forge can be had is refused in one line (exit 2). forgejo-runner is
+                    runner with --forge forgejo
+  --forge auto|forgejo|gitea
+                    the forge a runner registers with (default auto, in the order above)
+  --runner-image REF|FILE.tar   the runner's image: any forgejo-runner- or act_runner-compatible
+                    one, or a `docker save` tarball (default: Forgejo's pinned forgejo-runner,
+                    fixtures/kind/versions.yaml real_images; with Gitea the one built here)
+  --forge-image REF|FILE.tar    the forge's image (default: the pinned Forgejo release; with
+                    Gitea the one built here); --forgejo-image is the same flag
 Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
 with the generated values, the scenarios run in the chart's pod. Offline (here), act
 executes each workflow in the chart's runner container through kubectl exec (a stand-in
@@ -135,9 +143,12 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("render") => o.render = true,
             Arg::Long("certs") => o.certs = args.value("--certs")?.parse()?,
-            Arg::Long("executor") => o.executor.choice = args.value("--executor")?.parse()?,
+            Arg::Long("executor") => o.executor.executor(&args.value("--executor")?)?,
+            Arg::Long("forge") => o.executor.forge = args.value("--forge")?.parse()?,
             Arg::Long("runner-image") => o.executor.runner_image = Some(args.value("--runner-image")?.parse()?),
-            Arg::Long("forgejo-image") => o.executor.forgejo_image = Some(args.value("--forgejo-image")?.parse()?),
+            Arg::Long("forge-image" | "forgejo-image") => {
+                o.executor.forge_image = Some(args.value("--forge-image")?.parse()?)
+            }
             Arg::Long("registration") => o.registration = args.value("--registration")?.parse()?,
             Arg::Long("scenario") => o.scenarios.push(args.value("--scenario")?),
             Arg::Long("workflow") => o.workflows.push(PathBuf::from(args.value("--workflow")?)),

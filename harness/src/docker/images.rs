@@ -191,6 +191,16 @@ pub async fn ensure(docker: &Docker, source: ImageSource, progress: &Progress) -
     Ok(ImageSet { refs, source })
 }
 
+/// The Debian base image every built image starts from: present, or built now.
+pub async fn ensure_base(docker: &Docker, progress: &Progress) -> Result<String> {
+    let base = plan(&crate::fixtures_dir())?.into_iter().find(|p| p.kind == ImageKind::Base).context("base planned")?;
+    let reference = base.reference();
+    if docker.inspect_image(&reference).await.is_err() {
+        build(docker, &base, None, progress).await?;
+    }
+    Ok(reference)
+}
+
 async fn pull(docker: &Docker, reference: &str) -> Result<()> {
     let opts = CreateImageOptionsBuilder::default().from_image(reference).build();
     let mut stream = docker.create_image(Some(opts), None, None);

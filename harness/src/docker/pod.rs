@@ -165,7 +165,10 @@ impl Pod {
         };
         create(docker, &pod.dind, dind).await?;
         if let Some(tls) = spec.tls {
-            let key_uid = (spec.mode == DindMode::Rootless).then_some(1000);
+            // uid 1000 owns the keys in every pod: rootless dockerd runs as that user, and so
+            // does the real runner (forgejo-runner's image), which reads the client key when
+            // its daemon starts; root (rootful dockerd, jobs) reads them anyway.
+            let key_uid = Some(1000);
             let set = files(tls, WriteOptions { key_uid });
             let entries: Vec<archive::Entry<'_>> = set
                 .iter()

@@ -1,6 +1,9 @@
-//! Who runs the jobs: `--executor auto|act|forgejo-runner`, decided once per run, with the
-//! reason the run's header gives. forgejo-runner needs two images the harness cannot build
-//! (the runner's and Forgejo's); `auto` takes it only where both can be had.
+//! Who runs the jobs: `--executor auto|act|runner` and `--forge auto|forgejo|gitea`,
+//! decided once per run, with the reason the run's header gives. A runner registered with
+//! a forge is the real thing; act is the stand-in where none can be had. `auto` takes, in
+//! order: forgejo-runner and Forgejo where both images are here or can be pulled; else
+//! Gitea and its runner where their tools are built (the loop this machine can build from
+//! Go modules, Docker platform); else act.
 
 use std::time::Duration;
 
@@ -8,51 +11,87 @@ use anyhow::Result;
 use bollard::Docker;
 
 use super::Kind;
+use crate::Progress;
 use crate::docker::obtain::{ImageSpec, Obtained, obtain};
+use crate::forge::dialect::{Dialect, Forgejo, Gitea};
 use crate::scenario::Platform;
 
-/// What the user asked for.
+/// What the user asked for with `--executor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Choice {
-    /// forgejo-runner where its images can be had, else act.
+    /// A registered runner where one can be had, else act.
     #[default]
     Auto,
     Act,
-    ForgejoRunner,
+    /// A runner registered with a forge; refused in one line where none can be had.
+    Runner,
+}
+
+/// Which forge (`--forge`); `--executor forgejo-runner` is `runner` with Forgejo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForgeChoice {
+    #[default]
+    Auto,
+    Forgejo,
+    Gitea,
 }
 
 impl std::str::FromStr for Choice {
     type Err = anyhow::Error;
 
-    /// `--executor auto|act|forgejo-runner`; anything else is one line.
+    /// `--executor auto|act|runner` (`forgejo-runner` is read by [`Request::executor`]).
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "auto" => Ok(Self::Auto),
             "act" => Ok(Self::Act),
-            "forgejo-runner" => Ok(Self::ForgejoRunner),
-            _ => Err(crate::user_error!("--executor is `auto`, `act` or `forgejo-runner`, not `{s}`")),
+            "runner" => Ok(Self::Runner),
+            _ => Err(crate::user_error!("--executor is `auto`, `act`, `runner` or `forgejo-runner`, not `{s}`")),
         }
     }
 }
 
-/// The choice with the images the real runner would use (`--runner-image`,
-/// `--forgejo-image`; the pinned ones in `fixtures/kind/versions.yaml` when not given).
+impl std::str::FromStr for ForgeChoice {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "forgejo" => Ok(Self::Forgejo),
+            "gitea" => Ok(Self::Gitea),
+            _ => Err(crate::user_error!("--forge is `auto`, `forgejo` or `gitea`, not `{s}`")),
+        }
+    }
+}
+
+/// The choice with the images the runner and the forge would use (`--runner-image`,
+/// `--forge-image`; else the pinned ones for Forgejo, the ones built here for Gitea).
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     pub choice: Choice,
+    pub forge: ForgeChoice,
     pub runner_image: Option<ImageSpec>,
-    pub forgejo_image: Option<ImageSpec>,
+    pub forge_image: Option<ImageSpec>,
 }
 
-const ACT_ASKED: &str = "--executor act: the offline stand-in for forgejo-runner";
+/// A forge and a runner image, ready on the engine.
+#[derive(Debug, Clone)]
+pub struct ForgeSetup {
+    pub dialect: &'static dyn Dialect,
+    pub forge_image: String,
+    pub runner_image: String,
+    /// Where both came from, for the header.
+    pub origin: String,
+}
+
+const ACT_ASKED: &str = "--executor act: the offline stand-in for a registered runner; nothing is pushed";
 
 /// The executor a run uses, and why (for its header).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Decided {
     pub kind: Kind,
     pub why: String,
-    /// forgejo-runner's images as the engine has them: (runner, Forgejo).
-    pub images: Option<(String, String)>,
+    /// The forge and the runner's image, for [`Kind::Runner`].
+    pub forge: Option<ForgeSetup>,
 }
 
 impl Decided {
@@ -60,74 +99,149 @@ impl Decided {
     pub fn describe(&self) -> String {
         format!("executor {} ({})", self.kind.name(), self.why)
     }
+
+    fn act(why: String) -> Self {
+        Self { kind: Kind::Act, why, forge: None }
+    }
+
+    fn runner(setup: ForgeSetup, platform: Platform, auto: bool) -> Self {
+        let place = match platform {
+            Platform::Docker => "in the pod's runner container",
+            Platform::Kind => "in the runner chart, the forge from its Helm chart",
+        };
+        let why = format!(
+            "{}{} {place}, registered with {}; one forge for this run",
+            if auto { "auto: " } else { "" },
+            setup.origin,
+            setup.dialect.name()
+        );
+        Self { kind: Kind::Runner, why, forge: Some(setup) }
+    }
 }
 
 impl Request {
-    /// The two images, the pinned ones where none was given.
-    pub fn images(&self) -> Result<(ImageSpec, ImageSpec)> {
-        let pinned = crate::kind::Versions::load()?.real_images;
-        let runner = self.runner_image.clone().unwrap_or(ImageSpec::Reference(pinned.runner));
-        let forgejo = self.forgejo_image.clone().unwrap_or(ImageSpec::Reference(pinned.forgejo));
-        Ok((runner, forgejo))
+    /// `--executor forgejo-runner` is `--executor runner --forge forgejo`.
+    pub fn executor(&mut self, value: &str) -> Result<()> {
+        if value == "forgejo-runner" {
+            (self.choice, self.forge) = (Choice::Runner, ForgeChoice::Forgejo);
+            return Ok(());
+        }
+        self.choice = value.parse()?;
+        Ok(())
     }
 
-    /// Decides, trying to have both images when forgejo-runner is possible on `platform`.
-    /// Asked for explicitly and not possible, it is the user's error, in one line.
-    pub async fn decide(&self, docker: &Docker, platform: Platform) -> Result<Decided> {
+    /// forgejo-runner's and Forgejo's images: the pinned ones where none was given.
+    pub fn forgejo_images(&self) -> Result<(ImageSpec, ImageSpec)> {
+        let pinned = crate::kind::Versions::load()?.real_images;
+        let runner = self.runner_image.clone().unwrap_or(ImageSpec::Reference(pinned.runner));
+        let forge = self.forge_image.clone().unwrap_or(ImageSpec::Reference(pinned.forgejo));
+        Ok((runner, forge))
+    }
+
+    /// Decides, trying each forge the request allows in `auto`'s order; images are had
+    /// (pulled, loaded or built) on the way. Asked for explicitly and not possible, it is
+    /// the user's error, in one line.
+    pub async fn decide(&self, docker: &Docker, platform: Platform, progress: &Progress) -> Result<Decided> {
         if self.choice == Choice::Act {
-            return decide(self.choice, platform, Ok(None));
+            return Ok(Decided::act(ACT_ASKED.into()));
         }
-        let (runner, forgejo) = self.images()?;
+        let auto = self.choice == Choice::Auto;
+        let mut missing = Vec::new();
+        if self.forge != ForgeChoice::Gitea {
+            match self.forgejo(docker).await? {
+                Ok(setup) => return Ok(Decided::runner(setup, platform, auto)),
+                Err(why) => missing.push(format!("Forgejo: {why}")),
+            }
+        }
+        if self.forge != ForgeChoice::Forgejo {
+            match self.gitea(docker, platform, progress).await? {
+                Ok(setup) => return Ok(Decided::runner(setup, platform, auto)),
+                Err(why) => missing.push(format!("Gitea: {why}")),
+            }
+        }
+        fallback(self.choice, &missing)
+    }
+
+    /// Forgejo and forgejo-runner where both images can be had (`Err`: what is missing).
+    async fn forgejo(&self, docker: &Docker) -> Result<std::result::Result<ForgeSetup, String>> {
+        let (runner, forge) = self.forgejo_images()?;
         // Offline a pull fails at the resolver at once; online a real pull takes a while.
         let deadline = Duration::from_secs(if self.choice == Choice::Auto { 120 } else { 900 });
-        let (r, f) = tokio::join!(obtain(docker, &runner, deadline), obtain(docker, &forgejo, deadline));
-        let had = match (r, f) {
-            (Obtained::Here { reference: r, .. }, Obtained::Here { reference: f, .. }) => Ok(Some((r, f))),
-            (r, f) => Err([(&runner, r), (&forgejo, f)]
+        let (r, f) = tokio::join!(obtain(docker, &runner, deadline), obtain(docker, &forge, deadline));
+        Ok(match (r, f) {
+            (Obtained::Here { reference: r, .. }, Obtained::Here { reference: f, .. }) => Ok(ForgeSetup {
+                dialect: &Forgejo,
+                origin: format!("{r} against Forgejo {f}"),
+                forge_image: f,
+                runner_image: r,
+            }),
+            (r, f) => Err([(&runner, r), (&forge, f)]
                 .into_iter()
                 .filter_map(|(spec, got)| match got {
                     Obtained::Missing { why } => Some(format!("{spec}: {why}")),
                     Obtained::Here { .. } => None,
                 })
-                .collect()),
+                .collect::<Vec<_>>()
+                .join("; ")),
+        })
+    }
+
+    /// Gitea and its runner built here (the runner may be `--runner-image`, the forge
+    /// `--forge-image`). `auto` takes it only where the tools are built; asked for, they are
+    /// built now.
+    async fn gitea(
+        &self,
+        docker: &Docker,
+        platform: Platform,
+        progress: &Progress,
+    ) -> Result<std::result::Result<ForgeSetup, String>> {
+        if platform == Platform::Kind {
+            return Ok(Err("the loop built from Go modules runs on the Docker platform so far (on kind the \
+                           forge needs cluster DNS and Services, which the offline node image lacks)"
+                .into()));
+        }
+        if self.choice == Choice::Auto
+            && let Err(why) = crate::forge::image::tools_built()
+        {
+            return Ok(Err(why));
+        }
+        let base = crate::docker::images::ensure_base(docker, progress).await?;
+        let built = crate::forge::image::ensure(docker, &base, progress).await?;
+        let deadline = Duration::from_secs(900);
+        let mut origin = format!("{} built here from its Go module", built.runner_version);
+        let runner_image = match &self.runner_image {
+            None => built.runner.clone(),
+            Some(spec) => match obtain(docker, spec, deadline).await {
+                Obtained::Here { reference, .. } => {
+                    origin = format!("{reference} (--runner-image)");
+                    reference
+                }
+                Obtained::Missing { why } => return Ok(Err(format!("--runner-image {spec}: {why}"))),
+            },
         };
-        decide(self.choice, platform, had)
+        let forge_image = match &self.forge_image {
+            None => built.forge.clone(),
+            Some(spec) => match obtain(docker, spec, deadline).await {
+                Obtained::Here { reference, .. } => reference,
+                Obtained::Missing { why } => return Ok(Err(format!("--forge-image {spec}: {why}"))),
+            },
+        };
+        origin.push_str(&format!(", {}", built.forge_version));
+        Ok(Ok(ForgeSetup { dialect: &Gitea, forge_image, runner_image, origin }))
     }
 }
 
-/// The decision once it is known whether forgejo-runner's images are here (`Ok(Some)`:
-/// both, as the engine names them; `Err`: what is missing and why; `Ok(None)`: not looked).
-pub fn decide(
-    choice: Choice,
-    platform: Platform,
-    images: Result<Option<(String, String)>, Vec<String>>,
-) -> Result<Decided> {
-    let act = |why: String| Ok(Decided { kind: Kind::Act, why, images: None });
-    let how = "provide them with `docker pull REF` or `docker load -i FILE.tar`, or name others with \
-               --runner-image REF|FILE.tar and --forgejo-image REF|FILE.tar";
-    match (choice, platform, images) {
-        (Choice::Act, ..) => act(ACT_ASKED.into()),
-        (Choice::ForgejoRunner, _, Err(missing)) => Err(crate::user_error!(
-            "--executor forgejo-runner needs images this engine does not have: {}; {how}",
-            missing.join("; ")
-        )),
-        // The first reason is enough for a header; `--executor forgejo-runner` lists all.
-        (Choice::Auto, _, Err(missing)) => act(format!(
-            "auto: the offline stand-in for forgejo-runner, because {}",
-            missing.first().map_or("its images are missing", String::as_str)
-        )),
-        (_, platform, Ok(Some((runner, forgejo)))) => Ok(Decided {
-            kind: Kind::ForgejoRunner,
-            why: match platform {
-                Platform::Docker => format!("{runner} against Forgejo {forgejo}, one instance for this run"),
-                Platform::Kind => format!(
-                    "{runner} in the runner chart, against Forgejo {forgejo} from its Helm chart, both loaded into \
-                     the cluster"
-                ),
-            },
-            images: Some((runner, forgejo)),
-        }),
-        (_, _, Ok(None)) => act(ACT_ASKED.into()),
+/// No forge could be had: act for `auto` (the first reasons in the header), the user's
+/// error in one line for `runner`.
+fn fallback(choice: Choice, missing: &[String]) -> Result<Decided> {
+    let how = "provide forgejo-runner's and Forgejo's images (`docker pull REF`, `docker load -i FILE.tar`, \
+               --runner-image/--forge-image REF|FILE.tar), or build Gitea and its runner with \
+               `cargo xtask tools gitea gitea-runner`";
+    match choice {
+        Choice::Runner => {
+            Err(crate::user_error!("--executor runner: no forge and runner can be had here: {}; {how}", missing.join("; ")))
+        }
+        _ => Ok(Decided::act(format!("auto: the offline stand-in for a registered runner, because {}", missing.join("; ")))),
     }
 }
 
@@ -136,33 +250,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_flag_and_each_decision() {
-        assert_eq!("forgejo-runner".parse::<Choice>().expect("parse"), Choice::ForgejoRunner);
-        let err = "runner".parse::<Choice>().expect_err("not a choice").to_string();
-        assert_eq!(err, "--executor is `auto`, `act` or `forgejo-runner`, not `runner`");
+    fn the_flags_parse_and_forgejo_runner_means_runner_with_forgejo() {
+        assert_eq!("runner".parse::<Choice>().expect("parse"), Choice::Runner);
+        assert_eq!("gitea".parse::<ForgeChoice>().expect("parse"), ForgeChoice::Gitea);
+        let err = "forgejo".parse::<Choice>().expect_err("not a choice").to_string();
+        assert_eq!(err, "--executor is `auto`, `act`, `runner` or `forgejo-runner`, not `forgejo`");
+        let mut request = Request::default();
+        request.executor("forgejo-runner").expect("alias");
+        assert_eq!((request.choice, request.forge), (Choice::Runner, ForgeChoice::Forgejo));
+    }
+
+    #[test]
+    fn without_a_forge_auto_says_why_and_runner_is_one_line() {
         let missing = vec![
-            "code.forgejo.org/forgejo/runner:7.0.0: not on this engine, and its registry \
-                            code.forgejo.org does not resolve here (no such host)"
-                .to_owned(),
+            "Forgejo: code.forgejo.org/forgejo/runner:7.0.0: not on this engine".to_owned(),
+            "Gitea: gitea v1.27.3 not built (cargo xtask tools gitea gitea-runner)".to_owned(),
         ];
-        let auto = decide(Choice::Auto, Platform::Docker, Err(missing.clone())).expect("auto");
-        assert_eq!((auto.kind, auto.images.clone()), (Kind::Act, None));
-        assert!(auto.describe().starts_with("executor act (auto: the offline stand-in for forgejo-runner, because code.forgejo.org/forgejo/runner:7.0.0: not on this engine"), "{}", auto.describe());
-        let err = decide(Choice::ForgejoRunner, Platform::Docker, Err(missing.clone())).expect_err("missing images");
+        let auto = fallback(Choice::Auto, &missing).expect("auto");
+        assert_eq!(auto.kind, Kind::Act);
+        assert!(auto.describe().starts_with("executor act (auto: the offline stand-in for a registered runner, because Forgejo: "), "{}", auto.describe());
+        assert!(auto.describe().contains("Gitea: gitea v1.27.3 not built"), "{}", auto.describe());
+        let err = fallback(Choice::Runner, &missing).expect_err("refused");
         let line = err.to_string();
         assert!(err.downcast_ref::<crate::UserError>().is_some() && !line.contains('\n'), "{line}");
-        assert!(line.contains("runner:7.0.0") && line.contains("docker load -i FILE.tar"), "{line}");
-        assert_eq!(decide(Choice::Act, Platform::Docker, Err(missing)).expect("act").kind, Kind::Act);
-        // Both images here: the real runner, on either platform.
-        let here = Ok(Some(("runner:7".to_owned(), "forgejo:11".to_owned())));
-        let real = decide(Choice::Auto, Platform::Docker, here.clone()).expect("real");
-        assert_eq!(real.kind, Kind::ForgejoRunner);
+        assert!(line.contains("cargo xtask tools gitea gitea-runner") && line.contains("docker load -i"), "{line}");
+    }
+
+    #[test]
+    fn the_header_names_runner_forge_and_where_they_came_from() {
+        let setup = ForgeSetup {
+            dialect: &Gitea,
+            forge_image: "forgejo-e2e/gitea:1".into(),
+            runner_image: "forgejo-e2e/gitea-runner:1".into(),
+            origin: "gitea-runner v1.0.8 built here from its Go module, Gitea 1.27.3".into(),
+        };
+        let decided = Decided::runner(setup, Platform::Docker, true);
         assert_eq!(
-            real.describe(),
-            "executor forgejo-runner (runner:7 against Forgejo forgejo:11, one instance for this run)"
+            decided.describe(),
+            "executor runner (auto: gitea-runner v1.0.8 built here from its Go module, Gitea 1.27.3 in the pod's \
+             runner container, registered with Gitea; one forge for this run)"
         );
-        let kind = decide(Choice::Auto, Platform::Kind, here).expect("kind");
-        assert_eq!(kind.kind, Kind::ForgejoRunner);
-        assert!(kind.why.contains("from its Helm chart"), "{}", kind.why);
     }
 }

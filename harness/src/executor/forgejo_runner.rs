@@ -70,7 +70,7 @@ pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
 
 impl Executor for ForgejoRunner {
     fn kind(&self) -> Kind {
-        Kind::ForgejoRunner
+        Kind::Runner
     }
 
     /// Nothing to copy: the binary is the image's.
@@ -84,7 +84,7 @@ impl Executor for ForgejoRunner {
     }
 
     fn log(&self) -> &'static dyn LogFormat {
-        super::log_format(Kind::ForgejoRunner)
+        super::log_format(Kind::Runner)
     }
 }
 

@@ -18,6 +18,6 @@ pub use seam::*;
 pub fn log_format(kind: Kind) -> &'static dyn LogFormat {
     match kind {
         Kind::Act => &act_log::ActLog,
-        Kind::ForgejoRunner => &forgejo_log::ForgejoLog,
+        Kind::Runner => &forgejo_log::ForgejoLog,
     }
 }

@@ -1,4 +1,4 @@
-//! The executor seam: what varies between executors (act today, forgejo-runner next) as
+//! The executor seam: what varies between executors (act, a registered runner) as
 //! two traits, the failures a job log can name, and the deadline wrapper every executor's
 //! command runs under.
 
@@ -12,21 +12,22 @@ use crate::config::RunnerConfig;
 pub enum Kind {
     /// nektos/act: the engine forgejo-runner forked; does not apply `valid_volumes`.
     Act,
-    /// forgejo-runner itself (`exec` locally, `daemon` against Forgejo).
-    ForgejoRunner,
+    /// A runner registered with a forge (forgejo-runner with Forgejo, Gitea's runner with
+    /// Gitea): jobs are pushed, scheduled by the forge and run by its `daemon`.
+    Runner,
 }
 
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Act => "act",
-            Self::ForgejoRunner => "forgejo-runner",
+            Self::Runner => "runner",
         }
     }
 
     /// Whether bind sources are filtered through `container.valid_volumes`.
     pub fn applies_valid_volumes(self) -> bool {
-        self == Self::ForgejoRunner
+        self == Self::Runner
     }
 }
 

@@ -43,6 +43,13 @@ pub struct Build {
     pub version: String,
     #[serde(default)]
     pub module: Option<String>,
+    /// Built inside a copy of its own module (its go.mod declares another module path or
+    /// replaces that resolve only inside it): Gitea and its runner.
+    #[serde(default)]
+    pub own_module: bool,
+    /// `-X` flags that make the binary report its version.
+    #[serde(default)]
+    pub ldflags: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -45,7 +45,7 @@ pub struct DockerPlatform {
     /// Seconds per setup phase.
     pub setup: super::seam::Phases,
     /// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
-    pub real: Option<crate::forgejo::server::RealSetup>,
+    pub real: Option<crate::forge::server::RealSetup>,
 }
 
 /// How [`DockerPlatform::run_in_pod`] sets up one pod.

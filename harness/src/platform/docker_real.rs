@@ -21,8 +21,9 @@ use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
 use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
-use crate::forgejo::server::{self, RealSetup, Server, ServerSpec};
-use crate::forgejo::{Task, push};
+use crate::forge::server::{self, RealSetup, Server, ServerSpec};
+use crate::forge::dialect::Scope;
+use crate::forge::{Task, push};
 use crate::scenario::{Evidence, Platform};
 use crate::workflow::plan::WorkflowPlan;
 
@@ -31,14 +32,14 @@ use crate::workflow::plan::WorkflowPlan;
 pub async fn start(
     docker: &bollard::Docker,
     run_id: &str,
-    forgejo_image: &str,
-    runner_image: &str,
+    forge: &crate::executor::choice::ForgeSetup,
     out_dir: &Path,
     deadline: Duration,
 ) -> Result<RealSetup> {
-    let spec = ServerSpec::new(run_id, forgejo_image, &secret(run_id));
-    let server = start_instance(docker, spec, out_dir, deadline).await.context("start the run's Forgejo")?;
-    Ok(RealSetup { server, runner_image: runner_image.to_owned() })
+    let spec = ServerSpec::new(forge.dialect, run_id, &forge.forge_image, &secret(run_id));
+    let what = format!("start the run's {}", forge.dialect.name());
+    let server = start_instance(docker, spec, out_dir, deadline).await.context(what)?;
+    Ok(RealSetup { server, runner_image: forge.runner_image.clone() })
 }
 
 /// One Forgejo, answering, serving `actions/checkout@v4` from its `actions` organisation
@@ -51,7 +52,7 @@ async fn start_instance(
 ) -> Result<Server> {
     let server = server::start(docker, spec, deadline).await?;
     let dir = out_dir.join(format!("actions-checkout-{}", server.spec.container()));
-    crate::forgejo::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
+    crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
     Ok(server)
 }
 
@@ -140,8 +141,8 @@ impl DockerPlatform {
         let pushed = match watched {
             Ok(p) => p,
             Err(e) => {
-                // What the job printed so far, for the bundle (Forgejo may be gone).
-                if let Ok(log) = api.job_log(owner, &repo, 1, 0).await {
+                // What the job printed so far, for the bundle (the forge may be gone).
+                if let Some(log) = push::log_so_far(api, owner, &repo, &sha).await {
                     run.logs.push(("job.log", log));
                 }
                 return Err(e);
@@ -152,7 +153,7 @@ impl DockerPlatform {
         dind_alive(pod).await?;
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
-            executor: Kind::ForgejoRunner,
+            executor: Kind::Runner,
             dind: pod.mode,
             nonce: nonce.to_owned(),
             job_succeeded: pushed.succeeded(),
@@ -189,7 +190,7 @@ impl DockerPlatform {
         dind_alive(pod).await?;
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
-            executor: Kind::ForgejoRunner,
+            executor: Kind::Runner,
             dind: pod.mode,
             nonce: nonce.to_owned(),
             job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
@@ -217,7 +218,7 @@ impl DockerPlatform {
         let token = match change.wrong_registration_token {
             // The shape of a real one, issued by nobody.
             true => "0".repeat(40),
-            false => api.repo_registration_token(owner, &repo).await?,
+            false => api.registration_token(Scope::Repo { owner, repo: &repo }).await?,
         };
         // As with act: bare labels run in the harness's job image (docker CLI, git), which
         // DIND already holds, instead of node:22-bookworm.

@@ -39,7 +39,7 @@ pub async fn prepare(
     opts: DockerRunOptions,
     executor: Box<dyn crate::executor::Executor>,
     executor_line: &str,
-    real_images: Option<(String, String)>,
+    forge: Option<crate::executor::choice::ForgeSetup>,
     progress: Progress,
 ) -> Result<DockerRun> {
     let docker = docker::connect().await?;
@@ -63,14 +63,15 @@ pub async fn prepare(
     let cache_pool =
         if opts.reuse { Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs).await?)) } else { None };
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
-    let real = match real_images {
+    let real = match forge {
         None => None,
-        Some((runner, forgejo)) => {
+        Some(forge) => {
             let t = Instant::now();
             let deadline = std::time::Duration::from_secs(180);
-            let started = super::docker_real::start(&docker, &opts.run_id, &forgejo, &runner, &out_dir, deadline);
-            let real = progress.step("start the run's Forgejo", started).await?;
-            setup.push(("forgejo".to_owned(), t.elapsed().as_secs_f64()));
+            let what = format!("start the run's {}", forge.dialect.name());
+            let started = super::docker_real::start(&docker, &opts.run_id, &forge, &out_dir, deadline);
+            let real = progress.step(&what, started).await?;
+            setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
             Some(real)
         }
     };

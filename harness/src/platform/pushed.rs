@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::jobs::{ActOut, JobRun};
 use crate::executor::LogFormat;
 use crate::fault::did_not_finish;
-use crate::forgejo::{Forgejo, Task, push};
+use crate::forge::{Forge, Task, push};
 use crate::workflow::plan::{PlannedJob, WorkflowPlan};
 
 /// Said on every such row: what this way of running does not exercise.
@@ -19,7 +19,7 @@ pub(super) const NOTE: &str = "jobs pushed one at a time in `needs:` order, as t
 
 /// Where the jobs are pushed: `owner/repo` through `api`, from the committed `workspace`.
 pub(super) struct Target<'a> {
-    pub(super) api: &'a Forgejo,
+    pub(super) api: &'a Forge,
     pub(super) owner: &'a str,
     pub(super) repo: &'a str,
     pub(super) workspace: &'a Path,

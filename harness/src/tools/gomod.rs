@@ -1,7 +1,9 @@
-//! The two ways a pinned tool is built: `go install PACKAGE@VERSION`, or — for modules
-//! whose go.mod carries replace directives, which `go install` refuses (Kubernetes replaces
-//! its staging modules with folders, etcd its sibling modules) — `go build` inside a small
-//! generated module that requires the pinned one.
+//! The three ways a pinned tool is built: `go install PACKAGE@VERSION`; for modules whose
+//! go.mod carries replace directives, which `go install` refuses (Kubernetes replaces its
+//! staging modules with folders, etcd its sibling modules), `go build` inside a small
+//! generated module that requires the pinned one; and, for a module that cannot even be
+//! required under its own path (Gitea's go.mod declares `module gitea.dev`), `go build` in
+//! a writable copy of the module as the proxy serves it.
 
 use std::path::Path;
 
@@ -48,6 +50,42 @@ pub(super) async fn build_in_generated_module(tool: &Tool, module: &str, out: &P
         .arg(out)
         .arg(&tool.package);
     Ok(cmd)
+}
+
+/// Copies the pinned module (downloaded through the module cache, which is read-only) to
+/// `<cache>/modules/<module>@<version>-src` once, and returns the `go build` of its main
+/// package into `out`, with the tool's version flags.
+pub(super) async fn build_in_own_module(tool: &Tool, out: &Path) -> Result<Command> {
+    let src = cache_dir().join("modules").join(format!("{}@{}-src", tool.package.replace('/', "_"), tool.version));
+    if !src.join("go.mod").is_file() {
+        let from = download(&tool.package, &tool.version).await?.dir.context("go mod download named no folder")?;
+        let _ = std::fs::remove_dir_all(&src);
+        copy_writable(Path::new(&from), &src)?;
+    }
+    let mut cmd = go();
+    let flags = format!("-s -w {}", tool.ldflags.as_deref().unwrap_or_default());
+    cmd.current_dir(&src).env("GOFLAGS", "-mod=mod").args(["build", "-trimpath", "-ldflags"]).arg(flags.trim());
+    cmd.arg("-o").arg(out).arg(".");
+    Ok(cmd)
+}
+
+/// A copy of `from` at `to` whose files the owner may write (the module cache's are 0444).
+fn copy_writable(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).with_context(|| format!("create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("read {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_writable(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).with_context(|| format!("copy {}", entry.path().display()))?;
+            let mode = entry.metadata()?.permissions().mode() | 0o200;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
 }
 
 /// The pinned module's own go.mod, from the module proxy (through the module cache).

@@ -24,6 +24,10 @@ pub struct Tool {
     /// Set when the package's module cannot be `go install`ed (its go.mod has replace
     /// directives): the tool is built in a generated module that requires this one.
     pub module: Option<String>,
+    /// Built in a copy of its own module instead (see `gomod::build_in_own_module`).
+    pub own_module: bool,
+    /// `-X` flags that make it report its version.
+    pub ldflags: Option<String>,
 }
 
 /// Where a tool was found.
@@ -51,7 +55,14 @@ pub fn pinned() -> Result<Vec<Tool>> {
     Ok(versions
         .builds
         .into_iter()
-        .map(|(name, b)| Tool { name, package: b.package, version: b.version, module: b.module })
+        .map(|(name, b)| Tool {
+            name,
+            package: b.package,
+            version: b.version,
+            module: b.module,
+            own_module: b.own_module,
+            ldflags: b.ldflags,
+        })
         .collect())
 }
 
@@ -89,7 +100,7 @@ impl Tool {
     pub fn locate(&self) -> Found {
         // Only helm and kind are asked their version: `kube-apiserver version` would start a server.
         let on_path = || crate::sys::on_path(&self.name).into_iter().find(|p| self.reports_version(p));
-        if let Some(p) = self.module.is_none().then(on_path).flatten() {
+        if let Some(p) = (self.module.is_none() && !self.own_module).then(on_path).flatten() {
             return Found::Path(p);
         }
         let cached = self.cached();
@@ -130,6 +141,7 @@ impl Tool {
         progress.say(format!("{what} (minutes on a fresh machine) ..."));
         let t = Instant::now();
         let command = match &self.module {
+            None if self.own_module => gomod::build_in_own_module(self, &staging.join(&self.name)).await?,
             None => gomod::install(self, &staging),
             Some(module) => gomod::build_in_generated_module(self, module, &staging.join(&self.name)).await?,
         };
@@ -278,6 +290,8 @@ mod tests {
             package: "helm.sh/helm/v3/cmd/helm".into(),
             version: "v3.22.0".into(),
             module: None,
+            own_module: false,
+            ldflags: None,
         };
         let err = build_error(
             &tool,

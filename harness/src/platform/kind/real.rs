@@ -21,7 +21,8 @@ use super::release::Release;
 use crate::config::{ChartValues, RunnerConfig};
 use crate::executor::Kind;
 use crate::fault::{Deadlines, ForgejoChange, Hook};
-use crate::forgejo::{Auth, Forgejo, Task, push};
+use crate::forge::dialect::{Forgejo, Scope};
+use crate::forge::{Auth, Forge, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::process::{Kubectl, run_with};
 use crate::scenario::{Evidence, Platform};
@@ -37,7 +38,7 @@ const ADMIN: &str = "e2e-admin";
 /// (ended when this is dropped).
 pub struct KindForgejo {
     /// The API as the admin's token, through the port-forward.
-    pub api: Forgejo,
+    pub api: Forge,
     /// The instance-wide registration token the runner chart's hook registers with.
     pub registration_token: String,
     pub runner_image: String,
@@ -48,7 +49,7 @@ pub struct KindForgejo {
 
 impl KindForgejo {
     /// A client whose token may only read repositories (a push with it is refused).
-    pub(super) async fn read_only(&self) -> Result<Forgejo> {
+    pub(super) async fn read_only(&self) -> Result<Forge> {
         let basic = self.api.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.clone() });
         let token = basic.create_token(ADMIN, "forgejo-e2e-read-only", &["read:repository"]).await?;
         Ok(self.api.with_auth(Auth::Token(token)))
@@ -104,13 +105,14 @@ impl ForgejoInstall<'_> {
         anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
         self.progress.say(format!("Forgejo installed in {:.1}s", t.elapsed().as_secs_f64()));
         let (forward, port) = port_forward(self.kubectl).await?;
-        let anon = Forgejo::new(&format!("http://127.0.0.1:{port}"), Auth::None);
+        // Forgejo from its Helm chart: the kind platform's forge so far.
+        let anon = Forge::new(&Forgejo, &format!("http://127.0.0.1:{port}"), Auth::None);
         anon.wait_ready(Duration::from_secs(60)).await.context("Forgejo's API through the port-forward")?;
         let basic = anon.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.into() });
         let scopes = ["write:repository", "write:admin", "write:organization", "write:user"];
         let api = anon.with_auth(Auth::Token(basic.create_token(ADMIN, "forgejo-e2e", &scopes).await?));
-        crate::forgejo::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
-        let registration_token = api.registration_token().await?;
+        crate::forge::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
+        let registration_token = api.registration_token(Scope::Instance).await?;
         Ok(KindForgejo {
             api,
             registration_token,
@@ -217,7 +219,7 @@ impl KindPlatform {
             run.logs.push(("job.log", log.clone()));
             run.evidence = Some(Evidence {
                 platform: Platform::Kind,
-                executor: Kind::ForgejoRunner,
+                executor: Kind::Runner,
                 dind: self.dind,
                 nonce,
                 job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
@@ -256,7 +258,7 @@ impl KindPlatform {
         let pushed = match watched {
             Ok(p) => p,
             Err(e) => {
-                if let Ok(log) = api.job_log(ADMIN, &repo, 1, 0).await {
+                if let Some(log) = push::log_so_far(&api, ADMIN, &repo, &sha).await {
                     run.logs.push(("job.log", log));
                 }
                 return Err(e);
@@ -268,7 +270,7 @@ impl KindPlatform {
         died(&before, &self.containers(r).await?)?;
         run.evidence = Some(Evidence {
             platform: Platform::Kind,
-            executor: Kind::ForgejoRunner,
+            executor: Kind::Runner,
             dind: self.dind,
             nonce,
             job_succeeded: pushed.succeeded(),

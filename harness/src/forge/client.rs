@@ -1,6 +1,6 @@
-//! A client for the parts of Forgejo's API the real runner's path uses (versions noted
-//! where an endpoint appeared), over plain HTTP: a published port on the Docker platform,
-//! a port-forward on kind.
+//! A client for the parts of a forge's API the real runner's path uses, over plain HTTP
+//! (a published port on the Docker platform, a port-forward on kind). What is common to
+//! Forgejo and Gitea is here; where they differ the client asks its [`Dialect`].
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
+use super::dialect::{Dialect, Scope};
 use crate::wait::{self, Poll};
 
 /// How requests authenticate.
@@ -23,11 +24,12 @@ pub enum Auth {
     Token(String),
 }
 
-/// A Forgejo instance at `base` (e.g. `http://127.0.0.1:40123`).
+/// A forge at `base` (e.g. `http://127.0.0.1:40123`), spoken to in its dialect.
 #[derive(Clone)]
-pub struct Forgejo {
+pub struct Forge {
     base: String,
     auth: Auth,
+    dialect: &'static dyn Dialect,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -83,22 +85,20 @@ impl RunStatus {
     }
 }
 
-/// One entry of `workflow_runs` (Forgejo >= 8.0).
+/// One job of a run as the forge lists it (Forgejo: a task a runner took; Gitea: any job).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Task {
     pub id: i64,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub head_branch: String,
-    #[serde(default)]
     pub head_sha: String,
+    /// The run in the forge's routes (Forgejo: its number; Gitea: its id).
     #[serde(default)]
     pub run_number: i64,
+    /// In [`RunStatus`]'s words.
     #[serde(default)]
     pub status: String,
-    #[serde(default)]
-    pub url: String,
 }
 
 impl Task {
@@ -112,16 +112,15 @@ impl Task {
     }
 }
 
-#[derive(Deserialize)]
-struct Tasks {
-    #[serde(default)]
-    workflow_runs: Vec<Task>,
-}
-
-impl Forgejo {
-    pub fn new(base: &str, auth: Auth) -> Self {
+impl Forge {
+    pub fn new(dialect: &'static dyn Dialect, base: &str, auth: Auth) -> Self {
         let http = Client::builder(TokioExecutor::new()).build_http();
-        Self { base: base.trim_end_matches('/').to_owned(), auth, http }
+        Self { base: base.trim_end_matches('/').to_owned(), auth, dialect, http }
+    }
+
+    /// Whose API this is.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        self.dialect
     }
 
     pub fn with_auth(&self, auth: Auth) -> Self {
@@ -250,16 +249,16 @@ impl Forgejo {
         Ok(self.json::<R>(Method::POST, &path, Some(body), StatusCode::CREATED).await?.full_name)
     }
 
-    /// `GET /api/v1/repos/{owner}/{repo}/actions/runners/registration-token` (Forgejo >=
-    /// 7.0): a runner registered with it takes only that repository's jobs, so parallel
-    /// pods never take each other's.
-    pub async fn repo_registration_token(&self, owner: &str, repo: &str) -> Result<String> {
+    /// A registration token for `scope` (Forgejo >= 7.0 by GET, Gitea by POST). A runner
+    /// registered with a repository's takes only that repository's jobs, so parallel pods
+    /// never take each other's.
+    pub async fn registration_token(&self, scope: Scope<'_>) -> Result<String> {
         #[derive(Deserialize)]
         struct T {
             token: String,
         }
-        let path = format!("/api/v1/repos/{owner}/{repo}/actions/runners/registration-token");
-        Ok(self.json::<T>(Method::GET, &path, None, StatusCode::OK).await?.token)
+        let (method, path) = self.dialect.registration_token(scope);
+        Ok(self.json::<T>(method, &path, None, StatusCode::OK).await?.token)
     }
 
     /// The instance's URL, as given.
@@ -279,19 +278,14 @@ impl Forgejo {
         }
     }
 
-    /// `GET /api/v1/admin/runners/registration-token` (Forgejo >= 7.0).
-    pub async fn registration_token(&self) -> Result<String> {
-        #[derive(Deserialize)]
-        struct T {
-            token: String,
-        }
-        Ok(self.json::<T>(Method::GET, "/api/v1/admin/runners/registration-token", None, StatusCode::OK).await?.token)
-    }
-
-    /// `GET /api/v1/repos/{owner}/{repo}/actions/tasks` (Forgejo >= 8.0), newest first.
+    /// The repository's jobs (see [`Dialect::jobs_path`]).
     pub async fn tasks(&self, owner: &str, repo: &str) -> Result<Vec<Task>> {
-        let path = format!("/api/v1/repos/{owner}/{repo}/actions/tasks?page=1&limit=50");
-        Ok(self.json::<Tasks>(Method::GET, &path, None, StatusCode::OK).await?.workflow_runs)
+        let path = self.dialect.jobs_path(owner, repo);
+        let (status, text) = self.call(Method::GET, &path, None).await?;
+        if status != StatusCode::OK {
+            bail!("GET {path}: HTTP {status}: {}", text.trim());
+        }
+        self.dialect.parse_jobs(&text).with_context(|| format!("GET {path}"))
     }
 
     /// Waits until the run for commit `sha` reaches a final status, at most `deadline`.
@@ -307,19 +301,21 @@ impl Forgejo {
         .await
     }
 
-    /// A job's log. There is no REST endpoint: this is the web route, which needs no
-    /// session for a public repository. `job` is 0-based.
-    pub async fn job_log(&self, owner: &str, repo: &str, run: i64, job: usize) -> Result<String> {
-        let path = format!("/{owner}/{repo}/actions/runs/{run}/jobs/{job}/logs");
-        let (status, text) = self.with_auth(Auth::None).call(Method::GET, &path, None).await?;
+    /// The log of `task`, the `index`-th job of its run (Forgejo has no REST route for it:
+    /// its web route needs no session for a public repository).
+    pub async fn job_log(&self, owner: &str, repo: &str, task: &Task, index: usize) -> Result<String> {
+        let route = self.dialect.log_route(owner, repo, task, index);
+        let client = if route.with_token { self.clone() } else { self.with_auth(Auth::None) };
+        let (status, text) = client.call(Method::GET, &route.path, None).await?;
+        let path = route.path;
         match status {
             StatusCode::OK => Ok(text),
-            StatusCode::NOT_FOUND => {
+            StatusCode::NOT_FOUND if !route.with_token => {
                 bail!(
                     "GET {path}: HTTP 404: no such job, or the repository is not public (the log route has no token auth)"
                 )
             }
-            _ => bail!("GET {path}: HTTP {status}"),
+            _ => bail!("GET {path}: HTTP {status}: {}", text.trim()),
         }
     }
 

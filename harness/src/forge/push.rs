@@ -1,16 +1,16 @@
-//! A workspace as the real runner meets it: pushed to a Forgejo repository with git over
+//! A workspace as the real runner meets it: pushed to a forge's repository with git over
 //! HTTP, the run for that commit watched through the API until every job is final, and
-//! each job's log fetched from the web route.
+//! each job's log fetched (where the dialect says it is).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::client::{Forgejo, RunStatus, Task};
+use super::client::{Forge, RunStatus, Task};
 use crate::fault::{FORGEJO_GONE, NOT_PICKED, PUSH_REJECTED, did_not_finish, not_picked};
 
-/// One job of a run, as Forgejo reports it, with its log.
+/// One job of a run, as the forge reports it, with its log.
 #[derive(Debug, Clone)]
 pub struct JobLog {
     /// The job's name (`jobs.<id>.name`, or its id).
@@ -56,13 +56,13 @@ pub fn repo_name(item: &str) -> String {
 /// Pushes the committed `workspace` (its `HEAD`) to `owner/repo`'s `main` as `user`
 /// (basic auth with the client's token; the header goes through git's environment, never
 /// its command line). Returns the pushed commit.
-pub async fn push(api: &Forgejo, user: &str, owner: &str, repo: &str, workspace: &Path) -> Result<String> {
+pub async fn push(api: &Forge, user: &str, owner: &str, repo: &str, workspace: &Path) -> Result<String> {
     push_refs(api, user, owner, repo, workspace, &["HEAD:refs/heads/main"]).await
 }
 
 /// [`push`] to the given refspecs (`HEAD:refs/tags/v4` for an action's version).
 pub async fn push_refs(
-    api: &Forgejo,
+    api: &Forge,
     user: &str,
     owner: &str,
     repo: &str,
@@ -81,7 +81,7 @@ pub async fn push_refs(
             let why = format!("{e:#}");
             // git answers a 401 by asking for a user name, which it may not here.
             let hint = if why.contains("401") || why.contains("could not read Username") {
-                ": Forgejo refused the credentials (a wrong or expired token)"
+                ": the forge refused the credentials (a wrong or expired token)"
             } else if why.contains("403") {
                 ": the token may lack `write:repository`, or the repository refuses pushes"
             } else {
@@ -111,11 +111,11 @@ pub async fn commit_one_job(workspace: &Path, job_file: &str, row: &str) -> Resu
 
 /// Waits until the run for `sha` exists and every one of its jobs is final, at most
 /// `deadline`, then fetches each job's log.
-pub async fn run_of(api: &Forgejo, owner: &str, repo: &str, sha: &str, deadline: Duration) -> Result<PushedRun> {
+pub async fn run_of(api: &Forge, owner: &str, repo: &str, sha: &str, deadline: Duration) -> Result<PushedRun> {
     watch(api, owner, repo, sha, deadline, async |_: &[Task]| Ok(())).await
 }
 
-/// Consecutive failed polls after which Forgejo counts as gone (a poll a second).
+/// Consecutive failed polls after which the forge counts as gone (a poll a second).
 const GONE_AFTER: usize = 3;
 const POLL: Duration = Duration::from_secs(2);
 
@@ -126,7 +126,7 @@ const POLL: Duration = Duration::from_secs(2);
 /// Forgejo gone ([`FORGEJO_GONE`]), a job no runner took ([`crate::fault::not_picked`]),
 /// a job past the deadline ([`crate::fault::did_not_finish`]), no run at all.
 pub async fn watch<F>(
-    api: &Forgejo,
+    api: &Forge,
     owner: &str,
     repo: &str,
     sha: &str,
@@ -145,7 +145,7 @@ where
     let mut repo_had_tasks = false;
     loop {
         match api.tasks(owner, repo).await {
-            // Never answered: a wrong URL or a Forgejo that is not there, said at once.
+            // Never answered: a wrong URL or a forge that is not there, said at once.
             Err(e) if !answered => return Err(e),
             Err(e) => {
                 failed += 1;
@@ -162,7 +162,8 @@ where
                 if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
                     break;
                 }
-                if !taken && !tasks.is_empty() {
+                // Taken once a job left the queue (Forgejo lists only jobs a runner took).
+                if !taken && tasks.iter().any(|t| !matches!(t.status(), RunStatus::Waiting | RunStatus::Blocked)) {
                     (taken, start) = (true, Instant::now());
                 }
                 // Also before a runner took it: a runner that died at start is named at once.
@@ -178,7 +179,11 @@ where
     let run_number = tasks[0].run_number();
     let mut jobs = Vec::new();
     for (index, t) in tasks.iter().enumerate() {
-        let log = api.job_log(owner, repo, run_number, index).await?;
+        // A job skipped by its `if:` or its needs never started: it has no log.
+        let log = match t.status() {
+            RunStatus::Skipped => String::new(),
+            _ => api.job_log(owner, repo, t, index).await?,
+        };
         jobs.push(JobLog { name: t.name.clone(), status: t.status(), log });
     }
     Ok(PushedRun { sha: sha.to_owned(), run_number, jobs })
@@ -186,35 +191,54 @@ where
 
 /// Whether a running job of the run (`tasks`, in job order) has printed `marker` so far:
 /// its live log, from the web route. A log that cannot be read yet counts as not printed.
-pub async fn printed(api: &Forgejo, owner: &str, repo: &str, tasks: &[Task], marker: &str) -> bool {
+pub async fn printed(api: &Forge, owner: &str, repo: &str, tasks: &[Task], marker: &str) -> bool {
     for (index, t) in tasks.iter().enumerate().filter(|(_, t)| t.status() == RunStatus::Running) {
-        if api.job_log(owner, repo, t.run_number(), index).await.is_ok_and(|log| log.contains(marker)) {
+        if api.job_log(owner, repo, t, index).await.is_ok_and(|log| log.contains(marker)) {
             return true;
         }
     }
     false
 }
 
+/// What the first job of the run for `sha` printed so far, if the forge still answers: for
+/// the bundle of a run that did not finish.
+pub async fn log_so_far(api: &Forge, owner: &str, repo: &str, sha: &str) -> Option<String> {
+    let mut tasks: Vec<Task> = api.tasks(owner, repo).await.ok()?.into_iter().filter(|t| t.head_sha == sha).collect();
+    tasks.sort_by_key(|t| t.id);
+    let first = tasks.first()?;
+    api.job_log(owner, repo, first, 0).await.ok()
+}
+
 /// Why the run of a pushed commit is not over at the deadline, named.
 async fn unfinished(
-    api: &Forgejo,
+    api: &Forge,
     owner: &str,
     repo: &str,
     tasks: &[Task],
     repo_had_tasks: bool,
     deadline: Duration,
 ) -> anyhow::Error {
-    if let Some(t) = tasks.iter().find(|t| matches!(t.status(), RunStatus::Waiting | RunStatus::Blocked)) {
+    if let Some(t) = tasks.iter().find(|t| t.status() == RunStatus::Waiting) {
         return anyhow!("{} (it waits for a runner with its labels)", not_picked(&t.name, deadline));
+    }
+    if let Some(t) = tasks.iter().find(|t| t.status() == RunStatus::Blocked) {
+        return anyhow!(
+            "job `{}` stayed blocked for {}s: {} never scheduled it (its needs did not all finish, or it asks for \
+             what this forge does not do, such as a matrix computed from another job's outputs)",
+            t.name,
+            deadline.as_secs(),
+            api.dialect().name()
+        );
     }
     if let Some(t) = tasks.iter().find(|t| !t.status().is_final()) {
         return anyhow!("{} (job `{}` is {})", did_not_finish(deadline), t.name, t.status);
     }
     // Forgejo lists a job only once a runner took it: a first run's web page tells a job
-    // that waits from no run at all.
-    let page = match repo_had_tasks {
-        false => api.run_page_exists(owner, repo, 1).await.ok(),
-        true => None,
+    // that waits from no run at all. A forge that lists waiting jobs has no run.
+    let page = match (api.dialect().lists_waiting_jobs(), repo_had_tasks) {
+        (true, _) => Some(false),
+        (false, false) => api.run_page_exists(owner, repo, 1).await.ok(),
+        (false, true) => None,
     };
     match page {
         Some(true) => anyhow!(
@@ -223,12 +247,13 @@ async fn unfinished(
             deadline.as_secs()
         ),
         Some(false) => anyhow!(
-            "Forgejo started no run for the pushed commit within {}s (are Actions on for {owner}/{repo}, and does the \
+            "{} started no run for the pushed commit within {}s (are Actions on for {owner}/{repo}, and does the \
              workflow start on push?)",
+            api.dialect().name(),
             deadline.as_secs()
         ),
         None => anyhow!(
-            "{NOT_PICKED} a job of the pushed commit within {}s, or Forgejo started no run for it",
+            "{NOT_PICKED} a job of the pushed commit within {}s, or the forge started no run for it",
             deadline.as_secs()
         ),
     }

@@ -7,7 +7,9 @@
 pub mod actions;
 pub mod app_ini;
 pub mod client;
+pub mod dialect;
+pub mod image;
 pub mod push;
 pub mod server;
 
-pub use client::{Auth, Forgejo, RunStatus, Task};
+pub use client::{Auth, Forge, RunStatus, Task};

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Forgejo, push};
+use super::{Forge, push};
 
 /// Creates `actions/checkout` on the instance behind `api` and pushes the fixture there
 /// (its `main` and tag `v4`), from a repository prepared in `dir`.
-pub async fn serve_checkout(api: &Forgejo, admin: &str, dir: &Path) -> Result<()> {
+pub async fn serve_checkout(api: &Forge, admin: &str, dir: &Path) -> Result<()> {
     crate::workspace::prepare(&[crate::fixtures_dir().join("actions/checkout")], dir, &[])?;
     api.create_org_repo("actions", "checkout").await?;
     let refs = ["HEAD:refs/heads/main", "HEAD:refs/tags/v4"];

@@ -1,8 +1,9 @@
-//! One Forgejo per run on the Docker platform: a container from the official image on the
-//! run's network (pods join it, so runners and job containers reach it by name), its
-//! `app.ini` from `app_ini.rs` (as the image's environment), port 3000 published on 127.0.0.1 for the harness, an admin
-//! made with Forgejo's CLI and an API token by basic auth. Labelled with the run, so the
-//! run's sweep removes it with the network.
+//! One forge per run on the Docker platform: a container from its image (Forgejo's official
+//! one, or the Gitea image the harness builds) on the run's network (pods join it, so
+//! runners and job containers reach it by name), its `app.ini` from `app_ini.rs` (as the
+//! image's environment), port 3000 published on 127.0.0.1 for the harness, an admin made
+//! with the forge's CLI and an API token by basic auth. Labelled with the run, so the run's
+//! sweep removes it with the network.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,21 +14,23 @@ use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, Por
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::app_ini::AppIni;
-use super::client::{Auth, Forgejo};
+use super::client::{Auth, Forge};
+use super::dialect::Dialect;
 use crate::docker::{ExecRequest, exec, labels};
 
-/// Forgejo's HTTP port inside its container.
+/// The forge's HTTP port inside its container.
 const HTTP_PORT: u16 = 3000;
-/// Where the official image reads its configuration.
+/// Where both images read their configuration.
 const APP_INI: &str = "/data/gitea/conf/app.ini";
-/// The image runs Forgejo as this user (uid 1000); its CLI must too.
+/// Both images run the forge as this user (uid 1000); its CLI must too.
 const GIT_USER: &str = "git";
 /// The variable the admin's password is handed over in.
 pub const PASSWORD_ENV: &str = "FE2E_ADMIN_PASSWORD";
 
-/// What a run's Forgejo is made from.
+/// What a run's forge is made from.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
+    pub dialect: &'static dyn Dialect,
     pub run_id: String,
     pub image: String,
     /// The admin's name (Forgejo refuses `admin`) and password; the password never
@@ -40,8 +43,9 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    pub fn new(run_id: &str, image: &str, password: &str) -> Self {
+    pub fn new(dialect: &'static dyn Dialect, run_id: &str, image: &str, password: &str) -> Self {
         Self {
+            dialect,
             run_id: run_id.into(),
             image: image.into(),
             admin: "e2e-admin".into(),
@@ -57,8 +61,8 @@ impl ServerSpec {
 
     pub fn container(&self) -> String {
         match &self.instance {
-            Some(name) => format!("fe2e-{}-forgejo-{name}", self.run_id),
-            None => format!("fe2e-{}-forgejo", self.run_id),
+            Some(name) => format!("fe2e-{}-forge-{name}", self.run_id),
+            None => format!("fe2e-{}-forge", self.run_id),
         }
     }
 
@@ -72,7 +76,7 @@ impl ServerSpec {
     }
 
     pub fn app_ini(&self) -> AppIni {
-        AppIni::new(&self.internal_url(), HTTP_PORT)
+        AppIni::new(self.dialect, &self.internal_url(), HTTP_PORT)
     }
 
     /// The container: on the run's network, 3000 published on 127.0.0.1 only.
@@ -82,7 +86,7 @@ impl ServerSpec {
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.app_ini().env()),
-            labels: Some(labels::for_pod(&self.run_id, "forgejo")),
+            labels: Some(labels::for_pod(&self.run_id, "forge")),
             exposed_ports: Some(vec![port.clone()]),
             host_config: Some(HostConfig {
                 network_mode: Some(self.network()),
@@ -93,13 +97,14 @@ impl ServerSpec {
         }
     }
 
-    /// Forgejo's CLI making the admin, as the image's user, with no password change due
+    /// The forge's CLI making the admin, as the image's user, with no password change due
     /// (else the API refuses basic auth with 403). The password comes from the
     /// environment ([`PASSWORD_ENV`]): a failed exec's error quotes its command line.
     pub fn admin_command(&self) -> Vec<String> {
         let line = format!(
-            "forgejo --config {APP_INI} admin user create --admin --username {} --password \"${PASSWORD_ENV}\" \
+            "{} --config {APP_INI} admin user create --admin --username {} --password \"${PASSWORD_ENV}\" \
              --email e2e-admin@example.invalid --must-change-password=false",
+            self.dialect.binary(),
             self.admin
         );
         vec!["sh".into(), "-c".into(), line]
@@ -110,11 +115,11 @@ impl ServerSpec {
 pub struct Server {
     pub spec: ServerSpec,
     /// The API as the admin's token, through the published port.
-    pub api: Forgejo,
+    pub api: Forge,
 }
 
-/// The run's Forgejo and the runner's image: what a platform needs to run jobs with
-/// forgejo-runner.
+/// The run's forge and the runner's image: what a platform needs to run jobs with a
+/// registered runner.
 pub struct RealSetup {
     pub server: Server,
     pub runner_image: String,
@@ -126,7 +131,7 @@ pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Res
     if spec.instance.is_none() {
         let network = NetworkCreateRequest {
             name: spec.network(),
-            labels: Some(labels::for_pod(&spec.run_id, "forgejo")),
+            labels: Some(labels::for_pod(&spec.run_id, "forge")),
             ..Default::default()
         };
         docker.create_network(network).await.with_context(|| format!("create network {}", spec.network()))?;
@@ -135,14 +140,14 @@ pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Res
     docker.create_container(Some(opts), spec.body()).await.with_context(|| format!("create {}", spec.container()))?;
     docker.start_container(&spec.container(), None).await.with_context(|| format!("start {}", spec.container()))?;
     let port = published_port(docker, &spec.container()).await?;
-    let anon = Forgejo::new(&format!("http://127.0.0.1:{port}"), Auth::None);
-    anon.wait_ready(deadline).await.context("Forgejo's API")?;
+    let anon = Forge::new(spec.dialect, &format!("http://127.0.0.1:{port}"), Auth::None);
+    anon.wait_ready(deadline).await.with_context(|| format!("{}'s API", spec.dialect.name()))?;
     let cmd = spec.admin_command();
     let env = [format!("{PASSWORD_ENV}={}", spec.password)];
     let req = ExecRequest { env: &env, user: Some(GIT_USER), ..ExecRequest::new(&cmd, Duration::from_secs(60)) };
     let made = exec(docker, &spec.container(), req, &mut |_| {}).await?;
     if !made.success() {
-        bail!("forgejo admin user create: {}", made.output.trim());
+        bail!("{} admin user create: {}", spec.dialect.binary(), made.output.trim());
     }
     let basic = anon.with_auth(Auth::Basic { user: spec.admin.clone(), password: spec.password.clone() });
     let token = basic
@@ -157,7 +162,7 @@ pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Res
 
 impl Server {
     /// A client whose token may only read repositories (a push with it is refused).
-    pub async fn read_only(&self) -> Result<Forgejo> {
+    pub async fn read_only(&self) -> Result<Forge> {
         let basic =
             self.api.with_auth(Auth::Basic { user: self.spec.admin.clone(), password: self.spec.password.clone() });
         let token = basic.create_token(&self.spec.admin, "forgejo-e2e-read-only", &["read:repository"]).await?;
@@ -194,10 +199,12 @@ async fn published_port(docker: &Docker, container: &str) -> Result<u16> {
 mod tests {
     use super::*;
 
+    use crate::forge::dialect::{Forgejo, Gitea};
+
     #[test]
-    fn one_forgejo_per_run_reachable_by_name_and_from_the_host_only_on_loopback() {
-        let spec = ServerSpec::new("1a2b3c", "code.forgejo.org/forgejo/forgejo:11", "pw");
-        assert_eq!(spec.internal_url(), "http://fe2e-1a2b3c-forgejo:3000");
+    fn one_forge_per_run_reachable_by_name_and_from_the_host_only_on_loopback() {
+        let spec = ServerSpec::new(&Forgejo, "1a2b3c", "code.forgejo.org/forgejo/forgejo:11", "pw");
+        assert_eq!(spec.internal_url(), "http://fe2e-1a2b3c-forge:3000");
         let body = spec.body();
         let host = body.host_config.expect("host config");
         assert_eq!(host.network_mode.as_deref(), Some("fe2e-1a2b3c-net"));
@@ -208,18 +215,20 @@ mod tests {
         assert_eq!(body.labels.expect("labels").get(labels::RUN).map(String::as_str), Some("1a2b3c"));
         // ROOT_URL is the name jobs use.
         let env = body.env.expect("env");
-        assert!(env.contains(&"FORGEJO__server__ROOT_URL=http://fe2e-1a2b3c-forgejo:3000/".to_owned()), "{env:?}");
+        assert!(env.contains(&"FORGEJO__server__ROOT_URL=http://fe2e-1a2b3c-forge:3000/".to_owned()), "{env:?}");
         // An item's own instance: its own name, the run's network, its own ROOT_URL.
         let own = spec.own("docker-build-forgejo-stopped");
-        assert_eq!(own.internal_url(), "http://fe2e-1a2b3c-forgejo-docker-build-forgejo-stopped:3000");
+        assert_eq!(own.internal_url(), "http://fe2e-1a2b3c-forge-docker-build-forgejo-stopped:3000");
         assert_eq!(own.network(), spec.network());
     }
 
     #[test]
     fn the_admin_never_has_to_change_its_password() {
-        let cmd = ServerSpec::new("r", "img", "secret-pw").admin_command();
+        let cmd = ServerSpec::new(&Forgejo, "r", "img", "secret-pw").admin_command();
         let line = &cmd[2];
         assert!(line.starts_with("forgejo --config /data/gitea/conf/app.ini admin user create --admin"), "{line}");
+        let gitea = ServerSpec::new(&Gitea, "r", "img", "secret-pw").admin_command();
+        assert!(gitea[2].starts_with("gitea --config /data/gitea/conf/app.ini admin user create --admin"), "{gitea:?}");
         assert!(line.contains("--username e2e-admin --password \"$FE2E_ADMIN_PASSWORD\""), "{line}");
         assert!(line.ends_with("--must-change-password=false"), "{line}");
         // The password itself is never on a command line.
