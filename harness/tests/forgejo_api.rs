@@ -59,7 +59,15 @@ async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors()
     let api = Forge::new(&Forgejo, &base, Auth::Token(TOKEN.into()));
     let err = api.create_repo("volumes").await.expect_err("409");
     assert!(err.to_string().starts_with("repository volumes already exists on this Forgejo"), "{err}");
-    let err = api.job_log("e2e-admin", "secret-repo", &Task { id: 1, name: String::new(), head_sha: String::new(), run_number: 7, status: String::new() }, 0).await.expect_err("private");
+    let err = api
+        .job_log(
+            "e2e-admin",
+            "secret-repo",
+            &Task { id: 1, name: String::new(), head_sha: String::new(), run_number: 7, status: String::new() },
+            0,
+        )
+        .await
+        .expect_err("private");
     assert!(err.to_string().contains("not public"), "{err}");
     let err = api.tasks("e2e-admin", "no-such-repo").await.expect_err("unknown repo");
     assert!(err.to_string().contains("HTTP 404"), "{err}");

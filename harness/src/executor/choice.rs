@@ -238,10 +238,14 @@ fn fallback(choice: Choice, missing: &[String]) -> Result<Decided> {
                --runner-image/--forge-image REF|FILE.tar), or build Gitea and its runner with \
                `cargo xtask tools gitea gitea-runner`";
     match choice {
-        Choice::Runner => {
-            Err(crate::user_error!("--executor runner: no forge and runner can be had here: {}; {how}", missing.join("; ")))
-        }
-        _ => Ok(Decided::act(format!("auto: the offline stand-in for a registered runner, because {}", missing.join("; ")))),
+        Choice::Runner => Err(crate::user_error!(
+            "--executor runner: no forge and runner can be had here: {}; {how}",
+            missing.join("; ")
+        )),
+        _ => Ok(Decided::act(format!(
+            "auto: the offline stand-in for a registered runner, because {}",
+            missing.join("; ")
+        ))),
     }
 }
 
@@ -268,7 +272,12 @@ mod tests {
         ];
         let auto = fallback(Choice::Auto, &missing).expect("auto");
         assert_eq!(auto.kind, Kind::Act);
-        assert!(auto.describe().starts_with("executor act (auto: the offline stand-in for a registered runner, because Forgejo: "), "{}", auto.describe());
+        assert!(
+            auto.describe()
+                .starts_with("executor act (auto: the offline stand-in for a registered runner, because Forgejo: "),
+            "{}",
+            auto.describe()
+        );
         assert!(auto.describe().contains("Gitea: gitea v1.27.3 not built"), "{}", auto.describe());
         let err = fallback(Choice::Runner, &missing).expect_err("refused");
         let line = err.to_string();

@@ -90,7 +90,12 @@ mod tests {
     fn gitea_serves_its_own_actions_by_the_word_self_and_reads_forgejo_workflows_first() {
         let env = AppIni::new(&Gitea, "http://fe2e-1a-forge:3000", 3000).env();
         assert!(env.contains(&"GITEA__actions__DEFAULT_ACTIONS_URL=self".to_owned()), "{env:?}");
-        assert!(env.contains(&"GITEA__actions__WORKFLOW_DIRS=.forgejo/workflows,.gitea/workflows,.github/workflows".to_owned()), "{env:?}");
+        assert!(
+            env.contains(
+                &"GITEA__actions__WORKFLOW_DIRS=.forgejo/workflows,.gitea/workflows,.github/workflows".to_owned()
+            ),
+            "{env:?}"
+        );
         assert!(env.contains(&"GITEA__database__PATH=/data/gitea/gitea.db".to_owned()), "{env:?}");
     }
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig, NetworkCreateRequest,
+    NetworkingConfig, PortBinding,
+};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::app_ini::AppIni;
@@ -40,6 +43,8 @@ pub struct ServerSpec {
     /// An item's own instance beside the run's (a fault stops it): part of its name, on
     /// the run's network.
     pub instance: Option<String>,
+    /// The forge's fixed address on the run's network, known once the network exists.
+    pub address: Option<std::net::Ipv4Addr>,
 }
 
 impl ServerSpec {
@@ -51,12 +56,18 @@ impl ServerSpec {
             admin: "e2e-admin".into(),
             password: password.into(),
             instance: None,
+            address: None,
         }
     }
 
-    /// This spec for an item's own instance named `name`.
+    /// This spec for an item's own instance named `name`, at the next free fixed address.
     pub fn own(&self, name: &str) -> Self {
-        Self { instance: Some(name.into()), ..self.clone() }
+        let address = self.address.map(|a| {
+            let n = OWN_INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let [a, b, c, _] = a.octets();
+            std::net::Ipv4Addr::new(a, b, c, FIRST_OWN + n % (RUN_FORGE - FIRST_OWN))
+        });
+        Self { instance: Some(name.into()), address, ..self.clone() }
     }
 
     pub fn container(&self) -> String {
@@ -70,9 +81,16 @@ impl ServerSpec {
         format!("fe2e-{}-net", self.run_id)
     }
 
-    /// The URL runners and job containers use: the container's name on the run's network.
+    /// The URL runners and job containers use: the forge's fixed address on the run's
+    /// network (its name before the network exists). An address, not a name: a job
+    /// container on a network of its own inside DIND (`container.network: ""`) cannot ask
+    /// the engine's embedded DNS, but reaches the address through DIND's NAT, as a job on a
+    /// cluster reaches a Service through cluster DNS.
     pub fn internal_url(&self) -> String {
-        format!("http://{}:{HTTP_PORT}", self.container())
+        match self.address {
+            Some(ip) => format!("http://{ip}:{HTTP_PORT}"),
+            None => format!("http://{}:{HTTP_PORT}", self.container()),
+        }
     }
 
     pub fn app_ini(&self) -> AppIni {
@@ -92,6 +110,18 @@ impl ServerSpec {
                 network_mode: Some(self.network()),
                 port_bindings: Some(HashMap::from([(port, Some(vec![binding]))])),
                 ..Default::default()
+            }),
+            networking_config: self.address.map(|ip| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network(),
+                    EndpointSettings {
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some(ip.to_string()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
             }),
             ..Default::default()
         }
@@ -125,16 +155,49 @@ pub struct RealSetup {
     pub runner_image: String,
 }
 
-/// Creates the run's network (an item's own instance joins it) and Forgejo on it, waits
-/// for the API (at most `deadline`), makes the admin and a token.
-pub async fn start(docker: &Docker, spec: ServerSpec, deadline: Duration) -> Result<Server> {
-    if spec.instance.is_none() {
+/// The last octet of the run's forge on the run's /24; items' own instances take the
+/// addresses from [`FIRST_OWN`] up; pods get theirs from the lower half (`ip_range`).
+const RUN_FORGE: u8 = 250;
+const FIRST_OWN: u8 = 200;
+static OWN_INSTANCES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Creates the run's network on a /24 of 172.28-31.x.0 no other network has (tried in
+/// turn from one the run id picks), pods taking addresses from its lower half. Returns
+/// the run's forge's address.
+async fn create_network(docker: &Docker, spec: &ServerSpec) -> Result<std::net::Ipv4Addr> {
+    let start = u16::from_str_radix(spec.run_id.get(..3).unwrap_or("0"), 16).unwrap_or(0);
+    let mut last = None;
+    for i in 0..16u16 {
+        let n = (start + i * 37) % 1024;
+        let (b, c) = (28 + (n / 256) as u8, (n % 256) as u8);
         let network = NetworkCreateRequest {
             name: spec.network(),
             labels: Some(labels::for_pod(&spec.run_id, "forge")),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(format!("172.{b}.{c}.0/24")),
+                    ip_range: Some(format!("172.{b}.{c}.0/25")),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        docker.create_network(network).await.with_context(|| format!("create network {}", spec.network()))?;
+        match docker.create_network(network).await {
+            Ok(_) => return Ok(std::net::Ipv4Addr::new(172, b, c, RUN_FORGE)),
+            // Another network has that range: the next one.
+            Err(e) if e.to_string().contains("overlap") => last = Some(e),
+            Err(e) => return Err(e).with_context(|| format!("create network {}", spec.network())),
+        }
+    }
+    Err(anyhow::anyhow!("create network {}: every range tried overlaps another network: {last:?}", spec.network()))
+}
+
+/// Creates the run's network (an item's own instance joins it) and the forge on it at its
+/// fixed address, waits for the API (at most `deadline`), makes the admin and a token.
+pub async fn start(docker: &Docker, mut spec: ServerSpec, deadline: Duration) -> Result<Server> {
+    if spec.instance.is_none() {
+        spec.address = Some(create_network(docker, &spec).await?);
     }
     let opts = CreateContainerOptionsBuilder::default().name(&spec.container()).build();
     docker.create_container(Some(opts), spec.body()).await.with_context(|| format!("create {}", spec.container()))?;
@@ -220,6 +283,15 @@ mod tests {
         let own = spec.own("docker-build-forgejo-stopped");
         assert_eq!(own.internal_url(), "http://fe2e-1a2b3c-forge-docker-build-forgejo-stopped:3000");
         assert_eq!(own.network(), spec.network());
+        // On the network, by a fixed address job containers on networks of their own reach.
+        let placed = ServerSpec { address: Some(std::net::Ipv4Addr::new(172, 29, 7, 250)), ..spec.clone() };
+        assert_eq!(placed.internal_url(), "http://172.29.7.250:3000");
+        let endpoints = placed.body().networking_config.and_then(|n| n.endpoints_config).expect("endpoint");
+        let ipam = endpoints["fe2e-1a2b3c-net"].ipam_config.clone().expect("ipam");
+        assert_eq!(ipam.ipv4_address.as_deref(), Some("172.29.7.250"));
+        let own = placed.own("x");
+        let last = own.address.expect("address").octets()[3];
+        assert!((FIRST_OWN..RUN_FORGE).contains(&last), "{last}");
     }
 
     #[test]

@@ -123,9 +123,6 @@ impl PlatformRun for DockerRun {
     }
 
     fn not_here(&self, item: &RunItem) -> Option<String> {
-        if self.platform.real.is_some() && item.scenario.is_some_and(|s| s.setup != PodSetup::Standard) {
-            return Some("not built for forgejo-runner yet (this scenario's two pods run with act)".into());
-        }
         unmet_needs(item, self.platform.dind, self.platform.executor.kind())
     }
 

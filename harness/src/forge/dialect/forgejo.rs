@@ -46,7 +46,10 @@ impl Dialect for Forgejo {
     }
 
     fn log_route(&self, owner: &str, repo: &str, task: &Task, index: usize) -> LogRoute {
-        LogRoute { path: format!("/{owner}/{repo}/actions/runs/{}/jobs/{index}/logs", task.run_number), with_token: false }
+        LogRoute {
+            path: format!("/{owner}/{repo}/actions/runs/{}/jobs/{index}/logs", task.run_number),
+            with_token: false,
+        }
     }
 
     fn binary(&self) -> &'static str {
