@@ -142,7 +142,7 @@ async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
 
     let wrong = Forge::new(&Forgejo, &base, Auth::Token("not-the-token".into()));
     let err = format!("{:#}", push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401"));
-    assert!(err.contains("rejected: Forgejo refused the credentials (a wrong or expired token)"), "{err}");
+    assert!(err.contains("rejected: the forge refused the credentials (a wrong or expired token)"), "{err}");
     assert!(!err.contains("not-the-token"), "a token in an error: {err}");
 
     // Pushed, but no run ever appears (a workflow without jobs): bounded by the deadline,

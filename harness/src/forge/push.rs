@@ -162,8 +162,11 @@ where
                 if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
                     break;
                 }
-                // Taken once a job left the queue (Forgejo lists only jobs a runner took).
-                if !taken && tasks.iter().any(|t| !matches!(t.status(), RunStatus::Waiting | RunStatus::Blocked)) {
+                // Taken once a job left the queue; a forge that lists only the jobs a runner
+                // took (Forgejo's tasks) says so by listing one.
+                let queued = |t: &Task| matches!(t.status(), RunStatus::Waiting | RunStatus::Blocked);
+                let lists_queued = api.dialect().lists_waiting_jobs();
+                if !taken && tasks.iter().any(|t| !lists_queued || !queued(t)) {
                     (taken, start) = (true, Instant::now());
                 }
                 // Also before a runner took it: a runner that died at start is named at once.
