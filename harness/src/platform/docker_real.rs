@@ -124,6 +124,8 @@ impl DockerPlatform {
         let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
         let mut seen = false;
         let during = async |tasks: &[Task]| -> Result<()> {
+            // DIND first: its death is the cause when the runner dies of it too.
+            dind_alive(pod).await?;
             runner_alive(pod, tasks).await?;
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
             if push::printed(api, owner, &repo, tasks, marker).await {
@@ -181,7 +183,10 @@ impl DockerPlatform {
         run.notes.push(super::pushed::NOTE.into());
         let t = Instant::now();
         let to = super::pushed::Target { api, owner, repo: &repo, workspace };
-        let alive = async |tasks: &[Task]| runner_alive(pod, tasks).await;
+        let alive = async |tasks: &[Task]| {
+            dind_alive(pod).await?;
+            runner_alive(pod, tasks).await
+        };
         let say = |m| self.say(&item.name, m);
         let runs = super::pushed::run_jobs(to, plan, self.executor.log(), run.deadlines.job, alive, say).await;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));

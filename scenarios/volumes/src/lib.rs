@@ -43,9 +43,12 @@ fn extra_binds(config: &mut RunnerConfig) {
     add_option(config, "-v /run/secrets/kubernetes.io/serviceaccount:/run/secrets/kubernetes.io/serviceaccount:ro");
 }
 
-/// A tempting mistake: mounting all of /certs, server key included, into jobs.
+/// A tempting mistake: mounting all of /certs, server key included, into jobs, and
+/// allowing it in `valid_volumes` (a real runner drops the bind otherwise).
 fn mount_whole_certs(config: &mut RunnerConfig) {
     add_option(config, "-v /certs:/certs");
+    let container = config.container.get_or_insert_with(Default::default);
+    container.valid_volumes.get_or_insert_with(Vec::new).push("/certs".into());
 }
 
 /// The client set still reaches the job intact: only what else is visible changed.
