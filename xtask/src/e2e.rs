@@ -201,6 +201,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if (o.upgrade_matrix || o.upgrade_from.is_some()) && (o.keep || !o.workflows.is_empty() || o.negative) {
         return Err(user_error!("upgrades do not go with --keep, --workflow or --negative"));
     }
+    o.executor.upgrades = o.upgrade_matrix || o.upgrade_from.is_some();
     if o.render && !o.dry_run {
         return Err(user_error!("--render goes with --dry-run (it renders instead of installing)"));
     }

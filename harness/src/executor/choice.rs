@@ -71,7 +71,15 @@ pub struct Request {
     pub forge: ForgeChoice,
     pub runner_image: Option<ImageSpec>,
     pub forge_image: Option<ImageSpec>,
+    /// The run validates in-place upgrades, which a registered runner does not do yet.
+    pub upgrades: bool,
 }
+
+/// Why upgrades run with act: the runner's registration would not survive the pod's
+/// replacement (the Docker platform keeps it nowhere; the chart keeps it in a Secret, which
+/// the kind path does not carry over yet).
+const UPGRADES_WITH_ACT: &str = "in-place upgrades run with act so far: a registered runner's identity is not \
+                                 carried across the pod's replacement yet";
 
 /// A forge and a runner image, ready on the engine.
 #[derive(Debug, Clone)]
@@ -144,6 +152,12 @@ impl Request {
     pub async fn decide(&self, docker: &Docker, platform: Platform, progress: &Progress) -> Result<Decided> {
         if self.choice == Choice::Act {
             return Ok(Decided::act(ACT_ASKED.into()));
+        }
+        if self.upgrades {
+            return match self.choice {
+                Choice::Runner => Err(crate::user_error!("--executor runner: {UPGRADES_WITH_ACT}; use --executor act")),
+                _ => Ok(Decided::act(format!("auto: {UPGRADES_WITH_ACT}"))),
+            };
         }
         let auto = self.choice == Choice::Auto;
         let mut missing = Vec::new();

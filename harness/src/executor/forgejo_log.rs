@@ -72,6 +72,48 @@ fn seconds_of(stamp: &str) -> Option<f64> {
     Some(at.unix_timestamp_nanos() as f64 / 1e9)
 }
 
+/// A row without act's leading marker (`🐳  docker pull …` in forgejo-runner's rows).
+fn unmarked(row: &str) -> &str {
+    row.trim_start_matches(|c: char| !c.is_ascii()).trim_start()
+}
+
+/// What the runner's own rows say went wrong, as a forge stores them (recorded from
+/// gitea-runner 1.0.8, whose act and forgejo-runner's share these rows): `Run Main STEP`
+/// opens a step, `docker pull image=IMAGE …` names what the job pulls, `Error response
+/// from daemon: …` (bare, or after `##[error]`) is the engine refusing, and `##[error]Process
+/// completed with exit code N.` ends a failed step.
+fn runner_rows_cause(rows: &[&str]) -> Option<Cause> {
+    let (mut step, mut pulling, mut output) = (String::from("Set up job"), None::<String>, Vec::<&str>::new());
+    // Rows between `::group::` and `::endgroup::` are the runner's echo of a step's script.
+    let mut echo = false;
+    for row in rows.iter().map(|r| r.trim()) {
+        let error = row.strip_prefix("##[error]");
+        if row.starts_with("::group::") || row.starts_with("::endgroup::") {
+            echo = row.starts_with("::group::");
+        } else if let Some(name) = row.strip_prefix("Run Main ") {
+            (step, pulling) = (name.trim().to_owned(), None);
+            output.clear();
+        } else if let Some(rest) = unmarked(row).strip_prefix("docker pull image=") {
+            pulling = rest.split_whitespace().next().map(String::from);
+        } else if unmarked(row).starts_with("docker create ") || unmarked(row).starts_with("docker run ") {
+            pulling = None;
+        } else if let Some(refusal) = error.unwrap_or(row).strip_prefix("Error response from daemon:") {
+            // A pull that failed names its image; a `docker://` step's pull is not printed:
+            // its registry is in the refusal.
+            let registry = refusal.split("https://").nth(1).and_then(|r| r.split('/').next());
+            let image = pulling.clone().or_else(|| registry.map(|r| format!("{r}/…"))).unwrap_or_default();
+            return Some(Cause::ImageUnpullable { image, step, error: refusal.trim().to_owned() });
+        } else if let Some(code) = error.and_then(|e| e.strip_prefix("Process completed with exit code ")) {
+            let exit_code = code.trim_end_matches('.').parse().ok();
+            let tail: Vec<String> = output.iter().rev().take(3).rev().map(|r| r.to_string()).collect();
+            return Some(Cause::StepFailed { step, exit_code, tail });
+        } else if !(echo || row.starts_with("::") || row.is_empty() || is_acts_own(row)) {
+            output.push(row);
+        }
+    }
+    None
+}
+
 impl LogFormat for ForgejoLog {
     fn progress_line<'a>(&self, line: &'a str) -> Option<&'a str> {
         act_log::progress_line(content(line))
@@ -93,6 +135,9 @@ impl LogFormat for ForgejoLog {
     /// failed job the last words of its output.
     fn cause(&self, log: &str) -> Option<Cause> {
         let rows = contents(log);
+        if let Some(cause) = runner_rows_cause(&rows) {
+            return Some(cause);
+        }
         match act_log::cause(&rows.join("\n")) {
             Some(Cause::StepFailed { step, exit_code, tail }) if tail.is_empty() => {
                 Some(Cause::StepFailed { step, exit_code, tail: vec![last_words(&rows)] })
@@ -164,6 +209,27 @@ mod tests {
         let cause = ForgejoLog.cause(&joined).expect("a cause");
         assert_eq!(cause.kind(), "image-unpullable", "{cause}");
         assert!(cause.to_string().contains("registry.invalid/nope:1"), "{cause}");
+    }
+
+    #[test]
+    fn gitea_runners_recorded_rows_name_the_failed_step_and_the_unpullable_images() {
+        let failed = ForgejoLog.cause(&log("gitea-runner-1.0.8/step-failed.log")).expect("a cause");
+        assert_eq!(
+            failed,
+            Cause::StepFailed {
+                step: "print things".into(),
+                exit_code: Some(4),
+                // The step's own output, not the command the runner echoes before it.
+                tail: vec!["one".into(), "two".into(), "last words".into()],
+            }
+        );
+        let job_image = ForgejoLog.cause(&log("gitea-runner-1.0.8/container-image.log")).expect("a cause");
+        let Cause::ImageUnpullable { image, step, error } = &job_image else { panic!("{job_image:?}") };
+        assert_eq!((image.as_str(), step.as_str()), ("registry.invalid/team/node:22", "Set up job"));
+        assert!(error.contains("no such host"), "{error}");
+        let step_image = ForgejoLog.cause(&log("gitea-runner-1.0.8/docker-step-image.log")).expect("a cause");
+        assert_eq!(step_image.kind(), "image-unpullable", "{step_image}");
+        assert!(step_image.to_string().contains("registry.invalid/…"), "{step_image}");
     }
 
     #[test]
