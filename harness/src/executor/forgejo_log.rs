@@ -15,6 +15,17 @@ pub fn job_header(name: &str, status: &str) -> String {
     format!("== job {name} ({status}) ==")
 }
 
+/// The line after a [`job_header`] naming the step the forge marked failed (Gitea lists a
+/// job's steps; its log names only some of them).
+pub fn failed_step_line(step: &str) -> String {
+    format!("== failed step {step} ==")
+}
+
+/// The step of a [`failed_step_line`].
+fn failed_step(line: &str) -> Option<&str> {
+    line.strip_prefix("== failed step ")?.strip_suffix(" ==")
+}
+
 /// The status word of a [`job_header`] line.
 fn header_status(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("== job ")?.strip_suffix(") ==")?;
@@ -31,7 +42,7 @@ fn content(line: &str) -> &str {
 
 /// The joined log's rows without timestamps and without the headers.
 fn contents(log: &str) -> Vec<&str> {
-    log.lines().filter(|l| header_status(l).is_none()).map(content).collect()
+    log.lines().filter(|l| header_status(l).is_none() && failed_step(l).is_none()).map(content).collect()
 }
 
 /// Whether any job of the joined log ended other than in success or skipped.
@@ -136,7 +147,13 @@ impl LogFormat for ForgejoLog {
     fn cause(&self, log: &str) -> Option<Cause> {
         let rows = contents(log);
         if let Some(cause) = runner_rows_cause(&rows) {
-            return Some(cause);
+            // The forge's own word on which step failed beats the log's last `Run Main`.
+            return Some(match (cause, log.lines().find_map(failed_step)) {
+                (Cause::StepFailed { exit_code, tail, .. }, Some(step)) => {
+                    Cause::StepFailed { step: step.to_owned(), exit_code, tail }
+                }
+                (cause, _) => cause,
+            });
         }
         match act_log::cause(&rows.join("\n")) {
             Some(Cause::StepFailed { step, exit_code, tail }) if tail.is_empty() => {
@@ -230,6 +247,15 @@ mod tests {
         let step_image = ForgejoLog.cause(&log("gitea-runner-1.0.8/docker-step-image.log")).expect("a cause");
         assert_eq!(step_image.kind(), "image-unpullable", "{step_image}");
         assert!(step_image.to_string().contains("registry.invalid/…"), "{step_image}");
+    }
+
+    #[test]
+    fn the_step_the_forge_marked_failed_names_the_failure() {
+        let recorded = log("gitea-runner-1.0.8/step-failed.log");
+        let (header, rows) = recorded.split_once('\n').expect("a header");
+        let joined = format!("{header}\n{}\n{rows}", failed_step_line("exits"));
+        let Some(Cause::StepFailed { step, exit_code, .. }) = ForgejoLog.cause(&joined) else { panic!("{joined}") };
+        assert_eq!((step.as_str(), exit_code), ("exits", Some(4)));
     }
 
     #[test]

@@ -99,6 +99,9 @@ pub struct Task {
     /// In [`RunStatus`]'s words.
     #[serde(default)]
     pub status: String,
+    /// The step the forge marked failed, where it lists steps (Gitea).
+    #[serde(default)]
+    pub failed_step: Option<String>,
 }
 
 impl Task {

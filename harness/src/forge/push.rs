@@ -16,6 +16,8 @@ pub struct JobLog {
     /// The job's name (`jobs.<id>.name`, or its id).
     pub name: String,
     pub status: RunStatus,
+    /// The step the forge marked failed, where it says.
+    pub failed_step: Option<String>,
     pub log: String,
 }
 
@@ -40,7 +42,13 @@ impl PushedRun {
         let mut out = String::new();
         for j in &self.jobs {
             let header = crate::executor::forgejo_log::job_header(&j.name, j.status.word());
-            out.push_str(&format!("{header}\n{}\n", j.log.trim_end()));
+            out.push_str(&header);
+            out.push('\n');
+            if let Some(step) = &j.failed_step {
+                out.push_str(&crate::executor::forgejo_log::failed_step_line(step));
+                out.push('\n');
+            }
+            out.push_str(&format!("{}\n", j.log.trim_end()));
         }
         out
     }
@@ -187,7 +195,7 @@ where
             RunStatus::Skipped => String::new(),
             _ => api.job_log(owner, repo, t, index).await?,
         };
-        jobs.push(JobLog { name: t.name.clone(), status: t.status(), log });
+        jobs.push(JobLog { name: t.name.clone(), status: t.status(), failed_step: t.failed_step.clone(), log });
     }
     Ok(PushedRun { sha: sha.to_owned(), run_number, jobs })
 }

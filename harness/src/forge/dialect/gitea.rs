@@ -31,6 +31,15 @@ struct Job {
     status: String,
     #[serde(default)]
     conclusion: Option<String>,
+    #[serde(default)]
+    steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    name: String,
+    #[serde(default)]
+    conclusion: Option<String>,
 }
 
 /// Gitea's GitHub-shaped pair as the status words runs use (`services/convert`'s
@@ -74,6 +83,7 @@ impl Dialect for Gitea {
                 head_sha: j.head_sha,
                 run_number: j.run_id,
                 status: status(&j.status, j.conclusion.as_deref()),
+                failed_step: j.steps.into_iter().find(|s| s.conclusion.as_deref() == Some("failure")).map(|s| s.name),
             })
             .collect())
     }
