@@ -63,7 +63,14 @@ async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors()
         .job_log(
             "e2e-admin",
             "secret-repo",
-            &Task { id: 1, name: String::new(), head_sha: String::new(), run_number: 7, status: String::new(), failed_step: None },
+            &Task {
+                id: 1,
+                name: String::new(),
+                head_sha: String::new(),
+                run_number: 7,
+                status: String::new(),
+                failed_step: None,
+            },
             0,
         )
         .await

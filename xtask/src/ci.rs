@@ -24,17 +24,21 @@ cargo xtask ci [--skip-e2e]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo hakari verify (the workspace-hack still unifies every member's
-features, so the probe builds on xtask's dependencies), cargo xtask images, cargo xtask tools, the workspace tests including those that need
-Docker, a kind cluster up (rootful, then rootless), cargo xtask e2e --platform kind on
-it with the project's test chart (rootful with the negative variants, then rootless, the
-upgrade matrix, the user-workflow fixtures), the cluster down, the workflow check, cargo
-xtask e2e with the negative variants (rootful), again with rootless DIND, the upgrade
-matrix, the user-workflow fixtures (one per failure kind: the run must fail and every job's
-row match fixtures/user-workflows/expected.yaml), and the negative variants on a setup whose jobs
-cannot reach DIND (that run must fail, each variant saying it was not its breakage). Fails when a golden file changed during the
-run (a test run with UPDATE_GOLDEN=1 must never pass CI). Needs a running Docker engine
-(.ci/run provisions one). --skip-e2e runs only fmt, clippy and the tests that need no
-Docker.
+features, so the probe builds on xtask's dependencies), cargo xtask tools (helm, kind,
+Kubernetes, Gitea and its runner from their Go modules), cargo xtask images --forge, the
+workspace tests including those that need Docker, a kind cluster up (rootful, then
+rootless), cargo xtask e2e --platform kind on it with the project's test chart (rootful
+with the negative variants, then rootless, the upgrade matrix, the user-workflow
+fixtures), the cluster down, the workflow check, cargo xtask e2e with the negative
+variants (rootful), again with rootless DIND, the upgrade matrix, every scenario with act,
+the user-workflow fixtures (one per failure kind: the run must fail and every job's row
+match fixtures/user-workflows/expected.yaml), and the negative variants on a setup whose
+jobs cannot reach DIND (that run must fail, each variant saying it was not its breakage).
+With Gitea and its runner built, the Docker runs go through them (`--executor auto`): the
+workspace pushed, the forge scheduling, the runner's daemon running the jobs. Fails when
+a golden file changed during the run (a test run with UPDATE_GOLDEN=1 must never pass CI).
+Needs a running Docker engine (.ci/run provisions one). --skip-e2e runs only fmt, clippy
+and the tests that need no Docker.
 ";
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
@@ -58,9 +62,12 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
     }
     // Images first: the Docker tests start containers from them.
     steps.extend([
-        ("images", "xtask", vec!["images"]),
-        // helm and kind from their Go modules: proves the build on a fresh machine, cached after.
+        // Every tool from its Go module (helm, kind, Kubernetes, Gitea and its runner): proves
+        // the build on a fresh machine, cached after.
         ("tools", "xtask", vec!["tools"]),
+        // With Gitea and its runner built, every Docker run below (and the tests) goes through
+        // the real forge and runner (`auto`); their images first.
+        ("images", "xtask", vec!["images", "--forge"]),
         ("tests", "cargo", tests),
         // A real kind cluster from the node image built offline: Ready, images loaded, a
         // privileged pod's DIND serving TLS (rootful, then rootless on the same cluster).
@@ -77,6 +84,8 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
         ("e2e rootless", "xtask", vec!["e2e", "--dind", "rootless", "--jobs", "2"]),
         ("e2e upgrade", "xtask", vec!["e2e", "--upgrade-matrix"]),
+        // The offline stand-in stays honest too: every scenario with act.
+        ("e2e act", "xtask", vec!["e2e", "--executor", "act", "--jobs", "2"]),
         (WORKFLOW_KINDS, "xtask", vec!["e2e", "--workflow", crate::workflow_kinds::FOLDER, "--jobs", "4"]),
         // The negatives on a setup broken elsewhere (jobs cannot reach DIND): they must fail.
         (

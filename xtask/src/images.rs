@@ -9,7 +9,7 @@ use harness::docker::images::{self, ImageSource};
 use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
-cargo xtask images [--list] [--kind] [--image-source built|upstream]
+cargo xtask images [--list] [--kind] [--forge] [--image-source built|upstream]
 
 Builds every image the harness needs from fixtures/images/ (Debian base by debootstrap,
 rootful DIND, rootless DIND, job image). Tags are the hash of the build inputs, so an
@@ -18,17 +18,21 @@ unchanged image is never rebuilt. --list shows each image, its source, tag and s
 --kind also builds the kind node image offline (forgejo-e2e/kind-node): kind's node files,
 Kubernetes, etcd and CNI built from their Go modules (cargo xtask tools, built first when
 missing), the control-plane and pause images inside it; `cargo xtask cluster up` builds it
-when needed. --list --kind lists it too.
+when needed. --list --kind lists it too. --forge also builds the Gitea loop's images
+(forgejo-e2e/gitea, forgejo-e2e/gitea-runner) from their tools (built first when missing);
+a run that needs them builds them too.
 ";
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut list = false;
     let mut kind = false;
+    let mut forge = false;
     let mut source = ImageSource::Built;
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("list") => list = true,
             Arg::Long("kind") => kind = true,
+            Arg::Long("forge") => forge = true,
             Arg::Long("image-source") => source = parse_source(&args.value("--image-source")?)?,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
@@ -56,6 +60,14 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let progress = Progress::new();
     let set = images::ensure(&docker, source, &progress).await?;
     progress.say(format!("images ready ({:?} source): {} images", set.source, set.refs.len()));
+    if forge {
+        let base = set.get(images::ImageKind::Base).to_owned();
+        let built = harness::forge::image::ensure(&docker, &base, &progress).await?;
+        progress.say(format!(
+            "forge images: {} ({}), {} ({})",
+            built.forge, built.forge_version, built.runner, built.runner_version
+        ));
+    }
     if kind {
         let base = set.get(images::ImageKind::Base).to_owned();
         let t = std::time::Instant::now();

@@ -258,7 +258,7 @@ impl KindPlatform {
         let pushed = match watched {
             Ok(p) => p,
             Err(e) => {
-                if let Some(log) = push::log_so_far(&api, ADMIN, &repo, &sha).await {
+                if let Some(log) = push::log_so_far(api, ADMIN, &repo, &sha).await {
                     run.logs.push(("job.log", log));
                 }
                 return Err(e);
