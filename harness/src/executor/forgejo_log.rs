@@ -77,6 +77,11 @@ fn last_words(rows: &[&str]) -> String {
     if words.is_empty() { "the runner wrote nothing about it".to_owned() } else { words.join(" / ") }
 }
 
+/// When a job's first row was written (seconds since the epoch): the runner took the job.
+pub fn first_row_at(log: &str) -> Option<f64> {
+    log.lines().find_map(|l| l.split_once(' ').and_then(|(stamp, _)| seconds_of(stamp)))
+}
+
 /// Forgejo's timestamp (RFC 3339 in UTC, seven fractional digits) in seconds since the epoch.
 fn seconds_of(stamp: &str) -> Option<f64> {
     let at = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339).ok()?;
@@ -256,6 +261,14 @@ mod tests {
         let joined = format!("{header}\n{}\n{rows}", failed_step_line("exits"));
         let Some(Cause::StepFailed { step, exit_code, .. }) = ForgejoLog.cause(&joined) else { panic!("{joined}") };
         assert_eq!((step.as_str(), exit_code), ("exits", Some(4)));
+    }
+
+    #[test]
+    fn the_first_rows_stamp_is_when_the_runner_took_the_job() {
+        let at = first_row_at(&log("gitea-runner-1.0.8/step-failed.log")).expect("a stamped row");
+        // 2026-12-04T17:07:37.3508894Z
+        assert!((at - 1_796_404_057.350_889).abs() < 1e-3, "{at}");
+        assert_eq!(first_row_at("== job x (success) ==\nno stamp\n"), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl DockerPlatform {
             false => api.clone(),
         };
         let sha = push::push(&pusher, owner, owner, &repo, workspace).await?;
+        let pushed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
         self.say(&item.name, format!("pushed {} to {owner}/{repo}", &sha[..sha.len().min(12)]));
         let t = Instant::now();
         let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
@@ -150,6 +151,12 @@ impl DockerPlatform {
                 return Err(e);
             }
         };
+        // The runner's first row is stamped when it took the job: the forge's own clock,
+        // on this machine, against the moment the push returned.
+        let first_row = pushed.jobs.iter().find_map(|j| crate::executor::forgejo_log::first_row_at(&j.log));
+        if let Some(at) = first_row {
+            run.phases.push(("push to job start".into(), at - pushed_at));
+        }
         let log = pushed.joined_log();
         run.logs.push(("job.log", log.clone()));
         dind_alive(pod).await?;
