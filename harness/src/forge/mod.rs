@@ -9,7 +9,9 @@ pub mod app_ini;
 pub mod client;
 pub mod dialect;
 pub mod image;
+pub mod job;
 pub mod push;
 pub mod server;
 
-pub use client::{Auth, Forge, RunStatus, Task};
+pub use client::{Auth, Forge};
+pub use job::{RunStatus, Task};

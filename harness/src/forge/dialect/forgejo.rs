@@ -7,7 +7,7 @@ use hyper::Method;
 use serde::Deserialize;
 
 use super::{Dialect, LogRoute, Scope};
-use crate::forge::client::Task;
+use crate::forge::job::Task;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Forgejo;

@@ -13,7 +13,7 @@ use hyper::Method;
 pub use forgejo::Forgejo;
 pub use gitea::Gitea;
 
-use super::client::Task;
+use super::job::Task;
 
 /// Who may register a runner with a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
