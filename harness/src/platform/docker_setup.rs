@@ -60,8 +60,11 @@ pub async fn prepare(
     if let Some(warning) = check_tls_verify(envs).warning {
         progress.say(format!("warning: {warning}"));
     }
-    let cache_pool =
-        if opts.reuse { Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs).await?)) } else { None };
+    let cache_pool = if opts.reuse {
+        Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs, executor.kind()).await?))
+    } else {
+        None
+    };
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     let real = match forge {
         None => None,
@@ -184,10 +187,12 @@ impl PlatformRun for DockerRun {
 
 /// The image-store volumes `--reuse` keeps (created on first use): labelled as the
 /// harness's, but with no run id, so a run's sweep leaves them and `clean` removes them.
-async fn cache_volumes(docker: &bollard::Docker, jobs: usize) -> Result<Vec<String>> {
+/// One set per executor: a store a registered runner's jobs left made act's testcontainers
+/// job fail in the next run (its mapped port reset every connection; cause not found yet).
+async fn cache_volumes(docker: &bollard::Docker, jobs: usize, executor: crate::executor::Kind) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for i in 0..jobs.max(1) {
-        let name = format!("fe2e-cache-rootful-{i}");
+        let name = format!("fe2e-cache-rootful-{}-{i}", executor.name());
         let labels = HashMap::from([
             (labels::MANAGED.to_owned(), "true".to_owned()),
             (labels::CACHE.to_owned(), "true".to_owned()),
