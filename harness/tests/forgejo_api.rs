@@ -70,6 +70,7 @@ async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors()
                 run_number: 7,
                 status: String::new(),
                 failed_step: None,
+                labels: Vec::new(),
             },
             0,
         )

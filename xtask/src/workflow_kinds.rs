@@ -13,7 +13,7 @@ pub const FOLDER: &str = "fixtures/user-workflows/.forgejo/workflows";
 pub fn held(progress: &Progress) -> bool {
     let expected_path = harness::fixtures_dir().join("user-workflows/expected.yaml");
     let summary_path = harness::run::reports_dir().join("summary.json");
-    let expected: Option<BTreeMap<String, BTreeMap<String, String>>> =
+    let expected: Option<Expected> =
         std::fs::read_to_string(&expected_path).ok().and_then(|t| serde_yaml::from_str(&t).ok());
     let summary: Option<serde_json::Value> =
         std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
@@ -28,8 +28,31 @@ pub fn held(progress: &Progress) -> bool {
     mismatches.is_empty()
 }
 
-/// One line per row that is missing or came out otherwise than `expected` says.
-fn compare(expected: &BTreeMap<String, BTreeMap<String, String>>, summary: &serde_json::Value) -> Vec<String> {
+/// What each job of each file must come to: one word, or one per executor where they
+/// differ (`{act: step-failed, runner: pass}`: act runs each job on its own, a forge the
+/// whole workflow).
+type Expected = BTreeMap<String, BTreeMap<String, Want>>;
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Want {
+    Always(String),
+    ByExecutor(BTreeMap<String, String>),
+}
+
+impl Want {
+    fn for_executor(&self, executor: &str) -> Option<&str> {
+        match self {
+            Want::Always(w) => Some(w),
+            Want::ByExecutor(by) => by.get(executor).map(String::as_str),
+        }
+    }
+}
+
+/// One line per row that is missing or came out otherwise than `expected` says for the
+/// summary's executor.
+fn compare(expected: &Expected, summary: &serde_json::Value) -> Vec<String> {
+    let executor = summary["executor"].as_str().unwrap_or("act");
     let results = summary["results"].as_array().cloned().unwrap_or_default();
     let mut out = Vec::new();
     for (file, jobs) in expected {
@@ -40,6 +63,10 @@ fn compare(expected: &BTreeMap<String, BTreeMap<String, String>>, summary: &serd
         };
         let rows = item["jobs"].as_array().cloned().unwrap_or_default();
         for (row, want) in jobs {
+            let Some(want) = want.for_executor(executor) else {
+                out.push(format!("{file}: `{row}` has no expectation for executor {executor}"));
+                continue;
+            };
             let Some(got) = rows.iter().find(|r| r["name"] == row.as_str()) else {
                 out.push(format!("{file}: no row `{row}`"));
                 continue;
@@ -66,17 +93,27 @@ mod tests {
 
     #[test]
     fn every_row_is_compared_and_a_wrong_cause_is_named() {
-        let expected: BTreeMap<String, BTreeMap<String, String>> =
-            serde_yaml::from_str("a.yml: {j: image-unpullable, k: pass}").expect("yaml");
-        let summary = serde_json::json!({"results": [{"name": "workflow:w/a.yml", "jobs": [
+        let expected: Expected =
+            serde_yaml::from_str("a.yml: {j: image-unpullable, k: {act: step-failed, runner: pass}}").expect("yaml");
+        let summary = serde_json::json!({"executor": "runner", "results": [{"name": "workflow:w/a.yml", "jobs": [
             {"name": "j", "outcome": {"result": "fail"}, "diagnosis": [{"id": "step-failed"}]},
             {"name": "k", "outcome": {"result": "pass"}}
         ]}]});
         assert_eq!(compare(&expected, &summary), ["a.yml: `j` came out `step-failed`, expected `image-unpullable`"]);
         assert_eq!(compare(&expected, &serde_json::json!({"results": []})), ["a.yml: no result"]);
+        // The same rows under act: `k` must have failed its step there.
+        let mut act = summary.clone();
+        act["executor"] = "act".into();
+        assert_eq!(
+            compare(&expected, &act),
+            [
+                "a.yml: `j` came out `step-failed`, expected `image-unpullable`",
+                "a.yml: `k` came out `pass`, expected `step-failed`"
+            ]
+        );
         // The real expectations name every fixture workflow.
         let real = std::fs::read_to_string(harness::fixtures_dir().join("user-workflows/expected.yaml")).expect("read");
-        let real: BTreeMap<String, BTreeMap<String, String>> = serde_yaml::from_str(&real).expect("yaml");
+        let real: Expected = serde_yaml::from_str(&real).expect("yaml");
         let files = harness::workflow::files(&[harness::workspace_root()], FOLDER);
         assert_eq!(real.len(), files.len(), "one entry per fixture workflow");
     }

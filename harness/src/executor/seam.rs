@@ -74,6 +74,8 @@ pub enum Cause {
     StepFailed { step: String, exit_code: Option<i32>, tail: Vec<String> },
     /// The job ran past its deadline (the job's `timeout-minutes`, or the run's).
     Timeout { seconds: u64, step: Option<String> },
+    /// The forge never scheduled the job although its needs succeeded (`forge` names it).
+    NeverScheduled { forge: String, why: String },
     /// The job failed and its log says no more than this line.
     Unexplained { line: String },
 }
@@ -102,6 +104,7 @@ impl Cause {
             Cause::ActionUnfetchable { .. } => "action-unfetchable",
             Cause::StepFailed { .. } => "step-failed",
             Cause::Timeout { .. } => "job-timeout",
+            Cause::NeverScheduled { .. } => "never-scheduled",
             Cause::Unexplained { .. } => "job-failed",
         }
     }
@@ -130,6 +133,11 @@ impl Cause {
             }
             Cause::StepFailed { .. } => {
                 "the step's own output says why: its last lines are above, all of it in the bundle's job.log".into()
+            }
+            Cause::NeverScheduled { .. } => {
+                "compute the values before the run (a matrix written out), or run this workflow on a forge that \
+                 schedules it (Forgejo)"
+                    .into()
             }
             Cause::Unexplained { .. } => "see the bundle's job.log: the log says no more than this".into(),
         }
@@ -160,6 +168,7 @@ impl fmt::Display for Cause {
                 }
                 Ok(())
             }
+            Cause::NeverScheduled { forge, why } => write!(f, "{forge} never scheduled the job: {why}"),
             Cause::Unexplained { line } => write!(f, "the job failed; its log's last words: {line}"),
         }
     }

@@ -72,6 +72,9 @@ pub struct Task {
     /// The step the forge marked failed, where it lists steps (Gitea).
     #[serde(default)]
     pub failed_step: Option<String>,
+    /// The labels the job asks a runner for, where the forge lists them (Gitea).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 impl Task {

@@ -18,6 +18,8 @@ pub struct JobLog {
     pub status: RunStatus,
     /// The step the forge marked failed, where it says.
     pub failed_step: Option<String>,
+    /// The labels it asked a runner for, where the forge says.
+    pub labels: Vec<String>,
     pub log: String,
 }
 
@@ -123,6 +125,34 @@ pub async fn run_of(api: &Forge, owner: &str, repo: &str, sha: &str, deadline: D
     watch(api, owner, repo, sha, deadline, async |_: &[Task]| Ok(())).await
 }
 
+/// When a watch ends.
+#[derive(Debug, Clone)]
+pub enum Until {
+    /// Every job of the run is final.
+    AllFinal,
+    /// Every job is final, or nothing can move any more for [`SETTLED_POLLS`] polls in a
+    /// row: no job runs, and each job left waits for a label no runner here has (`served`
+    /// are the runner's labels) or is blocked. For a forge that lists jobs nobody took.
+    Settled { served: Vec<String> },
+}
+
+/// Polls in a row with nothing able to move before a [`Until::Settled`] watch ends: a job
+/// whose needs just finished is blocked for a moment before the forge queues it.
+const SETTLED_POLLS: usize = 3;
+
+impl Until {
+    fn stuck(&self, tasks: &[Task]) -> bool {
+        let Until::Settled { served } = self else { return false };
+        let unserved = |t: &Task| t.labels.iter().any(|l| !served.contains(l));
+        !tasks.is_empty()
+            && tasks.iter().all(|t| match t.status() {
+                RunStatus::Waiting => unserved(t),
+                RunStatus::Blocked => true,
+                status => status.is_final(),
+            })
+    }
+}
+
 /// Consecutive failed polls after which the forge counts as gone (a poll a second).
 const GONE_AFTER: usize = 3;
 const POLL: Duration = Duration::from_secs(2);
@@ -139,6 +169,22 @@ pub async fn watch<F>(
     repo: &str,
     sha: &str,
     deadline: Duration,
+    during: F,
+) -> Result<PushedRun>
+where
+    F: AsyncFnMut(&[Task]) -> Result<()>,
+{
+    watch_until(api, owner, repo, sha, deadline, Until::AllFinal, during).await
+}
+
+/// [`watch`] ending as `until` says; jobs that never started come back without a log.
+pub async fn watch_until<F>(
+    api: &Forge,
+    owner: &str,
+    repo: &str,
+    sha: &str,
+    deadline: Duration,
+    until: Until,
     mut during: F,
 ) -> Result<PushedRun>
 where
@@ -151,6 +197,7 @@ where
     let (mut answered, mut failed) = (false, 0);
     let mut tasks: Vec<Task> = Vec::new();
     let mut repo_had_tasks = false;
+    let mut quiet = 0;
     loop {
         match api.tasks(owner, repo).await {
             // Never answered: a wrong URL or a forge that is not there, said at once.
@@ -168,6 +215,10 @@ where
                 // One task per job of the run; their ids are in the run's job order.
                 tasks.sort_by_key(|t| t.id);
                 if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
+                    break;
+                }
+                quiet = if until.stuck(&tasks) { quiet + 1 } else { 0 };
+                if quiet >= SETTLED_POLLS {
                     break;
                 }
                 // Taken once a job left the queue; a forge that lists only the jobs a runner
@@ -190,12 +241,18 @@ where
     let run_number = tasks[0].run_number();
     let mut jobs = Vec::new();
     for (index, t) in tasks.iter().enumerate() {
-        // A job skipped by its `if:` or its needs never started: it has no log.
+        // A job skipped by its `if:` or its needs, or never taken, never started: no log.
         let log = match t.status() {
-            RunStatus::Skipped => String::new(),
+            RunStatus::Skipped | RunStatus::Waiting | RunStatus::Blocked => String::new(),
             _ => api.job_log(owner, repo, t, index).await?,
         };
-        jobs.push(JobLog { name: t.name.clone(), status: t.status(), failed_step: t.failed_step.clone(), log });
+        jobs.push(JobLog {
+            name: t.name.clone(),
+            status: t.status(),
+            failed_step: t.failed_step.clone(),
+            labels: t.labels.clone(),
+            log,
+        });
     }
     Ok(PushedRun { sha: sha.to_owned(), run_number, jobs })
 }
@@ -292,6 +349,31 @@ async fn git(dir: &Path, args: &[&str], auth_header: Option<&str>) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(status: &str, labels: &[&str]) -> Task {
+        Task {
+            id: 1,
+            name: "j".into(),
+            head_sha: "s".into(),
+            run_number: 1,
+            status: status.into(),
+            failed_step: None,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_settled_run_has_nothing_left_that_can_move() {
+        let until = Until::Settled { served: vec!["self-hosted".into()] };
+        let never = task("waiting", &["macos-latest"]);
+        let blocked = task("blocked", &["self-hosted"]);
+        assert!(until.stuck(&[task("success", &[]), never.clone(), blocked.clone()]));
+        // A job a runner here serves may still be taken; a running job may still end.
+        assert!(!until.stuck(&[never.clone(), task("waiting", &["self-hosted"])]));
+        assert!(!until.stuck(&[blocked.clone(), task("running", &["self-hosted"])]));
+        assert!(!until.stuck(&[]));
+        assert!(!Until::AllFinal.stuck(&[never, blocked]));
+    }
 
     #[test]
     fn item_names_become_repository_names() {

@@ -187,7 +187,6 @@ impl DockerPlatform {
     ) -> Result<()> {
         let (api, owner) = (&server.api, server.spec.admin.as_str());
         let repo = self.register(server, item, pod, config, ForgejoChange::default(), run).await?;
-        run.notes.push(super::pushed::NOTE.into());
         let t = Instant::now();
         let to = super::pushed::Target { api, owner, repo: &repo, workspace };
         let alive = async |tasks: &[Task]| {
@@ -195,7 +194,22 @@ impl DockerPlatform {
             runner_alive(pod, tasks).await
         };
         let say = |m| self.say(&item.name, m);
-        let runs = super::pushed::run_jobs(to, plan, self.executor.log(), run.deadlines.job, alive, say).await;
+        let log = self.executor.log();
+        // The forge schedules the whole workflow where it lists the jobs nobody took (a job
+        // no runner serves is seen waiting); elsewhere the jobs go one at a time.
+        let runs = match api.dialect().lists_waiting_jobs() {
+            true => {
+                run.notes.push(super::pushed::SCHEDULED_NOTE.into());
+                let served: Vec<String> =
+                    config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
+                super::pushed::run_scheduled(to, &item.workflow, plan, served, log, run.deadlines.job, alive, say)
+                    .await?
+            }
+            false => {
+                run.notes.push(super::pushed::NOTE.into());
+                super::pushed::run_jobs(to, plan, log, run.deadlines.job, alive, say).await
+            }
+        };
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
         let log = super::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));

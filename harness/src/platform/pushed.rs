@@ -2,15 +2,17 @@
 //! each job's own workflow file committed as the repository's only workflow and pushed, its
 //! run watched, and the same rows as act's (`jobs.rs`).
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::jobs::{ActOut, JobRun};
-use crate::executor::LogFormat;
+use super::jobs::{ActOut, JobEnding, JobRun};
+use crate::executor::{Cause, Ending, LogFormat};
 use crate::fault::did_not_finish;
-use crate::forge::{Forge, Task, push};
+use crate::forge::push::{JobLog, PushedRun};
+use crate::forge::{Forge, RunStatus, Task, push};
 use crate::workflow::plan::{PlannedJob, WorkflowPlan};
 
 /// Said on every such row: what this way of running does not exercise.
@@ -52,4 +54,177 @@ where
         }
     };
     super::jobs::run_jobs(plan, log, deadline, exec, &say).await
+}
+
+/// Said on every row of a workflow the forge scheduled.
+pub(super) const SCHEDULED_NOTE: &str = "the workflow pushed whole: the forge scheduled its jobs (`needs:` with their \
+                                         outputs, matrices, `if:`) and the runner ran them";
+
+/// A user's workflow as the forge schedules it, for a forge that lists the jobs no runner
+/// took: the file pushed whole as the repository's only workflow, every job the forge
+/// makes of it (matrix combinations, `needs:` with outputs, `if:`) watched until each is
+/// final or can no longer move, one row per job. A job's `timeout-minutes` is the
+/// harness's to enforce, as with act (the runner does not): past it, that job's row is a
+/// timeout and the watch ends. `served` are the runner's labels.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_scheduled<A>(
+    to: Target<'_>,
+    workflow: &str,
+    plan: &WorkflowPlan,
+    served: Vec<String>,
+    log: &dyn LogFormat,
+    deadline: Duration,
+    alive: A,
+    say: impl Fn(String),
+) -> Result<Vec<JobRun>>
+where
+    A: AsyncFn(&[Task]) -> Result<()>,
+{
+    push::commit_one_job(to.workspace, workflow, "the whole workflow").await?;
+    let sha = push::push(to.api, to.owner, to.owner, to.repo, to.workspace).await?;
+    say(format!("pushed {} with the whole workflow: the forge schedules its jobs", &sha[..sha.len().min(12)]));
+    let mut started: HashMap<i64, Instant> = HashMap::new();
+    let mut timed_out: Option<(Task, Duration)> = None;
+    let mut last: Vec<Task> = Vec::new();
+    let during = async |tasks: &[Task]| -> Result<()> {
+        alive(tasks).await?;
+        last = tasks.to_vec();
+        for t in tasks.iter().filter(|t| t.status() == RunStatus::Running) {
+            let since = *started.entry(t.id).or_insert_with(Instant::now);
+            let limit = planned_for(plan, &t.name).and_then(|p| p.timeout);
+            if let Some(limit) = limit.filter(|l| since.elapsed() > *l) {
+                timed_out = Some((t.clone(), limit));
+                bail!("{}", did_not_finish(limit));
+            }
+        }
+        Ok(())
+    };
+    let until = push::Until::Settled { served: served.clone() };
+    let watched = push::watch_until(to.api, to.owner, to.repo, &sha, deadline, until, during).await;
+    let forge = to.api.dialect().name();
+    let late = timed_out.as_ref().map(|(t, limit)| (t.name.clone(), *limit));
+    let jobs: Vec<JobLog> = match (watched, &late) {
+        (Ok(run), _) => run.jobs,
+        // Past a job's `timeout-minutes`: the others as last seen.
+        (Err(_), Some(_)) => last
+            .iter()
+            .map(|t| JobLog {
+                name: t.name.clone(),
+                status: t.status(),
+                failed_step: None,
+                labels: t.labels.clone(),
+                log: String::new(),
+            })
+            .collect(),
+        (Err(e), None) => return Err(e),
+    };
+    let by_name: HashMap<&str, RunStatus> = jobs.iter().map(|j| (j.name.as_str(), j.status.clone())).collect();
+    let mut runs = Vec::new();
+    for job in &jobs {
+        let mut planned = planned_for(plan, &job.name).cloned().unwrap_or_else(|| unplanned(&job.name));
+        planned.row = planned_row(&planned, &job.name);
+        planned.notes = vec![SCHEDULED_NOTE.to_owned()];
+        let one = PushedRun { sha: sha.clone(), run_number: 0, jobs: vec![job.clone()] }.joined_log();
+        let ending = match &job.status {
+            _ if late.as_ref().is_some_and(|(name, _)| *name == job.name) => {
+                let seconds = late.as_ref().map_or(0, |(_, limit)| limit.as_secs());
+                JobEnding::Failed(Cause::Timeout { seconds, step: None })
+            }
+            RunStatus::Success => JobEnding::Succeeded,
+            RunStatus::Skipped => {
+                JobEnding::Skipped(format!("{forge} skipped it (its `if:`, or its needs did not all succeed)"))
+            }
+            RunStatus::Waiting if job.labels.iter().any(|l| !served.contains(l)) => {
+                let missing = job.labels.iter().find(|l| !served.contains(l)).cloned().unwrap_or_default();
+                JobEnding::NeverPicked(format!(
+                    "never picked: no runner has label `{missing}` (this runner: {})",
+                    served.join(", ")
+                ))
+            }
+            RunStatus::Blocked => blocked(forge, &planned, plan, &jobs, &by_name),
+            RunStatus::Waiting | RunStatus::Running => JobEnding::Skipped("not finished when the watch ended".into()),
+            _ => match log.ending(&one, false) {
+                Ending::Failed(cause) => JobEnding::Failed(cause),
+                _ => JobEnding::Failed(Cause::Unexplained { line: format!("{forge} says {}", job.status.word()) }),
+            },
+        };
+        say(format!("job `{}`: {ending}", planned.row));
+        let seconds = if job.log.is_empty() { 0.0 } else { log.step_seconds(&one) };
+        runs.push(JobRun { planned, ending, log: one, seconds });
+    }
+    Ok(runs)
+}
+
+/// A job the forge left blocked: skipped when a need did not succeed (as the forge would
+/// skip it), else the forge never scheduled it although it could (Gitea 1.27.3 leaves a
+/// matrix computed from another job's outputs blocked).
+fn blocked(
+    forge: &str,
+    planned: &PlannedJob,
+    plan: &WorkflowPlan,
+    jobs: &[JobLog],
+    by_name: &HashMap<&str, RunStatus>,
+) -> JobEnding {
+    let need_rows = |need: &str| -> Vec<RunStatus> {
+        jobs.iter()
+            .filter(|j| planned_for(plan, &j.name).is_some_and(|p| p.job == need))
+            .map(|j| by_name.get(j.name.as_str()).cloned().unwrap_or(RunStatus::Unknown))
+            .collect()
+    };
+    match planned.needs.iter().find(|n| need_rows(n).iter().any(|s| *s != RunStatus::Success)) {
+        Some(need) => JobEnding::Skipped(format!("needs `{need}`, which did not succeed or was never picked")),
+        None => JobEnding::Failed(Cause::NeverScheduled {
+            forge: forge.to_owned(),
+            why: "it stayed blocked although its needs succeeded: it asks for what this forge does not schedule (a \
+                  matrix computed from another job's outputs?)"
+                .into(),
+        }),
+    }
+}
+
+/// The planned job a job of the forge is: by row or id, or a matrix combination by its
+/// values (the forge names it `test (self-hosted, 20)`, the plan `test (os=self-hosted, node=20)`).
+fn planned_for<'a>(plan: &'a WorkflowPlan, forge_name: &str) -> Option<&'a PlannedJob> {
+    if let Some(p) = plan.jobs.iter().find(|p| p.row == forge_name || p.job == forge_name) {
+        return Some(p);
+    }
+    let (base, values) = split_row(forge_name)?;
+    let mut want: Vec<&str> = values.split(", ").collect();
+    want.sort_unstable();
+    let combination = plan.jobs.iter().find(|p| {
+        let Some((pbase, pvalues)) = split_row(&p.row) else { return false };
+        let mut got: Vec<&str> = pvalues.split(", ").map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v)).collect();
+        got.sort_unstable();
+        (pbase == base || p.job == base) && got == want
+    });
+    // A matrix the plan could not expand (an expression) is one row under the job's id.
+    combination.or_else(|| plan.jobs.iter().find(|p| p.job == base && p.row == p.job))
+}
+
+/// The row a forge job gets: the plan's name where it has one for it, else the forge's.
+fn planned_row(planned: &PlannedJob, forge_name: &str) -> String {
+    match planned.row.is_empty() {
+        true => forge_name.to_owned(),
+        false => planned.row.clone(),
+    }
+}
+
+/// `test (a, b)` as (`test`, `a, b`).
+fn split_row(row: &str) -> Option<(&str, &str)> {
+    row.strip_suffix(')')?.split_once(" (")
+}
+
+/// A job the plan has no row for (a matrix expanded only at run time): named as the forge names it.
+fn unplanned(name: &str) -> PlannedJob {
+    PlannedJob {
+        row: name.to_owned(),
+        job: split_row(name).map_or(name, |(base, _)| base).to_owned(),
+        needs: Vec::new(),
+        when: crate::workflow::plan::When::Success,
+        timeout: None,
+        picked: Ok(()),
+        file: String::new(),
+        contents: String::new(),
+        notes: Vec::new(),
+    }
 }

@@ -33,6 +33,8 @@ struct Job {
     conclusion: Option<String>,
     #[serde(default)]
     steps: Vec<Step>,
+    #[serde(default)]
+    labels: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +86,7 @@ impl Dialect for Gitea {
                 run_number: j.run_id,
                 status: status(&j.status, j.conclusion.as_deref()),
                 failed_step: j.steps.into_iter().find(|s| s.conclusion.as_deref() == Some("failure")).map(|s| s.name),
+                labels: j.labels,
             })
             .collect())
     }
@@ -150,6 +153,7 @@ mod tests {
             ]
         );
         assert_eq!(jobs[4].name, "second");
+        assert_eq!(jobs[4].labels, ["self-hosted"]);
         assert!(jobs[4].head_sha.starts_with("bbe12e73"), "{}", jobs[4].head_sha);
         assert_eq!(status("queued", None), "waiting");
         assert_eq!(status("in_progress", None), "running");
