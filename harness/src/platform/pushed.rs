@@ -84,7 +84,8 @@ where
     let sha = push::push(to.api, to.owner, to.owner, to.repo, to.workspace).await?;
     say(format!("pushed {} with the whole workflow: the forge schedules its jobs", &sha[..sha.len().min(12)]));
     let mut started: HashMap<i64, Instant> = HashMap::new();
-    let mut timed_out: Option<(Task, Duration)> = None;
+    // The job past its `timeout-minutes`, and that limit.
+    let mut late: Option<(String, Duration)> = None;
     let mut last: Vec<Task> = Vec::new();
     let during = async |tasks: &[Task]| -> Result<()> {
         alive(tasks).await?;
@@ -93,7 +94,7 @@ where
             let since = *started.entry(t.id).or_insert_with(Instant::now);
             let limit = planned_for(plan, &t.name).and_then(|p| p.timeout);
             if let Some(limit) = limit.filter(|l| since.elapsed() > *l) {
-                timed_out = Some((t.clone(), limit));
+                late = Some((t.name.clone(), limit));
                 bail!("{}", did_not_finish(limit));
             }
         }
@@ -102,7 +103,6 @@ where
     let until = push::Until::Settled { served: served.clone() };
     let watched = push::watch_until(to.api, to.owner, to.repo, &sha, deadline, until, during).await;
     let forge = to.api.dialect().name();
-    let late = timed_out.as_ref().map(|(t, limit)| (t.name.clone(), *limit));
     let jobs: Vec<JobLog> = match (watched, &late) {
         (Ok(run), _) => run.jobs,
         // Past a job's `timeout-minutes`: the others as last seen.
@@ -118,11 +118,9 @@ where
             .collect(),
         (Err(e), None) => return Err(e),
     };
-    let by_name: HashMap<&str, RunStatus> = jobs.iter().map(|j| (j.name.as_str(), j.status.clone())).collect();
     let mut runs = Vec::new();
     for job in &jobs {
         let mut planned = planned_for(plan, &job.name).cloned().unwrap_or_else(|| unplanned(&job.name));
-        planned.row = planned_row(&planned, &job.name);
         planned.notes = vec![SCHEDULED_NOTE.to_owned()];
         let one = PushedRun { sha: sha.clone(), run_number: 0, jobs: vec![job.clone()] }.joined_log();
         let ending = match &job.status {
@@ -134,14 +132,17 @@ where
             RunStatus::Skipped => {
                 JobEnding::Skipped(format!("{forge} skipped it (its `if:`, or its needs did not all succeed)"))
             }
+            // The plan's words for it where it has them (the same `runs-on` evaluated).
             RunStatus::Waiting if job.labels.iter().any(|l| !served.contains(l)) => {
-                let missing = job.labels.iter().find(|l| !served.contains(l)).cloned().unwrap_or_default();
-                JobEnding::NeverPicked(format!(
-                    "never picked: no runner has label `{missing}` (this runner: {})",
-                    served.join(", ")
-                ))
+                JobEnding::NeverPicked(planned.picked.clone().err().unwrap_or_else(|| {
+                    format!(
+                        "never picked: no runner has its labels {:?} (this runner: {})",
+                        job.labels,
+                        served.join(", ")
+                    )
+                }))
             }
-            RunStatus::Blocked => blocked(forge, &planned, plan, &jobs, &by_name),
+            RunStatus::Blocked => blocked(forge, &planned, plan, &jobs),
             RunStatus::Waiting | RunStatus::Running => JobEnding::Skipped("not finished when the watch ended".into()),
             _ => match log.ending(&one, false) {
                 Ending::Failed(cause) => JobEnding::Failed(cause),
@@ -158,20 +159,13 @@ where
 /// A job the forge left blocked: skipped when a need did not succeed (as the forge would
 /// skip it), else the forge never scheduled it although it could (Gitea 1.27.3 leaves a
 /// matrix computed from another job's outputs blocked).
-fn blocked(
-    forge: &str,
-    planned: &PlannedJob,
-    plan: &WorkflowPlan,
-    jobs: &[JobLog],
-    by_name: &HashMap<&str, RunStatus>,
-) -> JobEnding {
-    let need_rows = |need: &str| -> Vec<RunStatus> {
+fn blocked(forge: &str, planned: &PlannedJob, plan: &WorkflowPlan, jobs: &[JobLog]) -> JobEnding {
+    let failed_need = |need: &String| {
         jobs.iter()
-            .filter(|j| planned_for(plan, &j.name).is_some_and(|p| p.job == need))
-            .map(|j| by_name.get(j.name.as_str()).cloned().unwrap_or(RunStatus::Unknown))
-            .collect()
+            .filter(|j| planned_for(plan, &j.name).is_some_and(|p| p.job == *need))
+            .any(|j| j.status != RunStatus::Success)
     };
-    match planned.needs.iter().find(|n| need_rows(n).iter().any(|s| *s != RunStatus::Success)) {
+    match planned.needs.iter().find(|n| failed_need(n)) {
         Some(need) => JobEnding::Skipped(format!("needs `{need}`, which did not succeed or was never picked")),
         None => JobEnding::Failed(Cause::NeverScheduled {
             forge: forge.to_owned(),
@@ -201,14 +195,6 @@ fn planned_for<'a>(plan: &'a WorkflowPlan, forge_name: &str) -> Option<&'a Plann
     combination.or_else(|| plan.jobs.iter().find(|p| p.job == base && p.row == p.job))
 }
 
-/// The row a forge job gets: the plan's name where it has one for it, else the forge's.
-fn planned_row(planned: &PlannedJob, forge_name: &str) -> String {
-    match planned.row.is_empty() {
-        true => forge_name.to_owned(),
-        false => planned.row.clone(),
-    }
-}
-
 /// `test (a, b)` as (`test`, `a, b`).
 fn split_row(row: &str) -> Option<(&str, &str)> {
     row.strip_suffix(')')?.split_once(" (")
@@ -226,5 +212,50 @@ fn unplanned(name: &str) -> PlannedJob {
         file: String::new(),
         contents: String::new(),
         notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(file: &str) -> WorkflowPlan {
+        let path = crate::fixtures_dir().join("user-workflows/.forgejo/workflows").join(file);
+        let text = std::fs::read_to_string(path).expect("fixture");
+        crate::workflow::plan::plan(&text, &["self-hosted".into(), "default".into()]).expect("plan")
+    }
+
+    #[test]
+    fn the_forges_jobs_are_the_plans_rows() {
+        let pipeline = plan_of("pipeline.yml");
+        // Gitea names a combination by its values in the matrix's order; the plan by key=value.
+        let row = |name: &str| planned_for(&pipeline, name).map(|p| p.row.clone());
+        assert_eq!(row("test (self-hosted, 22)").as_deref(), Some("test (os=self-hosted, node=22)"));
+        assert_eq!(row("test (22, self-hosted)").as_deref(), Some("test (os=self-hosted, node=22)"));
+        assert_eq!(row("build").as_deref(), Some("build"));
+        assert_eq!(row("test (self-hosted, 18)"), None);
+        // A matrix the plan could not expand is the job's one row.
+        let runtime = plan_of("runtime-matrix.yml");
+        let name = "build (${{ fromJSON(needs.targets.outputs.list) }})";
+        assert_eq!(planned_for(&runtime, name).map(|p| p.row.as_str()), Some("build"));
+        assert_eq!(unplanned("deploy (eu)").job, "deploy");
+    }
+
+    #[test]
+    fn a_blocked_job_is_skipped_after_a_failed_need_and_never_scheduled_after_good_ones() {
+        let plan = plan_of("runtime-matrix.yml");
+        let build = planned_for(&plan, "build").expect("planned").clone();
+        let job = |name: &str, status: RunStatus| JobLog {
+            name: name.into(),
+            status,
+            failed_step: None,
+            labels: Vec::new(),
+            log: String::new(),
+        };
+        let ok = [job("targets", RunStatus::Success), job("build", RunStatus::Blocked)];
+        let JobEnding::Failed(cause) = blocked("Gitea", &build, &plan, &ok) else { panic!("not failed") };
+        assert_eq!(cause.kind(), "never-scheduled", "{cause}");
+        let failed = [job("targets", RunStatus::Failure), job("build", RunStatus::Blocked)];
+        assert!(matches!(blocked("Gitea", &build, &plan, &failed), JobEnding::Skipped(_)));
     }
 }
