@@ -27,7 +27,7 @@ impl ForgejoRunner {
     pub fn pod_script(config: &RunnerConfig) -> String {
         let file = config.runner.as_ref().and_then(|r| r.file.clone()).unwrap_or_else(|| RUNNER_FILE.into());
         format!(
-            "while [ ! -s {file} ]; do sleep 1; done; \
+            "while [ ! -s {file} ]; do sleep 0.2; done; \
              while ! nc -z 127.0.0.1 2376; do sleep 1; done; \
              exec forgejo-runner --config {CONFIG_PATH} daemon"
         )

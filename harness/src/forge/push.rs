@@ -130,15 +130,15 @@ pub async fn run_of(api: &Forge, owner: &str, repo: &str, sha: &str, deadline: D
 pub enum Until {
     /// Every job of the run is final.
     AllFinal,
-    /// Every job is final, or nothing can move any more for [`SETTLED_POLLS`] polls in a
-    /// row: no job runs, and each job left waits for a label no runner here has (`served`
-    /// are the runner's labels) or is blocked. For a forge that lists jobs nobody took.
+    /// Every job is final, or nothing can move any more for [`SETTLE`]: no job runs, and
+    /// each job left waits for a label no runner here has (`served` are the runner's
+    /// labels) or is blocked. For a forge that lists jobs nobody took.
     Settled { served: Vec<String> },
 }
 
-/// Polls in a row with nothing able to move before a [`Until::Settled`] watch ends: a job
-/// whose needs just finished is blocked for a moment before the forge queues it.
-const SETTLED_POLLS: usize = 3;
+/// How long nothing may move before a [`Until::Settled`] watch ends: a job whose needs
+/// just finished is blocked for a moment before the forge queues it.
+const SETTLE: Duration = Duration::from_secs(4);
 
 impl Until {
     fn stuck(&self, tasks: &[Task]) -> bool {
@@ -155,7 +155,9 @@ impl Until {
 
 /// Consecutive failed polls after which the forge counts as gone (a poll a second).
 const GONE_AFTER: usize = 3;
-const POLL: Duration = Duration::from_secs(2);
+/// Between two looks at the jobs: a job's end is seen at most this late (a look is one
+/// request on the forge's API).
+const POLL: Duration = Duration::from_millis(500);
 
 /// [`run_of`], calling `during` at every poll until the run is over (with its tasks in
 /// job order, none before a runner took one): an error from it ends the watch (the runner
@@ -197,7 +199,7 @@ where
     let (mut answered, mut failed) = (false, 0);
     let mut tasks: Vec<Task> = Vec::new();
     let mut repo_had_tasks = false;
-    let mut quiet = 0;
+    let mut quiet: Option<Instant> = None;
     loop {
         match api.tasks(owner, repo).await {
             // Never answered: a wrong URL or a forge that is not there, said at once.
@@ -217,8 +219,8 @@ where
                 if !tasks.is_empty() && tasks.iter().all(|t| t.status().is_final()) {
                     break;
                 }
-                quiet = if until.stuck(&tasks) { quiet + 1 } else { 0 };
-                if quiet >= SETTLED_POLLS {
+                quiet = until.stuck(&tasks).then(|| quiet.unwrap_or_else(Instant::now));
+                if quiet.is_some_and(|q| q.elapsed() >= SETTLE) {
                     break;
                 }
                 // Taken once a job left the queue; a forge that lists only the jobs a runner
