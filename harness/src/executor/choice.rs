@@ -87,8 +87,9 @@ pub struct ForgeSetup {
     pub dialect: &'static dyn Dialect,
     pub forge_image: String,
     pub runner_image: String,
-    /// Where both came from, for the header.
-    pub origin: String,
+    /// The runner and the forge as the header names them: what and where from.
+    pub runner: String,
+    pub forge: String,
 }
 
 const ACT_ASKED: &str = "--executor act: the offline stand-in for a registered runner; nothing is pushed";
@@ -120,8 +121,8 @@ impl Decided {
         let why = format!(
             "{}{} {place}, registered with {}; one forge for this run",
             if auto { "auto: " } else { "" },
-            setup.origin,
-            setup.dialect.name()
+            setup.runner,
+            setup.forge
         );
         Self { kind: Kind::Runner, why, forge: Some(setup) }
     }
@@ -185,7 +186,8 @@ impl Request {
         Ok(match (r, f) {
             (Obtained::Here { reference: r, .. }, Obtained::Here { reference: f, .. }) => Ok(ForgeSetup {
                 dialect: &Forgejo,
-                origin: format!("{r} against Forgejo {f}"),
+                runner: r.clone(),
+                forge: format!("Forgejo {f}"),
                 forge_image: f,
                 runner_image: r,
             }),
@@ -222,12 +224,12 @@ impl Request {
         let base = crate::docker::images::ensure_base(docker, progress).await?;
         let built = crate::forge::image::ensure(docker, &base, progress).await?;
         let deadline = Duration::from_secs(900);
-        let mut origin = format!("{} built here from its Go module", built.runner_version);
+        let mut runner = format!("{} built here from its Go module", built.runner_version);
         let runner_image = match &self.runner_image {
             None => built.runner.clone(),
             Some(spec) => match obtain(docker, spec, deadline).await {
                 Obtained::Here { reference, .. } => {
-                    origin = format!("{reference} (--runner-image)");
+                    runner = format!("{reference} (--runner-image)");
                     reference
                 }
                 Obtained::Missing { why } => return Ok(Err(format!("--runner-image {spec}: {why}"))),
@@ -240,8 +242,11 @@ impl Request {
                 Obtained::Missing { why } => return Ok(Err(format!("--forge-image {spec}: {why}"))),
             },
         };
-        origin.push_str(&format!(", {}", built.forge_version));
-        Ok(Ok(ForgeSetup { dialect: &Gitea, forge_image, runner_image, origin }))
+        let forge = match &self.forge_image {
+            None => format!("{} built here from its Go module", built.forge_version),
+            Some(_) => format!("Gitea {forge_image} (--forge-image)"),
+        };
+        Ok(Ok(ForgeSetup { dialect: &Gitea, forge_image, runner_image, runner, forge }))
     }
 }
 
@@ -305,13 +310,14 @@ mod tests {
             dialect: &Gitea,
             forge_image: "forgejo-e2e/gitea:1".into(),
             runner_image: "forgejo-e2e/gitea-runner:1".into(),
-            origin: "gitea-runner v1.0.8 built here from its Go module, Gitea 1.27.3".into(),
+            runner: "gitea-runner v1.0.8 built here from its Go module".into(),
+            forge: "Gitea 1.27.3 built here from its Go module".into(),
         };
         let decided = Decided::runner(setup, Platform::Docker, true);
         assert_eq!(
             decided.describe(),
-            "executor runner (auto: gitea-runner v1.0.8 built here from its Go module, Gitea 1.27.3 in the pod's \
-             runner container, registered with Gitea; one forge for this run)"
+            "executor runner (auto: gitea-runner v1.0.8 built here from its Go module in the pod's runner container, \
+             registered with Gitea 1.27.3 built here from its Go module; one forge for this run)"
         );
     }
 }
