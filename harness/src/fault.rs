@@ -217,7 +217,7 @@ pub enum Failure {
     DindImageMissing,
     /// DIND's data root filled up.
     DiskFull,
-    /// Forgejo stopped answering while the job ran.
+    /// The forge stopped answering while the job ran.
     ForgejoGone,
     /// The runner's container ended while the job ran.
     RunnerDied,
@@ -233,9 +233,9 @@ pub enum Failure {
 pub const DIND_DIED: &str = "the DIND container died during the job";
 pub const API_OUTAGE: &str = "the cluster API stopped answering during the job";
 /// How the real runner's path words its failures (`forgejo/push.rs`, `platform/docker_real.rs`).
-pub const FORGEJO_GONE: &str = "Forgejo stopped answering during the job";
+pub const FORGEJO_GONE: &str = "the forge stopped answering during the job";
 pub const RUNNER_DIED: &str = "the runner container died during the job";
-pub const REGISTRATION_REFUSED: &str = "forgejo-runner register was refused";
+pub const REGISTRATION_REFUSED: &str = "the runner's register was refused";
 pub const PUSH_REJECTED: &str = "the push was rejected";
 pub const NOT_PICKED: &str = "no runner took";
 
