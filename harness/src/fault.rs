@@ -232,7 +232,7 @@ pub enum Failure {
 /// How the platforms word an ended DIND, a lost API, and a job past its deadline.
 pub const DIND_DIED: &str = "the DIND container died during the job";
 pub const API_OUTAGE: &str = "the cluster API stopped answering during the job";
-/// How the real runner's path words its failures (`forgejo/push.rs`, `platform/docker_real.rs`).
+/// How the real runner's path words its failures (`forge/push.rs`, `platform/delivery/forge.rs`).
 pub const FORGEJO_GONE: &str = "the forge stopped answering during the job";
 pub const RUNNER_DIED: &str = "the runner container died during the job";
 pub const REGISTRATION_REFUSED: &str = "the runner's register was refused";

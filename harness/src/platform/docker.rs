@@ -1,5 +1,6 @@
-//! Running scenarios on the Docker platform: a pod per scenario, act in the runner
-//! container, checks on the job's log, a bundle and a diagnosis on failure.
+//! Running scenarios on the Docker platform: a pod per scenario, its job delivered the
+//! run's way (`delivery/`: act in the runner container, or a push to the run's forge),
+//! checks on the job's log, a bundle and a diagnosis on failure.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,13 +13,11 @@ use super::conclude::Gathered;
 use crate::Progress;
 use crate::config::RunnerConfig;
 use crate::diagnose::Signature;
-use crate::docker::archive;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
-use crate::executor::forgejo_runner::ForgejoRunner;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Platform, PodSetup};
+use crate::scenario::{Check, Platform, PodSetup};
 
 pub use crate::fault::Deadlines;
 
@@ -28,8 +27,8 @@ pub struct DockerPlatform {
     pub run_id: String,
     pub images: ImageSet,
     pub privilege: Privilege,
-    /// Runs the jobs in the runner container (act, offline).
-    pub executor: Box<dyn crate::executor::Executor>,
+    /// How jobs reach the pod (act by exec, or a push to the run's forge).
+    pub(super) delivery: Box<dyn super::delivery::Delivery>,
     /// Binaries scenarios ship into workspaces, by name.
     pub artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
     pub config: RunnerConfig,
@@ -44,8 +43,6 @@ pub struct DockerPlatform {
     pub out_dir: PathBuf,
     /// Seconds per setup phase.
     pub setup: super::seam::Phases,
-    /// The run's Forgejo and the runner's image, when forgejo-runner runs the jobs.
-    pub real: Option<crate::forge::server::RealSetup>,
 }
 
 /// How [`DockerPlatform::run_in_pod`] sets up one pod.
@@ -153,11 +150,12 @@ impl DockerPlatform {
             (Some(pool), DindMode::Rootful) if seccomp.is_none() => pool.lock().await.pop(),
             _ => None,
         };
+        let runner = self.delivery.runner(self, &item.config(&self.config));
         let spec = PodSpec {
             run_id: &self.run_id,
             scenario: &format!("{}{suffix}", item.name.replace(':', "-")),
             dind_image: &dind_image,
-            runner_image: self.real.as_ref().map_or(self.images.get(ImageKind::Job), |r| &r.runner_image),
+            runner_image: &runner.image,
             mode,
             privilege: self.privilege,
             seccomp,
@@ -167,8 +165,8 @@ impl DockerPlatform {
             dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
             dind_entrypoint: change.dind_never_starts.then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
             data_tmpfs: change.data_limit_mib.map(|mib| format!("{mib}m")),
-            network: self.real.as_ref().map(|r| r.server.spec.network()),
-            runner_script: self.real.as_ref().map(|_| ForgejoRunner::pod_script(&item.config(&self.config))),
+            network: runner.network,
+            runner_script: runner.script,
         };
         let t = Instant::now();
         let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
@@ -257,8 +255,9 @@ impl DockerPlatform {
         Ok(true)
     }
 
-    /// Lays out the workspace in the runner container and runs the workflow with act under
-    /// `config`; the job's log and conclusion become the run's evidence.
+    /// Lays out the item's workspace and has its job reach the pod the way the run's
+    /// delivery does (act started in the runner container, or a push to the run's forge);
+    /// the job's log and conclusion become the run's evidence.
     pub(super) async fn run_job(
         &self,
         item: &RunItem,
@@ -270,133 +269,13 @@ impl DockerPlatform {
         let job_image = self.images.get(ImageKind::Job);
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
         let plan = item.job_plan(config).transpose()?;
-        if self.real.is_some() {
-            item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
-            return self.run_job_real(item, nonce, pod, config, &workspace, plan.as_ref(), run).await;
-        }
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
-        pod.upload(&pod.runner, "/", archive::from_dir(&workspace, "workspace")?).await?;
-        let binaries = self.executor.binaries();
-        let entries: Vec<archive::Entry> =
-            binaries.iter().map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 }).collect();
-        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&entries)?).await?;
-        if let Some(plan) = plan {
-            return self.run_jobs(item, nonce, pod, config, &plan, run).await;
-        }
-
-        let (cmd, deviations) = self.executor.command(config, job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
-        let t = Instant::now();
-        let name = item.name.clone();
-        let kill_on = match item.variant.and_then(|v| v.fault).and_then(|f| f.hook()) {
-            Some((key, crate::fault::Hook::KillDind)) => Some(key),
-            _ => None,
-        };
-        let kill_marker = kill_on.map(|key| format!("E2E-MARK {nonce} {key}="));
-        let trigger = item.variant.and_then(|v| v.fault).and_then(|f| f.trigger());
-        let trigger_marker = trigger.map(|key| format!("E2E-MARK {nonce} {key}="));
-        let trigger_seen = std::sync::atomic::AtomicBool::new(false);
-        let (docker, dind) = (self.docker.clone(), pod.dind.clone());
-        let mut on_line = |line: &str| {
-            if trigger_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
-                trigger_seen.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            if kill_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
-                let (docker, dind) = (docker.clone(), dind.clone());
-                tokio::spawn(async move {
-                    docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
-                });
-            }
-            if let Some(shown) = self.executor.log().progress_line(line) {
-                self.say(&name, format!("job {shown}"));
-            }
-        };
-        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await;
-        run.trigger_seen = trigger_seen.load(std::sync::atomic::Ordering::Relaxed);
-        let out = out?;
-        if !out.success() && out.output.contains("Cannot connect to the Docker daemon") {
-            // The daemon vanished mid-job: Docker may not have recorded DIND's exit yet.
-            let gone =
-                crate::wait::until("DIND's exit", Duration::from_secs(10), Duration::from_millis(200), || async {
-                    Ok(if pod.running(&pod.dind).await? {
-                        crate::wait::Poll::NotYet("running".into())
-                    } else {
-                        crate::wait::Poll::Ready(())
-                    })
-                });
-            let _ = gone.await;
-        }
-        if !pod.running(&pod.dind).await.unwrap_or(false) {
-            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            run.logs.push(("job.log", out.output.clone()));
-            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
-        }
-        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        run.logs.push(("job.log", out.output.clone()));
-        if out.exit_code.is_none() {
-            anyhow::bail!("{}", crate::fault::did_not_finish(run.deadlines.job));
-        }
-        run.evidence = Some(Evidence {
-            platform: Platform::Docker,
-            executor: self.executor.kind(),
-            dind: pod.mode,
-            nonce: nonce.to_owned(),
-            job_succeeded: out.success(),
-            log: out.output,
-        });
-        Ok(())
+        let job = super::delivery::Job { item, nonce, pod, config, workspace: &workspace, plan: plan.as_ref() };
+        self.delivery.run(self, job, run).await
     }
 }
 
 impl DockerPlatform {
-    /// A user's workflow job by job (see `jobs.rs`): each job's own file through act.
-    async fn run_jobs(
-        &self,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        config: &RunnerConfig,
-        plan: &crate::workflow::plan::WorkflowPlan,
-        run: &mut PodRun,
-    ) -> Result<()> {
-        let job_image = self.images.get(ImageKind::Job);
-        let (_, deviations) = self.executor.command(config, job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
-        let t = Instant::now();
-        let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
-            let (cmd, _) = self.executor.command(config, job_image, &job.file);
-            let mut show = |line: &str| {
-                if let Some(shown) = self.executor.log().progress_line(line) {
-                    self.say(&item.name, format!("{} {shown}", job.row));
-                }
-            };
-            let cmd = crate::executor::with_deadline(&cmd, limit);
-            let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), limit + Duration::from_secs(15), &mut show);
-            let out = out.await?;
-            let finished = out.exit_code.is_some() && !out.output.contains(crate::executor::DEADLINE_PASSED);
-            Ok(super::jobs::ActOut { exit_ok: out.success(), finished, text: out.output })
-        };
-        let say = |m| self.say(&item.name, m);
-        let runs = super::jobs::run_jobs(plan, self.executor.log(), run.deadlines.job, exec, say).await;
-        run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
-        let log = super::jobs::joined_log(&runs);
-        run.logs.push(("job.log", log.clone()));
-        if !pod.running(&pod.dind).await.unwrap_or(false) {
-            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
-        }
-        run.evidence = Some(Evidence {
-            platform: Platform::Docker,
-            executor: self.executor.kind(),
-            dind: pod.mode,
-            nonce: nonce.to_owned(),
-            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
-            log,
-        });
-        run.jobs = runs;
-        Ok(())
-    }
-
     /// Deadlines for `item`: the run's, shortened where a fault makes the wait pointless.
     pub(super) fn deadlines_for(&self, item: &RunItem) -> Deadlines {
         crate::fault::deadlines_for(item.variant.and_then(|v| v.fault), self.deadlines)

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::RunItem;
+use super::delivery::{ActDelivery, Delivery, ForgeDelivery};
 use super::docker::{Deadlines, DockerPlatform};
 use super::seam::{Facts, Phases, PlatformRun};
 use super::upgrade::UpgradePair;
@@ -66,26 +67,27 @@ pub async fn prepare(
         None
     };
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
-    let real = match forge {
-        None => None,
+    // Who runs the jobs, decided once (`executor::choice`): act by exec, or a runner
+    // registered with the run's forge, started here.
+    let delivery: Box<dyn Delivery> = match forge {
+        None => Box::new(ActDelivery { act: executor }),
         Some(forge) => {
             let t = Instant::now();
             let deadline = std::time::Duration::from_secs(180);
             let what = format!("start the run's {}", forge.dialect.name());
-            let started = super::docker_real::start(&docker, &opts.run_id, &forge, &out_dir, deadline);
-            let real = progress.step(&what, started).await?;
+            let started = ForgeDelivery::start(&docker, &opts.run_id, &forge, &out_dir, deadline);
+            let delivery = progress.step(&what, started).await?;
             setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
-            Some(real)
+            Box::new(delivery)
         }
     };
     let platform = DockerPlatform {
         docker,
         out_dir,
-        real,
+        delivery,
         run_id: opts.run_id,
         images,
         privilege,
-        executor,
         artifacts: HashMap::new(),
         config,
         dind: opts.dind,
@@ -126,7 +128,7 @@ impl PlatformRun for DockerRun {
     }
 
     fn not_here(&self, item: &RunItem) -> Option<String> {
-        unmet_needs(item, self.platform.dind, self.platform.executor.kind())
+        unmet_needs(item, self.platform.dind, self.platform.delivery.kind())
     }
 
     async fn run_item(&self, item: &RunItem) -> ScenarioResult {
@@ -142,7 +144,7 @@ impl PlatformRun for DockerRun {
         let plain = |i: &&RunItem| {
             i.variant.is_none()
                 && i.scenario.is_none_or(|s| s.setup == PodSetup::Standard)
-                && unmet_needs(i, self.platform.dind, self.platform.executor.kind()).is_none()
+                && unmet_needs(i, self.platform.dind, self.platform.delivery.kind()).is_none()
         };
         let items: Vec<RunItem> = items.iter().filter(plain).cloned().collect();
         let mut results = Vec::new();
@@ -174,7 +176,7 @@ impl PlatformRun for DockerRun {
 
     fn facts(&self) -> Facts {
         Facts {
-            executor: self.platform.executor.kind().name(),
+            executor: self.platform.delivery.kind().name(),
             privilege: self.platform.privilege.describe().to_owned(),
             images: format!("{:?}", self.platform.images.source).to_lowercase(),
         }

@@ -1,8 +1,8 @@
 //! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
 
 pub mod conclude;
+mod delivery;
 pub mod docker;
-pub mod docker_real;
 pub mod docker_setup;
 mod jobs;
 pub mod judge;

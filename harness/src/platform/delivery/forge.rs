@@ -1,21 +1,20 @@
-//! The Docker platform with the real runner (`--executor forgejo-runner`): one Forgejo per
-//! run (`forgejo::server`) serving `actions/checkout@v4` from its own `actions` organisation;
-//! per item a public repository, the pod's runner container running forgejo-runner as the
-//! chart's does, registered to that repository alone (parallel pods never take each
-//! other's jobs), the workspace pushed, the run watched until every job is final, and the
-//! jobs' logs judged by the same checks as act's.
-//!
-//! This path needs the runner's and Forgejo's images, which this project's own CI cannot
-//! have: its parts are tested against a fake Forgejo (`harness/tests/forgejo_api.rs`) and
-//! unit tests of what they send, not end to end (README: "Who runs the jobs").
+//! A runner registered with a forge, on the Docker platform (`--executor runner`): one
+//! forge per run (`forge::server`: Gitea built here, or Forgejo) serving
+//! `actions/checkout@v4` from its own `actions` organisation; per item a public repository,
+//! the pod's runner container running the runner's image as the chart's does, registered
+//! to that repository alone (parallel pods never take each other's jobs), the workspace
+//! pushed, its jobs watched until every one is final (a user's workflow scheduled by the
+//! forge, `pushed.rs`), and the jobs' logs judged by the same checks as act's. Runs end to
+//! end in CI with Gitea and its runner; with Forgejo it is tested against a fake.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::RunItem;
-use super::docker::{DockerPlatform, PodRun};
+use futures_util::future::LocalBoxFuture;
+
+use super::{Delivery, Job, RunnerContainer};
 use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
@@ -24,22 +23,54 @@ use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_
 use crate::forge::dialect::Scope;
 use crate::forge::server::{self, RealSetup, Server, ServerSpec};
 use crate::forge::{Task, push};
+use crate::platform::RunItem;
+use crate::platform::docker::{DockerPlatform, PodRun};
 use crate::scenario::{Evidence, Platform};
 use crate::workflow::plan::WorkflowPlan;
 
 /// Starts the run's Forgejo (at most `deadline` until its API answers) and gives it the
 /// checkout action the scenarios' workflows use.
-pub async fn start(
-    docker: &bollard::Docker,
-    run_id: &str,
-    forge: &crate::executor::choice::ForgeSetup,
-    out_dir: &Path,
-    deadline: Duration,
-) -> Result<RealSetup> {
-    let spec = ServerSpec::new(forge.dialect, run_id, &forge.forge_image, &secret(run_id));
-    let what = format!("start the run's {}", forge.dialect.name());
-    let server = start_instance(docker, spec, out_dir, deadline).await.context(what)?;
-    Ok(RealSetup { server, runner_image: forge.runner_image.clone() })
+impl ForgeDelivery {
+    /// Starts the run's forge (at most `deadline` until its API answers) and gives it the
+    /// checkout action the scenarios' workflows use.
+    pub(in crate::platform) async fn start(
+        docker: &bollard::Docker,
+        run_id: &str,
+        forge: &crate::executor::choice::ForgeSetup,
+        out_dir: &Path,
+        deadline: Duration,
+    ) -> Result<Self> {
+        let spec = ServerSpec::new(forge.dialect, run_id, &forge.forge_image, &secret(run_id));
+        let what = format!("start the run's {}", forge.dialect.name());
+        let server = start_instance(docker, spec, out_dir, deadline).await.context(what)?;
+        Ok(Self { setup: RealSetup { server, runner_image: forge.runner_image.clone() } })
+    }
+}
+
+/// A runner registered with the run's forge: the pod's runner container runs the runner's
+/// image as the chart's does; each item's workspace is pushed and its jobs watched.
+pub(in crate::platform) struct ForgeDelivery {
+    setup: RealSetup,
+}
+
+impl Delivery for ForgeDelivery {
+    fn kind(&self) -> Kind {
+        Kind::Runner
+    }
+
+    /// The runner's image running what the chart's runner container runs, on the forge's network.
+    fn runner(&self, _p: &DockerPlatform, config: &RunnerConfig) -> RunnerContainer {
+        RunnerContainer {
+            image: self.setup.runner_image.clone(),
+            script: Some(ForgejoRunner::pod_script(config)),
+            network: Some(self.setup.server.spec.network()),
+        }
+    }
+
+    fn run<'a>(&'a self, p: &'a DockerPlatform, job: Job<'a>, run: &'a mut PodRun) -> LocalBoxFuture<'a, Result<()>> {
+        let Job { item, nonce, pod, config, workspace, plan } = job;
+        Box::pin(self.run_job(p, item, nonce, pod, config, workspace, plan, run))
+    }
 }
 
 /// One Forgejo, answering, serving `actions/checkout@v4` from its `actions` organisation
@@ -61,13 +92,14 @@ fn secret(run_id: &str) -> String {
     crate::sys::fresh_hex(run_id, 16)
 }
 
-impl DockerPlatform {
+impl ForgeDelivery {
     /// One item's job with the real runner, once the pod is up and DIND answers: on the
     /// run's Forgejo, or on one of its own when the item's fault stops it. A user's
     /// workflow (`plan`) goes job by job, as with act.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn run_job_real(
+    async fn run_job(
         &self,
+        p: &DockerPlatform,
         item: &RunItem,
         nonce: &str,
         pod: &Pod,
@@ -76,21 +108,21 @@ impl DockerPlatform {
         plan: Option<&WorkflowPlan>,
         run: &mut PodRun,
     ) -> Result<()> {
-        let real = self.real.as_ref().context("no Forgejo was started for this run")?;
+        let real = &self.setup;
         if let Some(plan) = plan {
-            return self.jobs_on(&real.server, item, nonce, pod, config, workspace, plan, run).await;
+            return self.jobs_on(p, &real.server, item, nonce, pod, config, workspace, plan, run).await;
         }
         let fault = item.variant.and_then(|v| v.fault);
         if !fault.is_some_and(|f| f.forgejo_change().own_instance) {
-            return self.job_on(&real.server, item, nonce, pod, config, workspace, run).await;
+            return self.job_on(p, &real.server, item, nonce, pod, config, workspace, run).await;
         }
         let t = Instant::now();
         let spec = real.server.spec.own(&push::repo_name(&item.name));
-        let own = start_instance(&self.docker, spec, &self.out_dir, Duration::from_secs(180)).await?;
+        let own = start_instance(&p.docker, spec, &p.out_dir, Duration::from_secs(180)).await?;
         run.phases.push(("own forgejo".into(), t.elapsed().as_secs_f64()));
-        self.say(&item.name, format!("a Forgejo of its own: {}", own.spec.container()));
-        let result = self.job_on(&own, item, nonce, pod, config, workspace, run).await;
-        if let Err(e) = own.remove(&self.docker).await {
+        p.say(&item.name, format!("a Forgejo of its own: {}", own.spec.container()));
+        let result = self.job_on(p, &own, item, nonce, pod, config, workspace, run).await;
+        if let Err(e) = own.remove(&p.docker).await {
             run.notes.push(format!("cleanup: {e:#}"));
         }
         result
@@ -101,6 +133,7 @@ impl DockerPlatform {
     #[allow(clippy::too_many_arguments)]
     async fn job_on(
         &self,
+        p: &DockerPlatform,
         server: &Server,
         item: &RunItem,
         nonce: &str,
@@ -112,14 +145,14 @@ impl DockerPlatform {
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.forgejo_change()).unwrap_or_default();
         let (api, owner) = (&server.api, server.spec.admin.as_str());
-        let repo = self.register(server, item, pod, config, change, run).await?;
+        let repo = self.register(p, server, item, pod, config, change, run).await?;
         let pusher = match change.read_only_push {
             true => server.read_only().await?,
             false => api.clone(),
         };
         let sha = push::push(&pusher, owner, owner, &repo, workspace).await?;
         let pushed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
-        self.say(&item.name, format!("pushed {} to {owner}/{repo}", &sha[..sha.len().min(12)]));
+        p.say(&item.name, format!("pushed {} to {owner}/{repo}", &sha[..sha.len().min(12)]));
         let t = Instant::now();
         let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
         let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
@@ -132,8 +165,8 @@ impl DockerPlatform {
             if push::printed(api, owner, &repo, tasks, marker).await {
                 seen = true;
                 if let Some(h) = hook {
-                    self.say(&item.name, format!("fault: {h:?} (the job printed its trigger)"));
-                    self.fire(h, pod, server).await?;
+                    p.say(&item.name, format!("fault: {h:?} (the job printed its trigger)"));
+                    self.fire(p, h, pod, server).await?;
                 }
             }
             Ok(())
@@ -176,6 +209,7 @@ impl DockerPlatform {
     #[allow(clippy::too_many_arguments)]
     async fn jobs_on(
         &self,
+        p: &DockerPlatform,
         server: &Server,
         item: &RunItem,
         nonce: &str,
@@ -186,32 +220,41 @@ impl DockerPlatform {
         run: &mut PodRun,
     ) -> Result<()> {
         let (api, owner) = (&server.api, server.spec.admin.as_str());
-        let repo = self.register(server, item, pod, config, ForgejoChange::default(), run).await?;
+        let repo = self.register(p, server, item, pod, config, ForgejoChange::default(), run).await?;
         let t = Instant::now();
-        let to = super::pushed::Target { api, owner, repo: &repo, workspace };
+        let to = crate::platform::pushed::Target { api, owner, repo: &repo, workspace };
         let alive = async |tasks: &[Task]| {
             dind_alive(pod).await?;
             runner_alive(pod, tasks).await
         };
-        let say = |m| self.say(&item.name, m);
-        let log = self.executor.log();
+        let say = |m| p.say(&item.name, m);
+        let log = crate::executor::log_format(Kind::Runner);
         // The forge schedules the whole workflow where it lists the jobs nobody took (a job
         // no runner serves is seen waiting); elsewhere the jobs go one at a time.
         let runs = match api.dialect().lists_waiting_jobs() {
             true => {
-                run.notes.push(super::pushed::SCHEDULED_NOTE.into());
+                run.notes.push(crate::platform::pushed::SCHEDULED_NOTE.into());
                 let served: Vec<String> =
                     config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
-                super::pushed::run_scheduled(to, &item.workflow, plan, served, log, run.deadlines.job, alive, say)
-                    .await?
+                crate::platform::pushed::run_scheduled(
+                    to,
+                    &item.workflow,
+                    plan,
+                    served,
+                    log,
+                    run.deadlines.job,
+                    alive,
+                    say,
+                )
+                .await?
             }
             false => {
-                run.notes.push(super::pushed::NOTE.into());
-                super::pushed::run_jobs(to, plan, log, run.deadlines.job, alive, say).await
+                run.notes.push(crate::platform::pushed::NOTE.into());
+                crate::platform::pushed::run_jobs(to, plan, log, run.deadlines.job, alive, say).await
             }
         };
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
-        let log = super::jobs::joined_log(&runs);
+        let log = crate::platform::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
         dind_alive(pod).await?;
         run.evidence = Some(Evidence {
@@ -219,7 +262,7 @@ impl DockerPlatform {
             executor: Kind::Runner,
             dind: pod.mode,
             nonce: nonce.to_owned(),
-            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::jobs::JobEnding::Succeeded)),
+            job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
             log,
         });
         run.jobs = runs;
@@ -229,8 +272,10 @@ impl DockerPlatform {
     /// The item's repository, and the pod's runner registered to it alone with the
     /// configuration where the chart mounts it (changed by a fault). Returns the
     /// repository's name.
+    #[allow(clippy::too_many_arguments)]
     async fn register(
         &self,
+        p: &DockerPlatform,
         server: &Server,
         item: &RunItem,
         pod: &Pod,
@@ -248,7 +293,7 @@ impl DockerPlatform {
         };
         // As with act: bare labels run in the harness's job image (docker CLI, git), which
         // DIND already holds, instead of node:22-bookworm.
-        let job_image = self.images.get(crate::docker::images::ImageKind::Job);
+        let job_image = p.images.get(crate::docker::images::ImageKind::Job);
         let mut config = forgejo_runner::with_job_image(config, job_image);
         if let Some(label) = change.runner_label {
             config.runner.get_or_insert_default().labels = Some(vec![format!("{label}:docker://{job_image}")]);
@@ -258,27 +303,27 @@ impl DockerPlatform {
         let path = forgejo_runner::CONFIG_PATH.trim_start_matches('/');
         let entry = archive::Entry { path, contents: yaml.as_bytes(), mode: 0o644, uid: 0 };
         pod.upload(&pod.runner, "/", archive::from_entries(&[entry])?).await?;
-        let name = format!("fe2e-{}-{repo}", self.run_id);
+        let name = format!("fe2e-{}-{repo}", p.run_id);
         let cmd = ForgejoRunner::register_command(&server.spec.internal_url(), &name, &config);
         let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
         let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
         if !registered.success() {
             bail!("{REGISTRATION_REFUSED}: {}", registered.output.trim());
         }
-        self.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
+        p.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
         Ok(repo)
     }
 
     /// A fault's hook, when the job printed its trigger.
-    async fn fire(&self, hook: Hook, pod: &Pod, server: &Server) -> Result<()> {
+    async fn fire(&self, p: &DockerPlatform, hook: Hook, pod: &Pod, server: &Server) -> Result<()> {
         let kill = async |name: &str| {
             let opts = None::<bollard::query_parameters::KillContainerOptions>;
-            self.docker.kill_container(name, opts).await.with_context(|| format!("kill {name}"))
+            p.docker.kill_container(name, opts).await.with_context(|| format!("kill {name}"))
         };
         match hook {
             Hook::KillDind => kill(&pod.dind).await,
             Hook::KillRunner => kill(&pod.runner).await,
-            Hook::StopForgejo => server.stop(&self.docker).await.context("stop the item's Forgejo"),
+            Hook::StopForgejo => server.stop(&p.docker).await.context("stop the item's Forgejo"),
             Hook::StopApiServer => bail!("there is no cluster API server on the Docker platform"),
         }
     }
