@@ -2,11 +2,12 @@
 //! run's way (`delivery/`: act in the runner container, or a push to the run's forge),
 //! checks on the job's log, a bundle and a diagnosis on failure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bollard::Docker;
+use futures_util::future::LocalBoxFuture;
 
 use super::RunItem;
 use super::conclude::Gathered;
@@ -15,9 +16,11 @@ use crate::config::RunnerConfig;
 use crate::diagnose::Signature;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
+use crate::executor::Kind;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Platform, PodSetup};
+use crate::workflow::plan::WorkflowPlan;
 
 pub use crate::fault::Deadlines;
 
@@ -28,7 +31,7 @@ pub struct DockerPlatform {
     pub images: ImageSet,
     pub privilege: Privilege,
     /// How jobs reach the pod (act by exec, or a push to the run's forge).
-    pub(super) delivery: Box<dyn super::delivery::Delivery>,
+    pub(super) delivery: Box<dyn Delivery>,
     /// Binaries scenarios ship into workspaces, by name.
     pub artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
     pub config: RunnerConfig,
@@ -270,7 +273,7 @@ impl DockerPlatform {
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
-        let job = super::delivery::Job { item, nonce, pod, config, workspace: &workspace, plan: plan.as_ref() };
+        let job = Job { item, nonce, pod, config, workspace: &workspace, plan: plan.as_ref() };
         self.delivery.run(self, job, run).await
     }
 }
@@ -286,4 +289,36 @@ fn nonce_suffix(name: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{name}{:?}", Instant::now()).as_bytes());
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// One item's job, once its pod is up, DIND answers and its workspace is laid out.
+pub(super) struct Job<'a> {
+    pub(super) item: &'a RunItem,
+    pub(super) nonce: &'a str,
+    pub(super) pod: &'a Pod,
+    pub(super) config: &'a RunnerConfig,
+    pub(super) workspace: &'a Path,
+    /// A user's workflow, job by job; `None` for a scenario.
+    pub(super) plan: Option<&'a WorkflowPlan>,
+}
+
+/// What the pod's runner container is.
+pub(super) struct RunnerContainer {
+    pub(super) image: String,
+    /// Its command (`sh -c SCRIPT`), or `None` to idle until the harness execs into it.
+    pub(super) script: Option<String>,
+    /// A network the pod joins (the forge's), or `None` for the engine's default.
+    pub(super) network: Option<String>,
+}
+
+/// Who runs a Docker pod's jobs, and how a job gets to them: the platform's job-delivery
+/// seam, implemented in `delivery/` (act, a registered runner), held by [`DockerPlatform`]
+/// and asked for every item.
+pub(super) trait Delivery: Send + Sync {
+    /// Who runs the jobs (for the evidence, the reports and the items it cannot run).
+    fn kind(&self) -> Kind;
+    /// The runner container a pod needs for `config`.
+    fn runner(&self, p: &DockerPlatform, config: &RunnerConfig) -> RunnerContainer;
+    /// Runs `job` in its pod; the job's log and conclusion go into `run`.
+    fn run<'a>(&'a self, p: &'a DockerPlatform, job: Job<'a>, run: &'a mut PodRun) -> LocalBoxFuture<'a, Result<()>>;
 }

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::RunItem;
-use super::delivery::{ActDelivery, Delivery, ForgeDelivery};
-use super::docker::{Deadlines, DockerPlatform};
+use super::delivery::{ActDelivery, ForgeDelivery};
+use super::docker::{Deadlines, Delivery, DockerPlatform};
 use super::seam::{Facts, Phases, PlatformRun};
 use super::upgrade::UpgradePair;
 use crate::Progress;

@@ -96,6 +96,25 @@ where
     runs
 }
 
+/// What a user's workflow run job by job (or as the forge scheduled it) left to judge on
+/// the Docker platform: the joined log, succeeded only when every job did.
+pub(super) fn evidence(
+    executor: crate::executor::Kind,
+    dind: crate::docker::DindMode,
+    nonce: &str,
+    runs: &[JobRun],
+    log: String,
+) -> crate::scenario::Evidence {
+    crate::scenario::Evidence {
+        platform: crate::scenario::Platform::Docker,
+        executor,
+        dind,
+        nonce: nonce.to_owned(),
+        job_succeeded: runs.iter().all(|r| matches!(r.ending, JobEnding::Succeeded)),
+        log,
+    }
+}
+
 /// The rows of a workflow no job of which any runner here would pick: no pod started.
 pub(super) fn none_picked(item: &RunItem, config: &crate::config::RunnerConfig) -> Vec<JobRun> {
     let Some(Ok(plan)) = item.job_plan(config) else { return Vec::new() };

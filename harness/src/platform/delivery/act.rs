@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use futures_util::future::LocalBoxFuture;
 
-use super::{Delivery, Job, RunnerContainer};
 use crate::config::RunnerConfig;
 use crate::docker::images::ImageKind;
 use crate::docker::{Pod, archive};
 use crate::executor::{Executor, Kind};
 use crate::platform::RunItem;
-use crate::platform::docker::{DockerPlatform, PodRun};
+use crate::platform::docker::{Delivery, DockerPlatform, Job, PodRun, RunnerContainer};
 use crate::scenario::{Evidence, Platform};
 
 /// act in the runner container.
@@ -151,14 +150,7 @@ impl ActDelivery {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
             anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
         }
-        run.evidence = Some(Evidence {
-            platform: Platform::Docker,
-            executor: self.act.kind(),
-            dind: pod.mode,
-            nonce: nonce.to_owned(),
-            job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
-            log,
-        });
+        run.evidence = Some(crate::platform::jobs::evidence(self.act.kind(), pod.mode, nonce, &runs, log));
         run.jobs = runs;
         Ok(())
     }

@@ -14,7 +14,6 @@ use anyhow::{Context, Result, bail};
 
 use futures_util::future::LocalBoxFuture;
 
-use super::{Delivery, Job, RunnerContainer};
 use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
@@ -24,7 +23,7 @@ use crate::forge::dialect::Scope;
 use crate::forge::server::{self, RealSetup, Server, ServerSpec};
 use crate::forge::{Task, push};
 use crate::platform::RunItem;
-use crate::platform::docker::{DockerPlatform, PodRun};
+use crate::platform::docker::{Delivery, DockerPlatform, Job, PodRun, RunnerContainer};
 use crate::scenario::{Evidence, Platform};
 use crate::workflow::plan::WorkflowPlan;
 
@@ -257,14 +256,7 @@ impl ForgeDelivery {
         let log = crate::platform::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
         dind_alive(pod).await?;
-        run.evidence = Some(Evidence {
-            platform: Platform::Docker,
-            executor: Kind::Runner,
-            dind: pod.mode,
-            nonce: nonce.to_owned(),
-            job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
-            log,
-        });
+        run.evidence = Some(crate::platform::jobs::evidence(Kind::Runner, pod.mode, nonce, &runs, log));
         run.jobs = runs;
         Ok(())
     }
