@@ -148,13 +148,6 @@ pub struct Server {
     pub api: Forge,
 }
 
-/// The run's forge and the runner's image: what a platform needs to run jobs with a
-/// registered runner.
-pub struct RealSetup {
-    pub server: Server,
-    pub runner_image: String,
-}
-
 /// The last octet of the run's forge on the run's /24; items' own instances take the
 /// addresses from [`FIRST_OWN`] up; pods get theirs from the lower half (`ip_range`).
 const RUN_FORGE: u8 = 250;

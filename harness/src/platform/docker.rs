@@ -292,6 +292,7 @@ fn nonce_suffix(name: &str) -> String {
 }
 
 /// One item's job, once its pod is up, DIND answers and its workspace is laid out.
+#[derive(Clone, Copy)]
 pub(super) struct Job<'a> {
     pub(super) item: &'a RunItem,
     pub(super) nonce: &'a str,

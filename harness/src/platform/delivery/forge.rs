@@ -20,7 +20,7 @@ use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
 use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
 use crate::forge::dialect::Scope;
-use crate::forge::server::{self, RealSetup, Server, ServerSpec};
+use crate::forge::server::{self, Server, ServerSpec};
 use crate::forge::{Task, push};
 use crate::platform::RunItem;
 use crate::platform::docker::{Delivery, DockerPlatform, Job, PodRun, RunnerContainer};
@@ -42,14 +42,16 @@ impl ForgeDelivery {
         let spec = ServerSpec::new(forge.dialect, run_id, &forge.forge_image, &secret(run_id));
         let what = format!("start the run's {}", forge.dialect.name());
         let server = start_instance(docker, spec, out_dir, deadline).await.context(what)?;
-        Ok(Self { setup: RealSetup { server, runner_image: forge.runner_image.clone() } })
+        Ok(Self { server, runner_image: forge.runner_image.clone() })
     }
 }
 
 /// A runner registered with the run's forge: the pod's runner container runs the runner's
 /// image as the chart's does; each item's workspace is pushed and its jobs watched.
 pub(in crate::platform) struct ForgeDelivery {
-    setup: RealSetup,
+    /// The run's forge, with an admin and its token.
+    server: Server,
+    runner_image: String,
 }
 
 impl Delivery for ForgeDelivery {
@@ -60,15 +62,14 @@ impl Delivery for ForgeDelivery {
     /// The runner's image running what the chart's runner container runs, on the forge's network.
     fn runner(&self, _p: &DockerPlatform, config: &RunnerConfig) -> RunnerContainer {
         RunnerContainer {
-            image: self.setup.runner_image.clone(),
+            image: self.runner_image.clone(),
             script: Some(ForgejoRunner::pod_script(config)),
-            network: Some(self.setup.server.spec.network()),
+            network: Some(self.server.spec.network()),
         }
     }
 
     fn run<'a>(&'a self, p: &'a DockerPlatform, job: Job<'a>, run: &'a mut PodRun) -> LocalBoxFuture<'a, Result<()>> {
-        let Job { item, nonce, pod, config, workspace, plan } = job;
-        Box::pin(self.run_job(p, item, nonce, pod, config, workspace, plan, run))
+        Box::pin(self.run_job(p, job, run))
     }
 }
 
@@ -93,34 +94,23 @@ fn secret(run_id: &str) -> String {
 
 impl ForgeDelivery {
     /// One item's job with the real runner, once the pod is up and DIND answers: on the
-    /// run's Forgejo, or on one of its own when the item's fault stops it. A user's
-    /// workflow (`plan`) goes job by job, as with act.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_job(
-        &self,
-        p: &DockerPlatform,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        config: &RunnerConfig,
-        workspace: &Path,
-        plan: Option<&WorkflowPlan>,
-        run: &mut PodRun,
-    ) -> Result<()> {
-        let real = &self.setup;
-        if let Some(plan) = plan {
-            return self.jobs_on(p, &real.server, item, nonce, pod, config, workspace, plan, run).await;
+    /// run's forge, or on one of its own when the item's fault stops it. A user's workflow
+    /// (`plan`) goes through `pushed.rs`.
+    async fn run_job(&self, p: &DockerPlatform, job: Job<'_>, run: &mut PodRun) -> Result<()> {
+        let item = job.item;
+        if let Some(plan) = job.plan {
+            return self.jobs_on(p, &self.server, &job, plan, run).await;
         }
         let fault = item.variant.and_then(|v| v.fault);
         if !fault.is_some_and(|f| f.forgejo_change().own_instance) {
-            return self.job_on(p, &real.server, item, nonce, pod, config, workspace, run).await;
+            return self.job_on(p, &self.server, &job, run).await;
         }
         let t = Instant::now();
-        let spec = real.server.spec.own(&push::repo_name(&item.name));
+        let spec = self.server.spec.own(&push::repo_name(&item.name));
         let own = start_instance(&p.docker, spec, &p.out_dir, Duration::from_secs(180)).await?;
         run.phases.push(("own forgejo".into(), t.elapsed().as_secs_f64()));
         p.say(&item.name, format!("a Forgejo of its own: {}", own.spec.container()));
-        let result = self.job_on(p, &own, item, nonce, pod, config, workspace, run).await;
+        let result = self.job_on(p, &own, &job, run).await;
         if let Err(e) = own.remove(&p.docker).await {
             run.notes.push(format!("cleanup: {e:#}"));
         }
@@ -129,18 +119,8 @@ impl ForgeDelivery {
 
     /// The configuration where the chart mounts it, registration to one repository, the
     /// push, the watch with the fault's hook; the jobs' logs become the evidence.
-    #[allow(clippy::too_many_arguments)]
-    async fn job_on(
-        &self,
-        p: &DockerPlatform,
-        server: &Server,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        config: &RunnerConfig,
-        workspace: &Path,
-        run: &mut PodRun,
-    ) -> Result<()> {
+    async fn job_on(&self, p: &DockerPlatform, server: &Server, job: &Job<'_>, run: &mut PodRun) -> Result<()> {
+        let Job { item, nonce, pod, config, workspace, .. } = *job;
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.forgejo_change()).unwrap_or_default();
         let (api, owner) = (&server.api, server.spec.admin.as_str());
@@ -203,21 +183,17 @@ impl ForgeDelivery {
         Ok(())
     }
 
-    /// A user's workflow job by job (see `jobs.rs`): each job's own workflow file
-    /// committed as the only one and pushed, its run watched; one row per job.
-    #[allow(clippy::too_many_arguments)]
+    /// A user's workflow: scheduled by the forge where it lists the jobs nobody took, else
+    /// job by job (each job's own file pushed alone); one row per job either way.
     async fn jobs_on(
         &self,
         p: &DockerPlatform,
         server: &Server,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        config: &RunnerConfig,
-        workspace: &Path,
+        job: &Job<'_>,
         plan: &WorkflowPlan,
         run: &mut PodRun,
     ) -> Result<()> {
+        let Job { item, nonce, pod, config, workspace, .. } = *job;
         let (api, owner) = (&server.api, server.spec.admin.as_str());
         let repo = self.register(p, server, item, pod, config, ForgejoChange::default(), run).await?;
         let t = Instant::now();
