@@ -38,6 +38,10 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
         Target::Docker(_) => crate::scenario::Platform::Docker,
         Target::Kind(_) => crate::scenario::Platform::Kind,
     };
+    let mut executor = executor;
+    if let Target::Kind(opts) = &target {
+        executor.not_registrable = crate::platform::kind::registration_gap(&opts.chart);
+    }
     let decided = executor.decide(&docker::connect().await?, on, &progress).await?;
     let line = decided.describe();
     let cleanup = Cleanup::of(&target);
@@ -59,8 +63,7 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
             Target::Kind(mut opts) => {
                 let items = std::mem::take(&mut opts.items);
                 let run_id = opts.run_id.clone();
-                let real = decided.forge.as_ref().map(|f| (f.runner_image.clone(), f.forge_image.clone()));
-                let platform = crate::platform::kind::prepare(opts, executor, &line, real, progress);
+                let platform = crate::platform::kind::prepare(opts, executor, &line, decided.forge.clone(), progress);
                 let platform = platform.await?;
                 drive(platform, &items, &run_id, start, &progress).await
             }
@@ -101,20 +104,18 @@ impl Cleanup {
     }
 
     async fn interrupted(&self, progress: &Progress) {
-        match &self.cluster {
-            None => self.sweep(progress).await,
-            Some((cluster, keep)) => {
-                crate::platform::kind::interrupted_cleanup(cluster, &self.run_id, *keep, progress).await
-            }
+        if let Some((cluster, keep)) = &self.cluster {
+            crate::platform::kind::interrupted_cleanup(cluster, &self.run_id, *keep, progress).await
         }
+        // The engine's things of the run: pods, volumes, networks, a forge beside a cluster
+        // (kind's nodes carry no run label: a kept cluster stays).
+        self.sweep(progress).await
     }
 
     /// After an error the kind platform has torn down what it could; the engine's
-    /// containers of the run go here.
+    /// containers of the run (a forge beside the cluster among them) go here.
     async fn failed(&self, progress: &Progress) {
-        if self.cluster.is_none() {
-            self.sweep(progress).await;
-        }
+        self.sweep(progress).await;
     }
 
     async fn sweep(&self, progress: &Progress) {

@@ -3,7 +3,7 @@
 //! a forge is the real thing; act is the stand-in where none can be had. `auto` takes, in
 //! order: forgejo-runner and Forgejo where both images are here or can be pulled; else
 //! Gitea and its runner where their tools are built (the loop this machine can build from
-//! Go modules, Docker platform); else act.
+//! Go modules); else act.
 
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub struct Request {
     pub forge_image: Option<ImageSpec>,
     /// The run validates in-place upgrades, which a registered runner does not do yet.
     pub upgrades: bool,
+    /// Why a registered runner cannot run on this run's platform and chart, where it cannot
+    /// (a chart whose registration needs what the cluster lacks).
+    pub not_registrable: Option<String>,
 }
 
 /// Why upgrades run with act: the runner's registration would not survive the pod's
@@ -116,7 +119,7 @@ impl Decided {
     fn runner(setup: ForgeSetup, platform: Platform, auto: bool) -> Self {
         let place = match platform {
             Platform::Docker => "in the pod's runner container",
-            Platform::Kind => "in the runner chart, the forge from its Helm chart",
+            Platform::Kind => "in the chart's runner container, registered by the chart, the forge beside the cluster",
         };
         let why = format!(
             "{}{} {place}, registered with {}; one forge for this run",
@@ -160,6 +163,12 @@ impl Request {
                 _ => Ok(Decided::act(format!("auto: {UPGRADES_WITH_ACT}"))),
             };
         }
+        if let Some(why) = &self.not_registrable {
+            return match self.choice {
+                Choice::Runner => Err(crate::user_error!("--executor runner: {why}; use --executor act")),
+                _ => Ok(Decided::act(format!("auto: {why}"))),
+            };
+        }
         let auto = self.choice == Choice::Auto;
         let mut missing = Vec::new();
         if self.forge != ForgeChoice::Gitea {
@@ -169,7 +178,7 @@ impl Request {
             }
         }
         if self.forge != ForgeChoice::Forgejo {
-            match self.gitea(docker, platform, progress).await? {
+            match self.gitea(docker, progress).await? {
                 Ok(setup) => return Ok(Decided::runner(setup, platform, auto)),
                 Err(why) => missing.push(format!("Gitea: {why}")),
             }
@@ -205,17 +214,7 @@ impl Request {
     /// Gitea and its runner built here (the runner may be `--runner-image`, the forge
     /// `--forge-image`). `auto` takes it only where the tools are built; asked for, they are
     /// built now.
-    async fn gitea(
-        &self,
-        docker: &Docker,
-        platform: Platform,
-        progress: &Progress,
-    ) -> Result<std::result::Result<ForgeSetup, String>> {
-        if platform == Platform::Kind {
-            return Ok(Err("the loop built from Go modules runs on the Docker platform so far (on kind the \
-                           forge needs cluster DNS and Services, which the offline node image lacks)"
-                .into()));
-        }
+    async fn gitea(&self, docker: &Docker, progress: &Progress) -> Result<std::result::Result<ForgeSetup, String>> {
         if self.choice == Choice::Auto
             && let Err(why) = crate::forge::image::tools_built()
         {

@@ -153,19 +153,25 @@ impl Forge {
         Ok(serde_json::from_str::<R>(&text).with_context(|| format!("repository answer {text}"))?.full_name)
     }
 
-    /// `POST /api/v1/orgs` then `POST /api/v1/orgs/{org}/repos`: a public repository of an
+    /// `POST /api/v1/orgs`: a public organisation, or the one of that name already there (a
+    /// second run against a kept instance).
+    pub async fn create_org(&self, org: &str) -> Result<()> {
+        let body = serde_json::json!({ "username": org, "visibility": "public" });
+        let (status, text) = self.call(Method::POST, "/api/v1/orgs", Some(body)).await?;
+        if status != StatusCode::CREATED && status != StatusCode::UNPROCESSABLE_ENTITY {
+            bail!("POST /api/v1/orgs: HTTP {status}: {}", text.trim());
+        }
+        Ok(())
+    }
+
+    /// [`Forge::create_org`] then `POST /api/v1/orgs/{org}/repos`: a public repository of an
     /// organisation (the `actions` organisation serves `uses: actions/NAME@REF`).
     pub async fn create_org_repo(&self, org: &str, name: &str) -> Result<String> {
         #[derive(Deserialize)]
         struct R {
             full_name: String,
         }
-        let body = serde_json::json!({ "username": org, "visibility": "public" });
-        let (status, text) = self.call(Method::POST, "/api/v1/orgs", Some(body)).await?;
-        // 422: it exists already (a second run against a kept instance).
-        if status != StatusCode::CREATED && status != StatusCode::UNPROCESSABLE_ENTITY {
-            bail!("POST /api/v1/orgs: HTTP {status}: {}", text.trim());
-        }
+        self.create_org(org).await?;
         let body = serde_json::json!({ "name": name, "private": false, "auto_init": false, "default_branch": "main" });
         let path = format!("/api/v1/orgs/{org}/repos");
         Ok(self.json::<R>(Method::POST, &path, Some(body), StatusCode::CREATED).await?.full_name)

@@ -45,6 +45,11 @@ pub struct ServerSpec {
     pub instance: Option<String>,
     /// The forge's fixed address on the run's network, known once the network exists.
     pub address: Option<std::net::Ipv4Addr>,
+    /// Beside a kind cluster: the forge published on the nodes' network's gateway (this
+    /// host) at this address, which is its URL, so pods reach it through their node as a
+    /// cluster reaches a forge outside it. (kind's network has no IPv4 subnet of its own to
+    /// give the forge a fixed address on.)
+    pub beside: Option<std::net::SocketAddrV4>,
 }
 
 impl ServerSpec {
@@ -57,6 +62,7 @@ impl ServerSpec {
             password: password.into(),
             instance: None,
             address: None,
+            beside: None,
         }
     }
 
@@ -87,6 +93,9 @@ impl ServerSpec {
     /// the engine's embedded DNS, but reaches the address through DIND's NAT, as a job on a
     /// cluster reaches a Service through cluster DNS.
     pub fn internal_url(&self) -> String {
+        if let Some(at) = self.beside {
+            return format!("http://{at}");
+        }
         match self.address {
             Some(ip) => format!("http://{ip}:{HTTP_PORT}"),
             None => format!("http://{}:{HTTP_PORT}", self.container()),
@@ -100,7 +109,10 @@ impl ServerSpec {
     /// The container: on the run's network, 3000 published on 127.0.0.1 only.
     pub fn body(&self) -> ContainerCreateBody {
         let port = format!("{HTTP_PORT}/tcp");
-        let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+        let binding = match self.beside {
+            Some(at) => PortBinding { host_ip: Some(at.ip().to_string()), host_port: Some(at.port().to_string()) },
+            None => PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) },
+        };
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.app_ini().env()),
@@ -195,8 +207,11 @@ pub async fn start(docker: &Docker, mut spec: ServerSpec, deadline: Duration) ->
     let opts = CreateContainerOptionsBuilder::default().name(&spec.container()).build();
     docker.create_container(Some(opts), spec.body()).await.with_context(|| format!("create {}", spec.container()))?;
     docker.start_container(&spec.container(), None).await.with_context(|| format!("start {}", spec.container()))?;
-    let port = published_port(docker, &spec.container()).await?;
-    let anon = Forge::new(spec.dialect, &format!("http://127.0.0.1:{port}"), Auth::None);
+    let base = match spec.beside {
+        Some(at) => format!("http://{at}"),
+        None => format!("http://127.0.0.1:{}", published_port(docker, &spec.container()).await?),
+    };
+    let anon = Forge::new(spec.dialect, &base, Auth::None);
     anon.wait_ready(deadline).await.with_context(|| format!("{}'s API", spec.dialect.name()))?;
     let cmd = spec.admin_command();
     let env = [format!("{PASSWORD_ENV}={}", spec.password)];
@@ -285,6 +300,18 @@ mod tests {
         let own = placed.own("x");
         let last = own.address.expect("address").octets()[3];
         assert!((FIRST_OWN..RUN_FORGE).contains(&last), "{last}");
+    }
+
+    #[test]
+    fn beside_a_cluster_the_forge_is_published_on_the_nodes_gateway_which_is_its_url() {
+        let at = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(172, 18, 0, 1), 41234);
+        let spec = ServerSpec { beside: Some(at), ..ServerSpec::new(&Gitea, "r1", "img", "pw") };
+        assert_eq!(spec.internal_url(), "http://172.18.0.1:41234");
+        let host = spec.body().host_config.expect("host");
+        let bindings = host.port_bindings.expect("ports");
+        let b = &bindings["3000/tcp"].as_ref().expect("bound")[0];
+        assert_eq!((b.host_ip.as_deref(), b.host_port.as_deref()), (Some("172.18.0.1"), Some("41234")));
+        assert!(spec.app_ini().env().contains(&"GITEA__server__ROOT_URL=http://172.18.0.1:41234/".to_owned()));
     }
 
     #[test]

@@ -45,6 +45,19 @@ const STUCK_REASONS: &[&str] = &[
 
 pub fn pod_state(pod: &Value) -> PodState {
     let status = &pod["status"];
+    // An init container that ended in error: the pod is not started until it succeeds,
+    // and it fails the same way on every retry (a refused registration, a bad command).
+    for c in status["initContainerStatuses"].as_array().into_iter().flatten() {
+        let ended = &c["state"]["terminated"];
+        if ended["exitCode"].as_i64().is_some_and(|code| code != 0) {
+            return PodState::Stuck(Stuck {
+                container: c["name"].as_str().unwrap_or("?").to_owned(),
+                reason: ended["reason"].as_str().unwrap_or("Error").to_owned(),
+                message: format!("exited {}", ended["exitCode"]),
+                image: c["image"].as_str().unwrap_or("?").to_owned(),
+            });
+        }
+    }
     let statuses =
         ["initContainerStatuses", "containerStatuses"].iter().flat_map(|k| status[*k].as_array().into_iter().flatten());
     for c in statuses {
@@ -105,6 +118,17 @@ mod tests {
         let PodState::Stuck(s) = pod_state(&p) else { panic!("not stuck") };
         assert_eq!((s.container.as_str(), s.image.as_str()), ("dind", "docker.io/forgejo-e2e/dind:x"));
         assert!(s.to_string().contains("ImagePullBackOff: Back-off pulling image"), "{s}");
+    }
+
+    #[test]
+    fn an_init_container_that_ended_in_error_is_stuck_at_once() {
+        let p = json!({"status": {"phase": "Pending", "initContainerStatuses": [{"name": "register", "image": "r",
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}});
+        let PodState::Stuck(s) = pod_state(&p) else { panic!("not stuck") };
+        assert_eq!((s.container.as_str(), s.reason.as_str(), s.message.as_str()), ("register", "Error", "exited 1"));
+        let done = json!({"status": {"phase": "Pending", "initContainerStatuses": [{"name": "register", "image": "r",
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}});
+        assert!(matches!(pod_state(&done), PodState::Pending(_)));
     }
 
     #[test]

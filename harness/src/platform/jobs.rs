@@ -96,9 +96,10 @@ where
     runs
 }
 
-/// What a user's workflow run job by job (or as the forge scheduled it) left to judge on
-/// the Docker platform: the joined log, succeeded only when every job did.
+/// What a user's workflow run job by job (or as the forge scheduled it) left to judge:
+/// the joined log, succeeded only when every job did.
 pub(super) fn evidence(
+    platform: crate::scenario::Platform,
     executor: crate::executor::Kind,
     dind: crate::docker::DindMode,
     nonce: &str,
@@ -106,7 +107,7 @@ pub(super) fn evidence(
     log: String,
 ) -> crate::scenario::Evidence {
     crate::scenario::Evidence {
-        platform: crate::scenario::Platform::Docker,
+        platform,
         executor,
         dind,
         nonce: nonce.to_owned(),

@@ -65,6 +65,7 @@ impl Dialect for Gitea {
     fn registration_token(&self, scope: Scope<'_>) -> (Method, String) {
         let path = match scope {
             Scope::Instance => "/api/v1/admin/actions/runners/registration-token".to_owned(),
+            Scope::Org(org) => format!("/api/v1/orgs/{org}/actions/runners/registration-token"),
             Scope::Repo { owner, repo } => format!("/api/v1/repos/{owner}/{repo}/actions/runners/registration-token"),
         };
         (Method::POST, path)

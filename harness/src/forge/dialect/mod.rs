@@ -18,8 +18,11 @@ use super::job::Task;
 /// Who may register a runner with a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
-    /// Every repository of the instance (the kind platform's chart-registered runner).
+    /// Every repository of the instance.
     Instance,
+    /// Every repository of one organisation (the kind platform's chart-registered runner:
+    /// one organisation per chart install, so installs never take each other's jobs).
+    Org(&'a str),
     /// One repository: its runner takes only its jobs, so parallel pods never take each other's.
     Repo { owner: &'a str, repo: &'a str },
 }

@@ -150,7 +150,8 @@ impl ActDelivery {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
             anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
         }
-        run.evidence = Some(crate::platform::jobs::evidence(self.act.kind(), pod.mode, nonce, &runs, log));
+        run.evidence =
+            Some(crate::platform::jobs::evidence(Platform::Docker, self.act.kind(), pod.mode, nonce, &runs, log));
         run.jobs = runs;
         Ok(())
     }

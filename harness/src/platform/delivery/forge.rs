@@ -232,7 +232,8 @@ impl ForgeDelivery {
         let log = crate::platform::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
         dind_alive(pod).await?;
-        run.evidence = Some(crate::platform::jobs::evidence(Kind::Runner, pod.mode, nonce, &runs, log));
+        run.evidence =
+            Some(crate::platform::jobs::evidence(Platform::Docker, Kind::Runner, pod.mode, nonce, &runs, log));
         run.jobs = runs;
         Ok(())
     }

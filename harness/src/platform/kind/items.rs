@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::release::{Release, exec_args};
+use super::release::{NeverReady, Release, exec_args};
 use super::{KindPlatform, RELEASE, one_line};
 use crate::config::RunnerConfig;
 use crate::docker::archive;
@@ -112,12 +112,19 @@ impl KindPlatform {
         let values = super::real::registered_otherwise(&self.values, forgejo, &self.job_image);
         let release = self.install(&namespace, &self.chart, &values, change, deadlines).await;
         let release = match release {
-            // The chart's pre-install hook is the registration: its failure is the refusal.
-            Err(e) if forgejo.wrong_registration_token && format!("{e:#}").contains("pre-install") => {
+            // The chart's registration (the test chart's `register` init container) ending
+            // in error is the refusal; its last lines say the forge's words.
+            Err(e)
+                if forgejo.wrong_registration_token
+                    && e.downcast_ref::<NeverReady>().is_some_and(|n| n.stuck.container == "register") =>
+            {
+                let pod = e.downcast_ref::<NeverReady>().map(|n| n.pod.clone()).unwrap_or_default();
+                let args = ["--namespace", namespace.as_str(), "logs", pod.as_str(), "-c", "register", "--tail", "3"];
+                let said = self.kubectl().run(&args, Duration::from_secs(20)).await.unwrap_or_default();
                 anyhow::bail!(
-                    "{}: the chart's registration hook failed ({})",
+                    "{}: the runner's registration in pod {pod} failed: {}",
                     crate::fault::REGISTRATION_REFUSED,
-                    one_line(&format!("{e:#}"))
+                    one_line(&self.redacted(said))
                 )
             }
             r => r?,
@@ -267,7 +274,7 @@ impl KindPlatform {
     /// manifests and the hook's logs carry it): a bundle never holds a secret.
     fn redacted(&self, text: String) -> String {
         match self.real.as_ref() {
-            Some(real) => super::real::redact(text, &real.registration_token),
+            Some(forge) => forge.redact(text),
             None => text,
         }
     }

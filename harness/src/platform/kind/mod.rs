@@ -1,9 +1,11 @@
 //! The kind platform, carried out on the local kind cluster: the runner chart installed with
 //! helm and the values generated from the typed configuration; the chart's pod (runner
 //! container, privileged DIND sidecar, shared `/certs`, the service-account token) runs every
-//! item. Offline, act — the named stand-in for forgejo-runner — executes each workflow in
-//! the chart's runner container through `kubectl exec`, against the sidecar's DIND on
-//! 127.0.0.1:2376 with the certificates the chart mounted. Judged like the Docker platform.
+//! item. With a registered runner (`real.rs`) the chart's runner container runs the runner's
+//! image with the `config.yaml` the chart rendered, and jobs reach it only through the forge
+//! beside the cluster; with act, the stand-in, each workflow runs in the chart's runner
+//! container through `kubectl exec`, against the sidecar's DIND on 127.0.0.1:2376 with the
+//! certificates the chart mounted. Judged like the Docker platform.
 
 mod items;
 mod node;
@@ -73,8 +75,8 @@ pub struct KindPlatform {
     /// Runs the jobs in the chart's runner container (act, offline), or names the real
     /// runner, which takes them from `real`.
     executor: Box<dyn crate::executor::Executor>,
-    /// The run's Forgejo in the cluster, when forgejo-runner runs the jobs.
-    real: Option<real::KindForgejo>,
+    /// The run's forge beside the cluster, when a registered runner runs the jobs.
+    real: Option<real::KindForge>,
     /// `docker save` of the job image, made once.
     image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
     artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
@@ -128,21 +130,18 @@ impl KindPlatform {
 }
 
 /// Helm, the render check, the cluster (up or reused), the nodes' sysctl and the run's
-/// header: the kind platform ready for its items. With `real_images` (runner, Forgejo),
-/// both are loaded into the cluster and Forgejo installed from its chart.
+/// header: the kind platform ready for its items. With a `forge`, the runner's image is
+/// loaded into the cluster and the forge started beside it.
 pub async fn prepare(
     opts: KindRunOptions,
     executor: Box<dyn crate::executor::Executor>,
     executor_line: &str,
-    real_images: Option<(String, String)>,
+    forge: Option<crate::executor::choice::ForgeSetup>,
     progress: Progress,
 ) -> Result<KindPlatform> {
     let docker = crate::docker::connect().await?;
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
-    if real_images.is_some() {
-        real_refusals(&opts)?;
-    }
-    let kind_opts = kind_options(&opts, real_images.is_some())?;
+    let kind_opts = kind_options(&opts, forge.is_some())?;
     // The render check before any cluster: a chart that does not render is one line, fast.
     render_first(&helm, &opts, &kind_opts, &progress)?;
     let t = Instant::now();
@@ -155,14 +154,16 @@ pub async fn prepare(
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
-    let real = match real_images {
+    let real = match forge {
         None => None,
-        Some((runner, forgejo)) => {
+        Some(forge) => {
             let t = Instant::now();
-            let started = start_real(&cluster, &helm, &opts.run_id, (&runner, &forgejo), &out_dir, &progress);
-            match progress.step("load the real runner's images, install Forgejo from its chart", started).await {
+            let started = real::KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
+            let what = format!("load the runner's image, start {} beside the cluster", forge.dialect.name());
+            match progress.step(&what, started).await {
                 Ok(r) => {
-                    setup.push(("forgejo".to_owned(), t.elapsed().as_secs_f64()));
+                    progress.say(format!("{} beside the cluster at {}", forge.dialect.name(), r.url()));
+                    setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
                     Some(r)
                 }
                 Err(e) => {
@@ -289,12 +290,18 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
     let cluster = &env.cluster;
     if keep {
         env.progress.say(format!(
-            "kept: cluster {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  (remove: cargo xtask cluster down --name {})",
+            "kept: cluster {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  (remove: cargo xtask cluster down --name {}{})",
             cluster.name,
             cluster.kubectl.kubeconfig.display(),
-            cluster.name
+            cluster.name,
+            if env.real.is_some() { format!("; the forge beside it: docker rm -f fe2e-{}-forge", env.run_id) } else { String::new() }
         ));
         return Ok(());
+    }
+    if let Some(forge) = &env.real
+        && let Err(e) = forge.remove().await
+    {
+        env.progress.say(format!("could not remove the forge beside the cluster: {e:#}"));
     }
     if !keep_cluster && cluster.created {
         // The cluster goes, and everything in it.
@@ -339,50 +346,6 @@ async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
         });
     }
     lines
-}
-
-/// What the real runner on kind is not built for, each one line before anything is made.
-fn real_refusals(opts: &KindRunOptions) -> Result<()> {
-    if chart_name(&opts.chart).is_some_and(|(name, _)| name == TEST_CHART) {
-        return Err(user_error!(
-            "--executor forgejo-runner on kind needs the wrenix chart's registration hook, which the project's \
-             test chart {} does not have: give --chart oci://codeberg.org/wrenix/helm-charts/forgejo-runner \
-             --chart-version 0.4.38, or a checkout of it with --chart DIR",
-            opts.chart
-        ));
-    }
-    if !opts.upgrades.is_empty() {
-        return Err(user_error!(
-            "chart upgrades with --executor forgejo-runner are built for the Docker platform only so far: on kind use \
-             --executor act"
-        ));
-    }
-    Ok(())
-}
-
-/// Both images into the cluster's nodes, then Forgejo from its chart.
-async fn start_real(
-    cluster: &Cluster,
-    helm: &std::path::Path,
-    run_id: &str,
-    (runner, forgejo): (&str, &str),
-    out_dir: &std::path::Path,
-    progress: &Progress,
-) -> Result<real::KindForgejo> {
-    cluster.load_image(runner, progress).await?;
-    cluster.load_image(forgejo, progress).await?;
-    let password = crate::sys::fresh_hex(run_id, 16);
-    let install = real::ForgejoInstall {
-        kubectl: &cluster.kubectl,
-        helm,
-        run_id,
-        password: &password,
-        image: forgejo,
-        runner_image: runner,
-        out_dir,
-        progress,
-    };
-    install.start().await
 }
 
 /// After the platform failed to start: the cluster goes if the run made it and may not
@@ -450,6 +413,20 @@ fn render_first(
     }
     progress.say(format!("render check of {}: {} findings", opts.chart, report.findings.len()));
     Ok(())
+}
+
+/// Why a runner cannot be registered by `chart` on this cluster, if it cannot: the wrenix
+/// chart registers in a pre-install hook Job whose kubectl writes `.runner` into a Secret
+/// through the `kubernetes` Service, which needs kube-proxy, not in the offline node image
+/// yet (and a kubectl image). The project's test chart registers in its pod.
+pub fn registration_gap(chart: &str) -> Option<String> {
+    if chart_name(chart).is_some_and(|(name, _)| name == TEST_CHART) {
+        return None;
+    }
+    Some(format!(
+        "the chart {chart} registers its runner in a hook Job that reaches the cluster's API through the \
+         `kubernetes` Service, and this offline kind cluster has no kube-proxy yet"
+    ))
 }
 
 /// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.

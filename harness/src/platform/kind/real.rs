@@ -1,200 +1,130 @@
-//! The kind platform with the real runner (`--executor forgejo-runner`): Forgejo from its
-//! Helm chart in namespace `forgejo` (its in-cluster URL is the runner's instance and every
-//! job's `github.server_url`), reached by the harness through `kubectl port-forward`; the
-//! runner chart's pod on the runner's own image, registered by the chart's hook with an
-//! instance-wide token; per item a repository, the workspace pushed, the run watched, the
-//! jobs' logs judged by the same checks as act's.
-//!
-//! Like the Docker platform's real path, this needs images this project's CI cannot have:
-//! its parts are unit-tested and the push/watch is the one tested against the fake Forgejo.
+//! The kind platform with a registered runner: the run's forge (Gitea built here, or
+//! Forgejo from its image) runs **beside the cluster**, a container on the nodes' Docker
+//! network at a fixed address, as a team's forge lives outside the cluster its runners run
+//! in; pods reach it through their node, with no cluster DNS or Service in the way. The
+//! chart's pod runs the runner's own image with the `config.yaml` the chart rendered,
+//! registered by the chart's own mechanism against an organisation of its install's (so
+//! two installs never take each other's jobs); per item a repository in that organisation,
+//! the workspace pushed, the run watched, the jobs' logs judged by the same checks as act's.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::KindPlatform;
 use super::release::Release;
+use crate::Progress;
+use crate::cluster::Cluster;
 use crate::config::{ChartValues, RunnerConfig};
 use crate::executor::Kind;
+use crate::executor::choice::ForgeSetup;
 use crate::fault::{Deadlines, ForgejoChange, Hook};
-use crate::forge::dialect::{Forgejo, Scope};
-use crate::forge::{Auth, Forge, Task, push};
+use crate::forge::dialect::Scope;
+use crate::forge::server::{self, Server, ServerSpec};
+use crate::forge::{Forge, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
-use crate::process::{Kubectl, run_with};
 use crate::scenario::{Evidence, Platform};
-use crate::{Progress, user_error};
 
-/// Where the Forgejo chart goes: `kind::FORGEJO_URL` names it.
-pub const NAMESPACE: &str = "forgejo";
-const RELEASE: &str = "forgejo";
-/// The admin the Forgejo values make (`gitea.admin.username`).
-const ADMIN: &str = "e2e-admin";
-
-/// The run's Forgejo in the cluster, and the port-forward the harness reaches it through
-/// (ended when this is dropped).
-pub struct KindForgejo {
-    /// The API as the admin's token, through the port-forward.
-    pub api: Forge,
-    /// The instance-wide registration token the runner chart's hook registers with.
-    pub registration_token: String,
+/// The run's forge beside the cluster, and the runner image the chart's pod runs.
+pub struct KindForge {
+    server: Server,
     pub runner_image: String,
-    /// The admin's password, for a token of less scope (a fault's push).
-    password: String,
-    _forward: tokio::process::Child,
+    /// Every registration token handed out, kept out of bundles.
+    issued: std::sync::Mutex<Vec<String>>,
 }
 
-impl KindForgejo {
-    /// A client whose token may only read repositories (a push with it is refused).
-    pub(super) async fn read_only(&self) -> Result<Forge> {
-        let basic = self.api.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.clone() });
-        let token = basic.create_token(ADMIN, "forgejo-e2e-read-only", &["read:repository"]).await?;
-        Ok(self.api.with_auth(Auth::Token(token)))
+impl KindForge {
+    /// The runner's image into the nodes, then the forge on the nodes' network (at most
+    /// `deadline` until its API answers) serving `actions/checkout@v4` itself.
+    pub async fn start(
+        cluster: &Cluster,
+        run_id: &str,
+        setup: &ForgeSetup,
+        out_dir: &Path,
+        progress: &Progress,
+    ) -> Result<Self> {
+        cluster.load_image(&setup.runner_image, progress).await?;
+        let docker = crate::docker::connect().await?;
+        let at = beside(&docker, &cluster.name).await?;
+        let password = crate::sys::fresh_hex(run_id, 16);
+        let spec =
+            ServerSpec { beside: Some(at), ..ServerSpec::new(setup.dialect, run_id, &setup.forge_image, &password) };
+        let server = server::start(&docker, spec, Duration::from_secs(120)).await?;
+        let dir = out_dir.join("actions-checkout");
+        crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
+        Ok(Self { server, runner_image: setup.runner_image.clone(), issued: Default::default() })
+    }
+
+    /// The URL the chart's runner registers against and jobs clone from.
+    pub fn url(&self) -> String {
+        self.server.spec.internal_url()
+    }
+
+    /// The API as the admin.
+    pub fn api(&self) -> &Forge {
+        &self.server.api
+    }
+
+    /// The organisation an install's runner serves, made now, and a registration token for it.
+    pub async fn registration_token(&self, namespace: &str) -> Result<String> {
+        let org = org_of(namespace);
+        self.server.api.create_org(&org).await?;
+        let token = self.server.api.registration_token(Scope::Org(&org)).await?;
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
+        Ok(token)
+    }
+
+    /// `text` without any registration token this run handed out.
+    pub(super) fn redact(&self, text: String) -> String {
+        let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        issued.iter().fold(text, |text, token| redact(text, token))
+    }
+
+    /// Removes the forge's container and network: everything on the engine labelled with
+    /// the run (kind's nodes carry no run label).
+    pub async fn remove(&self) -> Result<()> {
+        let docker = crate::docker::connect().await?;
+        crate::docker::sweep(&docker, crate::docker::labels::RUN, &self.server.spec.run_id).await?;
+        Ok(())
     }
 }
 
-/// What starting the run's Forgejo needs.
-pub struct ForgejoInstall<'a> {
-    pub kubectl: &'a Kubectl,
-    pub helm: &'a Path,
-    pub run_id: &'a str,
-    /// The admin's password the chart sets (never written to a report).
-    pub password: &'a str,
-    /// Forgejo's image, already on the cluster's nodes.
-    pub image: &'a str,
-    pub runner_image: &'a str,
-    pub out_dir: &'a Path,
-    pub progress: &'a Progress,
-}
-
-impl ForgejoInstall<'_> {
-    /// Forgejo's chart installed and answering, an API token, the checkout action served,
-    /// and a registration token.
-    pub async fn start(self) -> Result<KindForgejo> {
-        self.own_namespace().await?;
-        let values = self.out_dir.join("forgejo-values.yaml");
-        std::fs::write(&values, forgejo_values(self.password, self.image)?)?;
-        let v = crate::kind::Versions::load()?;
-        let t = Instant::now();
-        let install = [
-            "upgrade",
-            "--install",
-            RELEASE,
-            &v.forgejo_chart.reference,
-            "--version",
-            &v.forgejo_chart.version,
-            "--namespace",
-            NAMESPACE,
-            "--values",
-            &values.to_string_lossy(),
-            "--wait",
-            "--timeout",
-            "10m",
-        ]
-        .map(String::from);
-        let mut cmd = tokio::process::Command::new(self.helm);
-        cmd.args(install).arg("--kubeconfig").arg(&self.kubectl.kubeconfig);
-        let what = format!("helm install {} {}", v.forgejo_chart.reference, v.forgejo_chart.version);
-        let out = run_with(cmd, &what, Duration::from_secs(660), None, |_| {}, Some(self.progress)).await;
-        // They hold the admin's password: not left beside the run's reports.
-        let _ = std::fs::remove_file(&values);
-        let out = out?;
-        anyhow::ensure!(out.success, "{what}: {}", out.tail(3));
-        self.progress.say(format!("Forgejo installed in {:.1}s", t.elapsed().as_secs_f64()));
-        let (forward, port) = port_forward(self.kubectl).await?;
-        // Forgejo from its Helm chart: the kind platform's forge so far.
-        let anon = Forge::new(&Forgejo, &format!("http://127.0.0.1:{port}"), Auth::None);
-        anon.wait_ready(Duration::from_secs(60)).await.context("Forgejo's API through the port-forward")?;
-        let basic = anon.with_auth(Auth::Basic { user: ADMIN.into(), password: self.password.into() });
-        let scopes = ["write:repository", "write:admin", "write:organization", "write:user"];
-        let api = anon.with_auth(Auth::Token(basic.create_token(ADMIN, "forgejo-e2e", &scopes).await?));
-        crate::forge::actions::serve_checkout(&api, ADMIN, &self.out_dir.join("actions-checkout")).await?;
-        let registration_token = api.registration_token(Scope::Instance).await?;
-        Ok(KindForgejo {
-            api,
-            registration_token,
-            runner_image: self.runner_image.to_owned(),
-            password: self.password.to_owned(),
-            _forward: forward,
-        })
+/// The organisation of the install in `namespace`: a forge's user names are at most 40
+/// characters, so a long namespace keeps its head and a hash of the whole.
+pub(super) fn org_of(namespace: &str) -> String {
+    if namespace.len() <= 40 {
+        return namespace.to_owned();
     }
-
-    /// Namespace `forgejo`, labelled with the run so its teardown removes it; one the run
-    /// did not make is the user's and is refused, never touched.
-    async fn own_namespace(&self) -> Result<()> {
-        let field = format!("metadata.name={NAMESPACE}");
-        let found = self.kubectl.json(&["get", "namespaces", "--field-selector", &field]).await?;
-        if let Some(ns) = found["items"].as_array().and_then(|items| items.first()) {
-            let run = ns["metadata"]["labels"]["io.forgejo-e2e.run"].as_str().unwrap_or("");
-            if run != self.run_id {
-                return Err(user_error!(
-                    "namespace {NAMESPACE} already exists in this cluster and is not this run's: the real runner's \
-                     Forgejo goes there (its in-cluster URL names it); use another cluster (--cluster NAME), or \
-                     delete it if it is a harness leftover"
-                ));
-            }
-            return Ok(());
-        }
-        let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}});
-        self.kubectl.apply(&ns.to_string()).await
-    }
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(namespace.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", namespace[..31].trim_end_matches('-'))
 }
 
-/// `fixtures/kind/forgejo-values.yaml` with the run's admin password and `image` (loaded
-/// into the cluster) as the chart's image: in full, rootless only when its tag says so.
-pub(super) fn forgejo_values(password: &str, image: &str) -> Result<String> {
-    let mut values: serde_yaml::Value = serde_yaml::from_str(&crate::kind::forgejo_values(password)?)?;
-    let tag = image.rsplit_once(':').map_or("", |(_, t)| t);
-    let chart_image =
-        json!({"fullOverride": image, "rootless": tag.ends_with("-rootless"), "pullPolicy": "IfNotPresent"});
-    values["image"] = serde_yaml::to_value(chart_image)?;
-    Ok(serde_yaml::to_string(&values)?)
-}
-
-/// `kubectl port-forward svc/forgejo-http 0:3000`, kept running; the local port it chose.
-async fn port_forward(kubectl: &Kubectl) -> Result<(tokio::process::Child, u16)> {
-    let args = ["--namespace", NAMESPACE, "port-forward", "svc/forgejo-http", "0:3000"];
-    let mut child = kubectl
-        .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start kubectl port-forward")?;
-    let mut lines = BufReader::new(child.stdout.take().context("port-forward's stdout")?).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(port) = forwarded_port(&line) {
-                return Ok(port);
-            }
-        }
-        bail!("kubectl port-forward ended before it forwarded a port")
-    });
-    let port = first.await.context("kubectl port-forward: no port after 30s")??;
-    // Keep reading, so kubectl never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, port))
-}
-
-/// The local port in `Forwarding from 127.0.0.1:43127 -> 3000`.
-fn forwarded_port(line: &str) -> Option<u16> {
-    let rest = line.strip_prefix("Forwarding from 127.0.0.1:")?;
-    rest.split_whitespace().next()?.parse().ok()
+/// Where pods reach the forge: the gateway of the nodes' Docker network (this host, seen
+/// from the nodes) at a port free there now.
+async fn beside(docker: &bollard::Docker, cluster: &str) -> Result<std::net::SocketAddrV4> {
+    let node = format!("{cluster}-control-plane");
+    let info = docker.inspect_container(&node, None).await.with_context(|| format!("inspect {node}"))?;
+    let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+    let gateway = networks
+        .values()
+        .find_map(|n| n.gateway.as_deref().and_then(|g| g.parse::<std::net::Ipv4Addr>().ok()))
+        .with_context(|| format!("{node} has no IPv4 gateway on its Docker network"))?;
+    let free = std::net::TcpListener::bind((gateway, 0)).with_context(|| format!("a free port on {gateway}"))?;
+    Ok(std::net::SocketAddrV4::new(gateway, free.local_addr()?.port()))
 }
 
 impl KindPlatform {
-    /// One item with the real runner in the shared install: a repository, the workspace
-    /// pushed, the run watched until every job is final, every job's log the evidence. A
-    /// user's workflow goes job by job, as on Docker.
+    /// One item with the registered runner in install `r`: a repository in the install's
+    /// organisation, the workspace pushed, the run watched until every job is final, every
+    /// job's log the evidence. A user's workflow is scheduled by the forge where it lists
+    /// the jobs nobody took, else job by job, as on Docker.
     pub(super) async fn run_job_real(
         &self,
         item: &crate::platform::RunItem,
         r: &Release,
-        real: &KindForgejo,
+        forge: &KindForge,
         config: &RunnerConfig,
         deadlines: Deadlines,
         run: &mut Gathered,
@@ -203,38 +133,55 @@ impl KindPlatform {
         let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
-        let (api, repo) = (&real.api, push::repo_name(&item.name));
-        api.create_repo(&repo).await?;
+        let (api, repo) = (forge.api(), push::repo_name(&item.name));
+        let (org, admin) = (org_of(&r.namespace), forge.server.spec.admin.clone());
+        let owner = org.as_str();
+        api.create_org_repo(owner, &repo).await?;
         if let Some(plan) = plan {
-            run.notes.push(crate::platform::pushed::NOTE.into());
             let t = Instant::now();
-            let to = crate::platform::pushed::Target { api, owner: ADMIN, repo: &repo, workspace: &workspace };
+            let to = crate::platform::pushed::Target { api, owner, repo: &repo, workspace: &workspace };
             let before = self.containers(r).await?;
             let alive = async |_: &[Task]| died(&before, &self.containers(r).await?);
             let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
-            let runs = crate::platform::pushed::run_jobs(to, &plan, self.executor.log(), deadlines.job, alive, say);
-            let runs = runs.await;
+            let log = self.executor.log();
+            let runs = match api.dialect().lists_waiting_jobs() {
+                true => {
+                    run.notes.push(crate::platform::pushed::SCHEDULED_NOTE.into());
+                    let served: Vec<String> =
+                        config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
+                    let scheduled = crate::platform::pushed::run_scheduled(
+                        to,
+                        &item.workflow,
+                        &plan,
+                        served,
+                        log,
+                        deadlines.job,
+                        alive,
+                        say,
+                    );
+                    scheduled.await?
+                }
+                false => {
+                    run.notes.push(crate::platform::pushed::NOTE.into());
+                    crate::platform::pushed::run_jobs(to, &plan, log, deadlines.job, alive, say).await
+                }
+            };
             run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
             let log = crate::platform::jobs::joined_log(&runs);
             run.logs.push(("job.log", log.clone()));
-            run.evidence = Some(Evidence {
-                platform: Platform::Kind,
-                executor: Kind::Runner,
-                dind: self.dind,
-                nonce,
-                job_succeeded: runs.iter().all(|r| matches!(r.ending, crate::platform::jobs::JobEnding::Succeeded)),
-                log,
-            });
+            run.evidence =
+                Some(crate::platform::jobs::evidence(Platform::Kind, Kind::Runner, self.dind, &nonce, &runs, log));
             run.jobs = runs;
             return Ok(());
         }
         let fault = item.variant.and_then(|v| v.fault);
         let pusher = match fault.is_some_and(|f| f.forgejo_change().read_only_push) {
-            true => real.read_only().await?,
+            true => forge.server.read_only().await?,
             false => api.clone(),
         };
-        let sha = push::push(&pusher, ADMIN, ADMIN, &repo, &workspace).await?;
-        self.progress.say(format!("{}: pushed {} to {ADMIN}/{repo}", item.name, &sha[..sha.len().min(12)]));
+        let sha = push::push(&pusher, &admin, owner, &repo, &workspace).await?;
+        let pushed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+        self.progress.say(format!("{}: pushed {} to {owner}/{repo}", item.name, &sha[..sha.len().min(12)]));
         let t = Instant::now();
         let before = self.containers(r).await?;
         let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
@@ -243,7 +190,7 @@ impl KindPlatform {
         let during = async |tasks: &[Task]| -> Result<()> {
             died(&before, &self.containers(r).await?)?;
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
-            if push::printed(api, ADMIN, &repo, tasks, marker).await {
+            if push::printed(api, owner, &repo, tasks, marker).await {
                 seen = true;
                 if let Some(h) = hook {
                     self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
@@ -252,18 +199,22 @@ impl KindPlatform {
             }
             Ok(())
         };
-        let watched = push::watch(api, ADMIN, &repo, &sha, deadlines.job, during).await;
+        let watched = push::watch(api, owner, &repo, &sha, deadlines.job, during).await;
         run.trigger_seen = seen;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         let pushed = match watched {
             Ok(p) => p,
             Err(e) => {
-                if let Some(log) = push::log_so_far(api, ADMIN, &repo, &sha).await {
+                if let Some(log) = push::log_so_far(api, owner, &repo, &sha).await {
                     run.logs.push(("job.log", log));
                 }
                 return Err(e);
             }
         };
+        let first_row = pushed.jobs.iter().find_map(|j| crate::executor::forgejo_log::first_row_at(&j.log));
+        if let Some(at) = first_row {
+            run.phases.push(("push to job start".into(), at - pushed_at));
+        }
         let log = pushed.joined_log();
         run.logs.push(("job.log", log.clone()));
         // A container that ended after the last poll still counts.
@@ -368,6 +319,7 @@ pub(super) fn redact(text: String, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_container_that_ended_or_restarted_since_the_job_began_is_named() {
@@ -409,25 +361,11 @@ mod tests {
     }
 
     #[test]
-    fn the_port_kubectl_chose_is_read_from_its_first_line() {
-        assert_eq!(forwarded_port("Forwarding from 127.0.0.1:43127 -> 3000"), Some(43127));
-        assert_eq!(forwarded_port("Forwarding from [::1]:43127 -> 3000"), None);
-        assert_eq!(forwarded_port("Handling connection for 43127"), None);
-    }
-
-    #[test]
-    fn forgejos_values_carry_the_password_the_image_in_full_and_actions_from_itself() {
-        let text = forgejo_values("pw-123", "code.forgejo.org/forgejo/forgejo:11").expect("values");
-        let v: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
-        assert_eq!(v["gitea"]["admin"]["username"].as_str(), Some(ADMIN));
-        assert_eq!(v["gitea"]["admin"]["password"].as_str(), Some("pw-123"));
-        assert_eq!(v["image"]["fullOverride"].as_str(), Some("code.forgejo.org/forgejo/forgejo:11"));
-        // The chart appends `-rootless` and changes paths unless told the image is not.
-        assert_eq!(v["image"]["rootless"].as_bool(), Some(false));
-        let url = v["gitea"]["config"]["actions"]["DEFAULT_ACTIONS_URL"].as_str().expect("actions url");
-        assert_eq!(format!("{url}/"), v["gitea"]["config"]["server"]["ROOT_URL"].as_str().expect("root url"));
-        assert!(url.starts_with(&format!("http://forgejo-http.{NAMESPACE}.svc")), "{url}");
-        let rootless = forgejo_values("x", "code.forgejo.org/forgejo/forgejo:11-rootless").expect("values");
-        assert!(rootless.contains("rootless: true"), "{rootless}");
+    fn an_install_s_organisation_is_its_namespace_or_its_head_and_a_hash() {
+        assert_eq!(org_of("fe2e-1a2b3c"), "fe2e-1a2b3c");
+        let long = org_of("fe2e-1a2b3c-docker-build-wrong-registration-token");
+        assert!(long.len() <= 40 && long.starts_with("fe2e-1a2b3c-docker-build-wrong"), "{long}");
+        assert_eq!(long, org_of("fe2e-1a2b3c-docker-build-wrong-registration-token"));
+        assert_ne!(long, org_of("fe2e-1a2b3c-docker-build-wrong-registration-other"));
     }
 }

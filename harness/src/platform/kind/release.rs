@@ -22,6 +22,23 @@ const POD_READY: Duration = Duration::from_secs(180);
 /// A DIND image that never starts dockerd (the node has it for every pod sandbox).
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 
+/// A pod that cannot become Ready by waiting: which, and what the kubelet says is stuck.
+#[derive(Debug)]
+pub(super) struct NeverReady {
+    pub(super) pod: String,
+    pub(super) stuck: crate::kind::Stuck,
+    /// How to fix it where known, and the pod's last events.
+    detail: String,
+}
+
+impl std::fmt::Display for NeverReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pod {} never became Ready: {}{}", self.pod, self.stuck, self.detail)
+    }
+}
+
+impl std::error::Error for NeverReady {}
+
 /// A chart installed in `namespace` and its Running pod.
 pub(super) struct Release {
     pub(super) namespace: String,
@@ -43,7 +60,8 @@ impl KindPlatform {
     ) -> Result<Release> {
         let t = Instant::now();
         self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
-        let values_path = self.write_values(namespace, values, change)?;
+        let token = self.registration_token(namespace, values).await?;
+        let values_path = self.write_values(namespace, values, change, &token)?;
         let installed = self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await;
         if self.real.is_some() {
             // They hold the registration token: not left beside the run's reports.
@@ -71,7 +89,8 @@ impl KindPlatform {
         deadlines: Deadlines,
     ) -> Result<Release> {
         let t = Instant::now();
-        let values_path = self.write_values(&format!("{namespace}-to"), values, PodChange::default())?;
+        let token = self.registration_token(namespace, values).await?;
+        let values_path = self.write_values(&format!("{namespace}-to"), values, PodChange::default(), &token)?;
         self.helm(&["upgrade"], namespace, chart, &values_path).await?;
         // The Deployment's rollout, by condition: one pod left, Ready.
         let k = self.kubectl();
@@ -100,8 +119,18 @@ impl KindPlatform {
         Ok(())
     }
 
+    /// The token the install in `namespace` registers its runner with: one for its own
+    /// organisation on the run's forge, or the one a fault's values carry (a token the forge
+    /// never issued); none for act.
+    async fn registration_token(&self, namespace: &str, values: &ChartValues) -> Result<String> {
+        let Some(forge) = &self.real else { return Ok(String::new()) };
+        // The organisation is made either way: the item's repository goes there.
+        let issued = forge.registration_token(namespace).await?;
+        Ok(values.runner.config.token.clone().unwrap_or(issued))
+    }
+
     /// The generated values for this install, written beside the run's reports.
-    fn write_values(&self, name: &str, values: &ChartValues, change: PodChange) -> Result<PathBuf> {
+    fn write_values(&self, name: &str, values: &ChartValues, change: PodChange, token: &str) -> Result<PathBuf> {
         let mut opts = self.kind_opts.clone();
         opts.values = values.clone();
         if change.dind_never_starts {
@@ -115,12 +144,15 @@ impl KindPlatform {
             let file = &mut opts.values.runner.config.file;
             *file = crate::executor::forgejo_runner::with_job_image(file, &self.job_image);
         }
-        // A fault's values may carry a token of their own (one Forgejo never issued).
-        let real_token = self.real.as_ref().map_or("", |r| r.registration_token.as_str());
-        let token = values.runner.config.token.clone().unwrap_or_else(|| real_token.to_owned());
-        let (mut values, notes) = runner_values(&opts, &token);
+        let (mut values, notes) = runner_values(&opts, token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
+        }
+        if let Some(forge) = &self.real {
+            // The forge beside the cluster; the runner named after its pod (the chart's
+            // default), so the forge's runner list names the pod that took a job.
+            values.runner.config.instance = Some(forge.url());
+            values.runner.config.name = None;
         }
         // The runner container: the runner's own image, registered by the chart's hook; or
         // the harness's job image with the forgejo-runner stand-in.
@@ -239,7 +271,7 @@ impl KindPlatform {
         } else {
             String::new()
         };
-        anyhow::bail!("pod {pod} never became Ready: {stuck}{hint} (events: {})", one_line(&last_lines(&events, 3)))
+        Err(NeverReady { pod, stuck, detail: format!("{hint} (events: {})", one_line(&last_lines(&events, 3))) }.into())
     }
 
     async fn dind_answers(&self, r: &Release, deadline: Duration) -> Result<()> {
