@@ -188,11 +188,11 @@ impl Fault {
                 Some("stops the cluster's API server: there is none on the Docker platform")
             }
             (Fault::ApiUnreachable, crate::scenario::Platform::Kind) if real => Some(
-                "the harness reaches the real runner's Forgejo through the API server (a port-forward): the outage \
-                 would be Forgejo's, not the job's (act only)",
+                "a registered runner's job never goes through the cluster's API (the forge is beside the cluster): \
+                 the outage cannot reach it (act only, whose kubectl exec it breaks)",
             ),
             (Fault::ForgejoStopped, crate::scenario::Platform::Kind) => {
-                Some("would stop the Forgejo every item on kind shares: Docker platform only")
+                Some("would stop the forge every item on kind shares: Docker platform only")
             }
             _ => None,
         }

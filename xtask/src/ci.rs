@@ -18,6 +18,9 @@ const WORKFLOW_KINDS_KIND: &str = "e2e kind --workflow";
 
 /// The project's own chart with the wrenix values interface, for CI.
 const TEST_CHART: &str = "fixtures/charts/forgejo-runner-e2e";
+/// A copy of the test chart whose rendered `config.yaml` lacks `container.options`.
+const DROPS_OPTIONS: &str = "e2e kind, chart drops options";
+const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
 
 pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e]
@@ -79,6 +82,9 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         ("e2e kind rootless", "xtask", kind_e2e(&["--dind", "rootless"])),
         ("e2e kind upgrade", "xtask", kind_e2e(&["--upgrade-matrix"])),
         (WORKFLOW_KINDS_KIND, "xtask", kind_e2e(&["--workflow", crate::workflow_kinds::FOLDER])),
+        // What the chart renders is what the jobs get: a chart that drops the certificates'
+        // mount must fail docker-build, in the job's own words.
+        (DROPS_OPTIONS, "xtask", kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build"])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
@@ -148,6 +154,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for (name, program, argv) in steps(skip_e2e) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
+        if name == DROPS_OPTIONS {
+            chart_without_options().context("the test chart without container.options")?;
+        }
         let t = Instant::now();
         let mut cmd = if program == "cargo" { Command::new(&cargo) } else { Command::new(&me) };
         let status = cmd
@@ -158,6 +167,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         let secs = t.elapsed().as_secs_f64();
         let ok = match name {
             BROKEN_SETUP => !status.success() && negatives_failed(&progress),
+            DROPS_OPTIONS => status.code() == Some(1) && failed_without_certs(&progress),
             WORKFLOW_KINDS | WORKFLOW_KINDS_KIND => status.code() == Some(1) && crate::workflow_kinds::held(&progress),
             _ => status.success(),
         };
@@ -203,9 +213,50 @@ fn negatives_failed(progress: &Progress) -> bool {
     held
 }
 
+/// The test chart copied to [`DROPS_OPTIONS_CHART`], its `config.yaml` rendered without
+/// `container.options` (a chart bug users could meet: the jobs lose the certificates).
+fn chart_without_options() -> Result<()> {
+    let (from, to) = (harness::workspace_root().join(TEST_CHART), harness::workspace_root().join(DROPS_OPTIONS_CHART));
+    let _ = std::fs::remove_dir_all(&to);
+    for entry in ["Chart.yaml", "values.yaml", "templates/runner.yaml", "templates/secrets.yaml"] {
+        std::fs::create_dir_all(to.join(entry).parent().context("a parent")?)?;
+        std::fs::copy(from.join(entry), to.join(entry))?;
+    }
+    let secrets = to.join("templates/secrets.yaml");
+    let text = std::fs::read_to_string(&secrets)?;
+    let rendered = "{{ toYaml .Values.runner.config.file | indent 4 }}";
+    anyhow::ensure!(text.contains(rendered), "{} no longer renders config.yaml as {rendered}", secrets.display());
+    let dropped = "{{- $file := deepCopy .Values.runner.config.file }}\n{{- $_ := unset $file.container \"options\" }}\n\
+                   {{ toYaml $file | indent 4 }}";
+    std::fs::write(&secrets, text.replace(rendered, dropped))?;
+    Ok(())
+}
+
+/// After the run with [`DROPS_OPTIONS_CHART`]: docker-build failed, the job itself saying
+/// the client certificates are not where the chart's configuration should mount them.
+fn failed_without_certs(progress: &Progress) -> bool {
+    let path = harness::run::reports_dir().join("summary.json");
+    let summary: serde_json::Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let results = summary["results"].as_array().cloned().unwrap_or_default();
+    let caught = results.len() == 1
+        && results[0]["outcome"]["result"] == "fail"
+        && results[0]["outcome"]["reason"].as_str().is_some_and(|r| r.contains("/certs/client/"));
+    progress.say(format!(
+        "ci: docker-build with a chart that drops container.options: {}",
+        if caught { "failed without the client certificates, as it must" } else { "NOT caught" }
+    ));
+    caught
+}
+
 /// `e2e` on the CI cluster with the project's test chart, plus `extra`.
 fn kind_e2e(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut args = vec!["e2e", "--platform", "kind", "--cluster", "fe2e-ci", "--reuse", "--chart", TEST_CHART];
+    kind_e2e_on(TEST_CHART, extra)
+}
+
+/// `e2e` on the CI cluster with `chart`, plus `extra`.
+fn kind_e2e_on(chart: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["e2e", "--platform", "kind", "--cluster", "fe2e-ci", "--reuse", "--chart", chart];
     args.extend_from_slice(extra);
     args
 }
@@ -213,6 +264,15 @@ fn kind_e2e(extra: &[&'static str]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_broken_chart_copy_renders_config_yaml_without_container_options() {
+        chart_without_options().expect("copy");
+        let text =
+            std::fs::read_to_string(harness::workspace_root().join(DROPS_OPTIONS_CHART).join("templates/secrets.yaml"))
+                .expect("secrets.yaml");
+        assert!(text.contains("unset $file.container \"options\"") && text.contains("toYaml $file"), "{text}");
+    }
 
     #[test]
     fn a_rewritten_added_or_removed_golden_is_a_change() {

@@ -58,7 +58,7 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     (the workspace pushed, the forge schedules, the runner's daemon runs the
                     job, its log read back through the API). auto (default): forgejo-runner
                     and Forgejo where both images are here or can be pulled, else Gitea and
-                    its runner where cargo xtask tools built them (Docker platform), else act,
+                    its runner where cargo xtask tools built them, else act,
                     the offline stand-in; the header says which and why. runner where no
                     forge can be had is refused in one line (exit 2). forgejo-runner is
                     runner with --forge forgejo
@@ -70,11 +70,14 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --forge-image REF|FILE.tar    the forge's image (default: the pinned Forgejo release; with
                     Gitea the one built here); --forgejo-image is the same flag
 Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
-with the generated values, the scenarios run in the chart's pod. Offline (here), act
-executes each workflow in the chart's runner container through kubectl exec (a stand-in
-for forgejo-runner, named in the header); faults that change the pod get an install of
-their own; --upgrade-from/--upgrade-to (chart versions or directories) and --upgrade-matrix
-run helm upgrade between the scenarios; Forgejo is a --dry-run plan:
+with the generated values, the scenarios run in the chart's pod. With a registered runner
+the chart's runner container runs the runner's daemon with the config.yaml the chart
+rendered, registered by the chart (the project's test chart: its register init
+container), and jobs reach it only through the forge, which runs beside the cluster; with
+act (--executor act, or a chart whose registration needs what this cluster lacks) each
+workflow runs in the chart's runner container through kubectl exec. Faults that change
+the pod get an install of their own; --upgrade-from/--upgrade-to (chart versions or
+directories) and --upgrade-matrix run helm upgrade between the scenarios (with act):
   --dry-run         print the complete plan: every command, file and API call
   --reuse           use the existing cluster (cargo xtask cluster up) and keep it after
   --keep            keep the cluster, the release and its namespace after the run

@@ -117,12 +117,13 @@ impl Decided {
     }
 
     fn runner(setup: ForgeSetup, platform: Platform, auto: bool) -> Self {
-        let place = match platform {
-            Platform::Docker => "in the pod's runner container",
-            Platform::Kind => "in the chart's runner container, registered by the chart, the forge beside the cluster",
+        // kind's header goes on with "in the chart's runner container".
+        let (place, registered, forge_at) = match platform {
+            Platform::Docker => (" in the pod's runner container", "registered", ""),
+            Platform::Kind => ("", "registered by the chart", " beside the cluster"),
         };
         let why = format!(
-            "{}{} {place}, registered with {}; one forge for this run",
+            "{}{}{place}, {registered} with {}{forge_at}; one forge for this run",
             if auto { "auto: " } else { "" },
             setup.runner,
             setup.forge
@@ -312,6 +313,12 @@ mod tests {
             runner: "gitea-runner v1.0.8 built here from its Go module".into(),
             forge: "Gitea 1.27.3 built here from its Go module".into(),
         };
+        let on_kind = Decided::runner(setup.clone(), Platform::Kind, false);
+        assert_eq!(
+            on_kind.describe(),
+            "executor runner (gitea-runner v1.0.8 built here from its Go module, registered by the chart with Gitea \
+             1.27.3 built here from its Go module beside the cluster; one forge for this run)"
+        );
         let decided = Decided::runner(setup, Platform::Docker, true);
         assert_eq!(
             decided.describe(),

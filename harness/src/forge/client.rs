@@ -1,6 +1,7 @@
 //! A client for the parts of a forge's API the real runner's path uses, over plain HTTP
-//! (a published port on the Docker platform, a port-forward on kind). What is common to
-//! Forgejo and Gitea is here; where they differ the client asks its [`Dialect`].
+//! (the forge's published port: on loopback for the Docker platform, on the kind nodes'
+//! gateway beside a cluster). What is common to Forgejo and Gitea is here; where they
+//! differ the client asks its [`Dialect`].
 
 use std::time::Duration;
 

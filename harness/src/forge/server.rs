@@ -1,9 +1,10 @@
-//! One forge per run on the Docker platform: a container from its image (Forgejo's official
+//! One forge per run: a container from its image (Forgejo's official
 //! one, or the Gitea image the harness builds) on the run's network (pods join it, so
 //! runners and job containers reach it by name), its `app.ini` from `app_ini.rs` (as the
-//! image's environment), port 3000 published on 127.0.0.1 for the harness, an admin made
-//! with the forge's CLI and an API token by basic auth. Labelled with the run, so the run's
-//! sweep removes it with the network.
+//! image's environment), port 3000 published on 127.0.0.1 for the harness (beside a kind
+//! cluster: on the nodes' network gateway, which is then its URL), an admin made with the
+//! forge's CLI and an API token by basic auth. Labelled with the run, so the run's sweep
+//! removes it with the network.
 
 use std::collections::HashMap;
 use std::time::Duration;

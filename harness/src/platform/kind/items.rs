@@ -42,13 +42,16 @@ impl KindPlatform {
         });
         let deadlines = deadlines_for(fault, self.deadlines);
         let config = item.config(&self.values.runner.config.file);
+        // A registered runner reads the config.yaml its chart rendered: an item that changes
+        // the configuration gets a chart install of its own with it (act takes it per job).
+        let configured_otherwise = self.real.is_some() && config != self.values.runner.config.file;
         let mut run = Gathered::default();
         let mut own = None;
         let checks = if let Some(why) = item.label_mismatch(&config) {
             run.jobs = super::super::jobs::none_picked(item, &config);
             vec![Check::never_ran(why)]
         } else {
-            let result = match change == PodChange::default() && !registers_otherwise {
+            let result = match change == PodChange::default() && !registers_otherwise && !configured_otherwise {
                 true => match self.shared().await {
                     Ok(shared) => self.run_job(item, shared, &config, deadlines, &mut run).await,
                     Err(e) => Err(e),
@@ -93,7 +96,8 @@ impl KindPlatform {
         judge.conclude(item, run, checks, Vec::new(), start)
     }
 
-    /// A fault that changes the pod gets a chart install of its own, removed afterwards.
+    /// A fault that changes the pod (or, with a registered runner, an item that changes the
+    /// configuration) gets a chart install of its own, removed afterwards.
     async fn in_own_install(
         &self,
         item: &RunItem,
@@ -109,7 +113,11 @@ impl KindPlatform {
         *own = Some((namespace.clone(), None));
         let t = Instant::now();
         let forgejo = item.variant.and_then(|v| v.fault).map(|f| f.forgejo_change()).unwrap_or_default();
-        let values = super::real::registered_otherwise(&self.values, forgejo, &self.job_image);
+        let mut base = self.values.clone();
+        if self.real.is_some() {
+            base.runner.config.file = config.clone();
+        }
+        let values = super::real::registered_otherwise(&base, forgejo, &self.job_image);
         let release = self.install(&namespace, &self.chart, &values, change, deadlines).await;
         let release = match release {
             // The chart's registration (the test chart's `register` init container) ending
