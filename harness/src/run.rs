@@ -38,10 +38,6 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
         Target::Docker(_) => crate::scenario::Platform::Docker,
         Target::Kind(_) => crate::scenario::Platform::Kind,
     };
-    let mut executor = executor;
-    if let Target::Kind(opts) = &target {
-        executor.not_registrable = crate::platform::kind::registration_gap(&opts.chart);
-    }
     let decided = executor.decide(&docker::connect().await?, on, &progress).await?;
     let line = decided.describe();
     let cleanup = Cleanup::of(&target);

@@ -71,6 +71,7 @@ async fn a_duplicate_repository_and_a_private_repositorys_log_are_clear_errors()
                 status: String::new(),
                 failed_step: None,
                 labels: Vec::new(),
+                runner: None,
             },
             0,
         )

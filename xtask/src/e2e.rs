@@ -72,12 +72,13 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
 Kind platform: the local kind cluster (cargo xtask cluster), the runner chart installed
 with the generated values, the scenarios run in the chart's pod. With a registered runner
 the chart's runner container runs the runner's daemon with the config.yaml the chart
-rendered, registered by the chart (the project's test chart: its register init
-container), and jobs reach it only through the forge, which runs beside the cluster; with
-act (--executor act, or a chart whose registration needs what this cluster lacks) each
-workflow runs in the chart's runner container through kubectl exec. Faults that change
+rendered, registered by the chart (the wrenix chart: its pre-install hook Job; the
+project's test chart: its register init container), and jobs reach it only through the
+forge, which runs beside the cluster; with --executor act each workflow runs in the
+chart's runner container through kubectl exec. Faults that change
 the pod get an install of their own; --upgrade-from/--upgrade-to (chart versions or
-directories) and --upgrade-matrix run helm upgrade between the scenarios (with act):
+directories) and --upgrade-matrix run helm upgrade between the scenarios, a job in flight
+during the rollout reported as what became of it:
   --dry-run         print the complete plan: every command, file and API call
   --reuse           use the existing cluster (cargo xtask cluster up) and keep it after
   --keep            keep the cluster, the release and its namespace after the run

@@ -1,7 +1,7 @@
 //! The kind node image, built offline: `fixtures/images/kind-node` on the Debian base, kind's
 //! node files from the pinned kind module, Kubernetes, etcd and the CNI plugins from their
-//! Go modules, and the control-plane and pause images (built `FROM scratch` here) saved into
-//! it for import at boot. Tagged by a hash of every input; never rebuilt when unchanged.
+//! Go modules, and the control-plane and pause images (built `FROM scratch` here), kube-proxy's
+//! and kubectl's (on the Debian base) saved into it for import at boot. Tagged by a hash of every input; never rebuilt when unchanged.
 
 use std::path::{Path, PathBuf};
 
@@ -18,13 +18,19 @@ pub const REPOSITORY: &str = "forgejo-e2e/kind-node";
 const NODE_BINARIES: [&str; 4] = ["kubeadm", "kubelet", "kubectl", "crictl"];
 /// Binaries of the control-plane image, each tagged as the registry.k8s.io image kubeadm runs.
 const CONTROL_PLANE: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
+/// Images on the Debian base saved into the node too: kube-proxy (Services) and kubectl (a
+/// chart's hook Job), each with its one binary.
+const ON_BASE: [(&str, &str); 2] = [("kind-kube-proxy", "kube-proxy"), ("kind-kubectl", "kubectl")];
+/// The kubectl image's repository; its tag is the node image's.
+pub const KUBECTL_REPOSITORY: &str = "forgejo-e2e/kind-kubectl";
 const CNI_PLUGINS: [&str; 4] = ["bridge", "host-local", "loopback", "portmap"];
 /// kind's containerd config names pause 3.10 as the sandbox image; kubeadm v1.34 checks 3.10.1.
 const PAUSE_TAGS: [&str; 2] = ["3.10", "3.10.1"];
 
 /// Every pinned tool the node image is made of, kind (for its node files) first.
 fn inputs() -> Result<Vec<Tool>> {
-    let names: Vec<&str> = ["kind"].into_iter().chain(NODE_BINARIES).chain(CONTROL_PLANE).chain(CNI_PLUGINS).collect();
+    let names: Vec<&str> =
+        ["kind", "kube-proxy"].into_iter().chain(NODE_BINARIES).chain(CONTROL_PLANE).chain(CNI_PLUGINS).collect();
     tools::named(&names)
 }
 
@@ -33,7 +39,7 @@ fn inputs() -> Result<Vec<Tool>> {
 pub fn reference(base: &str) -> Result<String> {
     let fixtures = crate::fixtures_dir().join("images");
     let mut owned: Vec<(String, Vec<u8>)> = vec![(base.to_owned(), Vec::new())];
-    for dir in ["kind-node", "kind-control-plane", "kind-pause"] {
+    for dir in ["kind-node", "kind-control-plane", "kind-pause"].into_iter().chain(ON_BASE.map(|(d, _)| d)) {
         owned.extend(context_files(&fixtures.join(dir))?.into_iter().map(|(rel, b)| (format!("{dir}/{rel}"), b)));
     }
     for t in inputs()? {
@@ -63,7 +69,10 @@ pub async fn ensure(docker: &Docker, base: &str, progress: &Progress) -> Result<
     let version = kubernetes_version()?;
     let tag = reference.rsplit_once(':').map(|(_, t)| t.to_owned()).unwrap_or_default();
     let saved = progress
-        .step("build the control-plane and pause images", component_images(docker, &binaries, &version, &tag, progress))
+        .step(
+            "build the control-plane, kube-proxy, kubectl and pause images",
+            component_images(docker, (base, &binaries), &version, &tag, progress),
+        )
         .await?;
     let kind_files = kind_node_files(&binaries["kind"]).await?;
     let mut context = tar::Builder::new(Vec::new());
@@ -88,7 +97,7 @@ pub async fn ensure(docker: &Docker, base: &str, progress: &Progress) -> Result<
 /// containerd config expect, and returns them as one `docker save` archive.
 async fn component_images(
     docker: &Docker,
-    binaries: &std::collections::HashMap<String, PathBuf>,
+    (base, binaries): (&str, &std::collections::HashMap<String, PathBuf>),
     version: &str,
     tag: &str,
     progress: &Progress,
@@ -114,6 +123,20 @@ async fn component_images(
     ] {
         tag_image(docker, &cp_ref, repo, &image_tag).await?;
         names.push(format!("{repo}:{image_tag}"));
+    }
+
+    for (dir, binary) in ON_BASE {
+        let mut context = tar::Builder::new(Vec::new());
+        context.append_dir_all(".", fixtures.join(dir))?;
+        append_file(&mut context, &format!("bin/{binary}"), &binaries[binary])?;
+        let reference = format!("forgejo-e2e/{dir}:{tag}");
+        build_context(docker, &reference, tag, context.into_inner()?, base, progress).await?;
+        if binary == "kube-proxy" {
+            tag_image(docker, &reference, "registry.k8s.io/kube-proxy", version).await?;
+            names.push(format!("registry.k8s.io/kube-proxy:{version}"));
+        } else {
+            names.push(reference);
+        }
     }
 
     let pause_dir = std::env::temp_dir().join(format!("fe2e-pause-{}", std::process::id()));

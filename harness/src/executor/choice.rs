@@ -71,18 +71,16 @@ pub struct Request {
     pub forge: ForgeChoice,
     pub runner_image: Option<ImageSpec>,
     pub forge_image: Option<ImageSpec>,
-    /// The run validates in-place upgrades, which a registered runner does not do yet.
+    /// The run validates in-place upgrades, which a registered runner does on kind only.
     pub upgrades: bool,
-    /// Why a registered runner cannot run on this run's platform and chart, where it cannot
-    /// (a chart whose registration needs what the cluster lacks).
-    pub not_registrable: Option<String>,
 }
 
-/// Why upgrades run with act: the runner's registration would not survive the pod's
-/// replacement (the Docker platform keeps it nowhere; the chart keeps it in a Secret, which
-/// the kind path does not carry over yet).
-const UPGRADES_WITH_ACT: &str = "in-place upgrades run with act so far: a registered runner's identity is not \
-                                 carried across the pod's replacement yet";
+/// Why upgrades on the Docker platform run with act: its pod is the harness's model of the
+/// chart's, and a registered runner's identity is not carried across its replacement there
+/// (on kind the chart itself decides, and the upgrade row says which way it went).
+const UPGRADES_WITH_ACT: &str = "in-place upgrades on the Docker platform run with act: a registered runner's \
+                                 identity is not carried across the pod's replacement there (on kind the chart's \
+                                 runner is upgraded for real)";
 
 /// A forge and a runner image, ready on the engine.
 #[derive(Debug, Clone)]
@@ -158,16 +156,10 @@ impl Request {
         if self.choice == Choice::Act {
             return Ok(Decided::act(ACT_ASKED.into()));
         }
-        if self.upgrades {
+        if self.upgrades && platform == Platform::Docker {
             return match self.choice {
                 Choice::Runner => Err(crate::user_error!("--executor runner: {UPGRADES_WITH_ACT}; use --executor act")),
                 _ => Ok(Decided::act(format!("auto: {UPGRADES_WITH_ACT}"))),
-            };
-        }
-        if let Some(why) = &self.not_registrable {
-            return match self.choice {
-                Choice::Runner => Err(crate::user_error!("--executor runner: {why}; use --executor act")),
-                _ => Ok(Decided::act(format!("auto: {why}"))),
             };
         }
         let auto = self.choice == Choice::Auto;

@@ -75,6 +75,9 @@ pub struct Task {
     /// The labels the job asks a runner for, where the forge lists them (Gitea).
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The name of the runner that took it, where the forge lists it (Gitea).
+    #[serde(default)]
+    pub runner: Option<String>,
 }
 
 impl Task {

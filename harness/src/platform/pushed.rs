@@ -215,6 +215,63 @@ fn unplanned(name: &str) -> PlannedJob {
     }
 }
 
+/// A user's workflow through the forge, on either platform: scheduled by the forge where it
+/// lists the jobs nobody took (a job no runner serves is seen waiting), else job by job,
+/// each job's file pushed alone; the way taken goes into `notes`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_workflow<A>(
+    to: Target<'_>,
+    workflow: &str,
+    plan: &WorkflowPlan,
+    config: &crate::config::RunnerConfig,
+    deadline: Duration,
+    alive: A,
+    say: impl Fn(String),
+    notes: &mut Vec<String>,
+) -> Result<Vec<JobRun>>
+where
+    A: AsyncFn(&[Task]) -> Result<()>,
+{
+    let log = crate::executor::log_format(crate::executor::Kind::Runner);
+    if to.api.dialect().lists_waiting_jobs() {
+        notes.push(SCHEDULED_NOTE.into());
+        let served: Vec<String> = config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
+        return run_scheduled(to, workflow, plan, served, log, deadline, alive, say).await;
+    }
+    notes.push(NOTE.into());
+    Ok(run_jobs(to, plan, log, deadline, alive, say).await)
+}
+
+/// The end of one pushed commit's watch, on either platform: on error the job's log so far
+/// goes to the bundle (the forge may be gone); else the time from the push to the runner's
+/// first row (stamped when it took the job, by the forge's clock on this machine) becomes a
+/// phase, and the joined log is the bundle's `job.log`. Returns that log and whether every
+/// job succeeded.
+pub(super) async fn watched(
+    api: &Forge,
+    (owner, repo, sha): (&str, &str, &str),
+    watched: Result<PushedRun>,
+    pushed_at: f64,
+    run: &mut super::conclude::Gathered,
+) -> Result<(String, bool)> {
+    let pushed = match watched {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(log) = push::log_so_far(api, owner, repo, sha).await {
+                run.logs.push(("job.log", log));
+            }
+            return Err(e);
+        }
+    };
+    let first_row = pushed.jobs.iter().find_map(|j| crate::executor::forgejo_log::first_row_at(&j.log));
+    if let Some(at) = first_row {
+        run.phases.push(("push to job start".into(), at - pushed_at));
+    }
+    let log = pushed.joined_log();
+    run.logs.push(("job.log", log.clone()));
+    Ok((log, pushed.succeeded()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

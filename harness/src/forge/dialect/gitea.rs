@@ -35,6 +35,8 @@ struct Job {
     steps: Vec<Step>,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default)]
+    runner_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +90,7 @@ impl Dialect for Gitea {
                 status: status(&j.status, j.conclusion.as_deref()),
                 failed_step: j.steps.into_iter().find(|s| s.conclusion.as_deref() == Some("failure")).map(|s| s.name),
                 labels: j.labels,
+                runner: j.runner_name.filter(|n| !n.is_empty()),
             })
             .collect())
     }
@@ -155,6 +158,8 @@ mod tests {
         );
         assert_eq!(jobs[4].name, "second");
         assert_eq!(jobs[4].labels, ["self-hosted"]);
+        // Who took it; a job nobody took names no runner.
+        assert_eq!((jobs[4].runner.as_deref(), jobs[1].runner.as_deref()), (Some("host1"), None));
         assert!(jobs[4].head_sha.starts_with("bbe12e73"), "{}", jobs[4].head_sha);
         assert_eq!(status("queued", None), "waiting");
         assert_eq!(status("in_progress", None), "running");

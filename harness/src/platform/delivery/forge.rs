@@ -153,31 +153,15 @@ impl ForgeDelivery {
         let watched = push::watch(api, owner, &repo, &sha, run.deadlines.job, during).await;
         run.trigger_seen = seen;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        let pushed = match watched {
-            Ok(p) => p,
-            Err(e) => {
-                // What the job printed so far, for the bundle (the forge may be gone).
-                if let Some(log) = push::log_so_far(api, owner, &repo, &sha).await {
-                    run.logs.push(("job.log", log));
-                }
-                return Err(e);
-            }
-        };
-        // The runner's first row is stamped when it took the job: the forge's own clock,
-        // on this machine, against the moment the push returned.
-        let first_row = pushed.jobs.iter().find_map(|j| crate::executor::forgejo_log::first_row_at(&j.log));
-        if let Some(at) = first_row {
-            run.phases.push(("push to job start".into(), at - pushed_at));
-        }
-        let log = pushed.joined_log();
-        run.logs.push(("job.log", log.clone()));
+        let (log, succeeded) =
+            crate::platform::pushed::watched(api, (owner, &repo, &sha), watched, pushed_at, run).await?;
         dind_alive(pod).await?;
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
             executor: Kind::Runner,
             dind: pod.mode,
             nonce: nonce.to_owned(),
-            job_succeeded: pushed.succeeded(),
+            job_succeeded: succeeded,
             log,
         });
         Ok(())
@@ -203,31 +187,10 @@ impl ForgeDelivery {
             runner_alive(pod, tasks).await
         };
         let say = |m| p.say(&item.name, m);
-        let log = crate::executor::log_format(Kind::Runner);
-        // The forge schedules the whole workflow where it lists the jobs nobody took (a job
-        // no runner serves is seen waiting); elsewhere the jobs go one at a time.
-        let runs = match api.dialect().lists_waiting_jobs() {
-            true => {
-                run.notes.push(crate::platform::pushed::SCHEDULED_NOTE.into());
-                let served: Vec<String> =
-                    config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
-                crate::platform::pushed::run_scheduled(
-                    to,
-                    &item.workflow,
-                    plan,
-                    served,
-                    log,
-                    run.deadlines.job,
-                    alive,
-                    say,
-                )
-                .await?
-            }
-            false => {
-                run.notes.push(crate::platform::pushed::NOTE.into());
-                crate::platform::pushed::run_jobs(to, plan, log, run.deadlines.job, alive, say).await
-            }
-        };
+        let (workflow, deadline) = (&item.workflow, run.deadlines.job);
+        let runs =
+            crate::platform::pushed::run_workflow(to, workflow, plan, config, deadline, alive, say, &mut run.notes);
+        let runs = runs.await?;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
         let log = crate::platform::jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));

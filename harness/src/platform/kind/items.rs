@@ -4,23 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::release::{NeverReady, Release, exec_args};
+use super::release::{HELM_INSTALL, Release};
 use super::{KindPlatform, RELEASE, one_line};
 use crate::config::RunnerConfig;
-use crate::docker::archive;
-use crate::fault::{Deadlines, Hook, PodChange, deadlines_for};
+use crate::fault::{Deadlines, PodChange, deadlines_for};
 use crate::platform::RunItem;
-use crate::platform::conclude::{Gathered, Judge, path_safe};
+use crate::platform::conclude::{Gathered, Judge};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Evidence, Platform, PodSetup};
+use crate::scenario::{Check, Platform, PodSetup};
 use crate::wait::{Poll, until};
 
 impl KindPlatform {
     /// Why `item` is not carried out on kind, if it is not.
     pub(super) fn not_here(&self, item: &RunItem) -> Option<String> {
-        if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.executor.kind()) {
+        if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.delivery.kind()) {
             return Some(reason);
         }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
@@ -44,7 +43,7 @@ impl KindPlatform {
         let config = item.config(&self.values.runner.config.file);
         // A registered runner reads the config.yaml its chart rendered: an item that changes
         // the configuration gets a chart install of its own with it (act takes it per job).
-        let configured_otherwise = self.real.is_some() && config != self.values.runner.config.file;
+        let configured_otherwise = self.delivery.reads_chart_config() && config != self.values.runner.config.file;
         let mut run = Gathered::default();
         let mut own = None;
         let checks = if let Some(why) = item.label_mismatch(&config) {
@@ -114,27 +113,29 @@ impl KindPlatform {
         let t = Instant::now();
         let forgejo = item.variant.and_then(|v| v.fault).map(|f| f.forgejo_change()).unwrap_or_default();
         let mut base = self.values.clone();
-        if self.real.is_some() {
+        if self.delivery.reads_chart_config() {
             base.runner.config.file = config.clone();
         }
-        let values = super::real::registered_otherwise(&base, forgejo, &self.job_image);
-        let release = self.install(&namespace, &self.chart, &values, change, deadlines).await;
+        let values = super::forge::registered_otherwise(&base, forgejo, &self.job_image);
+        let install = self.install(&namespace, &self.chart, &values, change, deadlines);
+        // A registration the fault makes fail is named as soon as the registering container
+        // ends in error, not after helm's timeout (a hook Job's other container waits on).
+        let release = match forgejo.wrong_registration_token {
+            true => tokio::select! {
+                r = install => r,
+                Some(said) = self.registration_fails(&namespace) => {
+                    anyhow::bail!("{}: {said}", crate::fault::REGISTRATION_REFUSED)
+                }
+            },
+            false => install.await,
+        };
         let release = match release {
-            // The chart's registration (the test chart's `register` init container) ending
-            // in error is the refusal; its last lines say the forge's words.
-            Err(e)
-                if forgejo.wrong_registration_token
-                    && e.downcast_ref::<NeverReady>().is_some_and(|n| n.stuck.container == "register") =>
-            {
-                let pod = e.downcast_ref::<NeverReady>().map(|n| n.pod.clone()).unwrap_or_default();
-                let args = ["--namespace", namespace.as_str(), "logs", pod.as_str(), "-c", "register", "--tail", "3"];
-                let said = self.kubectl().run(&args, Duration::from_secs(20)).await.unwrap_or_default();
-                anyhow::bail!(
-                    "{}: the runner's registration in pod {pod} failed: {}",
-                    crate::fault::REGISTRATION_REFUSED,
-                    one_line(&self.redacted(said))
-                )
-            }
+            // The chart's registration ending in error is the refusal, in the words of the
+            // registering container.
+            Err(e) if forgejo.wrong_registration_token => match self.registration_failed(&namespace).await {
+                Some(said) => anyhow::bail!("{}: {said}", crate::fault::REGISTRATION_REFUSED),
+                None => return Err(e),
+            },
             r => r?,
         };
         run.phases.push(("install to ready".into(), t.elapsed().as_secs_f64()));
@@ -143,7 +144,42 @@ impl KindPlatform {
         result
     }
 
-    /// The workspace into the runner container, then act there through `kubectl exec`.
+    /// [`Self::registration_failed`] once it has (polled every 2 s, for as long as helm may
+    /// take); `None` if it never did.
+    async fn registration_fails(&self, namespace: &str) -> Option<String> {
+        let failed = until("the chart's registration ends in error", HELM_INSTALL, Duration::from_secs(2), || async {
+            Ok(match self.registration_failed(namespace).await {
+                Some(said) => Poll::Ready(said),
+                None => Poll::NotYet("no registering container ended in error".into()),
+            })
+        });
+        failed.await.ok()
+    }
+
+    /// Where and how the chart's registration failed, if that is what the install ended in:
+    /// a container of the install's pods that exited in error — the test chart's `register`
+    /// init container, the wrenix chart's hook Job's `generate-config` — with its last words.
+    async fn registration_failed(&self, namespace: &str) -> Option<String> {
+        let k = self.kubectl();
+        let pods = k.json(&["--namespace", namespace, "get", "pods"]).await.ok()?;
+        let (pod, container) = pods["items"].as_array()?.iter().find_map(|p| {
+            let statuses = ["initContainerStatuses", "containerStatuses"]
+                .into_iter()
+                .flat_map(|key| p["status"][key].as_array().into_iter().flatten());
+            let failed = statuses.into_iter().find(|c| {
+                [&c["state"]["terminated"], &c["lastState"]["terminated"]]
+                    .iter()
+                    .any(|t| t["exitCode"].as_i64().is_some_and(|code| code != 0))
+            })?;
+            Some((p["metadata"]["name"].as_str()?.to_owned(), failed["name"].as_str()?.to_owned()))
+        })?;
+        let args = ["--namespace", namespace, "logs", pod.as_str(), "-c", container.as_str(), "--tail", "3"];
+        let said = k.run(&args, Duration::from_secs(20)).await.unwrap_or_default();
+        Some(format!("container {container} of pod {pod} failed: {}", one_line(&self.redacted(said))))
+    }
+
+    /// The job to the chart's pod the run's way (see [`super::Delivery`]); its log and
+    /// conclusion go into `run`.
     pub(super) async fn run_job(
         &self,
         item: &RunItem,
@@ -152,94 +188,7 @@ impl KindPlatform {
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
-        if let Some(real) = &self.real {
-            return self.run_job_real(item, r, real, config, deadlines, run).await;
-        }
-        let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
-        let dir = path_safe(&item.name);
-        let workspace = self.out_dir.join("workspaces").join(&dir);
-        let plan = item.job_plan(config).transpose()?;
-        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
-        let t = Instant::now();
-        let tar = archive::from_dir(&workspace, &dir)?;
-        let unpack = ["sh", "-c", "mkdir -p /work && tar -x -C /work"];
-        self.exec_stdin(r, &unpack, tar, Duration::from_secs(60))
-            .await
-            .context("copy the workspace into the runner container")?;
-        run.phases.push(("workspace upload".into(), t.elapsed().as_secs_f64()));
-        if let Some(plan) = plan {
-            return self.run_jobs(item, r, config, &plan, (&nonce, &dir), deadlines, run).await;
-        }
-
-        let (cmd, deviations) = self.executor.command(config, &self.job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
-        let cwd = format!("/work/{dir}");
-        // The deadline holds inside the container too: a killed kubectl leaves act running.
-        let secs = (deadlines.job.as_secs() + 5).to_string();
-        let mut argv = vec!["env", "-C", cwd.as_str(), "timeout", "-k", "5", secs.as_str()];
-        argv.extend(cmd.iter().map(String::as_str));
-        let args = exec_args(r, "runner", &argv);
-        let hook = item.variant.and_then(|v| v.fault).and_then(|f| f.hook());
-        let marker = hook.map(|(key, _)| format!("E2E-MARK {nonce} {key}="));
-        let dind_before = match hook {
-            Some((_, Hook::KillDind)) => Some(self.dind_container(r).await?),
-            _ => None,
-        };
-        let control_plane = format!("{}-control-plane", self.cluster.name);
-        let trigger = item.variant.and_then(|v| v.fault).and_then(|f| f.trigger());
-        let trigger_marker = trigger.map(|key| format!("E2E-MARK {nonce} {key}="));
-        let trigger_seen = std::sync::atomic::AtomicBool::new(false);
-        let name = item.name.clone();
-        let show = |line: &str| {
-            if trigger_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
-                trigger_seen.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            if let (Some(marker), Some((_, action))) = (&marker, hook)
-                && line.contains(marker.as_str())
-            {
-                let (node, id) = match (action, &dind_before) {
-                    (Hook::KillDind, Some(dind)) => (dind.node.clone(), Some(dind.id.clone())),
-                    _ => (control_plane.clone(), None),
-                };
-                tokio::spawn(async move { super::node::inject(&node, id.as_deref()).await });
-            }
-            if let Some(shown) = self.executor.log().progress_line(line) {
-                self.progress.say(format!("{name}: job {shown}"));
-            }
-        };
-        let t = Instant::now();
-        let out = run_with_deadline(self, &args, &name, deadlines.job, show).await;
-        run.trigger_seen = trigger_seen.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(before) = &dind_before {
-            // Whether DIND's container ended during the job: the kubelet counts its restarts.
-            let after = self.dind_restarted(r, before.restarts).await;
-            if let Some(code) = after {
-                if let Ok(o) = &out {
-                    run.logs.push(("job.log", o.text.clone()));
-                }
-                anyhow::bail!("{} (exit code {code}; the kubelet restarts it)", crate::fault::DIND_DIED);
-            }
-        }
-        if out.as_ref().map_or(true, |o| !o.success)
-            && let Some(outage) = self.api_outage().await
-        {
-            if let Ok(o) = &out {
-                run.logs.push(("job.log", o.text.clone()));
-            }
-            anyhow::bail!("{} ({outage}): kubectl exec lost the job", crate::fault::API_OUTAGE);
-        }
-        let out = out?;
-        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        run.logs.push(("job.log", out.text.clone()));
-        run.evidence = Some(Evidence {
-            platform: Platform::Kind,
-            executor: self.executor.kind(),
-            dind: self.dind,
-            nonce,
-            job_succeeded: out.success,
-            log: out.text,
-        });
-        Ok(())
+        self.delivery.run(self, super::Job { item, release: r, config, deadlines }, run).await
     }
 
     /// After a failed item in the shared pod: DIND answering again (a killed container is
@@ -281,137 +230,6 @@ impl KindPlatform {
     /// `text` without the run's registration token, plain or base64 (the rendered
     /// manifests and the hook's logs carry it): a bundle never holds a secret.
     fn redacted(&self, text: String) -> String {
-        match self.real.as_ref() {
-            Some(forge) => forge.redact(text),
-            None => text,
-        }
-    }
-
-    /// DIND's container as the kubelet reports it: node, containerd id, restarts so far.
-    async fn dind_container(&self, r: &Release) -> Result<DindContainer> {
-        let pod = self.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
-        let status = pod["status"]["containerStatuses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["name"] == "dind")
-            .context("the pod has no container named dind")?;
-        Ok(DindContainer {
-            node: pod["spec"]["nodeName"].as_str().context("the pod has no node")?.to_owned(),
-            id: status["containerID"].as_str().unwrap_or_default().trim_start_matches("containerd://").to_owned(),
-            restarts: status["restartCount"].as_u64().unwrap_or(0),
-        })
-    }
-
-    /// After a failed `kubectl exec`: whether the cluster's API was down, and for how long
-    /// it stayed down once seen (waited for, so the bundle and the next item find it back).
-    async fn api_outage(&self) -> Option<String> {
-        let k = self.kubectl();
-        let readyz = || k.run(&["get", "--raw", "/readyz"], Duration::from_secs(5));
-        let first = readyz().await.err()?;
-        let t = Instant::now();
-        let back = until("the cluster API answers again", Duration::from_secs(180), Duration::from_secs(2), || async {
-            Ok(match readyz().await {
-                Ok(_) => Poll::Ready(()),
-                Err(e) => Poll::NotYet(one_line(&format!("{e:#}"))),
-            })
-        })
-        .await;
-        let seen = one_line(&format!("{first:#}"));
-        Some(match back {
-            Ok(()) => format!("{seen}; back after {:.0}s", t.elapsed().as_secs_f64()),
-            Err(e) => format!("{seen}; {e:#}"),
-        })
-    }
-
-    /// `Some(exit code)` once DIND's container has ended since it had `restarts` restarts.
-    async fn dind_restarted(&self, r: &Release, restarts: u64) -> Option<i64> {
-        let k = self.kubectl();
-        until("DIND's restart", Duration::from_secs(20), Duration::from_millis(500), || async {
-            let pod = k.json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
-            let dind =
-                pod["status"]["containerStatuses"].as_array().into_iter().flatten().find(|c| c["name"] == "dind");
-            let now = dind
-                .map(|c| (c["restartCount"].as_u64().unwrap_or(0), c["lastState"]["terminated"]["exitCode"].as_i64()));
-            Ok(match now {
-                Some((n, code)) if n > restarts => Poll::Ready(code.unwrap_or(-1)),
-                _ => Poll::NotYet("no restart".into()),
-            })
-        })
-        .await
-        .ok()
-    }
-}
-
-struct DindContainer {
-    node: String,
-    id: String,
-    restarts: u64,
-}
-
-/// `kubectl exec` of the job with its deadline; a missed deadline is the item's error.
-impl KindPlatform {
-    /// A user's workflow job by job (see `jobs.rs`), each through `kubectl exec`.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_jobs(
-        &self,
-        item: &RunItem,
-        r: &Release,
-        config: &RunnerConfig,
-        plan: &crate::workflow::plan::WorkflowPlan,
-        (nonce, dir): (&str, &str),
-        deadlines: Deadlines,
-        run: &mut Gathered,
-    ) -> Result<()> {
-        let (_, deviations) = self.executor.command(config, &self.job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
-        let cwd = format!("/work/{dir}");
-        let t = Instant::now();
-        let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
-            let (cmd, _) = self.executor.command(config, &self.job_image, &job.file);
-            let mut argv = vec!["env".to_owned(), "-C".to_owned(), cwd.clone()];
-            argv.extend(crate::executor::with_deadline(&cmd, limit));
-            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-            let args = exec_args(r, "runner", &argv);
-            let show = |line: &str| {
-                if let Some(shown) = self.executor.log().progress_line(line) {
-                    self.progress.say(format!("{}: {} {shown}", item.name, job.row));
-                }
-            };
-            let out = run_with_deadline(self, &args, &item.name, limit + Duration::from_secs(15), show).await?;
-            let finished = !out.text.contains(crate::executor::DEADLINE_PASSED);
-            Ok(super::super::jobs::ActOut { exit_ok: out.success, finished, text: out.text })
-        };
-        let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
-        let runs = super::super::jobs::run_jobs(plan, self.executor.log(), deadlines.job, exec, say).await;
-        run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
-        let log = super::super::jobs::joined_log(&runs);
-        run.logs.push(("job.log", log.clone()));
-        run.evidence = Some(Evidence {
-            platform: Platform::Kind,
-            executor: self.executor.kind(),
-            dind: self.dind,
-            nonce: nonce.to_owned(),
-            job_succeeded: runs.iter().all(|r| matches!(r.ending, super::super::jobs::JobEnding::Succeeded)),
-            log,
-        });
-        run.jobs = runs;
-        Ok(())
-    }
-}
-
-async fn run_with_deadline(
-    env: &KindPlatform,
-    args: &[&str],
-    name: &str,
-    deadline: Duration,
-    show: impl FnMut(&str),
-) -> Result<crate::process::Output> {
-    let cmd = env.kubectl().command(args);
-    match crate::process::run_with(cmd, &format!("{name}: act"), deadline, None, show, Some(&env.progress)).await {
-        Ok(o) => Ok(o),
-        Err(e) => {
-            anyhow::bail!("{}: {}", crate::fault::did_not_finish(deadline), one_line(&format!("{e:#}")))
-        }
+        self.delivery.redact(text)
     }
 }

@@ -1,15 +1,16 @@
 //! The kind platform, carried out on the local kind cluster: the runner chart installed with
 //! helm and the values generated from the typed configuration; the chart's pod (runner
 //! container, privileged DIND sidecar, shared `/certs`, the service-account token) runs every
-//! item. With a registered runner (`real.rs`) the chart's runner container runs the runner's
+//! item. With a registered runner (`forge.rs`) the chart's runner container runs the runner's
 //! image with the `config.yaml` the chart rendered, and jobs reach it only through the forge
 //! beside the cluster; with act, the stand-in, each workflow runs in the chart's runner
 //! container through `kubectl exec`, against the sidecar's DIND on 127.0.0.1:2376 with the
 //! certificates the chart mounted. Judged like the Docker platform.
 
+mod act;
+mod forge;
 mod items;
 mod node;
-pub mod real;
 mod release;
 mod upgrade;
 
@@ -61,6 +62,108 @@ pub struct KindRunOptions {
     pub upgrades: Vec<KindUpgrade>,
 }
 
+/// One item's job, once its install's pod is ready.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    item: &'a RunItem,
+    release: &'a release::Release,
+    config: &'a crate::config::RunnerConfig,
+    deadlines: Deadlines,
+}
+
+/// A job pushed and taken, left running (see [`Delivery::start`]).
+struct InFlight {
+    owner: String,
+    repo: String,
+    sha: String,
+    /// The runner that took it (its pod's name with the test chart).
+    runner: String,
+}
+
+/// What became of a job in flight when the pod it ran in was replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fate {
+    /// It ended on its own: the forge's final word (`success`, `failure`).
+    Finished(String),
+    /// The forge cancelled it.
+    Cancelled,
+    /// Not final within the deadline: still in this state.
+    Lost(String),
+}
+
+impl std::fmt::Display for Fate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fate::Finished(word) => write!(f, "finished ({word})"),
+            Fate::Cancelled => write!(f, "cancelled"),
+            Fate::Lost(state) => write!(f, "lost (still {state})"),
+        }
+    }
+}
+
+/// Who runs the jobs in the chart's pod, and how a job gets to them: the kind platform's
+/// job-delivery seam, implemented by `act.rs` (act through `kubectl exec`) and `forge.rs`
+/// (the runner the chart registered, through the forge beside the cluster), held by
+/// [`KindPlatform`] and asked wherever the two differ.
+trait Delivery: Send + Sync {
+    /// Who runs the jobs (for the evidence, the reports and the items it cannot run).
+    fn kind(&self) -> crate::executor::Kind;
+    /// The chart's runner container's image.
+    fn runner_image<'a>(&'a self, p: &'a KindPlatform) -> &'a str;
+    /// Programs copied into the runner container once its pod is ready.
+    fn binaries(&self) -> Vec<(&'static str, &[u8])>;
+    /// The token the install in `namespace` registers with; empty for a `.runner` made
+    /// offline.
+    fn registration_token<'a>(&'a self, namespace: &'a str)
+    -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
+    /// The chart's values as this runner needs them.
+    fn shape_values(&self, p: &KindPlatform, values: &mut ChartValues);
+    /// Whether jobs get only the `config.yaml` the chart rendered (an item with another
+    /// configuration then needs an install of its own).
+    fn reads_chart_config(&self) -> bool;
+    /// `kubectl exec` arguments for the harness's docker CLI (`argv`) against DIND's TLS
+    /// socket in release `r`'s pod.
+    fn cli<'a>(&self, r: &'a release::Release, argv: &[&'a str]) -> Vec<&'a str>;
+    /// Runs `job`; its log and conclusion go into `run`.
+    fn run<'a>(
+        &'a self,
+        p: &'a KindPlatform,
+        job: Job<'a>,
+        run: &'a mut crate::platform::conclude::Gathered,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<()>>;
+    /// Pushes `job` and returns once a runner runs it, without waiting for its end — a job
+    /// in flight while `helm upgrade` rolls the pod. `None` where jobs do not go through a
+    /// forge (act ends with its `kubectl exec`).
+    fn start<'a>(
+        &'a self,
+        _p: &'a KindPlatform,
+        _job: Job<'a>,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<Option<InFlight>>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// What became of a job [`Delivery::start`] left in flight, as the forge tells it,
+    /// within `deadline`.
+    fn fate<'a>(
+        &'a self,
+        _job: &'a InFlight,
+        _deadline: Duration,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<Fate>> {
+        Box::pin(async { anyhow::bail!("no job is left in flight here") })
+    }
+    /// `text` without the secrets this delivery handed out.
+    fn redact(&self, text: String) -> String {
+        text
+    }
+    /// Removes what the delivery made outside the cluster.
+    fn teardown(&self) -> futures_util::future::LocalBoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// What a kept run says about removing it (after the cluster's own line).
+    fn kept(&self, _run_id: &str) -> String {
+        String::new()
+    }
+}
+
 /// The kind platform of one run: what every install shares.
 pub struct KindPlatform {
     cluster: Cluster,
@@ -72,11 +175,9 @@ pub struct KindPlatform {
     chart: ChartSource,
     values: ChartValues,
     job_image: String,
-    /// Runs the jobs in the chart's runner container (act, offline), or names the real
-    /// runner, which takes them from `real`.
-    executor: Box<dyn crate::executor::Executor>,
-    /// The run's forge beside the cluster, when a registered runner runs the jobs.
-    real: Option<real::KindForge>,
+    /// Who runs the jobs and how a job reaches the chart's pod: act by `kubectl exec`, or
+    /// the runner the chart registered with the forge beside the cluster.
+    delivery: Box<dyn Delivery>,
     /// `docker save` of the job image, made once.
     image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
     artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
@@ -146,6 +247,12 @@ pub async fn prepare(
     render_first(&helm, &opts, &kind_opts, &progress)?;
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
+    let mut kind_opts = kind_opts;
+    if let crate::cluster::NodeImage::Built(node) = &cluster.node_image {
+        // A chart's hook Job runs kubectl from the image the node was built with.
+        let tag = node.rsplit_once(':').map_or("", |(_, t)| t);
+        kind_opts.versions.kubectl_image = format!("{}:{tag}", crate::cluster::node_image::KUBECTL_REPOSITORY);
+    }
     let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
     for line in node_sysctl(&cluster).await {
         progress.say(line);
@@ -154,17 +261,17 @@ pub async fn prepare(
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
-    let real = match forge {
-        None => None,
+    let delivery: Box<dyn Delivery> = match forge {
+        None => Box::new(act::ActDelivery { act: executor }),
         Some(forge) => {
             let t = Instant::now();
-            let started = real::KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
+            let started = forge::KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
             let what = format!("load the runner's image, start {} beside the cluster", forge.dialect.name());
             match progress.step(&what, started).await {
                 Ok(r) => {
                     progress.say(format!("{} beside the cluster at {}", forge.dialect.name(), r.url()));
                     setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
-                    Some(r)
+                    Box::new(r)
                 }
                 Err(e) => {
                     // Nothing the run made stays behind a failed start.
@@ -175,7 +282,7 @@ pub async fn prepare(
         }
     };
     Ok(KindPlatform {
-        real,
+        delivery,
         cluster,
         helm,
         run_id: opts.run_id.clone(),
@@ -184,7 +291,6 @@ pub async fn prepare(
         kind_opts,
         chart: ChartSource::new(&opts.chart, &opts.chart_version),
         values: opts.values.clone(),
-        executor,
         image_tar: tokio::sync::Mutex::new(None),
         artifacts: std::collections::HashMap::new(),
         signatures: crate::diagnose::signatures()?,
@@ -252,7 +358,7 @@ impl PlatformRun for KindPlatform {
 
     fn facts(&self) -> Facts {
         Facts {
-            executor: self.executor.kind().name(),
+            executor: self.delivery.kind().name(),
             privilege: self.cluster.privilege.describe().to_owned(),
             images: "built".to_owned(),
         }
@@ -294,14 +400,12 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
             cluster.name,
             cluster.kubectl.kubeconfig.display(),
             cluster.name,
-            if env.real.is_some() { format!("; the forge beside it: docker rm -f fe2e-{}-forge", env.run_id) } else { String::new() }
+            env.delivery.kept(&env.run_id)
         ));
         return Ok(());
     }
-    if let Some(forge) = &env.real
-        && let Err(e) = forge.remove().await
-    {
-        env.progress.say(format!("could not remove the forge beside the cluster: {e:#}"));
+    if let Err(e) = env.delivery.teardown().await {
+        env.progress.say(format!("could not remove what the run's delivery made: {e:#}"));
     }
     if !keep_cluster && cluster.created {
         // The cluster goes, and everything in it.
@@ -415,20 +519,6 @@ fn render_first(
     Ok(())
 }
 
-/// Why a runner cannot be registered by `chart` on this cluster, if it cannot: the wrenix
-/// chart registers in a pre-install hook Job whose kubectl writes `.runner` into a Secret
-/// through the `kubernetes` Service, which needs kube-proxy, not in the offline node image
-/// yet (and a kubectl image). The project's test chart registers in its pod.
-pub fn registration_gap(chart: &str) -> Option<String> {
-    if chart_name(chart).is_some_and(|(name, _)| name == TEST_CHART) {
-        return None;
-    }
-    Some(format!(
-        "the chart {chart} registers its runner in a hook Job that reaches the cluster's API through the \
-         `kubernetes` Service, and this offline kind cluster has no kube-proxy yet"
-    ))
-}
-
 /// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.
 fn chart_name(chart: &str) -> Option<(String, String)> {
     let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
@@ -455,5 +545,17 @@ pub async fn interrupted_cleanup(cluster: &str, run_id: &str, keep_cluster: bool
             Ok(()) => progress.say(format!("deleted cluster {cluster}")),
             Err(e) => progress.say(format!("could not delete cluster {cluster}: {e:#}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_in_flight_is_reported_as_what_happened_to_it() {
+        assert_eq!(Fate::Finished("success".into()).to_string(), "finished (success)");
+        assert_eq!(Fate::Cancelled.to_string(), "cancelled");
+        assert_eq!(Fate::Lost("running".into()).to_string(), "lost (still running)");
     }
 }

@@ -17,6 +17,8 @@ use crate::kind::{CertMode, ChartSource, PodState, pod_state, runner_values};
 use crate::process::{Output, run_with};
 use crate::wait::{Poll, until};
 
+/// How long `helm install` or `helm upgrade` may take, its hooks included.
+pub(super) const HELM_INSTALL: Duration = Duration::from_secs(200);
 /// How long a pod may take to become Ready when nothing is stuck.
 const POD_READY: Duration = Duration::from_secs(180);
 /// A DIND image that never starts dockerd (the node has it for every pod sandbox).
@@ -25,8 +27,8 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 /// A pod that cannot become Ready by waiting: which, and what the kubelet says is stuck.
 #[derive(Debug)]
 pub(super) struct NeverReady {
-    pub(super) pod: String,
-    pub(super) stuck: crate::kind::Stuck,
+    pod: String,
+    stuck: crate::kind::Stuck,
     /// How to fix it where known, and the pod's last events.
     detail: String,
 }
@@ -63,7 +65,7 @@ impl KindPlatform {
         let token = self.registration_token(namespace, values).await?;
         let values_path = self.write_values(namespace, values, change, &token)?;
         let installed = self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await;
-        if self.real.is_some() {
+        if !token.is_empty() {
             // They hold the registration token: not left beside the run's reports.
             let _ = std::fs::remove_file(&values_path);
         }
@@ -114,7 +116,7 @@ impl KindPlatform {
         let mut cmd = tokio::process::Command::new(&self.helm);
         cmd.args(&args).arg("--kubeconfig").arg(&self.kubectl().kubeconfig);
         let what = format!("helm {} {}", verb[0], chart.reference);
-        let out = run_with(cmd, &what, Duration::from_secs(200), None, |_| {}, Some(&self.progress)).await?;
+        let out = run_with(cmd, &what, HELM_INSTALL, None, |_| {}, Some(&self.progress)).await?;
         anyhow::ensure!(out.success, "{what}: {}", out.tail(2));
         Ok(())
     }
@@ -123,10 +125,12 @@ impl KindPlatform {
     /// organisation on the run's forge, or the one a fault's values carry (a token the forge
     /// never issued); none for act.
     async fn registration_token(&self, namespace: &str, values: &ChartValues) -> Result<String> {
-        let Some(forge) = &self.real else { return Ok(String::new()) };
-        // The organisation is made either way: the item's repository goes there.
-        let issued = forge.registration_token(namespace).await?;
-        Ok(values.runner.config.token.clone().unwrap_or(issued))
+        // Asked for either way: a registered runner's item repository goes where it is issued.
+        let issued = self.delivery.registration_token(namespace).await?;
+        Ok(match issued.is_empty() {
+            true => issued,
+            false => values.runner.config.token.clone().unwrap_or(issued),
+        })
     }
 
     /// The generated values for this install, written beside the run's reports.
@@ -139,24 +143,14 @@ impl KindPlatform {
         if change.dind_image_missing {
             opts.dind_image = MISSING_DIND_IMAGE.to_owned();
         }
-        if self.real.is_some() {
-            // Bare labels run in the job image, which the harness loads into DIND (as with act).
-            let file = &mut opts.values.runner.config.file;
-            *file = crate::executor::forgejo_runner::with_job_image(file, &self.job_image);
-        }
         let (mut values, notes) = runner_values(&opts, token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
-        if let Some(forge) = &self.real {
-            // The forge beside the cluster; the runner named after its pod (the chart's
-            // default), so the forge's runner list names the pod that took a job.
-            values.runner.config.instance = Some(forge.url());
-            values.runner.config.name = None;
-        }
-        // The runner container: the runner's own image, registered by the chart's hook; or
-        // the harness's job image with the forgejo-runner stand-in.
-        let runner_image = self.real.as_ref().map_or(self.job_image.as_str(), |r| r.runner_image.as_str());
+        self.delivery.shape_values(self, &mut values);
+        // The runner container: the runner's own image, registered by the chart; or the
+        // harness's job image with the forgejo-runner stand-in.
+        let runner_image = self.delivery.runner_image(self);
         values.image =
             Some(ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(runner_image) });
         // DIND's data root on an emptyDir: overlay2 instead of vfs on the container's root;
@@ -193,8 +187,8 @@ impl KindPlatform {
             json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
         let mut docs =
             vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}})];
-        // The real runner is registered by the chart's hook, with a token.
-        if self.real.is_none() {
+        // A registered runner is registered by the chart, with a token.
+        if self.kind_opts.registration == crate::kind::Registration::OfflineSecret {
             docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                    "metadata": {"name": format!("{cluster}-registration"), "namespace": namespace, "labels": labels},
                    "data": registration}));
@@ -318,7 +312,7 @@ impl KindPlatform {
             }
             loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
         }
-        let binaries = self.executor.binaries();
+        let binaries = self.delivery.binaries();
         // The real runner is its image's own binary: nothing to copy.
         if !binaries.is_empty() {
             let entries: Vec<archive::Entry> = binaries
@@ -358,15 +352,9 @@ impl KindPlatform {
     }
 
     /// `kubectl exec` arguments for the harness's docker CLI (`argv`) against DIND's TLS
-    /// socket: in the runner container, which has the chart's TLS environment, or — when
-    /// the real runner's image, without a docker CLI, is the runner container — in DIND's,
-    /// pointed at the same socket with the same client certificates.
+    /// socket (in whichever container has one: see [`super::Delivery::cli`]).
     pub(super) fn cli_args<'a>(&self, r: &'a Release, argv: &[&'a str]) -> Vec<&'a str> {
-        if self.real.is_none() {
-            return exec_args(r, "runner", argv);
-        }
-        let tls = ["env", "DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
-        exec_args(r, "dind", &[&tls[..], argv].concat())
+        self.delivery.cli(r, argv)
     }
 
     /// `kubectl exec -i` of the harness's docker CLI or tools (see [`Self::cli_args`]) with

@@ -34,7 +34,8 @@ pub struct KindUpgrade {
 /// What must be the same after the upgrade, read from the cluster and the pod.
 #[derive(Debug, PartialEq, Eq)]
 struct Survivors {
-    registration: String,
+    /// The registration Secret's data, where the chart is given a `.runner` made offline.
+    registration: Option<String>,
     certs: String,
     identity: String,
 }
@@ -52,7 +53,9 @@ impl KindPlatform {
         let mut logs = Vec::new();
         let mut namespace = format!("fe2e-{}-upgrade", self.run_id);
         namespace.truncate(63);
-        let error = self.upgrade_steps(&name, up, &namespace, items, &mut checks, &mut logs).await.err();
+        let mut facts = Vec::new();
+        let steps = self.upgrade_steps(&name, up, &namespace, items, &mut checks, (&mut logs, &mut facts));
+        let error = steps.await.err();
         let mut outcome = match &error {
             Some(e) => Outcome::Fail(format!("{e:#}")),
             None => overall(&checks),
@@ -74,7 +77,11 @@ impl KindPlatform {
         }
         let word = if matches!(outcome, Outcome::Pass) { "passed" } else { "FAILED" };
         self.progress.say(format!("{name}: {word} in {:.1}s", start.elapsed().as_secs_f64()));
-        self.row(name, outcome, checks, bundle, up, start)
+        let mut up = up.clone();
+        for fact in facts {
+            up.note.push_str(&format!("; {fact}"));
+        }
+        self.row(name, outcome, checks, bundle, &up, start)
     }
 
     fn row(
@@ -96,13 +103,22 @@ impl KindPlatform {
         namespace: &str,
         items: &[RunItem],
         checks: &mut Vec<Check>,
-        logs: &mut Vec<(String, String)>,
+        (logs, facts): (&mut Vec<(String, String)>, &mut Vec<String>),
     ) -> Result<()> {
         self.progress.say(format!("{name}: A: install {}", describe(&up.from)));
         let a = self.install(namespace, &up.from, &self.values, PodChange::default(), self.deadlines).await?;
         self.side_jobs(name, "A", &a, &self.values, items, checks, logs).await;
         let before = self.survivors(&a).await?;
 
+        // A job in flight while the pod rolls (where jobs go through a forge).
+        let in_flight = match items.iter().find(|i| i.scenario.is_some() && i.variant.is_none()) {
+            Some(item) => {
+                let config = item.config(&self.values.runner.config.file);
+                let job = super::Job { item, release: &a, config: &config, deadlines: self.deadlines };
+                self.delivery.start(self, job).await?
+            }
+            None => None,
+        };
         self.progress.say(format!("{name}: helm upgrade to {}", describe(&up.to)));
         let t = Instant::now();
         let b = self.upgrade(namespace, &up.to, &up.to_values, self.deadlines).await?;
@@ -117,24 +133,65 @@ impl KindPlatform {
         ));
         let replaced = if b.pod == a.pod { "the same pod (its template did not change)" } else { "a new pod" };
         self.progress.say(format!("{name}: upgraded in {:.1}s: {replaced} {}", t.elapsed().as_secs_f64(), b.pod));
+        if let Some(job) = &in_flight {
+            let fate = self.delivery.fate(job, Duration::from_secs(180)).await?;
+            // A job that did not succeed because its pod was replaced is what users would meet.
+            let finding = if fate == super::Fate::Finished("success".into()) { "" } else { "FINDING " };
+            let fact = format!("{finding}the job in flight on {} during the rollout: {fate}", job.runner);
+            self.progress.say(format!("{name}: {fact}"));
+            facts.push(fact);
+            // It ended in a way the forge reports; a job the forge still holds as running
+            // for minutes after its runner is gone is what a user would see as hung.
+            checks.push(Check::that(
+                "upgrade: the job in flight during the rollout came to an end the forge reports",
+                !matches!(fate, super::Fate::Lost(_)),
+                format!("the job on {} while helm upgrade rolled the pod: {fate}", job.runner),
+            ));
+        }
+        if b.pod != a.pod {
+            // B's jobs go to B's pod only once A's is gone: until then A's runner still asks
+            // the forge for jobs.
+            let outlived = self.replaced_pod_gone(&a).await?;
+            if outlived > 2.0 {
+                let fact = format!(
+                    "FINDING the replaced pod's runner kept asking for jobs {outlived:.0}s after its DIND had \
+                     stopped (its container's shell ignores SIGTERM): a job the forge handed it then failed with \
+                     `Cannot connect to the Docker daemon`"
+                );
+                self.progress.say(format!("{name}: {fact}"));
+                facts.push(fact);
+            }
+        }
         let after = self.survivors(&b).await?;
         let same =
             |what: &str, x: &str, y: &str| Check::that(what, x == y && !x.is_empty(), format!("before {x}, after {y}"));
-        checks.push(same(
-            "upgrade: registration Secret kept (same .runner)",
-            &before.registration,
-            &after.registration,
-        ));
+        if let (Some(x), Some(y)) = (&before.registration, &after.registration) {
+            checks.push(same("upgrade: registration Secret kept (same .runner)", x, y));
+        }
         checks.push(same(
             "upgrade: certificates survived (same server and client certificates)",
             &before.certs,
             &after.certs,
         ));
-        checks.push(same(
-            "upgrade: the runner's identity (uuid in its data dir) unchanged",
-            &before.identity,
-            &after.identity,
-        ));
+        match self.delivery.reads_chart_config() {
+            // A registered runner: the chart decides whether it keeps its identity (the test
+            // chart registers per pod); B's jobs below show the runner B runs took them.
+            true => {
+                let fact = format!(
+                    "the runner {} (its .runner {} -> {})",
+                    if before.identity == after.identity { "kept its identity" } else { "re-registered" },
+                    &before.identity[..before.identity.len().min(12)],
+                    &after.identity[..after.identity.len().min(12)]
+                );
+                self.progress.say(format!("{name}: {fact}"));
+                facts.push(fact);
+            }
+            false => checks.push(same(
+                "upgrade: the runner's identity (uuid in its data dir) unchanged",
+                &before.identity,
+                &after.identity,
+            )),
+        }
         self.side_jobs(name, "B", &b, &up.to_values, items, checks, logs).await;
         Ok(())
     }
@@ -151,13 +208,58 @@ impl KindPlatform {
         logs: &mut Vec<(String, String)>,
     ) {
         for item in items {
+            let config = item.config(&values.runner.config.file);
+            if self.delivery.reads_chart_config() && config != values.runner.config.file {
+                let why = "its configuration is not the release's, and the runner reads only what the chart rendered \
+                           (it runs in an install of its own in the plain run)";
+                checks.push(Check::skip(format!("{side}: {}", item.name), why));
+                continue;
+            }
             self.progress.say(format!("{name}: {side}: {}", item.name));
             let mut run = Gathered::default();
-            let config = item.config(&values.runner.config.file);
             let result = self.run_job(item, r, &config, self.deadlines, &mut run).await;
             logs.extend(run.logs.drain(..).map(|(n, l)| (format!("{side}-{}-{n}", item.name), l)));
             checks.push(side_check(format!("{side}: {}", item.name), result, run.evidence.as_ref(), item));
         }
+    }
+
+    /// Waits for the replaced pod of `a` to be gone; returns for how long its runner
+    /// container was seen running after its DIND container had stopped.
+    async fn replaced_pod_gone(&self, a: &Release) -> Result<f64> {
+        let k = self.kubectl();
+        let dind_stopped: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+        let outlived = std::cell::Cell::new(0.0);
+        let gone =
+            crate::wait::until("the replaced pod is gone", Duration::from_secs(120), Duration::from_secs(1), || {
+                let (dind_stopped, outlived) = (&dind_stopped, &outlived);
+                async move {
+                    let found = k
+                        .run(
+                            &["--namespace", &a.namespace, "get", "pod", &a.pod, "-o", "json", "--ignore-not-found"],
+                            Duration::from_secs(20),
+                        )
+                        .await?;
+                    if found.trim().is_empty() {
+                        return Ok(crate::wait::Poll::Ready(()));
+                    }
+                    let pod: serde_json::Value = serde_json::from_str(&found)?;
+                    let running = |name: &str| {
+                        pod["status"]["containerStatuses"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["name"] == name && !c["state"]["running"].is_null())
+                    };
+                    if !running("dind") && running("runner") {
+                        let since = dind_stopped.get().unwrap_or_else(Instant::now);
+                        dind_stopped.set(Some(since));
+                        outlived.set(since.elapsed().as_secs_f64());
+                    }
+                    Ok(crate::wait::Poll::NotYet(format!("pod {} still there", a.pod)))
+                }
+            });
+        gone.await?;
+        Ok(outlived.get())
     }
 
     /// SHA-256 of what must survive: the registration Secret's data, the certificates the
@@ -165,12 +267,15 @@ impl KindPlatform {
     async fn survivors(&self, r: &Release) -> Result<Survivors> {
         let k = self.kubectl();
         let secret = format!("{}-registration", self.kind_opts.cluster);
-        let registration = k
-            .run(
-                &["--namespace", &r.namespace, "get", "secret", &secret, "-o", "jsonpath={.data}"],
-                Duration::from_secs(20),
-            )
-            .await?;
+        let registration = match self.kind_opts.registration {
+            crate::kind::Registration::OfflineSecret => Some(sha(&k
+                .run(
+                    &["--namespace", &r.namespace, "get", "secret", &secret, "-o", "jsonpath={.data}"],
+                    Duration::from_secs(20),
+                )
+                .await?)),
+            crate::kind::Registration::Token => None,
+        };
         let sum = |files: &'static [&'static str]| async move {
             let mut argv = vec!["sha256sum"];
             argv.extend_from_slice(files);
@@ -178,7 +283,7 @@ impl KindPlatform {
             Ok::<_, anyhow::Error>(out.split_whitespace().step_by(2).collect::<Vec<_>>().join(","))
         };
         Ok(Survivors {
-            registration: sha(&registration),
+            registration,
             certs: sum(&["/certs/server/cert.pem", "/certs/client/cert.pem"]).await?,
             // Where both charts' init container puts it (the runner's working directory).
             identity: sum(&["/data/.runner"]).await?,

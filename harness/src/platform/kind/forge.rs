@@ -12,19 +12,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::KindPlatform;
-use super::release::Release;
+use futures_util::future::LocalBoxFuture;
+
+use super::release::{Release, exec_args};
+use super::{Delivery, Fate, InFlight, Job, KindPlatform};
 use crate::Progress;
 use crate::cluster::Cluster;
-use crate::config::{ChartValues, RunnerConfig};
+use crate::config::ChartValues;
 use crate::executor::Kind;
 use crate::executor::choice::ForgeSetup;
-use crate::fault::{Deadlines, ForgejoChange, Hook};
+use crate::fault::{ForgejoChange, Hook};
 use crate::forge::dialect::Scope;
 use crate::forge::server::{self, Server, ServerSpec};
 use crate::forge::{Forge, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::scenario::{Evidence, Platform};
+use crate::wait::Poll;
 
 /// The run's forge beside the cluster, and the runner image the chart's pod runs.
 pub struct KindForge {
@@ -67,26 +70,134 @@ impl KindForge {
     }
 
     /// The organisation an install's runner serves, made now, and a registration token for it.
-    pub async fn registration_token(&self, namespace: &str) -> Result<String> {
+    async fn token_for(&self, namespace: &str) -> Result<String> {
         let org = org_of(namespace);
         self.server.api.create_org(&org).await?;
         let token = self.server.api.registration_token(Scope::Org(&org)).await?;
         self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
         Ok(token)
     }
+}
+
+impl Delivery for KindForge {
+    fn kind(&self) -> Kind {
+        Kind::Runner
+    }
+
+    /// The runner's own image, running the chart's command.
+    fn runner_image<'a>(&'a self, _p: &'a KindPlatform) -> &'a str {
+        &self.runner_image
+    }
+
+    /// The runner is its image's own binary.
+    fn binaries(&self) -> Vec<(&'static str, &[u8])> {
+        Vec::new()
+    }
+
+    fn registration_token<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(self.token_for(namespace))
+    }
+
+    /// The forge beside the cluster as the instance; the runner named after its pod (the
+    /// chart's default), so the forge's runner list names the pod that took a job; bare
+    /// labels run in the job image, which the harness loads into DIND (as with act).
+    fn shape_values(&self, p: &KindPlatform, values: &mut ChartValues) {
+        values.runner.config.instance = Some(self.url());
+        values.runner.config.name = None;
+        let file = &mut values.runner.config.file;
+        *file = crate::executor::forgejo_runner::with_job_image(file, &p.job_image);
+    }
+
+    fn reads_chart_config(&self) -> bool {
+        true
+    }
+
+    /// The runner's image has no docker CLI: in DIND's container, pointed at the same socket
+    /// with the same client certificates.
+    fn cli<'a>(&self, r: &'a Release, argv: &[&'a str]) -> Vec<&'a str> {
+        let tls = ["env", "DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
+        exec_args(r, "dind", &[&tls[..], argv].concat())
+    }
+
+    fn run<'a>(&'a self, p: &'a KindPlatform, job: Job<'a>, run: &'a mut Gathered) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(p.run_job_real(job, self, run))
+    }
 
     /// `text` without any registration token this run handed out.
-    pub(super) fn redact(&self, text: String) -> String {
+    fn redact(&self, text: String) -> String {
         let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner()).clone();
         issued.iter().fold(text, |text, token| redact(text, token))
     }
 
-    /// Removes the forge's container and network: everything on the engine labelled with
-    /// the run (kind's nodes carry no run label).
-    pub async fn remove(&self) -> Result<()> {
-        let docker = crate::docker::connect().await?;
-        crate::docker::sweep(&docker, crate::docker::labels::RUN, &self.server.spec.run_id).await?;
-        Ok(())
+    /// The forge's container and network: everything on the engine labelled with the run
+    /// (kind's nodes carry no run label).
+    fn teardown(&self) -> LocalBoxFuture<'_, Result<()>> {
+        Box::pin(async {
+            let docker = crate::docker::connect().await?;
+            crate::docker::sweep(&docker, crate::docker::labels::RUN, &self.server.spec.run_id).await?;
+            Ok(())
+        })
+    }
+
+    fn start<'a>(&'a self, p: &'a KindPlatform, job: Job<'a>) -> LocalBoxFuture<'a, Result<Option<InFlight>>> {
+        Box::pin(self.start_job(p, job))
+    }
+
+    fn fate<'a>(&'a self, job: &'a InFlight, deadline: Duration) -> LocalBoxFuture<'a, Result<Fate>> {
+        Box::pin(self.fate_of(job, deadline))
+    }
+
+    fn kept(&self, run_id: &str) -> String {
+        format!("; the forge beside it: docker rm -f fe2e-{run_id}-forge")
+    }
+}
+
+impl KindForge {
+    /// The item's workspace pushed to a repository of its own in the install's
+    /// organisation; returns once the forge says a runner took the job.
+    async fn start_job(&self, p: &KindPlatform, job: Job<'_>) -> Result<Option<InFlight>> {
+        let Job { item, release: r, .. } = job;
+        let nonce = format!("{}-{}", p.run_id, crate::sys::fresh_hex("", 3));
+        let workspace = p.out_dir.join("workspaces").join(format!("{}-in-flight", path_safe(&item.name)));
+        item.lay_workspace(&workspace, &nonce, &p.job_image, &p.artifacts, None)?;
+        let (api, owner) = (self.api(), org_of(&r.namespace));
+        let repo = format!("{}-in-flight", push::repo_name(&item.name));
+        api.create_org_repo(&owner, &repo).await?;
+        let sha = push::push(api, &self.server.spec.admin, &owner, &repo, &workspace).await?;
+        let taken =
+            crate::wait::until("a runner takes the job in flight", Duration::from_secs(60), push::POLL, || async {
+                let tasks = api.tasks(&owner, &repo).await?;
+                Ok(match tasks.into_iter().find(|t| t.head_sha == sha) {
+                    Some(t) if t.status() != crate::forge::RunStatus::Waiting => Poll::Ready(t),
+                    Some(t) => Poll::NotYet(format!("job {} {}", t.id, t.status)),
+                    None => Poll::NotYet("no job yet".into()),
+                })
+            });
+        let task = taken.await?;
+        let runner = task.runner.clone().unwrap_or_else(|| "a runner".into());
+        p.progress.say(format!("{}: in flight: job {} {} on {runner}", item.name, task.id, task.status));
+        Ok(Some(InFlight { owner, repo, sha, runner }))
+    }
+
+    /// The forge's last word on a job in flight: final within `deadline`, or lost.
+    async fn fate_of(&self, job: &InFlight, deadline: Duration) -> Result<Fate> {
+        let api = self.api();
+        let status = async || -> Result<Option<Task>> {
+            Ok(api.tasks(&job.owner, &job.repo).await?.into_iter().find(|t| t.head_sha == job.sha))
+        };
+        let ended = crate::wait::until("the job in flight ends", deadline, Duration::from_secs(1), || async {
+            let Some(t) = status().await? else { return Ok(Poll::NotYet("no job".into())) };
+            Ok(match t.status() {
+                crate::forge::RunStatus::Cancelled => Poll::Ready(Fate::Cancelled),
+                s if s.is_final() => Poll::Ready(Fate::Finished(s.word().to_owned())),
+                s => Poll::NotYet(s.word().to_owned()),
+            })
+        });
+        if let Ok(fate) = ended.await {
+            return Ok(fate);
+        }
+        let last = status().await?.map_or_else(|| "unlisted".to_owned(), |t| t.status);
+        Ok(Fate::Lost(last))
     }
 }
 
@@ -120,20 +231,15 @@ impl KindPlatform {
     /// organisation, the workspace pushed, the run watched until every job is final, every
     /// job's log the evidence. A user's workflow is scheduled by the forge where it lists
     /// the jobs nobody took, else job by job, as on Docker.
-    pub(super) async fn run_job_real(
-        &self,
-        item: &crate::platform::RunItem,
-        r: &Release,
-        forge: &KindForge,
-        config: &RunnerConfig,
-        deadlines: Deadlines,
-        run: &mut Gathered,
-    ) -> Result<()> {
+    async fn run_job_real(&self, job: Job<'_>, forge: &KindForge, run: &mut Gathered) -> Result<()> {
+        let Job { item, release: r, config, deadlines } = job;
         let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
         let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
-        let (api, repo) = (forge.api(), push::repo_name(&item.name));
+        // One repository per job: an item runs more than once in one install around an upgrade.
+        let repo = format!("{}-{}", push::repo_name(&item.name), nonce.rsplit('-').next().unwrap_or_default());
+        let api = forge.api();
         let (org, admin) = (org_of(&r.namespace), forge.server.spec.admin.clone());
         let owner = org.as_str();
         api.create_org_repo(owner, &repo).await?;
@@ -143,29 +249,18 @@ impl KindPlatform {
             let before = self.containers(r).await?;
             let alive = async |_: &[Task]| died(&before, &self.containers(r).await?);
             let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
-            let log = self.executor.log();
-            let runs = match api.dialect().lists_waiting_jobs() {
-                true => {
-                    run.notes.push(crate::platform::pushed::SCHEDULED_NOTE.into());
-                    let served: Vec<String> =
-                        config.labels().iter().map(|l| l.split(':').next().unwrap_or(l).to_owned()).collect();
-                    let scheduled = crate::platform::pushed::run_scheduled(
-                        to,
-                        &item.workflow,
-                        &plan,
-                        served,
-                        log,
-                        deadlines.job,
-                        alive,
-                        say,
-                    );
-                    scheduled.await?
-                }
-                false => {
-                    run.notes.push(crate::platform::pushed::NOTE.into());
-                    crate::platform::pushed::run_jobs(to, &plan, log, deadlines.job, alive, say).await
-                }
-            };
+            let (workflow, deadline) = (&item.workflow, deadlines.job);
+            let runs = crate::platform::pushed::run_workflow(
+                to,
+                workflow,
+                &plan,
+                config,
+                deadline,
+                alive,
+                say,
+                &mut run.notes,
+            );
+            let runs = runs.await?;
             run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
             let log = crate::platform::jobs::joined_log(&runs);
             run.logs.push(("job.log", log.clone()));
@@ -202,21 +297,8 @@ impl KindPlatform {
         let watched = push::watch(api, owner, &repo, &sha, deadlines.job, during).await;
         run.trigger_seen = seen;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        let pushed = match watched {
-            Ok(p) => p,
-            Err(e) => {
-                if let Some(log) = push::log_so_far(api, owner, &repo, &sha).await {
-                    run.logs.push(("job.log", log));
-                }
-                return Err(e);
-            }
-        };
-        let first_row = pushed.jobs.iter().find_map(|j| crate::executor::forgejo_log::first_row_at(&j.log));
-        if let Some(at) = first_row {
-            run.phases.push(("push to job start".into(), at - pushed_at));
-        }
-        let log = pushed.joined_log();
-        run.logs.push(("job.log", log.clone()));
+        let (log, succeeded) =
+            crate::platform::pushed::watched(api, (owner, &repo, &sha), watched, pushed_at, run).await?;
         // A container that ended after the last poll still counts.
         died(&before, &self.containers(r).await?)?;
         run.evidence = Some(Evidence {
@@ -224,7 +306,7 @@ impl KindPlatform {
             executor: Kind::Runner,
             dind: self.dind,
             nonce,
-            job_succeeded: pushed.succeeded(),
+            job_succeeded: succeeded,
             log,
         });
         Ok(())
