@@ -117,6 +117,9 @@ impl Cleanup {
     async fn sweep(&self, progress: &Progress) {
         let Ok(docker) = docker::connect().await else { return };
         match docker::sweep(&docker, labels::RUN, &self.run_id).await {
+            // Nothing made yet (a mistake named before anything started): nothing to say.
+            Ok(removed)
+                if removed.containers.is_empty() && removed.volumes.is_empty() && removed.networks.is_empty() => {}
             Ok(removed) => progress.say(format!(
                 "removed {} containers, {} volumes, {} networks of run {}",
                 removed.containers.len(),

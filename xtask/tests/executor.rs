@@ -41,13 +41,16 @@ fn on_kind_missing_images_are_named_before_any_cluster_and_a_wrong_value_is_one_
     assert!(took < Duration::from_secs(30), "answered in {took:?}");
     assert!(stderr.contains("--executor runner: no forge and runner can be had here: Forgejo: "), "{stderr}");
     assert!(!stderr.contains("kind cluster"), "nothing about a cluster: {stderr}");
-    // A chart that registers through the cluster's API (the wrenix chart's hook Job): said
-    // in one line, with no cluster made.
+    // The pinned chart, which cannot be fetched offline: one line naming what to give,
+    // before any cluster or forge is made.
     let (code, stderr, _) = e2e(&["--platform", "kind", "--executor", "runner", "--forge", "gitea"]);
     assert_eq!(code, Some(2), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(lines[0].contains("registers its runner in a hook Job") && lines[0].contains("kube-proxy"), "{stderr}");
+    assert!(
+        lines[0].contains("does not render") && lines[0].ends_with("give a chart directory: --chart DIR"),
+        "{stderr}"
+    );
     let (code, stderr, _) = e2e(&["--executor", "gitea"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.trim(), "error: --executor is `auto`, `act`, `runner` or `forgejo-runner`, not `gitea`");
