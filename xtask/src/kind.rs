@@ -46,7 +46,12 @@ pub async fn run(
         dind_image,
         job_image: image(ImageKind::Job)?,
         values,
-        chart: args.chart.clone().unwrap_or_else(|| versions.runner_chart.reference.clone()),
+        // Without --chart, an upgrade between two chart directories runs from its first.
+        chart: args
+            .chart
+            .clone()
+            .or_else(|| upgrade.pair.as_ref().filter(|(a, _)| is_dir(a)).map(|(a, _)| a.clone()))
+            .unwrap_or_else(|| versions.runner_chart.reference.clone()),
         chart_version: args.chart_version.clone().unwrap_or_else(|| versions.runner_chart.version.clone()),
         versions,
         scenarios: items.iter().filter(|i| i.variant.is_none()).map(|i| i.name.clone()).collect(),

@@ -20,6 +20,8 @@ pub struct JobLog {
     pub failed_step: Option<String>,
     /// The labels it asked a runner for, where the forge says.
     pub labels: Vec<String>,
+    /// The runner that took it, where the forge says (Gitea).
+    pub runner: Option<String>,
     pub log: String,
 }
 
@@ -253,6 +255,7 @@ where
             status: t.status(),
             failed_step: t.failed_step.clone(),
             labels: t.labels.clone(),
+            runner: t.runner.clone(),
             log,
         });
     }

@@ -29,6 +29,14 @@ impl ChartSource {
         Self { reference: reference.to_owned(), version: (!local).then(|| version.to_owned()) }
     }
 
+    /// As a header or a row names it: the reference, and its version if any.
+    pub fn describe(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} {v}", self.reference),
+            None => self.reference.clone(),
+        }
+    }
+
     fn args(&self) -> Vec<String> {
         let mut args = vec![self.reference.clone()];
         if let Some(v) = &self.version {

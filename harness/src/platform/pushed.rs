@@ -113,6 +113,7 @@ where
                 status: t.status(),
                 failed_step: None,
                 labels: t.labels.clone(),
+                runner: t.runner.clone(),
                 log: String::new(),
             })
             .collect(),
@@ -267,6 +268,12 @@ pub(super) async fn watched(
     if let Some(at) = first_row {
         run.phases.push(("push to job start".into(), at - pushed_at));
     }
+    // Which runner took the job, in the row: on kind the chart's pod (the test chart names
+    // its runner after the pod).
+    let runners: Vec<&str> = pushed.jobs.iter().filter_map(|j| j.runner.as_deref()).collect();
+    if !runners.is_empty() {
+        run.notes.push(format!("taken by runner {}", runners.join(", ")));
+    }
     let log = pushed.joined_log();
     run.logs.push(("job.log", log.clone()));
     Ok((log, pushed.succeeded()))
@@ -307,6 +314,7 @@ mod tests {
             status,
             failed_step: None,
             labels: Vec::new(),
+            runner: None,
             log: String::new(),
         };
         let ok = [job("targets", RunStatus::Success), job("build", RunStatus::Blocked)];

@@ -29,7 +29,11 @@ fn row(out: &mut String, r: &super::ScenarioResult, indent: &str, width: usize) 
                     Some(note) => ("pass", first_line(note)),
                     None if !r.jobs.is_empty() => ("pass", format!("{passed}/{} jobs passed", r.checks.len())),
                     None if !indent.is_empty() => ("pass", "job succeeded".to_owned()),
-                    None => ("pass", format!("{passed}/{} checks passed", r.checks.len())),
+                    None => {
+                        let taken = r.notes.iter().find(|n| n.starts_with("taken by runner "));
+                        let by = taken.map_or(String::new(), |n| format!(", {n}"));
+                        ("pass", format!("{passed}/{} checks passed{by}", r.checks.len()))
+                    }
                 }
             }
             Outcome::Fail(why) => ("FAIL", first_line(why)),

@@ -27,7 +27,11 @@ use crate::forge::server::{self, Server, ServerSpec};
 use crate::forge::{Forge, Task, push};
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::scenario::{Evidence, Platform};
-use crate::wait::Poll;
+use crate::wait::{Poll, until};
+
+/// How long the kubelet may take to report a container a fault killed, and how often it is asked.
+const KILL_REPORTED: Duration = Duration::from_secs(20);
+const POLL_KUBELET: Duration = Duration::from_secs(1);
 
 /// The run's forge beside the cluster, and the runner image the chart's pod runs.
 pub struct KindForge {
@@ -299,8 +303,23 @@ impl KindPlatform {
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         let (log, succeeded) =
             crate::platform::pushed::watched(api, (owner, &repo, &sha), watched, pushed_at, run).await?;
-        // A container that ended after the last poll still counts.
-        died(&before, &self.containers(r).await?)?;
+        // A container that ended after the last poll still counts; one the fault killed
+        // may end the job before the kubelet reports it: waited for, by condition.
+        match (seen && hook.is_some(), succeeded) {
+            (true, false) => {
+                let reported =
+                    until("the kubelet reports the killed container", KILL_REPORTED, POLL_KUBELET, || async {
+                        Ok(match died(&before, &self.containers(r).await?) {
+                            Err(e) => Poll::Ready(e),
+                            Ok(()) => Poll::NotYet("every container still running".into()),
+                        })
+                    });
+                if let Ok(e) = reported.await {
+                    return Err(e);
+                }
+            }
+            _ => died(&before, &self.containers(r).await?)?,
+        }
         run.evidence = Some(Evidence {
             platform: Platform::Kind,
             executor: Kind::Runner,

@@ -244,7 +244,12 @@ pub async fn prepare(
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
     let kind_opts = kind_options(&opts, forge.is_some())?;
     // The render check before any cluster: a chart that does not render is one line, fast.
-    render_first(&helm, &opts, &kind_opts, &progress)?;
+    render_first(&helm, &ChartSource::new(&opts.chart, &opts.chart_version), &kind_opts, &progress)?;
+    // Each upgrade's B as it will be installed: its chart with its values.
+    for up in opts.upgrades.iter().filter(|u| u.skip.is_none()) {
+        let b = KindOptions { values: up.to_values.clone(), ..kind_opts.clone() };
+        render_first(&helm, &up.to, &b, &progress)?;
+    }
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
     let mut kind_opts = kind_opts;
@@ -494,28 +499,27 @@ fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
     })
 }
 
-/// `helm template` of the chart with the generated values, compared with intent; findings
+/// `helm template` of `source` with the generated values, compared with intent; findings
 /// are said, a chart that does not render is one line quoting helm.
 fn render_first(
     helm: &std::path::Path,
-    opts: &KindRunOptions,
+    source: &ChartSource,
     kind_opts: &KindOptions,
     progress: &Progress,
 ) -> Result<()> {
-    let source = ChartSource::new(&opts.chart, &opts.chart_version);
-    let report = crate::kind::render_check(helm, &source, kind_opts).map_err(|e| {
+    let chart = source.describe();
+    let report = crate::kind::render_check(helm, source, kind_opts).map_err(|e| {
         let hint =
             if source.version.is_some() { "; without its registry, give a chart directory: --chart DIR" } else { "" };
         user_error!(
-            "the chart {} does not render with the generated values: {}{hint}",
-            opts.chart,
+            "the chart {chart} does not render with the generated values: {}{hint}",
             one_line(&format!("{e:#}"))
         )
     })?;
     for f in &report.findings {
         progress.say(format!("render check: FINDING {f}"));
     }
-    progress.say(format!("render check of {}: {} findings", opts.chart, report.findings.len()));
+    progress.say(format!("render check of {chart}: {} findings", report.findings.len()));
     Ok(())
 }
 

@@ -105,7 +105,7 @@ impl KindPlatform {
         checks: &mut Vec<Check>,
         (logs, facts): (&mut Vec<(String, String)>, &mut Vec<String>),
     ) -> Result<()> {
-        self.progress.say(format!("{name}: A: install {}", describe(&up.from)));
+        self.progress.say(format!("{name}: A: install {}", up.from.describe()));
         let a = self.install(namespace, &up.from, &self.values, PodChange::default(), self.deadlines).await?;
         self.side_jobs(name, "A", &a, &self.values, items, checks, logs).await;
         let before = self.survivors(&a).await?;
@@ -119,7 +119,7 @@ impl KindPlatform {
             }
             None => None,
         };
-        self.progress.say(format!("{name}: helm upgrade to {}", describe(&up.to)));
+        self.progress.say(format!("{name}: helm upgrade to {}", up.to.describe()));
         let t = Instant::now();
         let b = self.upgrade(namespace, &up.to, &up.to_values, self.deadlines).await?;
         for (step, secs) in &b.timings {
@@ -178,7 +178,7 @@ impl KindPlatform {
             // chart registers per pod); B's jobs below show the runner B runs took them.
             true => {
                 let fact = format!(
-                    "the runner {} (its .runner {} -> {})",
+                    "the runner {} (its uuid {} -> {})",
                     if before.identity == after.identity { "kept its identity" } else { "re-registered" },
                     &before.identity[..before.identity.len().min(12)],
                     &after.identity[..after.identity.len().min(12)]
@@ -285,8 +285,9 @@ impl KindPlatform {
         Ok(Survivors {
             registration,
             certs: sum(&["/certs/server/cert.pem", "/certs/client/cert.pem"]).await?,
-            // Where both charts' init container puts it (the runner's working directory).
-            identity: sum(&["/data/.runner"]).await?,
+            identity: identity(
+                &k.run(&exec_args(r, "runner", &["cat", "/data/.runner"]), Duration::from_secs(20)).await?,
+            ),
         })
     }
 
@@ -300,14 +301,32 @@ impl KindPlatform {
     }
 }
 
-fn describe(chart: &ChartSource) -> String {
-    match &chart.version {
-        Some(v) => format!("{} {v}", chart.reference),
-        None => chart.reference.clone(),
-    }
+/// The runner's identity in its `.runner` (where both charts' init container puts it, the
+/// runner's working directory): its uuid — the daemon rewrites the rest (its labels) at
+/// start — or, for a file without one, a hash of the whole.
+fn identity(runner_file: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(runner_file)
+        .ok()
+        .and_then(|v| v["uuid"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| sha(runner_file))
 }
 
 fn sha(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_is_known_by_the_uuid_in_its_runner_file() {
+        let a = r#"{"id": 3, "uuid": "5c1e0a2e-1b8f-4c6a-9d1e-2f0e3b7a9c11", "labels": ["self-hosted"]}"#;
+        let relabelled =
+            r#"{"id": 3, "uuid": "5c1e0a2e-1b8f-4c6a-9d1e-2f0e3b7a9c11", "labels": ["self-hosted:docker://x"]}"#;
+        assert_eq!(identity(a), identity(relabelled));
+        assert_eq!(identity(a), "5c1e0a2e-1b8f-4c6a-9d1e-2f0e3b7a9c11");
+        assert_eq!(identity("not json").len(), 64);
+    }
 }
