@@ -91,18 +91,16 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(user_error!("--name `{name}`: use lowercase letters, digits and '-' (at most 40)")) }
 }
 
-/// The kind config: one control-plane node. The offline image has no kindnet or CoreDNS
-/// images, so those are off (the node's bridge CNI connects pods on the node); kube-proxy
-/// is built here, so Services work (a hook Job reaches the API through `kubernetes`).
+/// The kind config: one control-plane node. The offline image has no kindnet image, so
+/// kind's default CNI is off (the node's bridge CNI connects pods on the node); kube-proxy
+/// and CoreDNS are built here, so kubeadm's addons give Services and cluster DNS.
 pub fn kind_config(node_image: &NodeImage) -> String {
     let mut config = format!(
         "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  image: {}\n",
         node_image.reference()
     );
     if matches!(node_image, NodeImage::Built(_)) {
-        config.push_str(
-            "networking:\n  ipFamily: ipv4\n  disableDefaultCNI: true\nkubeadmConfigPatches:\n- |\n  kind: InitConfiguration\n  skipPhases: [addon/coredns]\n",
-        );
+        config.push_str("networking:\n  ipFamily: ipv4\n  disableDefaultCNI: true\n");
     }
     config
 }
@@ -430,10 +428,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_offline_node_has_no_default_cni_or_coredns_but_runs_kube_proxy() {
+    fn the_offline_node_has_no_default_cni_but_keeps_kubeadms_addons() {
         let built = kind_config(&NodeImage::Built("forgejo-e2e/kind-node:abc".into()));
         assert!(built.contains("image: forgejo-e2e/kind-node:abc"), "{built}");
-        assert!(built.contains("disableDefaultCNI: true") && built.contains("skipPhases: [addon/coredns]"), "{built}");
+        assert!(built.contains("disableDefaultCNI: true") && !built.contains("skipPhases"), "{built}");
         let given = kind_config(&NodeImage::Given("kindest/node:v1.34.11".into()));
         assert!(!given.contains("disableDefaultCNI") && !given.contains("skipPhases"), "{given}");
     }

@@ -1,7 +1,8 @@
 //! The kind node image, built offline: `fixtures/images/kind-node` on the Debian base, kind's
 //! node files from the pinned kind module, Kubernetes, etcd and the CNI plugins from their
-//! Go modules, and the control-plane and pause images (built `FROM scratch` here), kube-proxy's
-//! and kubectl's (on the Debian base) saved into it for import at boot. Tagged by a hash of every input; never rebuilt when unchanged.
+//! Go modules, and the control-plane and pause images (built `FROM scratch` here), kube-proxy's,
+//! CoreDNS's and kubectl's (on the Debian base) saved into it for import at boot. Tagged by a
+//! hash of every input; never rebuilt when unchanged.
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +19,10 @@ pub const REPOSITORY: &str = "forgejo-e2e/kind-node";
 const NODE_BINARIES: [&str; 4] = ["kubeadm", "kubelet", "kubectl", "crictl"];
 /// Binaries of the control-plane image, each tagged as the registry.k8s.io image kubeadm runs.
 const CONTROL_PLANE: [&str; 4] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"];
-/// Images on the Debian base saved into the node too: kube-proxy (Services) and kubectl (a
-/// chart's hook Job), each with its one binary.
-const ON_BASE: [(&str, &str); 2] = [("kind-kube-proxy", "kube-proxy"), ("kind-kubectl", "kubectl")];
+/// Images on the Debian base saved into the node too, each with its one binary: kube-proxy
+/// (Services) and CoreDNS (cluster DNS), kubeadm's addons, and kubectl (a chart's hook Job).
+const ON_BASE: [(&str, &str); 3] =
+    [("kind-kube-proxy", "kube-proxy"), ("kind-coredns", "coredns"), ("kind-kubectl", "kubectl")];
 /// The kubectl image's repository; its tag is the node image's.
 pub const KUBECTL_REPOSITORY: &str = "forgejo-e2e/kind-kubectl";
 const CNI_PLUGINS: [&str; 4] = ["bridge", "host-local", "loopback", "portmap"];
@@ -29,8 +31,12 @@ const PAUSE_TAGS: [&str; 2] = ["3.10", "3.10.1"];
 
 /// Every pinned tool the node image is made of, kind (for its node files) first.
 fn inputs() -> Result<Vec<Tool>> {
-    let names: Vec<&str> =
-        ["kind", "kube-proxy"].into_iter().chain(NODE_BINARIES).chain(CONTROL_PLANE).chain(CNI_PLUGINS).collect();
+    let names: Vec<&str> = ["kind", "kube-proxy", "coredns"]
+        .into_iter()
+        .chain(NODE_BINARIES)
+        .chain(CONTROL_PLANE)
+        .chain(CNI_PLUGINS)
+        .collect();
     tools::named(&names)
 }
 
@@ -67,11 +73,12 @@ pub async fn ensure(docker: &Docker, base: &str, progress: &Progress) -> Result<
         binaries.insert(tool.name.clone(), path);
     }
     let version = kubernetes_version()?;
+    let expected = kubeadm_images(&binaries["kubeadm"], &version).await?;
     let tag = reference.rsplit_once(':').map(|(_, t)| t.to_owned()).unwrap_or_default();
     let saved = progress
         .step(
-            "build the control-plane, kube-proxy, kubectl and pause images",
-            component_images(docker, (base, &binaries), &version, &tag, progress),
+            "build the control-plane, kube-proxy, CoreDNS, kubectl and pause images",
+            component_images(docker, (base, &binaries), &version, &tag, &expected, progress),
         )
         .await?;
     let kind_files = kind_node_files(&binaries["kind"]).await?;
@@ -100,6 +107,7 @@ async fn component_images(
     (base, binaries): (&str, &std::collections::HashMap<String, PathBuf>),
     version: &str,
     tag: &str,
+    expected: &[String],
     progress: &Progress,
 ) -> Result<Vec<u8>> {
     let fixtures = crate::fixtures_dir().join("images");
@@ -131,11 +139,12 @@ async fn component_images(
         append_file(&mut context, &format!("bin/{binary}"), &binaries[binary])?;
         let reference = format!("forgejo-e2e/{dir}:{tag}");
         build_context(docker, &reference, tag, context.into_inner()?, base, progress).await?;
-        if binary == "kube-proxy" {
-            tag_image(docker, &reference, "registry.k8s.io/kube-proxy", version).await?;
-            names.push(format!("registry.k8s.io/kube-proxy:{version}"));
-        } else {
-            names.push(reference);
+        match addon_image(binary, version)? {
+            Some((repo, image_tag)) => {
+                tag_image(docker, &reference, &repo, &image_tag).await?;
+                names.push(format!("{repo}:{image_tag}"));
+            }
+            None => names.push(reference),
         }
     }
 
@@ -164,6 +173,11 @@ async fn component_images(
         names.push(format!("registry.k8s.io/pause:{t}"));
     }
 
+    if let Some(missing) = expected.iter().find(|e| !names.contains(e)) {
+        anyhow::bail!(
+            "kubeadm {version} expects the image {missing}, which the node image would not carry: pin its tool in fixtures/kind/versions.yaml to kubeadm's version"
+        );
+    }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut stream = docker.export_images(&refs);
     let mut saved = Vec::new();
@@ -171,6 +185,37 @@ async fn component_images(
         saved.extend_from_slice(&chunk.context("docker save the control-plane images")?);
     }
     Ok(saved)
+}
+
+/// The registry.k8s.io name kubeadm runs an addon's image by: kube-proxy at the Kubernetes
+/// version, CoreDNS at its own pinned one.
+fn addon_image(binary: &str, kubernetes: &str) -> Result<Option<(String, String)>> {
+    Ok(match binary {
+        "kube-proxy" => Some(("registry.k8s.io/kube-proxy".into(), kubernetes.to_owned())),
+        "coredns" => Some(("registry.k8s.io/coredns/coredns".into(), tools::named(&["coredns"])?.remove(0).version)),
+        _ => None,
+    })
+}
+
+/// The images kubeadm will ask containerd for (`kubeadm config images list`, offline with
+/// the version given): a pin that drifted from kubeadm's is named before the node image is built.
+async fn kubeadm_images(kubeadm: &Path, version: &str) -> Result<Vec<String>> {
+    let out = tokio::process::Command::new(kubeadm)
+        .args(["config", "images", "list", "--kubernetes-version", version])
+        .output()
+        .await
+        .with_context(|| format!("run {} config images list", kubeadm.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubeadm config images list: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 async fn tag_image(docker: &Docker, source: &str, repo: &str, tag: &str) -> Result<()> {

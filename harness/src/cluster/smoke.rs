@@ -1,6 +1,7 @@
 //! Proof that the cluster can run what the chart's pod needs: a privileged pod with the
 //! harness's DIND image, the rcgen TLS set from a Secret, serving TLS on 2376 — checked with
-//! the docker CLI over TLS through `kubectl exec`, then removed.
+//! the docker CLI over TLS through `kubectl exec` — and cluster DNS answering in it, then
+//! removed.
 
 use std::time::Duration;
 
@@ -116,6 +117,27 @@ async fn check(cluster: &Cluster, image: &str, progress: &Progress) -> Result<()
         })
         .await?;
     progress.say(format!("cluster {}: docker CLI over TLS in the pod: server {version}", cluster.name));
+    cluster_dns(cluster, progress).await
+}
+
+/// Cluster DNS, as a chart's pod uses it: the `kubernetes` Service's name resolved in the pod
+/// (CoreDNS behind the kube-dns Service, reached through kube-proxy) to its cluster IP.
+async fn cluster_dns(cluster: &Cluster, progress: &Progress) -> Result<()> {
+    const NAME: &str = "kubernetes.default.svc.cluster.local";
+    let k = &cluster.kubectl;
+    let service = k.json(&["--namespace", "default", "get", "service", "kubernetes"]).await?;
+    let ip = service["spec"]["clusterIP"].as_str().unwrap_or_default().to_owned();
+    let what = format!("cluster DNS to resolve {NAME} to {ip} in the pod");
+    until(&what, Duration::from_secs(120), Duration::from_secs(2), || async {
+        let args = ["--namespace", NAMESPACE, "exec", "dind", "-c", "dind", "--", "getent", "hosts", NAME];
+        Ok(match k.run(&args, Duration::from_secs(30)).await {
+            Ok(out) if out.split_whitespace().next() == Some(ip.as_str()) => Poll::Ready(()),
+            Ok(out) => Poll::NotYet(format!("resolved to {}", out.trim())),
+            Err(e) => Poll::NotYet(format!("{e:#}")),
+        })
+    })
+    .await?;
+    progress.say(format!("cluster {}: cluster DNS in the pod resolves {NAME} to {ip}", cluster.name));
     Ok(())
 }
 

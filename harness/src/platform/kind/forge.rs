@@ -1,7 +1,8 @@
 //! The kind platform with a registered runner: the run's forge (Gitea built here, or
 //! Forgejo from its image) runs **beside the cluster**, a container on the nodes' Docker
 //! network at a fixed address, as a team's forge lives outside the cluster its runners run
-//! in; pods reach it through their node, with no cluster DNS or Service in the way. The
+//! in; pods reach it by that address through their node, as they would a forge outside a
+//! real cluster. The
 //! chart's pod runs the runner's own image with the `config.yaml` the chart rendered,
 //! registered by the chart's own mechanism against an organisation of its install's (so
 //! two installs never take each other's jobs); per item a repository in that organisation,
