@@ -24,7 +24,7 @@ pub enum Target {
 
 /// How a run ended.
 pub enum Ended {
-    Done(Summary),
+    Done(Box<Summary>),
     /// By SIGINT or SIGTERM; what the run had created is gone.
     Interrupted(&'static str),
 }
@@ -74,7 +74,7 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
         }
     };
     match result {
-        Ok(summary) => Ok(Ended::Done(summary)),
+        Ok(summary) => Ok(Ended::Done(Box::new(summary))),
         Err(e) => {
             cleanup.failed(&progress).await;
             Err(e)
@@ -177,6 +177,7 @@ async fn drive<P: PlatformRun>(
     let mut summary =
         Summary::new(run_id, name, facts.executor, &facts.privilege, &facts.images, results, start.elapsed());
     summary.setup_phases = platform.phases().all();
+    summary.allowed_findings = facts.allowed_findings;
     Ok(summary)
 }
 

@@ -285,9 +285,10 @@ impl KindBench<'_> {
             keep_on_failure: false,
             deadlines: Deadlines::default(),
             upgrades: Vec::new(),
+            allow_findings: Vec::new(),
         };
         match harness::run::run(harness::run::Target::Kind(opts), Default::default(), self.progress).await? {
-            harness::run::Ended::Done(summary) => Ok(summary),
+            harness::run::Ended::Done(summary) => Ok(*summary),
             harness::run::Ended::Interrupted(signal) => {
                 Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster))
             }
@@ -326,7 +327,7 @@ async fn one(
         upgrades: Vec::new(),
     };
     match harness::run::run(harness::run::Target::Docker(opts), executor, *progress).await? {
-        harness::run::Ended::Done(summary) => Ok(summary),
+        harness::run::Ended::Done(summary) => Ok(*summary),
         harness::run::Ended::Interrupted(signal) => {
             Err(user_error!("interrupted by {signal}: removed what bench run {run_id} had started"))
         }

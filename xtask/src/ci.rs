@@ -20,6 +20,8 @@ const WORKFLOW_KINDS_KIND: &str = "e2e kind --workflow";
 const TEST_CHART: &str = "fixtures/charts/forgejo-runner-e2e";
 /// A copy of the test chart whose rendered `config.yaml` lacks `container.options`.
 const DROPS_OPTIONS: &str = "e2e kind, chart drops options";
+/// The same copy without `--allow-finding`: the render check stops the run.
+const DROPS_OPTIONS_REFUSED: &str = "kind, drop refused";
 const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
 
 pub const HELP: &str = "\
@@ -82,9 +84,15 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         ("e2e kind rootless", "xtask", kind_e2e(&["--dind", "rootless"])),
         ("e2e kind upgrade", "xtask", kind_e2e(&["--upgrade-matrix"])),
         (WORKFLOW_KINDS_KIND, "xtask", kind_e2e(&["--workflow", crate::workflow_kinds::FOLDER])),
-        // What the chart renders is what the jobs get: a chart that drops the certificates'
-        // mount must fail docker-build, in the job's own words.
-        (DROPS_OPTIONS, "xtask", kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build"])),
+        // A chart that drops the certificates' mount: the render check stops the run before
+        // the cluster; accepted, what the chart renders is what the jobs get, and
+        // docker-build fails in the job's own words.
+        (DROPS_OPTIONS_REFUSED, "xtask", kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build"])),
+        (
+            DROPS_OPTIONS,
+            "xtask",
+            kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build", "--allow-finding", "container.options"]),
+        ),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
@@ -154,7 +162,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for (name, program, argv) in steps(skip_e2e) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
-        if name == DROPS_OPTIONS {
+        if name == DROPS_OPTIONS_REFUSED {
             chart_without_options().context("the test chart without container.options")?;
         }
         let t = Instant::now();
@@ -167,6 +175,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         let secs = t.elapsed().as_secs_f64();
         let ok = match name {
             BROKEN_SETUP => !status.success() && negatives_failed(&progress),
+            DROPS_OPTIONS_REFUSED => status.code() == Some(1) && refused_at_render(&progress),
             DROPS_OPTIONS => status.code() == Some(1) && failed_without_certs(&progress),
             WORKFLOW_KINDS | WORKFLOW_KINDS_KIND => status.code() == Some(1) && crate::workflow_kinds::held(&progress),
             _ => status.success(),
@@ -232,14 +241,35 @@ fn chart_without_options() -> Result<()> {
     Ok(())
 }
 
-/// After the run with [`DROPS_OPTIONS_CHART`]: docker-build failed, the job itself saying
-/// the client certificates are not where the chart's configuration should mount them.
+/// The render check's findings of the last run that got as far (`render-check.json`).
+fn render_findings() -> Vec<harness::report::Finding> {
+    let path = harness::run::reports_dir().join("render-check.json");
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// After the run with [`DROPS_OPTIONS_CHART`] and no `--allow-finding`: stopped by the
+/// render check, which found `container.options` dropped and did not accept it.
+fn refused_at_render(progress: &Progress) -> bool {
+    let refused = render_findings().iter().any(|f| f.key == "container.options" && !f.allowed);
+    progress.say(format!(
+        "ci: a chart that drops container.options, not allowed: {}",
+        if refused { "stopped by the render check, as it must" } else { "NOT stopped by the render check" }
+    ));
+    refused
+}
+
+/// After the run with [`DROPS_OPTIONS_CHART`] and the finding allowed: the summary says it
+/// was, and docker-build failed, the job itself saying the client certificates are not
+/// where the chart's configuration should mount them.
 fn failed_without_certs(progress: &Progress) -> bool {
     let path = harness::run::reports_dir().join("summary.json");
     let summary: serde_json::Value =
         std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let results = summary["results"].as_array().cloned().unwrap_or_default();
-    let caught = results.len() == 1
+    let allowed =
+        summary["allowed_findings"].as_array().is_some_and(|a| a.iter().any(|f| f["key"] == "container.options"));
+    let caught = allowed
+        && results.len() == 1
         && results[0]["outcome"]["result"] == "fail"
         && results[0]["outcome"]["reason"].as_str().is_some_and(|r| r.contains("/certs/client/"));
     progress.say(format!(

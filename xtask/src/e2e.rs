@@ -92,6 +92,9 @@ during the rollout reported as what became of it:
                     project's test chart fixtures/charts/forgejo-runner-e2e) or a chart
                     reference (default: the pinned wrenix OCI chart, which needs a registry)
   --chart-version V the chart version for a reference (default: the pinned one)
+  --allow-finding KEY  accept one render finding (the chart renders config.yaml or the pod
+                    otherwise than asked, e.g. runner.envs): without it, any finding fails
+                    the run before the cluster; allowed ones are in the header and summary
   --render          with --dry-run (implied by --chart): render the chart with helm and the
                     generated values, nothing installed, and compare with intent:
                     config.yaml and the pod (exit 1 on a finding). With --upgrade-from A
@@ -123,6 +126,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         cluster: "fe2e".into(),
         chart: None,
         chart_version: None,
+        allow_findings: Vec::new(),
         render: false,
         certs: CertMode::Harness,
         registration: Registration::Token,
@@ -145,6 +149,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("cluster") => o.cluster = args.value("--cluster")?,
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
+            Arg::Long("allow-finding") => o.allow_findings.push(args.value("--allow-finding")?),
             Arg::Long("render") => o.render = true,
             Arg::Long("certs") => o.certs = args.value("--certs")?.parse()?,
             Arg::Long("executor") => o.executor.executor(&args.value("--executor")?)?,
@@ -217,11 +222,12 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             || o.registry_mirror.is_some()
             || o.chart.is_some()
             || o.chart_version.is_some()
+            || !o.allow_findings.is_empty()
             || o.node_image.is_some()
             || o.cluster != "fe2e")
     {
         return Err(user_error!(
-            "--keep-on-failure, --registry-mirror, --chart, --chart-version, --node-image and --cluster are for --platform kind"
+            "--keep-on-failure, --registry-mirror, --chart, --chart-version, --allow-finding, --node-image and --cluster are for --platform kind"
         ));
     }
     if o.platform == Platform::Kind && !o.dry_run && o.jobs > 1 {

@@ -32,6 +32,8 @@ pub struct Options {
     pub(crate) cluster: String,
     pub(crate) chart: Option<String>,
     pub(crate) chart_version: Option<String>,
+    /// Render findings (by key) the run accepts instead of failing on them.
+    pub(crate) allow_findings: Vec<String>,
     pub(crate) render: bool,
     pub(crate) certs: CertMode,
     pub(crate) registration: Registration,

@@ -270,6 +270,7 @@ async fn run_kind(
         keep_on_failure: o.keep_on_failure,
         deadlines: o.deadlines,
         upgrades,
+        allow_findings: o.allow_findings.clone(),
     };
     let executor = o.executor.clone();
     crate::finish::ended(harness::run::run(harness::run::Target::Kind(opts), executor, progress).await?)

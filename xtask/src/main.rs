@@ -186,7 +186,7 @@ mod tests {
             ),
             (
                 vec!["e2e", "--chart", "x"],
-                "--keep-on-failure, --registry-mirror, --chart, --chart-version, --node-image and --cluster are for",
+                "--keep-on-failure, --registry-mirror, --chart, --chart-version, --allow-finding, --node-image and --cluster are for",
             ),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
             (
@@ -212,5 +212,6 @@ mod tests {
             assert!(err.to_string().starts_with(want), "{argv:?}: {err}");
             assert!(!err.to_string().contains('\n'), "one line: {err}");
         }
+        let _ = std::fs::remove_file(&bad_yaml);
     }
 }

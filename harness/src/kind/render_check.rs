@@ -29,6 +29,19 @@ pub enum RenderFinding {
     },
 }
 
+impl RenderFinding {
+    /// What `--allow-finding` names it by: the `config.yaml` key (`runner.envs`), or
+    /// `config.yaml` when none was rendered, or `pod.` and the pod's part with dots
+    /// (`pod.runner.env.DOCKER_HOST`).
+    pub fn key(&self) -> String {
+        match self {
+            Self::Added { key, .. } | Self::Dropped { key, .. } | Self::Changed { key, .. } => key.clone(),
+            Self::NoConfig => "config.yaml".into(),
+            Self::Pod { what, .. } => format!("pod.{}", what.replace(' ', ".")),
+        }
+    }
+}
+
 impl std::fmt::Display for RenderFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -171,6 +184,18 @@ mod tests {
         let rendered = "---\nkind: Deployment\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  config.yaml: |\n    runner:\n      labels: [self-hosted, default]\n      envs:\n        DOCKER_TLS_VERIFY: \"1\"\n    container:\n      network: host\n      valid_volumes: [/certs/client]\n";
         let intended: Value = serde_yaml::from_str(INTENDED).expect("yaml");
         assert_eq!(compare_rendered(rendered, &intended), Vec::new());
+    }
+
+    #[test]
+    fn a_finding_is_allowed_by_the_key_its_line_names() {
+        let intended: Value = serde_yaml::from_str(INTENDED).expect("yaml");
+        let rendered = "kind: ConfigMap\ndata:\n  config.yaml: |\n    runner:\n      labels: [self-hosted, default]\n    container:\n      network: host\n      valid_volumes: [/certs/client]\n";
+        let keys: Vec<String> = compare_rendered(rendered, &intended).iter().map(RenderFinding::key).collect();
+        assert_eq!(keys, ["runner.envs"]);
+        let pod =
+            RenderFinding::Pod { what: "runner env DOCKER_HOST".into(), intended: "x".into(), rendered: "".into() };
+        assert_eq!(pod.key(), "pod.runner.env.DOCKER_HOST");
+        assert_eq!(compare_rendered("kind: Deployment\n", &intended)[0].key(), "config.yaml");
     }
 
     #[test]

@@ -179,6 +179,7 @@ impl PlatformRun for DockerRun {
             executor: self.platform.delivery.kind().name(),
             privilege: self.platform.privilege.describe().to_owned(),
             images: format!("{:?}", self.platform.images.source).to_lowercase(),
+            allowed_findings: Vec::new(),
         }
     }
 

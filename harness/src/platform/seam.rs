@@ -62,4 +62,6 @@ pub struct Facts {
     pub executor: &'static str,
     pub privilege: String,
     pub images: String,
+    /// Render findings the user accepted (`--allow-finding`).
+    pub allowed_findings: Vec<crate::report::Finding>,
 }

@@ -59,6 +59,21 @@ pub struct Summary {
     pub failed: usize,
     pub skipped: usize,
     pub wall_seconds: f64,
+    /// Render findings the user accepted (`--allow-finding`): the run tested the chart with them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_findings: Vec<Finding>,
+}
+
+/// A render finding: the chart renders `config.yaml` or the pod otherwise than intended.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Finding {
+    /// The chart, as the header names it.
+    pub chart: String,
+    /// What `--allow-finding` names it by (`runner.envs`, `pod.runner.env.DOCKER_HOST`).
+    pub key: String,
+    pub finding: String,
+    /// Whether `--allow-finding` accepted it.
+    pub allowed: bool,
 }
 
 impl Summary {
@@ -84,6 +99,7 @@ impl Summary {
             results,
             setup_phases: Vec::new(),
             wall_seconds: wall.as_secs_f64(),
+            allowed_findings: Vec::new(),
         }
     }
 

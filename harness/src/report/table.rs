@@ -17,6 +17,10 @@ pub fn summary_table(s: &Summary) -> String {
         }
     }
     out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
+    // What the run accepted of the chart is part of what the pass means.
+    for f in &s.allowed_findings {
+        out.push_str(&format!("render finding allowed (--allow-finding {}): {}\n", f.key, f.finding));
+    }
     out
 }
 

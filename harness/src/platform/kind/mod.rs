@@ -12,6 +12,7 @@ mod forge;
 mod items;
 mod node;
 mod release;
+mod render;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use anyhow::Result;
 pub use self::upgrade::KindUpgrade;
 use super::RunItem;
 use super::seam::{Facts, Phases, PlatformRun};
+use crate::Progress;
 use crate::cluster::{self, Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
@@ -30,7 +32,6 @@ use crate::fault::{Deadlines, PodChange};
 use crate::kind::{CertMode, ChartSource, KindOptions, Registration, Versions};
 use crate::report::ScenarioResult;
 use crate::scenario::Platform;
-use crate::{Progress, user_error};
 
 /// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
 const RELEASE: &str = "runner";
@@ -60,6 +61,9 @@ pub struct KindRunOptions {
     /// Chart upgrades to validate instead of the plain run (each runs the plain items
     /// before and after `helm upgrade`).
     pub upgrades: Vec<KindUpgrade>,
+    /// Render findings the user accepts (`--allow-finding KEY`): any other fails the run
+    /// before the cluster.
+    pub allow_findings: Vec<String>,
 }
 
 /// One item's job, once its install's pod is ready.
@@ -192,6 +196,8 @@ pub struct KindPlatform {
     /// Seconds per setup phase, for the summary and the bench.
     setup: Phases,
     upgrades: Vec<KindUpgrade>,
+    /// The render findings `--allow-finding` accepted, for the summary.
+    allowed_findings: Vec<crate::report::Finding>,
     keep: bool,
     keep_cluster: bool,
     keep_on_failure: bool,
@@ -244,12 +250,17 @@ pub async fn prepare(
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
     let kind_opts = kind_options(&opts, forge.is_some())?;
     // The render check before any cluster: a chart that does not render is one line, fast.
-    render_first(&helm, &ChartSource::new(&opts.chart, &opts.chart_version), &kind_opts, &progress)?;
-    // Each upgrade's B as it will be installed: its chart with its values.
-    for up in opts.upgrades.iter().filter(|u| u.skip.is_none()) {
-        let b = KindOptions { values: up.to_values.clone(), ..kind_opts.clone() };
-        render_first(&helm, &up.to, &b, &progress)?;
-    }
+    let source = ChartSource::new(&opts.chart, &opts.chart_version);
+    // Each upgrade's B too, as it will be installed: its chart with its values.
+    let charts: Vec<(&ChartSource, KindOptions)> = std::iter::once((&source, kind_opts.clone()))
+        .chain(
+            opts.upgrades
+                .iter()
+                .filter(|u| u.skip.is_none())
+                .map(|up| (&up.to, KindOptions { values: up.to_values.clone(), ..kind_opts.clone() })),
+        )
+        .collect();
+    let allowed = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
     let t = Instant::now();
     let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
     let mut kind_opts = kind_opts;
@@ -262,7 +273,7 @@ pub async fn prepare(
     for line in node_sysctl(&cluster).await {
         progress.say(line);
     }
-    progress.say(header(&opts, &cluster, executor_line));
+    progress.say(header(&opts, &cluster, executor_line, &allowed));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
@@ -306,6 +317,7 @@ pub async fn prepare(
         shared_namespace: format!("fe2e-{}", opts.run_id),
         setup: Phases::new(setup),
         upgrades: opts.upgrades,
+        allowed_findings: allowed,
         keep: opts.keep,
         keep_cluster: opts.keep_cluster,
         keep_on_failure: opts.keep_on_failure,
@@ -366,6 +378,7 @@ impl PlatformRun for KindPlatform {
             executor: self.delivery.kind().name(),
             privilege: self.cluster.privilege.describe().to_owned(),
             images: "built".to_owned(),
+            allowed_findings: self.allowed_findings.clone(),
         }
     }
 
@@ -374,14 +387,18 @@ impl PlatformRun for KindPlatform {
     }
 }
 
-fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str) -> String {
+fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[crate::report::Finding]) -> String {
     let chart = match chart_name(&opts.chart) {
         Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
         Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
         None => format!("{} {}", opts.chart, opts.chart_version),
     };
+    let allowed = match allowed {
+        [] => String::new(),
+        a => format!("; render findings allowed: {}", a.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")),
+    };
     format!(
-        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container",
+        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
         opts.run_id,
         cluster.name,
         cluster.node_image.describe(),
@@ -497,30 +514,6 @@ fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
         chart: opts.chart.clone(),
         chart_version: opts.chart_version.clone(),
     })
-}
-
-/// `helm template` of `source` with the generated values, compared with intent; findings
-/// are said, a chart that does not render is one line quoting helm.
-fn render_first(
-    helm: &std::path::Path,
-    source: &ChartSource,
-    kind_opts: &KindOptions,
-    progress: &Progress,
-) -> Result<()> {
-    let chart = source.describe();
-    let report = crate::kind::render_check(helm, source, kind_opts).map_err(|e| {
-        let hint =
-            if source.version.is_some() { "; without its registry, give a chart directory: --chart DIR" } else { "" };
-        user_error!(
-            "the chart {chart} does not render with the generated values: {}{hint}",
-            one_line(&format!("{e:#}"))
-        )
-    })?;
-    for f in &report.findings {
-        progress.say(format!("render check: FINDING {f}"));
-    }
-    progress.say(format!("render check of {chart}: {} findings", report.findings.len()));
-    Ok(())
 }
 
 /// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.
