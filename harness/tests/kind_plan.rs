@@ -64,7 +64,7 @@ fn offline_registration_reuse_mirror_and_chart_certs_plan_matches_golden() {
 #[test]
 fn runner_values_reproduce_the_article_key_by_key() {
     let o = options();
-    let (values, notes) = runner_values(&o, "tok");
+    let (values, notes) = runner_values(&o, "http://forge.test:3000", "tok");
     let file = serde_yaml::to_value(&values.runner.config.file).expect("yaml");
     // The chart's example envs are removed the way Helm removes a default: set to null.
     let envs = &file["runner"]["envs"];
@@ -115,7 +115,7 @@ fn filling_the_plan_replaces_every_placeholder_and_refuses_a_missing_one() {
     for secret in Secret::ALL {
         assert!(!text.contains(secret.placeholder()), "{secret:?} left in the filled plan");
     }
-    assert!(text.contains("http://e2e-admin:value-of-ApiToken@127.0.0.1:value-of-ForgejoPort/e2e-admin/"), "{text}");
+    assert!(text.contains("http://e2e-admin:value-of-ApiToken@value-of-ForgeAddress/runners/"), "{text}");
     let mut missing = values.clone();
     missing.remove(&Secret::ApiToken);
     let err = plan.fill(&missing).expect_err("a missing secret").to_string();

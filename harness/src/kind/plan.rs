@@ -6,7 +6,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::options::{CertMode, KindOptions, Registration};
-use super::values::{CERTS_SECRET, FORGEJO_URL, forgejo_values, kind_config, runner_values};
+use super::values::{CERTS_SECRET, kind_config, runner_values};
+use crate::forge::dialect::{Dialect, Forgejo, Scope};
+use crate::forge::server::{PASSWORD_ENV, ServerSpec};
+
+/// The run id the plan names the forge's container and network with.
+const RUN: &str = "<run id>";
+/// The install's organisation: named after its namespace, as the run names it.
+const ORG: &str = "runners";
+/// A documentation address (RFC 5737) the plan's forge is built at, then shown as
+/// [`Secret::ForgeAddress`].
+const PLAN_BESIDE: std::net::SocketAddrV4 = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(192, 0, 2, 1), 3000);
 
 /// The phases of a kind run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,8 +60,8 @@ pub enum Secret {
     ApiToken,
     /// The 40-hex shared secret of an offline registration.
     RunnerSecret,
-    /// The local port of the port-forward to Forgejo.
-    ForgejoPort,
+    /// The forge's address beside the cluster: the nodes' network gateway and a free port.
+    ForgeAddress,
     /// The number of the run a push started.
     RunNumber,
 }
@@ -62,7 +72,7 @@ impl Secret {
         Secret::AdminPassword,
         Secret::ApiToken,
         Secret::RunnerSecret,
-        Secret::ForgejoPort,
+        Secret::ForgeAddress,
         Secret::RunNumber,
     ];
 
@@ -73,7 +83,7 @@ impl Secret {
             Secret::AdminPassword => "<generated admin password>",
             Secret::ApiToken => "<API token>",
             Secret::RunnerSecret => "<40 hex>",
-            Secret::ForgejoPort => "<port>",
+            Secret::ForgeAddress => "<gateway>:<port>",
             Secret::RunNumber => "<run>",
         }
     }
@@ -112,10 +122,10 @@ impl Wait {
             Wait::ForgejoAnswers => "GET /api/v1/version answers 200".into(),
             Wait::RunnerPodReady => format!("pod {} Ready", Self::RUNNER_POD),
             Wait::RunFinal { repo } => format!(
-                "GET /api/v1/repos/e2e-admin/{repo}/actions/tasks shows head_sha's run success|failure|cancelled|skipped"
+                "GET /api/v1/repos/{ORG}/{repo}/actions/tasks shows head_sha's run success|failure|cancelled|skipped"
             ),
             Wait::QueuedJobFinal => {
-                "GET /api/v1/repos/e2e-admin/upgrade-queued/actions/tasks shows a final status".into()
+                format!("GET /api/v1/repos/{ORG}/upgrade-queued/actions/tasks shows a final status")
             }
             Wait::RunAfterUpgrade { scenario } => {
                 format!("the run of {scenario} for the new commit reaches a final status")
@@ -156,9 +166,9 @@ pub struct Plan {
 /// The URL a scenario's workspace is pushed to (secrets as placeholders).
 fn push_url(repo: &str) -> String {
     format!(
-        "http://e2e-admin:{}@127.0.0.1:{}/e2e-admin/{repo}.git",
+        "http://e2e-admin:{}@{}/{ORG}/{repo}.git",
         Secret::ApiToken.placeholder(),
-        Secret::ForgejoPort.placeholder()
+        Secret::ForgeAddress.placeholder()
     )
 }
 
@@ -200,7 +210,8 @@ impl Plan {
             };
             steps.push(Step { phase: step.phase, why: step.why.clone(), action });
         }
-        Ok(Plan { steps, notes: self.notes.clone() })
+        let notes = self.notes.iter().map(|n| fill(n)).collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Plan { steps, notes })
     }
 
     /// The plan as text: numbered phases, commands as a shell would show them.
@@ -351,57 +362,69 @@ fn cluster(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Forgejo installed and answering, an API token, a repository per scenario.
+/// Forgejo beside the cluster, as the run starts it (`forge::server` with `beside`):
+/// published on the kind nodes' network gateway at a free port, which is its URL; an admin
+/// by its CLI, an API token, the install's organisation and a repository per scenario.
 fn forgejo(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
-    let (opts, ctx, v) = (c.opts, c.ctx.clone(), &c.opts.versions);
-    p.add(
-        Phase::Forgejo,
-        "Forgejo values (admin made by the chart, Actions on)",
-        Action::File {
-            path: "forgejo-values.yaml".into(),
-            contents: forgejo_values(Secret::AdminPassword.placeholder())?,
-        },
-    );
+    let (opts, v) = (c.opts, &c.opts.versions);
+    let spec = forge_spec(opts);
+    let at = Secret::ForgeAddress.placeholder();
+    let here = |text: &str| text.replace(&PLAN_BESIDE.to_string(), at);
     p.run(
         Phase::Forgejo,
-        format!(
-            "install Forgejo {} before the runner, so registration has an instance to reach",
-            v.forgejo_chart.version
-        ),
+        "the kind nodes' network gateway (this host, seen from the nodes); the forge takes a free port on it",
         &[
-            "helm",
-            "upgrade",
-            "--install",
-            "forgejo",
-            &v.forgejo_chart.reference,
-            "--version",
-            &v.forgejo_chart.version,
-            "--kube-context",
-            &ctx,
-            "--namespace",
-            "forgejo",
-            "--create-namespace",
-            "--values",
-            "forgejo-values.yaml",
-            "--wait",
-            "--timeout",
-            "10m",
+            "docker",
+            "inspect",
+            &format!("{}-control-plane", opts.cluster),
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
         ],
     );
-    p.run(
+    p.run(Phase::Forgejo, "the run's network for the forge", &["docker", "network", "create", &spec.network()]);
+    let body = spec.body();
+    let mut argv: Vec<String> =
+        ["docker", "run", "--detach", "--name", &spec.container(), "--network", &spec.network()]
+            .map(str::to_owned)
+            .to_vec();
+    argv.extend(["--publish".to_owned(), format!("{at}:3000")]);
+    for e in body.env.unwrap_or_default() {
+        argv.extend(["--env".to_owned(), here(&e)]);
+    }
+    argv.push(spec.image.clone());
+    let forge = v.real_images.forgejo.as_str();
+    p.add(
         Phase::Forgejo,
-        "reach Forgejo's HTTP service from the harness",
-        &["kubectl", "--context", &ctx, "--namespace", "forgejo", "port-forward", "svc/forgejo-http", "0:3000"],
+        format!(
+            "{forge} beside the cluster, as a team's forge lives outside the cluster its runners run in: pods reach it at that address through their node (app.ini from the environment)"
+        ),
+        Action::Run(argv),
     );
     p.add(Phase::Forgejo, "Forgejo answers", Action::Wait(Wait::ForgejoAnswers));
+    let mut admin: Vec<String> =
+        ["docker", "exec", "--user", "git", "--env", PASSWORD_ENV, &spec.container()].map(str::to_owned).to_vec();
+    admin.extend(spec.admin_command());
+    p.add(
+        Phase::Forgejo,
+        format!("the admin, by Forgejo's CLI ({PASSWORD_ENV} = the generated password)"),
+        Action::Run(admin),
+    );
     p.add(
         Phase::Forgejo,
         "an API token for the admin, by basic auth (token in `sha1`)",
         Action::Api {
             method: "POST",
             path: "/api/v1/users/e2e-admin/tokens".into(),
-            body: Some(r#"{"name":"forgejo-e2e","scopes":["write:repository","write:admin","write:user"]}"#.into()),
+            body: Some(
+                r#"{"name":"forgejo-e2e","scopes":["write:repository","write:admin","write:organization","write:user"]}"#
+                    .into(),
+            ),
         },
+    );
+    p.add(
+        Phase::Forgejo,
+        "the install's organisation (named after its namespace): its runner takes only its repositories' jobs",
+        Action::Api { method: "POST", path: "/api/v1/orgs".into(), body: Some(format!(r#"{{"username":"{ORG}"}}"#)) },
     );
     for name in &opts.scenarios {
         p.add(
@@ -409,12 +432,24 @@ fn forgejo(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
             format!("repository for scenario {name} (public: job logs need no session)"),
             Action::Api {
                 method: "POST",
-                path: "/api/v1/user/repos".into(),
+                path: format!("/api/v1/orgs/{ORG}/repos"),
                 body: Some(format!(r#"{{"name":"{name}","private":false,"auto_init":false,"default_branch":"main"}}"#)),
             },
         );
     }
     Ok(())
+}
+
+/// The forge as the run would start it, at [`PLAN_BESIDE`] (the plan shows
+/// [`Secret::ForgeAddress`] there).
+fn forge_spec(opts: &KindOptions) -> ServerSpec {
+    let spec = ServerSpec::new(&Forgejo, RUN, &opts.versions.real_images.forgejo, Secret::AdminPassword.placeholder());
+    ServerSpec { beside: Some(PLAN_BESIDE), ..spec }
+}
+
+/// The forge's URL as the plan shows it.
+fn forge_url() -> String {
+    format!("http://{}", Secret::ForgeAddress.placeholder())
 }
 
 /// The runner's registration, its certificates, the chart rendered, checked and installed, DIND loaded.
@@ -424,24 +459,24 @@ fn runner(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
     let node_image = c.node_image.clone();
     p.run(Phase::Runner, "the runner namespace", &["kubectl", "--context", &ctx, "create", "namespace", "runners"]);
     match opts.registration {
-        Registration::Token => p.add(
-            Phase::Runner,
-            "an instance-wide registration token",
-            Action::Api { method: "GET", path: "/api/v1/admin/runners/registration-token".into(), body: None },
-        ),
+        Registration::Token => {
+            let (method, path) = Forgejo.registration_token(Scope::Org(ORG));
+            p.add(
+                Phase::Runner,
+                "a registration token for the install's organisation (the chart registers with it)",
+                Action::Api { method: if method == hyper::Method::POST { "POST" } else { "GET" }, path, body: None },
+            )
+        }
         Registration::OfflineSecret => {
             p.run(
                 Phase::Runner,
                 "register the runner on Forgejo's side with a shared secret",
                 &[
-                    "kubectl",
-                    "--context",
-                    &ctx,
-                    "--namespace",
-                    "forgejo",
+                    "docker",
                     "exec",
-                    "deploy/forgejo",
-                    "--",
+                    "--user",
+                    "git",
+                    &forge_spec(opts).container(),
                     "forgejo",
                     "forgejo-cli",
                     "actions",
@@ -467,7 +502,7 @@ fn runner(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
                     "forgejo-runner",
                     "create-runner-file",
                     "--instance",
-                    FORGEJO_URL,
+                    &forge_url(),
                     "--secret",
                     Secret::RunnerSecret.placeholder(),
                     "--name",
@@ -512,7 +547,7 @@ fn runner(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
             &[&["kubectl"][..], &ns[..], &["apply", "-f", "dind-certs-secret.yaml"]].concat(),
         );
     }
-    let (values, notes) = runner_values(opts, Secret::RegistrationToken.placeholder());
+    let (values, notes) = runner_values(opts, &forge_url(), Secret::RegistrationToken.placeholder());
     p.notes = notes;
     p.add(
         Phase::Runner,
@@ -618,7 +653,7 @@ fn scenarios(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
             format!("the job log of {name}, for the same checks as on Docker"),
             Action::Api {
                 method: "GET",
-                path: format!("/e2e-admin/{name}/actions/runs/{}/jobs/0/logs", Secret::RunNumber.placeholder()),
+                path: format!("/{ORG}/{name}/actions/runs/{}/jobs/0/logs", Secret::RunNumber.placeholder()),
                 body: None,
             },
         );

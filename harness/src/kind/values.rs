@@ -14,9 +14,10 @@ pub const CERTS_SECRET: &str = "fe2e-dind-certs";
 /// The example variables in the chart's default `runner.config.file.runner.envs` (0.4.x):
 /// Helm merges maps key by key, so they reach every job unless the values null them.
 pub const CHART_EXAMPLE_ENVS: [&str; 2] = ["A_TEST_ENV_NAME_1", "A_TEST_ENV_NAME_2"];
-/// Forgejo's in-cluster HTTP service: the runner registers against it directly, so
-/// `helm install` never waits on a URL it cannot reach.
-pub const FORGEJO_URL: &str = "http://forgejo-http.forgejo.svc.cluster.local:3000";
+/// The instance a runner's values name before the run's forge has an address (the render
+/// check; the act stand-in's offline `.runner`, which no forge ever sees). A registered
+/// runner gets the forge beside the cluster instead.
+pub const NO_FORGE_YET: &str = "http://forge-beside-the-cluster.invalid:3000";
 
 /// kind's cluster config: one node, pinned image, and a registry mirror if asked for.
 pub fn kind_config(opts: &KindOptions) -> String {
@@ -32,23 +33,16 @@ pub fn kind_config(opts: &KindOptions) -> String {
     text
 }
 
-/// Forgejo's values with the admin password filled in.
-pub fn forgejo_values(password: &str) -> anyhow::Result<String> {
-    let path = crate::fixtures_dir().join("kind/forgejo-values.yaml");
-    let text = std::fs::read_to_string(&path)?;
-    Ok(text.replace("REPLACED-AT-RUN-TIME", password))
-}
-
 /// The runner chart's values: the configured values (the article's by default) plus what
 /// the harness must set to run them in kind. Every change is listed in the returned notes.
-pub fn runner_values(opts: &KindOptions, token: &str) -> (ChartValues, Vec<String>) {
+pub fn runner_values(opts: &KindOptions, instance: &str, token: &str) -> (ChartValues, Vec<String>) {
     let mut v = opts.values.clone();
     let mut notes = Vec::new();
     let c = &mut v.runner.config;
     c.create = Some(true);
-    c.instance = Some(FORGEJO_URL.to_owned());
+    c.instance = Some(instance.to_owned());
     c.name = Some(format!("{}-runner", opts.cluster));
-    notes.push(format!("runner.config.instance = {FORGEJO_URL} (Forgejo in the cluster)"));
+    notes.push(format!("runner.config.instance = {instance} (the forge beside the cluster)"));
     match opts.registration {
         Registration::Token => {
             c.token = Some(token.to_owned());

@@ -10,7 +10,6 @@ pub struct Versions {
     /// Tools built from their Go modules, by name.
     pub builds: std::collections::BTreeMap<String, Build>,
     pub kind_node_image: String,
-    pub forgejo_chart: Chart,
     pub runner_chart: Chart,
     pub kubectl_image: String,
     pub upstream_dind_image: String,

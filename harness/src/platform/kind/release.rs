@@ -143,7 +143,7 @@ impl KindPlatform {
         if change.dind_image_missing {
             opts.dind_image = MISSING_DIND_IMAGE.to_owned();
         }
-        let (mut values, notes) = runner_values(&opts, token);
+        let (mut values, notes) = runner_values(&opts, crate::kind::NO_FORGE_YET, token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
@@ -180,7 +180,7 @@ impl KindPlatform {
             "uuid": format!("00000000-0000-4000-8000-{:0>12}", self.run_id),
             "name": format!("{cluster}-runner"),
             "token": format!("{:0>40}", self.run_id),
-            "address": crate::kind::FORGEJO_URL,
+            "address": crate::kind::NO_FORGE_YET,
             "labels": self.kind_opts.values.runner.config.file.labels(),
         });
         let registration =
