@@ -28,3 +28,32 @@ pub fn fresh_hex(salt: &str, bytes: usize) -> String {
     let seed = format!("{salt}{:?}{}", std::time::SystemTime::now(), std::process::id());
     sha2::Sha256::digest(seed.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
 }
+
+/// A test's scratch folder under the temp dir, removed when it goes out of scope.
+#[cfg(test)]
+pub(crate) struct Scratch(std::path::PathBuf);
+
+#[cfg(test)]
+impl Scratch {
+    /// `<temp>/<prefix>-<pid>`, empty.
+    pub(crate) fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

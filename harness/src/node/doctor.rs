@@ -190,9 +190,8 @@ mod tests {
         assert!(matches!(engine_finding(Err("no engine".into())).verdict, Verdict::Problem { .. }));
     }
 
-    fn fake(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
-        let root = std::env::temp_dir().join(format!("forgejo-e2e-doctor-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    fn fake(name: &str, files: &[(&str, &str)]) -> crate::sys::Scratch {
+        let root = crate::sys::Scratch::new(&format!("forgejo-e2e-doctor-{name}"));
         for (path, text) in files {
             let p = root.join(path);
             std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");

@@ -172,9 +172,8 @@ mod tests {
     use super::*;
 
     /// A fake machine root; `knob` None means a kernel without the knob.
-    fn fake_root(name: &str, knob: Option<&str>) -> PathBuf {
-        let root = std::env::temp_dir().join(format!("forgejo-e2e-sysctl-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    fn fake_root(name: &str, knob: Option<&str>) -> crate::sys::Scratch {
+        let root = crate::sys::Scratch::new(&format!("forgejo-e2e-sysctl-{name}"));
         std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("fake proc");
         if let Some(v) = knob {
             std::fs::write(root.join("proc/sys/kernel/apparmor_restrict_unprivileged_userns"), format!("{v}\n"))
