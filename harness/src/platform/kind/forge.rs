@@ -8,7 +8,9 @@
 //! two installs never take each other's jobs); per item a repository in that organisation,
 //! the workspace pushed, the run watched, the jobs' logs judged by the same checks as act's.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -36,10 +38,17 @@ const POLL_KUBELET: Duration = Duration::from_secs(1);
 
 /// The run's forge beside the cluster, and the runner image the chart's pod runs.
 pub struct KindForge {
-    server: Server,
+    server: Arc<Server>,
+    /// Forges of their own beside the cluster, by the namespace of the install that uses
+    /// one: an item whose fault stops its forge (the run's goes on serving the others).
+    own: Mutex<HashMap<String, Arc<Server>>>,
+    /// The cluster whose nodes' gateway an own forge is published on, and where its
+    /// checkout action is laid out.
+    cluster: String,
+    out_dir: PathBuf,
     pub runner_image: String,
     /// Every registration token handed out, kept out of bundles.
-    issued: std::sync::Mutex<Vec<String>>,
+    issued: Mutex<Vec<String>>,
 }
 
 impl KindForge {
@@ -61,7 +70,14 @@ impl KindForge {
         let server = server::start(&docker, spec, Duration::from_secs(120)).await?;
         let dir = out_dir.join("actions-checkout");
         crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
-        Ok(Self { server, runner_image: setup.runner_image.clone(), issued: Default::default() })
+        Ok(Self {
+            server: Arc::new(server),
+            own: Default::default(),
+            cluster: cluster.name.clone(),
+            out_dir: out_dir.to_owned(),
+            runner_image: setup.runner_image.clone(),
+            issued: Default::default(),
+        })
     }
 
     /// The URL the chart's runner registers against and jobs clone from.
@@ -74,13 +90,43 @@ impl KindForge {
         &self.server.api
     }
 
+    /// The forge the install in `namespace` registers with: its own, or the run's.
+    fn server_for(&self, namespace: &str) -> Arc<Server> {
+        let own = self.own.lock().unwrap_or_else(|e| e.into_inner());
+        own.get(namespace).cloned().unwrap_or_else(|| self.server.clone())
+    }
+
     /// The organisation an install's runner serves, made now, and a registration token for it.
     async fn token_for(&self, namespace: &str) -> Result<String> {
-        let org = org_of(namespace);
-        self.server.api.create_org(&org).await?;
-        let token = self.server.api.registration_token(Scope::Org(&org)).await?;
+        let (server, org) = (self.server_for(namespace), org_of(namespace));
+        server.api.create_org(&org).await?;
+        let token = server.api.registration_token(Scope::Org(&org)).await?;
         self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
         Ok(token)
+    }
+
+    /// A forge of its own for the install in `namespace`, beside the cluster at another
+    /// free port of the nodes' gateway, serving the checkout action too; its container's name.
+    async fn start_own(&self, namespace: &str) -> Result<String> {
+        let docker = crate::docker::connect().await?;
+        let at = beside(&docker, &self.cluster).await?;
+        let name = namespace.strip_prefix(&format!("fe2e-{}-", self.server.spec.run_id)).unwrap_or(namespace);
+        let spec = ServerSpec { beside: Some(at), ..self.server.spec.own(name) };
+        let own = server::start(&docker, spec, Duration::from_secs(180)).await?;
+        let dir = self.out_dir.join(format!("actions-checkout-{name}"));
+        crate::forge::actions::serve_checkout(&own.api, &own.spec.admin, &dir).await?;
+        let container = own.spec.container();
+        self.own.lock().unwrap_or_else(|e| e.into_inner()).insert(namespace.to_owned(), Arc::new(own));
+        Ok(container)
+    }
+
+    /// The install's own forge removed, if it had one.
+    async fn remove_own(&self, namespace: &str) -> Result<()> {
+        let own = self.own.lock().unwrap_or_else(|e| e.into_inner()).remove(namespace);
+        match own {
+            Some(server) => server.remove(&crate::docker::connect().await?).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -103,11 +149,19 @@ impl Delivery for KindForge {
         Box::pin(self.token_for(namespace))
     }
 
+    fn own_forge<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(self.start_own(namespace))
+    }
+
+    fn own_forge_done<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(self.remove_own(namespace))
+    }
+
     /// The forge beside the cluster as the instance; the runner named after its pod (the
     /// chart's default), so the forge's runner list names the pod that took a job; bare
     /// labels run in the job image, which the harness loads into DIND (as with act).
-    fn shape_values(&self, p: &KindPlatform, values: &mut ChartValues) {
-        values.runner.config.instance = Some(self.url());
+    fn shape_values(&self, p: &KindPlatform, namespace: &str, values: &mut ChartValues) {
+        values.runner.config.instance = Some(self.server_for(namespace).spec.internal_url());
         values.runner.config.name = None;
         let file = &mut values.runner.config.file;
         *file = crate::executor::forgejo_runner::with_job_image(file, &p.job_image);
@@ -244,8 +298,9 @@ impl KindPlatform {
         item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
         // One repository per job: an item runs more than once in one install around an upgrade.
         let repo = format!("{}-{}", push::repo_name(&item.name), nonce.rsplit('-').next().unwrap_or_default());
-        let api = forge.api();
-        let (org, admin) = (org_of(&r.namespace), forge.server.spec.admin.clone());
+        let server = forge.server_for(&r.namespace);
+        let api = &server.api;
+        let (org, admin) = (org_of(&r.namespace), server.spec.admin.clone());
         let owner = org.as_str();
         api.create_org_repo(owner, &repo).await?;
         if let Some(plan) = plan {
@@ -276,7 +331,7 @@ impl KindPlatform {
         }
         let fault = item.variant.and_then(|v| v.fault);
         let pusher = match fault.is_some_and(|f| f.forgejo_change().read_only_push) {
-            true => forge.server.read_only().await?,
+            true => server.read_only().await?,
             false => api.clone(),
         };
         let sha = push::push(&pusher, &admin, owner, &repo, &workspace).await?;
@@ -294,7 +349,7 @@ impl KindPlatform {
                 seen = true;
                 if let Some(h) = hook {
                     self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
-                    fire(h, &before).await?;
+                    fire(h, &before, &server).await?;
                 }
             }
             Ok(())
@@ -380,13 +435,18 @@ fn died(before: &[Container], now: &[Container]) -> Result<()> {
     Ok(())
 }
 
-/// A fault's hook on the release's pod: SIGKILL to DIND's or the runner's container.
-async fn fire(hook: Hook, containers: &[Container]) -> Result<()> {
+/// A fault's hook: SIGKILL to DIND's or the runner's container of the release's pod, or the
+/// install's own forge stopped.
+async fn fire(hook: Hook, containers: &[Container], server: &Server) -> Result<()> {
     let name = match hook {
         Hook::KillDind => "dind",
         Hook::KillRunner => "runner",
-        // `Fault::not_on` keeps these off kind's real path.
-        Hook::StopApiServer | Hook::StopForgejo => bail!("{hook:?} is not carried out on kind with the real runner"),
+        Hook::StopForgejo => {
+            anyhow::ensure!(server.spec.instance.is_some(), "the job runs on the run's forge, not one of its own");
+            return server.stop(&crate::docker::connect().await?).await.context("stop the install's own forge");
+        }
+        // `Fault::not_on` keeps it off kind's real path.
+        Hook::StopApiServer => bail!("{hook:?} is not carried out on kind with the real runner"),
     };
     let c = containers.iter().find(|c| c.name == name).with_context(|| format!("the pod has no container {name}"))?;
     super::node::inject(&c.node, Some(&c.id)).await;

@@ -34,10 +34,11 @@ impl KindPlatform {
         let start = Instant::now();
         let fault = item.variant.and_then(|v| v.fault);
         let change = fault.map(|f| f.pod_change()).unwrap_or_default();
-        // The real runner registered otherwise than the run's: an install of its own too.
+        // The real runner registered otherwise than the run's (a wrong token, another label,
+        // a forge of its own to stop): an install of its own too.
         let registers_otherwise = fault.is_some_and(|f| {
             let c = f.forgejo_change();
-            c.wrong_registration_token || c.runner_label.is_some()
+            c.wrong_registration_token || c.runner_label.is_some() || c.own_instance
         });
         let deadlines = deadlines_for(fault, self.deadlines);
         let config = item.config(&self.values.runner.config.file);
@@ -73,6 +74,9 @@ impl KindPlatform {
         }
         if let Some((ns, _)) = &own {
             let t = Instant::now();
+            if let Err(e) = self.delivery.own_forge_done(ns).await {
+                run.notes.push(format!("cleanup of {ns}'s forge: {e:#}"));
+            }
             match self.remove(ns).await {
                 Ok(()) => {
                     self.progress.say(format!("{}: removed {ns} in {:.1}s", item.name, t.elapsed().as_secs_f64()))
@@ -117,6 +121,12 @@ impl KindPlatform {
             base.runner.config.file = config.clone();
         }
         let values = super::forge::registered_otherwise(&base, forgejo, &self.job_image);
+        if forgejo.own_instance {
+            let t = Instant::now();
+            let container = self.delivery.own_forge(&namespace).await?;
+            run.phases.push(("own forge".into(), t.elapsed().as_secs_f64()));
+            self.progress.say(format!("{}: a forge of its own beside the cluster: {container}", item.name));
+        }
         let install = self.install(&namespace, &self.chart, &values, change, deadlines);
         // A registration the fault makes fail is named as soon as the registering container
         // ends in error, not after helm's timeout (a hook Job's other container waits on).

@@ -120,8 +120,13 @@ trait Delivery: Send + Sync {
     /// offline.
     fn registration_token<'a>(&'a self, namespace: &'a str)
     -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
-    /// The chart's values as this runner needs them.
-    fn shape_values(&self, p: &KindPlatform, values: &mut ChartValues);
+    /// A forge of its own for the install in `namespace` (a fault stops it), which its
+    /// registration, values and jobs then use; its container's name.
+    fn own_forge<'a>(&'a self, namespace: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
+    /// The install's own forge removed, if it had one.
+    fn own_forge_done<'a>(&'a self, namespace: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<()>>;
+    /// The chart's values for the install in `namespace` as this runner needs them.
+    fn shape_values(&self, p: &KindPlatform, namespace: &str, values: &mut ChartValues);
     /// Whether jobs get only the `config.yaml` the chart rendered (an item with another
     /// configuration then needs an install of its own).
     fn reads_chart_config(&self) -> bool;

@@ -63,7 +63,7 @@ impl KindPlatform {
         let t = Instant::now();
         self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
         let token = self.registration_token(namespace, values).await?;
-        let values_path = self.write_values(namespace, values, change, &token)?;
+        let values_path = self.write_values((namespace, ""), values, change, &token)?;
         let installed = self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await;
         if !token.is_empty() {
             // They hold the registration token: not left beside the run's reports.
@@ -92,7 +92,7 @@ impl KindPlatform {
     ) -> Result<Release> {
         let t = Instant::now();
         let token = self.registration_token(namespace, values).await?;
-        let values_path = self.write_values(&format!("{namespace}-to"), values, PodChange::default(), &token)?;
+        let values_path = self.write_values((namespace, "-to"), values, PodChange::default(), &token)?;
         self.helm(&["upgrade"], namespace, chart, &values_path).await?;
         // The Deployment's rollout, by condition: one pod left, Ready.
         let k = self.kubectl();
@@ -133,8 +133,15 @@ impl KindPlatform {
         })
     }
 
-    /// The generated values for this install, written beside the run's reports.
-    fn write_values(&self, name: &str, values: &ChartValues, change: PodChange, token: &str) -> Result<PathBuf> {
+    /// The generated values for the install in `namespace`, written beside the run's reports
+    /// as `values-<namespace><suffix>.yaml`.
+    fn write_values(
+        &self,
+        (namespace, suffix): (&str, &str),
+        values: &ChartValues,
+        change: PodChange,
+        token: &str,
+    ) -> Result<PathBuf> {
         let mut opts = self.kind_opts.clone();
         opts.values = values.clone();
         if change.dind_never_starts {
@@ -147,7 +154,7 @@ impl KindPlatform {
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
-        self.delivery.shape_values(self, &mut values);
+        self.delivery.shape_values(self, namespace, &mut values);
         // The runner container: the runner's own image, registered by the chart; or the
         // harness's job image with the forgejo-runner stand-in.
         let runner_image = self.delivery.runner_image(self);
@@ -164,7 +171,7 @@ impl KindPlatform {
         values.volumes.get_or_insert_with(Vec::new).push(serde_yaml::to_value(data)?);
         let mount = json!({"name": "fe2e-dind-data", "mountPath": self.dind.data_dir()});
         values.volume_mounts.get_or_insert_with(Vec::new).push(serde_yaml::to_value(mount)?);
-        let path = self.out_dir.join(format!("values-{name}.yaml"));
+        let path = self.out_dir.join(format!("values-{namespace}{suffix}.yaml"));
         std::fs::write(&path, serde_yaml::to_string(&values)?)?;
         Ok(path)
     }
