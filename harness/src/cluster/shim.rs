@@ -13,6 +13,9 @@ use crate::docker::{Privilege, labels};
 
 /// The label naming the kind cluster a node or network belongs to.
 pub const CLUSTER: &str = "io.forgejo-e2e.cluster";
+/// The first two octets of the `kind` network's IPv4 /24, outside DIND's default pools and
+/// Kubernetes' pod (10.244/16) and Service (10.96/12) ranges.
+pub const KIND_POOL: &str = "10.213";
 
 /// Writes the shim into `dir` (as `dir/docker`) and returns `dir`, to put first on kind's PATH.
 pub fn write(dir: &Path, real_docker: &Path, cluster: &str, privilege: Privilege) -> Result<PathBuf> {
@@ -65,8 +68,19 @@ case "$1" in
   network)
     if [ "${{2-}}" = create ]; then
       # kind's one `kind` network serves every cluster: the harness's, not one cluster's.
+      # Its IPv4 range lies outside DIND's default address pools (172.17-31.0.0/16,
+      # 192.168.0.0/16), else a job on a network of its own inside DIND gets the nodes'
+      # gateway -- the forge beside the cluster -- as its own network's gateway. The first
+      # free /24 of {pool}.0-15.
       shift 2
-      exec "$real" network create --label {managed}=true "$@"
+      for c in $(seq 0 15); do
+        if out=$("$real" network create --label {managed}=true --subnet {pool}.$c.0/24 "$@" 2>&1); then
+          echo "$out"; exit 0
+        fi
+        case "$out" in *overlap*) continue ;; esac
+        echo "$out" >&2; exit 1
+      done
+      echo "$out" >&2; exit 1
     fi
     ;;
 esac
@@ -75,6 +89,7 @@ exec "$real" "$@"
         real = real_docker.display(),
         managed = labels::MANAGED,
         cluster_label = CLUSTER,
+        pool = KIND_POOL,
     )
 }
 
@@ -128,7 +143,19 @@ mod tests {
         let run = through_shim(Privilege::Privileged, &["run", "--privileged", "img"]);
         assert!(run.contains(&"--privileged".to_owned()) && !run.contains(&"SYS_RESOURCE".to_owned()), "{run:?}");
         let net = through_shim(Privilege::Privileged, &["network", "create", "-d=bridge", "kind"]);
-        assert_eq!(net, ["network", "create", "--label", "io.forgejo-e2e.managed=true", "-d=bridge", "kind"]);
+        assert_eq!(
+            net,
+            [
+                "network",
+                "create",
+                "--label",
+                "io.forgejo-e2e.managed=true",
+                "--subnet",
+                "10.213.0.0/24",
+                "-d=bridge",
+                "kind"
+            ]
+        );
         assert_eq!(through_shim(Privilege::Privileged, &["ps", "-a"]), ["ps", "-a"]);
     }
 }
