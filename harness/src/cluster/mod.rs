@@ -376,16 +376,18 @@ impl Cluster {
     }
 }
 
-/// kind's shared `kind` network, removed only when the harness's shim created it (it carries
-/// the managed label) and no container is attached.
+/// kind's shared network (`kind`, or the one KIND_EXPERIMENTAL_DOCKER_NETWORK names),
+/// removed only when the harness's shim created it (it carries the managed label) and no
+/// container is attached.
 async fn remove_kind_network(docker: &Docker) -> Result<()> {
-    let Ok(net) = docker.inspect_network("kind", None::<bollard::query_parameters::InspectNetworkOptions>).await else {
+    let name = std::env::var("KIND_EXPERIMENTAL_DOCKER_NETWORK").unwrap_or_else(|_| "kind".into());
+    let Ok(net) = docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await else {
         return Ok(());
     };
     let ours = net.labels.as_ref().is_some_and(|l| l.get(labels::MANAGED).is_some_and(|v| v == "true"));
     let unused = net.containers.as_ref().is_none_or(|c| c.is_empty());
     if ours && unused {
-        docker.remove_network("kind").await.context("remove the kind network")?;
+        docker.remove_network(&name).await.with_context(|| format!("remove the {name} network"))?;
     }
     Ok(())
 }
