@@ -128,10 +128,68 @@ fn every_docs_page_is_linked_from_the_readme() {
     assert!(orphans.is_empty(), "docs pages the README does not link to: {orphans:?}");
 }
 
+/// The files and folders ARCHITECTURE.md names in backticks: `harness/src/run.rs`,
+/// `render.rs`, `dialect/` (a name with an extension of the tree's, or ending in `/`).
+fn named_files(text: &str) -> Vec<String> {
+    const KINDS: [&str; 7] = [".rs", ".toml", ".yaml", ".yml", ".md", ".sh", "/"];
+    // Files of a run, not of this tree: the runner's configuration.
+    const AT_RUN_TIME: [&str; 1] = ["config.yaml"];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| !t.is_empty() && !t.starts_with('/') && !t.contains(['<', '*', '{', ' ', ':', '$']))
+        .filter(|t| !AT_RUN_TIME.contains(t))
+        .filter(|t| KINDS.iter().any(|k| t.ends_with(k)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every file and folder of the tree (`a/b/`, `a/b/c.rs`), build output and Git left out.
+fn tree() -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if matches!(name.as_str(), "target" | ".git") {
+                continue;
+            }
+            let path = format!("{rel}{name}");
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(format!("{path}/"));
+                walk(&entry.path(), &format!("{path}/"), out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root(), "", &mut out);
+    out
+}
+
+/// ARCHITECTURE.md is where a newcomer finds where a change belongs: every file it names
+/// must exist (as a path, or as the end of one: `forge/dialect/` for `dialect/`) and every
+/// `cargo xtask` command it shows must be one the binary has.
+#[test]
+fn architecture_names_files_and_commands_that_exist() {
+    let text = read(&root().join("ARCHITECTURE.md"));
+    let tree = tree();
+    let missing: Vec<String> = named_files(&text)
+        .into_iter()
+        .filter(|name| !tree.iter().any(|p| p == name || p.ends_with(&format!("/{name}"))))
+        .collect();
+    assert!(missing.is_empty(), "ARCHITECTURE.md names files that do not exist: {missing:?}");
+    let commands = subcommands();
+    let unknown: Vec<String> = xtask_commands(&text).into_iter().filter(|w| !commands.contains(w)).collect();
+    assert!(unknown.is_empty(), "ARCHITECTURE.md shows commands `cargo xtask --help` does not list: {unknown:?}");
+}
+
 #[test]
 fn the_parsers_find_what_a_page_shows() {
     let text = "See [a](docs/a.md#x), [b](../b/) and [web](https://example.org), [here](#top).\n\
                 Run `cargo\nxtask e2e --list`, `cargo xtask ci`; `cargo xtask <command> --help`; every `cargo xtask` call.";
     assert_eq!(relative_links(text), ["docs/a.md", "../b/"]);
     assert_eq!(xtask_commands(text), ["e2e", "ci"]);
+    let named =
+        "`harness/src/run.rs` and `render.rs` in `dialect/`; not `/certs`, `values-<ns>.yaml`, `forge::server`.";
+    assert_eq!(named_files(named), ["harness/src/run.rs", "render.rs", "dialect/"]);
 }
