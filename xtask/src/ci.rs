@@ -25,7 +25,7 @@ const DROPS_OPTIONS_REFUSED: &str = "kind, drop refused";
 const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
 
 pub const HELP: &str = "\
-cargo xtask ci [--skip-e2e]
+cargo xtask ci [--skip-e2e] [--no-provision]
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo hakari verify (the workspace-hack still unifies every member's
@@ -42,8 +42,9 @@ jobs cannot reach DIND (that run must fail, each variant saying it was not its b
 With Gitea and its runner built, the Docker runs go through them (`--executor auto`): the
 workspace pushed, the forge scheduling, the runner's daemon running the jobs. Fails when
 a golden file changed during the run (a test run with UPDATE_GOLDEN=1 must never pass CI).
-Needs a running Docker engine (.ci/run provisions one). --skip-e2e runs only fmt, clippy
-and the tests that need no Docker.
+Needs a Docker engine and debootstrap: installed (Debian's docker.io) and started when
+missing, each step said with its time, unless --no-provision (then one line names what is
+missing, exit 2). --skip-e2e runs only fmt, clippy and the tests that need no Docker.
 ";
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
@@ -140,11 +141,12 @@ fn changed_goldens(before: &Goldens, after: &Goldens) -> Vec<String> {
     names.into_iter().filter(|n| before.get(*n) != after.get(*n)).cloned().collect()
 }
 
-pub fn run(mut args: Args) -> Result<ExitCode> {
-    let mut skip_e2e = false;
+pub async fn run(mut args: Args) -> Result<ExitCode> {
+    let (mut skip_e2e, mut no_provision) = (false, false);
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("skip-e2e") => skip_e2e = true,
+            Arg::Long("no-provision") => no_provision = true,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
                 return Ok(ExitCode::SUCCESS);
@@ -153,6 +155,10 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
     }
     let progress = Progress::new();
+    // The Docker tests and the e2e steps need an engine and debootstrap: provided first.
+    if !skip_e2e {
+        harness::node::provision::machine(!no_provision, &progress).await?;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let me = std::env::current_exe().context("locate the xtask binary")?;
     if std::env::var_os("FORGEJO_E2E_CHART_DIR").is_none() && !skip_e2e {

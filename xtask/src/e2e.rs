@@ -44,6 +44,10 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     as `test (os=debian)`): it passes when it fails, and fails when it passes
   --negative        also run each scenario's deliberately broken variant (must fail)
   --keep            leave pods running and say how to reach them
+  --no-provision    change nothing on this machine: without it, a missing Docker engine
+                    (Debian's docker.io) or debootstrap is installed, and a stopped
+                    dockerd started, each said with its time; with it, one line names what
+                    is missing (exit 2)
   --reuse           keep DIND's image store in volumes between runs (fe2e-cache-*), so job
                     images load once; cargo xtask clean removes them
   --jobs N          scenarios run concurrently on separate pods (default: 1)
@@ -134,11 +138,13 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         upgrade_from: None,
         upgrade_to: None,
         executor: Default::default(),
+        no_provision: false,
     };
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("platform") => o.platform = args.value("--platform")?.parse()?,
             Arg::Long("dry-run") => o.dry_run = true,
+            Arg::Long("no-provision") => o.no_provision = true,
             Arg::Long("upgrade-matrix") => o.upgrade_matrix = true,
             Arg::Long("upgrade-from") => o.upgrade_from = Some(args.value("--upgrade-from")?),
             Arg::Long("upgrade-to") => o.upgrade_to = Some(args.value("--upgrade-to")?),
@@ -258,6 +264,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         return crate::kind::run(&o, items, values, upgrade).await;
     }
     let progress = Progress::new();
+    // A fresh machine gets its Docker engine and debootstrap here, each step said.
+    harness::node::provision::machine(!o.no_provision, &progress).await?;
     let sysctl = Sysctl::new(Path::new("/"));
     // One knob for the host and its kind nodes: they share the kernel.
     let apply_sysctl = o.apply_sysctl;

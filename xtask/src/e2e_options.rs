@@ -42,4 +42,6 @@ pub struct Options {
     pub(crate) upgrade_to: Option<String>,
     /// `--executor`, `--runner-image`, `--forgejo-image`.
     pub(crate) executor: harness::executor::choice::Request,
+    /// Change nothing on the machine: name what is missing instead of installing it.
+    pub(crate) no_provision: bool,
 }

@@ -69,7 +69,7 @@ async fn dispatch(mut args: Args) -> anyhow::Result<ExitCode> {
     match command.as_str() {
         "bench" => bench::run(args).await,
         "clean" => clean::run(args).await,
-        "ci" => ci::run(args),
+        "ci" => ci::run(args).await,
         "doctor" => doctor::run(args).await,
         "sysctl" => sysctl::run(args),
         "tools" => tools::run(args).await,
