@@ -62,14 +62,10 @@ impl KindForge {
         progress: &Progress,
     ) -> Result<Self> {
         cluster.load_image(&setup.runner_image, progress).await?;
-        let docker = crate::docker::connect().await?;
-        let at = beside(&docker, &cluster.name).await?;
         let password = crate::sys::fresh_hex(run_id, 16);
-        let spec =
-            ServerSpec { beside: Some(at), ..ServerSpec::new(setup.dialect, run_id, &setup.forge_image, &password) };
-        let server = server::start(&docker, spec, Duration::from_secs(120)).await?;
+        let spec = ServerSpec::new(setup.dialect, run_id, &setup.forge_image, &password);
         let dir = out_dir.join("actions-checkout");
-        crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, &dir).await?;
+        let server = start_beside(&cluster.name, spec, &dir, Duration::from_secs(120)).await?;
         Ok(Self {
             server: Arc::new(server),
             own: Default::default(),
@@ -108,13 +104,9 @@ impl KindForge {
     /// A forge of its own for the install in `namespace`, beside the cluster at another
     /// free port of the nodes' gateway, serving the checkout action too; its container's name.
     async fn start_own(&self, namespace: &str) -> Result<String> {
-        let docker = crate::docker::connect().await?;
-        let at = beside(&docker, &self.cluster).await?;
         let name = namespace.strip_prefix(&format!("fe2e-{}-", self.server.spec.run_id)).unwrap_or(namespace);
-        let spec = ServerSpec { beside: Some(at), ..self.server.spec.own(name) };
-        let own = server::start(&docker, spec, Duration::from_secs(180)).await?;
         let dir = self.out_dir.join(format!("actions-checkout-{name}"));
-        crate::forge::actions::serve_checkout(&own.api, &own.spec.admin, &dir).await?;
+        let own = start_beside(&self.cluster, self.server.spec.own(name), &dir, Duration::from_secs(180)).await?;
         let container = own.spec.container();
         self.own.lock().unwrap_or_else(|e| e.into_inner()).insert(namespace.to_owned(), Arc::new(own));
         Ok(container)
@@ -273,6 +265,16 @@ pub(super) fn org_of(namespace: &str) -> String {
 
 /// Where pods reach the forge: the gateway of the nodes' Docker network (this host, seen
 /// from the nodes) at a port free there now.
+/// `spec`'s forge started beside `cluster` at a free port of its nodes' gateway (at most
+/// `deadline` until its API answers), serving `actions/checkout@v4` itself from `dir`.
+async fn start_beside(cluster: &str, spec: ServerSpec, dir: &Path, deadline: Duration) -> Result<Server> {
+    let docker = crate::docker::connect().await?;
+    let spec = ServerSpec { beside: Some(beside(&docker, cluster).await?), ..spec };
+    let server = server::start(&docker, spec, deadline).await?;
+    crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, dir).await?;
+    Ok(server)
+}
+
 async fn beside(docker: &bollard::Docker, cluster: &str) -> Result<std::net::SocketAddrV4> {
     let node = format!("{cluster}-control-plane");
     let info = docker.inspect_container(&node, None).await.with_context(|| format!("inspect {node}"))?;
