@@ -165,13 +165,13 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         progress.say("ci: skipping the chart render tests: FORGEJO_E2E_CHART_DIR is not set (a chart checkout + helm)");
     }
     let goldens_before = goldens();
-    let mut rows = Vec::new();
+    let (mut rows, mut why) = (Vec::new(), Vec::new());
     for (name, program, argv) in steps(skip_e2e) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
         if name == DROPS_OPTIONS_REFUSED {
             chart_without_options().context("the test chart without container.options")?;
         }
-        let t = Instant::now();
+        let (t, started) = (Instant::now(), std::time::SystemTime::now());
         let mut cmd = if program == "cargo" { Command::new(&cargo) } else { Command::new(&me) };
         let status = cmd
             .args(&argv)
@@ -188,6 +188,9 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         };
         progress.say(format!("ci step `{name}`: {} in {secs:.1}s", if ok { "ok" } else { "FAILED" }));
         rows.push((name, ok, secs));
+        if !ok {
+            why.extend(failed_rows(started).into_iter().map(|row| format!("{name}: {row}")));
+        }
     }
     // A test run with UPDATE_GOLDEN=1 in the environment rewrites goldens: CI must not pass then.
     let changed: Vec<String> = changed_goldens(&goldens_before, &goldens());
@@ -199,9 +202,39 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     for (name, ok, secs) in &rows {
         println!("{name:<20} {:<7} {secs:>7.1}s", if *ok { "ok" } else { "FAILED" });
     }
+    // The failed steps' own rows again, so the last lines of a long log say why.
+    for line in &why {
+        println!("  {line}");
+    }
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The rows that did not pass in the summary a step's run wrote after `since` (none when it
+/// stopped before writing one), each as `name: result: reason`.
+fn failed_rows(since: std::time::SystemTime) -> Vec<String> {
+    let path = harness::run::reports_dir().join("summary.json");
+    let fresh = std::fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|m| m >= since);
+    let summary: serde_json::Value = match fresh {
+        true => std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        false => {
+            return vec!["no summary.json: the run stopped before its results (its own lines above say why)".into()];
+        }
+    };
+    let results = summary["results"].as_array().cloned().unwrap_or_default();
+    results
+        .iter()
+        .filter(|r| r["outcome"]["result"] != "pass")
+        .map(|r| {
+            format!(
+                "{}: {}: {}",
+                r["name"].as_str().unwrap_or("?"),
+                r["outcome"]["result"].as_str().unwrap_or("?"),
+                r["outcome"]["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// After the broken-setup run: every item ran and failed, each saying its failure was not
