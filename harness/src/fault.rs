@@ -1,10 +1,12 @@
 //! Faults, each declared once: what it changes in the pod, how it shortens the deadlines,
 //! what it does while the job runs, and the failure it must produce. Every platform reads
 //! these declarations and carries them out its own way (a container option on Docker, a
-//! chart value on kind); the words its errors use for a failure come from here too, so
-//! the judge and the platforms cannot drift apart.
+//! chart value on kind) and raises what it observes as a [`Failed`], which the judge
+//! matches against the declared [`Failure`].
 
 use std::time::Duration;
+
+use crate::failure::{CauseKind, Failed, Reached};
 
 /// Deadlines for the steps of a scenario.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +74,13 @@ pub enum Hook {
     KillRunner,
 }
 
+/// The halves of a fault that strikes before the job runs (see [`Fault::at_start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartHalves {
+    pub reached: &'static [Reached],
+    pub caused: Option<CauseKind>,
+}
+
 /// What a fault changes on Forgejo's side of the real runner's path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ForgejoChange {
@@ -122,6 +131,23 @@ impl Fault {
             Fault::PushRejected => ForgejoChange { read_only_push: true, ..none },
             _ => none,
         }
+    }
+
+    /// For a fault that strikes before the job runs (no job evidence to judge the halves
+    /// on): what the pod must have reached first, and the cause its failure must be tied to.
+    /// `caused` is `None` where the failure itself carries the forge's answer (its refusal
+    /// of the token or the push, the job it lists waiting).
+    pub fn at_start(self) -> Option<StartHalves> {
+        let (reached, caused): (&'static [Reached], _) = match self {
+            Fault::ExpiredCerts => (&[Reached::PodStarted], Some(CauseKind::CertExpired)),
+            Fault::DindNeverReady => (&[Reached::PodStarted], Some(CauseKind::DindSilent)),
+            Fault::DindImageMissing => (&[Reached::RunnerImagePresent], Some(CauseKind::ImageAbsent)),
+            Fault::DiskFull => (&[Reached::PodStarted, Reached::DindAnswered], Some(CauseKind::DataRootFull)),
+            Fault::WrongRegistrationToken => (&[Reached::ForgeAnswered], None),
+            Fault::NoRunnerTakes | Fault::PushRejected => (&[Reached::ForgeAnswered, Reached::RunnerRegistered], None),
+            _ => return None,
+        };
+        Some(StartHalves { reached, caused })
     }
 
     /// Whether only the real runner against a real Forgejo can have this fault.
@@ -196,8 +222,9 @@ impl Fault {
     }
 }
 
-/// The failure a fault must end in: named by the words of a platform's error, or by a
-/// diagnosis (`fixtures/diagnosis/signatures.yaml`).
+/// The failure a fault must end in: a [`Failed`] the harness raised where it learned it,
+/// or, where the fact is only in a log, the diagnosis that names it
+/// (`fixtures/diagnosis/signatures.yaml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The TLS handshake refused the expired set.
@@ -226,65 +253,82 @@ pub enum Failure {
     PushRejected,
 }
 
-/// How the platforms word an ended DIND, a lost API, and a job past its deadline.
-pub const DIND_DIED: &str = "the DIND container died during the job";
-pub const API_OUTAGE: &str = "the cluster API stopped answering during the job";
-/// How the real runner's path words its failures (`forge/push.rs`, `platform/delivery/forge.rs`).
-pub const FORGEJO_GONE: &str = "the forge stopped answering during the job";
-pub const RUNNER_DIED: &str = "the runner container died during the job";
-pub const REGISTRATION_REFUSED: &str = "the runner's register was refused";
-pub const PUSH_REJECTED: &str = "the push was rejected";
-pub const NOT_PICKED: &str = "no runner took";
-
-/// `no runner took job `build` within 30s`.
-pub fn not_picked(job: &str, deadline: Duration) -> String {
-    format!("{NOT_PICKED} job `{job}` within {}s", deadline.as_secs())
-}
-
-/// `the job did not finish within 15s`.
-pub fn did_not_finish(deadline: Duration) -> String {
-    format!("the job did not finish within {}s", deadline.as_secs())
-}
-
 impl Failure {
-    /// The words an error of this failure carries (under the item's deadlines `d`), and the
-    /// diagnosis that names it.
-    fn signs(self, d: Deadlines) -> (Option<String>, Option<&'static str>) {
+    /// Every failure, for the tests that walk them.
+    pub const ALL: [Failure; 12] = [
+        Failure::CertsExpired,
+        Failure::DindNotReady,
+        Failure::JobDeadline,
+        Failure::DindDied,
+        Failure::ApiOutage,
+        Failure::DindImageMissing,
+        Failure::DiskFull,
+        Failure::ForgejoGone,
+        Failure::RunnerDied,
+        Failure::RegistrationRefused,
+        Failure::NotPickedUp,
+        Failure::PushRejected,
+    ];
+
+    /// The diagnosis naming this failure, for those known only from a log.
+    fn diagnosis(self) -> Option<&'static str> {
         match self {
-            Failure::CertsExpired => (None, Some("tls-expired")),
-            // wait.rs words every missed wait this way.
-            Failure::DindNotReady => (Some(format!("not ready after {}s", d.dind_ready.as_secs())), None),
-            Failure::JobDeadline => (Some(did_not_finish(d.job)), None),
-            Failure::DindDied => (Some(DIND_DIED.into()), None),
-            Failure::ApiOutage => (Some(API_OUTAGE.into()), None),
-            Failure::DindImageMissing => (None, Some("image-not-loaded")),
-            Failure::DiskFull => (Some("no space left on device".into()), Some("disk-full")),
-            Failure::ForgejoGone => (Some(FORGEJO_GONE.into()), None),
-            Failure::RunnerDied => (Some(RUNNER_DIED.into()), None),
-            Failure::RegistrationRefused => (Some(REGISTRATION_REFUSED.into()), None),
-            Failure::NotPickedUp => (Some(NOT_PICKED.into()), None),
-            Failure::PushRejected => (Some(PUSH_REJECTED.into()), None),
+            Failure::CertsExpired => Some("tls-expired"),
+            Failure::DindImageMissing => Some("image-not-loaded"),
+            Failure::DiskFull => Some("disk-full"),
+            _ => None,
         }
     }
 
-    /// The evidence that this failure happened: the error line naming it, or the
-    /// diagnosis that does.
-    pub fn seen(self, error: Option<&str>, diagnosis: &[crate::diagnose::Diagnosis], d: Deadlines) -> Option<String> {
-        let (words, id) = self.signs(d);
-        let in_error = words.and_then(|w| error?.lines().find(|l| l.contains(w.as_str())).map(str::to_owned));
-        in_error.map(|l| format!("the pod failed: {}", l.trim())).or_else(|| {
-            let d = diagnosis.iter().find(|d| Some(d.id.as_str()) == id)?;
-            Some(format!("diagnosis `{}`: {}", d.id, d.cause))
-        })
+    /// Whether `failed` is this failure under the item's deadlines `d` (a deadline is the
+    /// fault's own, not the run's longer one).
+    pub fn is(self, failed: &Failed, d: Deadlines) -> bool {
+        match (self, failed) {
+            (Failure::DindNotReady, Failed::DindNotReady { after }) => *after == d.dind_ready,
+            (Failure::JobDeadline, Failed::JobDeadline { after, .. }) => *after == d.job,
+            (Failure::NotPickedUp, Failed::NotPicked { within, .. }) => *within == d.job,
+            (Failure::DindDied, Failed::DindDied { .. })
+            | (Failure::RunnerDied, Failed::RunnerDied { .. })
+            | (Failure::ApiOutage, Failed::ApiOutage { .. })
+            | (Failure::ForgejoGone, Failed::ForgeGone { .. })
+            | (Failure::RegistrationRefused, Failed::RegistrationRefused { .. })
+            | (Failure::PushRejected, Failed::PushRejected { .. }) => true,
+            _ => false,
+        }
     }
 
-    /// What the judge waited for, said when it did not come: `a failure naming …`.
+    /// The evidence that this failure happened: the run's [`Failed`] when it is this one,
+    /// or the diagnosis that names it.
+    pub fn seen(
+        self,
+        failed: Option<&Failed>,
+        diagnosis: &[crate::diagnose::Diagnosis],
+        d: Deadlines,
+    ) -> Option<String> {
+        if let Some(f) = failed.filter(|f| self.is(f, d)) {
+            return Some(format!("the pod failed: {f}"));
+        }
+        let id = self.diagnosis()?;
+        let found = diagnosis.iter().find(|x| x.id == id)?;
+        Some(format!("diagnosis `{}`: {}", found.id, found.cause))
+    }
+
+    /// What the judge waited for, said when it did not come.
     pub fn describe(self, d: Deadlines) -> String {
-        match self.signs(d) {
-            (Some(words), Some(id)) => format!("a failure naming `{words}` or diagnosis `{id}`"),
-            (Some(words), None) => format!("a failure naming `{words}`"),
-            (None, Some(id)) => format!("diagnosis `{id}`"),
-            (None, None) => "a failure".into(),
+        let secs = |t: Duration| t.as_secs();
+        match self {
+            Failure::DindNotReady => format!("DIND not answering within {}s", secs(d.dind_ready)),
+            Failure::JobDeadline => format!("the job past its {}s deadline", secs(d.job)),
+            Failure::NotPickedUp => format!("no runner taking the job within {}s", secs(d.job)),
+            Failure::DindDied => "DIND's container dying during the job".into(),
+            Failure::RunnerDied => "the runner's container dying during the job".into(),
+            Failure::ApiOutage => "the cluster API going away during the job".into(),
+            Failure::ForgejoGone => "the forge going away during the job".into(),
+            Failure::RegistrationRefused => "the forge refusing the runner's registration".into(),
+            Failure::PushRejected => "the forge refusing the push".into(),
+            Failure::CertsExpired | Failure::DindImageMissing | Failure::DiskFull => {
+                format!("diagnosis `{}`", self.diagnosis().unwrap_or_default())
+            }
         }
     }
 }
@@ -336,16 +380,83 @@ mod tests {
     }
 
     #[test]
-    fn a_faults_failure_is_worded_with_its_own_deadlines() {
+    fn a_faults_failure_is_its_own_deadline_not_the_runs() {
         let d = Fault::JobHangs.deadlines(Deadlines::default());
-        let error = format!("run the job\n{}", did_not_finish(d.job));
-        let seen = Fault::JobHangs.failure().seen(Some(&error), &[], d);
+        let own = Failed::JobDeadline { after: d.job, state: String::new() };
+        let seen = Fault::JobHangs.failure().seen(Some(&own), &[], d);
         assert_eq!(seen.as_deref(), Some("the pod failed: the job did not finish within 15s"));
         // The run's longer deadline is not this fault's failure.
-        let other = did_not_finish(Deadlines::default().job);
+        let other = Failed::JobDeadline { after: Deadlines::default().job, state: String::new() };
         assert_eq!(Fault::JobHangs.failure().seen(Some(&other), &[], d), None);
         let d = Fault::DindNeverReady.deadlines(Deadlines::default());
-        assert_eq!(Fault::DindNeverReady.failure().describe(d), "a failure naming `not ready after 20s`");
+        assert_eq!(Fault::DindNeverReady.failure().describe(d), "DIND not answering within 20s");
+    }
+
+    /// One of each [`Failed`], as a platform raises it under `d`.
+    fn every_failed(d: Deadlines) -> Vec<Failed> {
+        vec![
+            Failed::DindNotReady { after: d.dind_ready },
+            Failed::JobDeadline { after: d.job, state: "job `build` is running".into() },
+            Failed::DindDied { how: "exit code 137".into() },
+            Failed::RunnerDied { how: "exit code 137".into() },
+            Failed::ApiOutage { outage: "connection refused".into() },
+            Failed::ForgeGone { polls: 3, last: "connection refused".into() },
+            Failed::RegistrationRefused { said: "unknown: runner registration token not found".into() },
+            Failed::NotPicked { job: Some("build".into()), within: d.job },
+            Failed::PushRejected { url: "http://f/o/r.git".into(), status: 403, said: "git: 403".into() },
+        ]
+    }
+
+    /// One diagnosis of each id the failures name.
+    fn every_diagnosis() -> Vec<crate::diagnose::Diagnosis> {
+        ["tls-expired", "image-not-loaded", "disk-full"]
+            .into_iter()
+            .map(|id| crate::diagnose::Diagnosis {
+                id: id.into(),
+                cause: "c".into(),
+                fix: "f".into(),
+                evidence: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_fault_passes_on_its_declared_failure_and_on_no_other() {
+        let all = [
+            Fault::ExpiredCerts,
+            Fault::DindNeverReady,
+            Fault::JobHangs,
+            Fault::DindKilled,
+            Fault::DiskFull,
+            Fault::DindImageMissing,
+            Fault::ApiUnreachable,
+            Fault::ForgejoStopped,
+            Fault::RunnerKilled,
+            Fault::WrongRegistrationToken,
+            Fault::NoRunnerTakes,
+            Fault::PushRejected,
+        ];
+        for fault in all {
+            let d = fault.deadlines(Deadlines::default());
+            let declared = fault.failure();
+            // Every observation a run can end in: each failure raised, each diagnosis alone.
+            let mut seen: Vec<(String, Vec<Failure>)> = Vec::new();
+            for failed in every_failed(d) {
+                let passing = Failure::ALL.into_iter().filter(|f| f.seen(Some(&failed), &[], d).is_some());
+                seen.push((failed.to_string(), passing.collect()));
+            }
+            for diagnosis in every_diagnosis() {
+                let one = std::slice::from_ref(&diagnosis);
+                let passing = Failure::ALL.into_iter().filter(|f| f.seen(None, one, d).is_some());
+                seen.push((format!("diagnosis {}", diagnosis.id), passing.collect()));
+            }
+            for (what, passing) in &seen {
+                assert!(passing.len() <= 1, "{fault:?}: `{what}` passes {passing:?}");
+            }
+            let own: Vec<&String> = seen.iter().filter(|(_, p)| p.contains(&declared)).map(|(w, _)| w).collect();
+            assert_eq!(own.len(), 1, "{fault:?} ({declared:?}) is passed by {own:?}");
+            assert_eq!(declared.seen(None, &[], d), None, "{fault:?} passes on nothing");
+        }
     }
 
     #[test]
@@ -392,9 +503,15 @@ mod tests {
         assert_eq!(Fault::DindKilled.forgejo_change(), ForgejoChange::default());
         // A job no runner takes is named with the fault's own, shorter deadline.
         let d = Fault::NoRunnerTakes.deadlines(Deadlines::default());
-        let error = format!("watch the run\n{}", not_picked("docker-build", d.job));
-        let seen = Fault::NoRunnerTakes.failure().seen(Some(&error), &[], d);
-        assert_eq!(seen.as_deref(), Some("the pod failed: no runner took job `docker-build` within 30s"));
-        assert_eq!(Fault::PushRejected.failure().seen(Some("job failed"), &[], d), None);
+        let not_picked = Failed::NotPicked { job: Some("docker-build".into()), within: d.job };
+        let seen = Fault::NoRunnerTakes.failure().seen(Some(&not_picked), &[], d);
+        assert_eq!(
+            seen.as_deref(),
+            Some(
+                "the pod failed: no runner took job `docker-build` within 30s (it waits for a runner with its labels)"
+            )
+        );
+        let longer = Failed::NotPicked { job: None, within: Deadlines::default().job };
+        assert_eq!(Fault::NoRunnerTakes.failure().seen(Some(&longer), &[], d), None);
     }
 }

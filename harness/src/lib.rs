@@ -12,6 +12,7 @@ pub mod diagnose;
 pub mod docker;
 mod error;
 pub mod executor;
+pub mod failure;
 pub mod fault;
 pub mod forge;
 pub mod kind;

@@ -10,6 +10,15 @@ pub enum Poll<T> {
     NotYet(String),
 }
 
+/// A wait whose deadline passed: what it waited for, the deadline, the last observation.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: not ready after {:.0}s (last seen: {last})", .after.as_secs_f64())]
+pub struct TimedOut {
+    pub what: String,
+    pub after: Duration,
+    pub last: String,
+}
+
 /// Polls `check` every `interval` until it is ready, fails, or `deadline` passes.
 /// The error on timeout names `what`, the deadline and the last observation.
 pub async fn until<T, F, Fut>(what: &str, deadline: Duration, interval: Duration, mut check: F) -> anyhow::Result<T>
@@ -24,7 +33,7 @@ where
             Poll::NotYet(seen) => seen,
         };
         if start.elapsed() + interval > deadline {
-            anyhow::bail!("{what}: not ready after {:.0}s (last seen: {last})", deadline.as_secs_f64());
+            return Err(TimedOut { what: what.to_owned(), after: deadline, last }.into());
         }
         tokio::time::sleep(interval).await;
     }

@@ -19,7 +19,7 @@ mod fake_forgejo;
 use std::time::Duration;
 
 use fake_forgejo::{PUSH_AUTH, SHA, TOKEN, commit, fake_forgejo, forget, git, stop, workspace};
-use harness::fault::{FORGEJO_GONE, PUSH_REJECTED, RUNNER_DIED};
+use harness::failure::Failed;
 use harness::forge::dialect::{Forgejo, Scope};
 use harness::forge::{Auth, Forge, RunStatus, Task, push};
 
@@ -145,13 +145,16 @@ async fn a_rejected_push_a_wrong_token_and_no_runner_are_named_failures() {
     api.create_repo("idle").await.expect("repo");
     let ws = workspace("rejected", &["build"]);
     let err = push::push(&api, "e2e-admin", "e2e-admin", "locked", &ws).await.expect_err("403");
+    assert!(matches!(Failed::of(&err), Some(Failed::PushRejected { status: 403, .. })), "{err:#}");
     let err = format!("{err:#}");
-    assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git: {PUSH_REJECTED}")), "{err}");
-    assert!(err.contains("403") && err.contains("may lack `write:repository`"), "{err}");
+    assert!(err.starts_with(&format!("git push to {base}/e2e-admin/locked.git: the push was rejected")), "{err}");
+    assert!(err.contains("may lack `write:repository`"), "{err}");
 
     let wrong = Forge::new(&Forgejo, &base, Auth::Token("not-the-token".into()));
-    let err = format!("{:#}", push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401"));
-    assert!(err.contains("rejected: the forge refused the credentials (a wrong or expired token)"), "{err}");
+    let err = push::push(&wrong, "e2e-admin", "e2e-admin", "idle", &ws).await.expect_err("401");
+    assert!(matches!(Failed::of(&err), Some(Failed::PushRejected { status: 401, .. })), "{err:#}");
+    let err = format!("{err:#}");
+    assert!(err.contains("the credentials are refused (a wrong or expired token)"), "{err}");
     assert!(!err.contains("not-the-token"), "a token in an error: {err}");
 
     // Pushed, but no run ever appears (a workflow without jobs): bounded by the deadline,
@@ -191,11 +194,11 @@ async fn a_job_no_runner_takes_is_named_within_the_deadline() {
     let started = std::time::Instant::now();
     let err = push::run_of(&api, "e2e-admin", "nobody-takes", &sha, Duration::from_secs(3)).await.expect_err("waits");
     assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
-    let err = format!("{err:#}");
     // The run's page is there: a job waits for a runner, which is the fault's failure.
-    assert!(err.starts_with("no runner took a job of the pushed commit within 3s (its run is there"), "{err}");
-    let d = harness::fault::Fault::NoRunnerTakes.deadlines(Default::default());
-    assert!(harness::fault::Fault::NoRunnerTakes.failure().seen(Some(&err), &[], d).is_some(), "{err}");
+    let within = Duration::from_secs(3);
+    assert_eq!(Failed::of(&err), Some(&Failed::NotPicked { job: None, within }), "{err:#}");
+    let d = harness::fault::Deadlines { job: within, ..Default::default() };
+    assert!(harness::fault::Fault::NoRunnerTakes.failure().seen(Failed::of(&err), &[], d).is_some(), "{err:#}");
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }
@@ -225,8 +228,7 @@ async fn forgejo_stopped_mid_run_is_named_soon_after_its_hook_fired_once() {
     let err = push::watch(&api, "e2e-admin", "stopped", &sha, Duration::from_secs(60), during).await.expect_err("gone");
     assert!(started.elapsed() < Duration::from_secs(20), "named well before the deadline: {:?}", started.elapsed());
     assert!(seen_running && fired == 1, "running seen: {seen_running}, hook fired {fired} times");
-    let err = format!("{err:#}");
-    assert!(err.starts_with(&format!("{FORGEJO_GONE}: 3 polls in a row failed")), "{err}");
+    assert!(matches!(Failed::of(&err), Some(Failed::ForgeGone { polls: 3, .. })), "{err:#}");
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }
@@ -239,15 +241,16 @@ async fn a_runner_that_died_ends_the_watch_and_a_job_past_its_deadline_is_named(
     let ws = workspace("hangs", &["sleep-build"]);
     let sha = push::push(&api, "e2e-admin", "e2e-admin", "hangs", &ws).await.expect("push");
     // What the platform's check of the runner container says, once the job is under way.
-    let died = async |_: &[Task]| -> anyhow::Result<()> { anyhow::bail!("{RUNNER_DIED} (exit code 137)") };
+    let died =
+        async |_: &[Task]| -> anyhow::Result<()> { Err(Failed::RunnerDied { how: "exit code 137".into() }.into()) };
     let err = push::watch(&api, "e2e-admin", "hangs", &sha, Duration::from_secs(60), died).await.expect_err("died");
-    assert_eq!(format!("{err:#}"), format!("{RUNNER_DIED} (exit code 137)"));
+    assert_eq!(Failed::of(&err), Some(&Failed::RunnerDied { how: "exit code 137".into() }));
     // Nothing ends it: the job deadline, naming the job still running.
     let started = std::time::Instant::now();
     let err = push::run_of(&api, "e2e-admin", "hangs", &sha, Duration::from_secs(4)).await.expect_err("deadline");
     assert!(started.elapsed() < Duration::from_secs(10), "bounded: {:?}", started.elapsed());
-    let err = format!("{err:#}");
-    assert_eq!(err, "the job did not finish within 4s (job `sleep-build` is running)");
+    let running = "job `sleep-build` is running".to_owned();
+    assert_eq!(Failed::of(&err), Some(&Failed::JobDeadline { after: Duration::from_secs(4), state: running }));
     let _ = std::fs::remove_dir_all(ws);
     forget(&state);
 }

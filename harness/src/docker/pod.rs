@@ -276,6 +276,14 @@ impl Pod {
         Ok(self.exec_cli(&cmd, Duration::from_secs(30)).await?.success())
     }
 
+    /// `df -Pk` of DIND's data root, run in DIND's container.
+    pub async fn data_root_df(&self) -> Result<String> {
+        let cmd = ["df", "-Pk", self.mode.data_dir()].map(String::from);
+        let out = exec(&self.docker, &self.dind, ExecRequest::new(&cmd, Duration::from_secs(20)), &mut |_| {}).await?;
+        anyhow::ensure!(out.success(), "df in DIND: {}", out.output.trim());
+        Ok(out.output)
+    }
+
     /// Runs the docker CLI (`cmd`) against DIND over TLS, with the chart's client
     /// environment, where the pod has a CLI.
     pub async fn exec_cli(&self, cmd: &[String], deadline: Duration) -> Result<ExecOutput> {

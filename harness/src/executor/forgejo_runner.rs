@@ -68,6 +68,18 @@ pub fn with_job_image(config: &RunnerConfig, image: &str) -> RunnerConfig {
     config
 }
 
+/// The forge's refusal in the output of the runner's `register`: the register call reached
+/// the forge, which answered with an error (`Failed to register runner: CODE: MESSAGE`, a
+/// Connect code). The codes the client gives when the call never got an answer
+/// (unavailable, deadline_exceeded, canceled) are no refusal, nor is output without that line.
+pub fn registration_refusal(output: &str) -> Option<String> {
+    const NO_ANSWER: [&str; 3] = ["unavailable", "deadline_exceeded", "canceled"];
+    let line = output.lines().rev().find_map(|l| l.split_once("Failed to register runner: ").map(|(_, r)| r))?;
+    let (code, message) = line.split_once(": ")?;
+    let known = code.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    (known && !NO_ANSWER.contains(&code)).then(|| format!("{code}: {}", message.trim()))
+}
+
 impl Executor for ForgejoRunner {
     fn kind(&self) -> Kind {
         Kind::Runner
@@ -144,5 +156,17 @@ mod tests {
             mapped.labels(),
             ["self-hosted:docker://forgejo-e2e/job:abc", "ubuntu:docker://ubuntu:24.04"].map(String::from)
         );
+    }
+
+    #[test]
+    fn a_registration_refused_by_the_forge_is_told_from_one_that_never_reached_it() {
+        let gitea = "level=debug msg=\"Successfully pinged the Gitea instance server\"\nError: Failed to register runner: \
+                     unknown: runner registration token not found";
+        assert_eq!(registration_refusal(gitea).as_deref(), Some("unknown: runner registration token not found"));
+        let forgejo = "Error: Failed to register runner: invalid_argument: runner registration token not found";
+        assert!(registration_refusal(forgejo).is_some_and(|s| s.starts_with("invalid_argument")));
+        let unreachable = "Error: Failed to register runner: unavailable: dial tcp 10.0.0.1:3000: connect: refused";
+        assert_eq!(registration_refusal(unreachable), None);
+        assert_eq!(registration_refusal("OCI runtime exec failed: context deadline exceeded"), None);
     }
 }

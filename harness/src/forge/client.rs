@@ -207,6 +207,17 @@ impl Forge {
         }
     }
 
+    /// The HTTP status git's push meets at the start of receive-pack on `owner/repo`, with
+    /// the credentials git sends: what a failed push was refused with, if it was.
+    pub async fn receive_pack_status(&self, owner: &str, repo: &str, user: &str) -> Result<StatusCode> {
+        let auth = match &self.auth {
+            Auth::Token(t) => Auth::Basic { user: user.to_owned(), password: t.clone() },
+            other => other.clone(),
+        };
+        let path = format!("/{owner}/{repo}.git/info/refs?service=git-receive-pack");
+        Ok(self.with_auth(auth).call(Method::GET, &path, None).await?.0)
+    }
+
     /// The repository's jobs (see [`Dialect::jobs_path`]).
     pub async fn tasks(&self, owner: &str, repo: &str) -> Result<Vec<Task>> {
         let path = self.dialect.jobs_path(owner, repo);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::client::{Forge, RunStatus, Task};
-use crate::fault::{FORGEJO_GONE, NOT_PICKED, PUSH_REJECTED, did_not_finish, not_picked};
+use crate::failure::Failed;
 
 /// One job of a run, as the forge reports it, with its log.
 #[derive(Debug, Clone)]
@@ -90,16 +90,16 @@ pub async fn push_refs(
     match out {
         Ok(_) => Ok(sha),
         Err(e) => {
-            let why = format!("{e:#}");
-            // git answers a 401 by asking for a user name, which it may not here.
-            let hint = if why.contains("401") || why.contains("could not read Username") {
-                ": the forge refused the credentials (a wrong or expired token)"
-            } else if why.contains("403") {
-                ": the token may lack `write:repository`, or the repository refuses pushes"
-            } else {
-                ""
-            };
-            bail!("git push to {url}: {PUSH_REJECTED}{hint} ({why})")
+            // What the forge answers these credentials at receive-pack is the fact; git's
+            // own words (a 401 makes it ask for a user name it may not) are only shown.
+            let said = format!("{e:#}");
+            match api.receive_pack_status(owner, repo, user).await.map(|s| s.as_u16()) {
+                Ok(status @ (401 | 403)) => Err(Failed::PushRejected { url, status, said }.into()),
+                Ok(status) => {
+                    bail!("git push to {url} failed, though the forge answers receive-pack with {status}: {said}")
+                }
+                Err(asked) => bail!("git push to {url} failed ({said}), and the forge did not say why: {asked:#}"),
+            }
         }
     }
 }
@@ -165,8 +165,8 @@ pub(crate) const POLL: Duration = Duration::from_millis(500);
 /// job order, none before a runner took one): an error from it ends the watch (the runner
 /// died), and it may act on a job's live log (a fault's hook). `deadline` bounds the wait
 /// for a runner, then the run from the moment one took it. Every way this ends unfinished is named:
-/// Forgejo gone ([`FORGEJO_GONE`]), a job no runner took ([`crate::fault::not_picked`]),
-/// a job past the deadline ([`crate::fault::did_not_finish`]), no run at all.
+/// the forge gone, a job no runner took, a job past the deadline (each a [`Failed`]), no run
+/// at all.
 pub async fn watch<F>(
     api: &Forge,
     owner: &str,
@@ -209,7 +209,7 @@ where
             Err(e) => {
                 failed += 1;
                 if failed >= GONE_AFTER {
-                    bail!("{FORGEJO_GONE}: {failed} polls in a row failed, the last: {e:#}");
+                    return Err(Failed::ForgeGone { polls: failed, last: format!("{e:#}") }.into());
                 }
             }
             Ok(all) => {
@@ -292,7 +292,7 @@ async fn unfinished(
     deadline: Duration,
 ) -> anyhow::Error {
     if let Some(t) = tasks.iter().find(|t| t.status() == RunStatus::Waiting) {
-        return anyhow!("{} (it waits for a runner with its labels)", not_picked(&t.name, deadline));
+        return Failed::NotPicked { job: Some(t.name.clone()), within: deadline }.into();
     }
     if let Some(t) = tasks.iter().find(|t| t.status() == RunStatus::Blocked) {
         return anyhow!(
@@ -304,7 +304,8 @@ async fn unfinished(
         );
     }
     if let Some(t) = tasks.iter().find(|t| !t.status().is_final()) {
-        return anyhow!("{} (job `{}` is {})", did_not_finish(deadline), t.name, t.status);
+        let state = format!("job `{}` is {}", t.name, t.status);
+        return Failed::JobDeadline { after: deadline, state }.into();
     }
     // Forgejo lists a job only once a runner took it: a first run's web page tells a job
     // that waits from no run at all. A forge that lists waiting jobs has no run.
@@ -314,19 +315,16 @@ async fn unfinished(
         (false, true) => None,
     };
     match page {
-        Some(true) => anyhow!(
-            "{NOT_PICKED} a job of the pushed commit within {}s (its run is there and waits for a runner with its \
-             labels)",
-            deadline.as_secs()
-        ),
+        Some(true) => Failed::NotPicked { job: None, within: deadline }.into(),
         Some(false) => anyhow!(
             "{} started no run for the pushed commit within {}s (are Actions on for {owner}/{repo}, and does the \
              workflow start on push?)",
             api.dialect().name(),
             deadline.as_secs()
         ),
+        // Not known whether a run waits: not the failure of a job no runner takes.
         None => anyhow!(
-            "{NOT_PICKED} a job of the pushed commit within {}s, or the forge started no run for it",
+            "no runner took a job of the pushed commit within {}s, or the forge started no run for it",
             deadline.as_secs()
         ),
     }

@@ -85,6 +85,23 @@ pub fn check_dir(dir: &Path) -> Vec<CheckLine> {
     out.0
 }
 
+/// A certificate's notAfter in RFC 3339, UTC, to the second: as Go's TLS client names it
+/// when it refuses the certificate as expired.
+pub fn not_after(pem: &str) -> Option<String> {
+    let (_, pem) = parse_x509_pem(pem.as_bytes()).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents).ok()?;
+    let t = time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()?;
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
 fn read(out: &mut Lines, dir: &Path, name: &str) -> Option<String> {
     match std::fs::read_to_string(dir.join(name)) {
         Ok(text) => Some(text),

@@ -10,7 +10,7 @@ mod generate;
 mod secret;
 mod write;
 
-pub use check::{CheckLine, check_dir};
+pub use check::{CheckLine, check_dir, not_after};
 pub use generate::{DEFAULT_SANS, ExistingCa, KeyAlgorithm, PkiOptions, TlsSet, generate, generate_at};
 #[cfg(feature = "kube")]
 pub use secret::to_secret;

@@ -37,6 +37,10 @@ pub(super) struct Gathered {
     pub(super) trigger_seen: bool,
     /// A user workflow's jobs, one by one (empty for scenarios).
     pub(super) jobs: Vec<super::jobs::JobRun>,
+    /// How far the pod got on its way to the job.
+    pub(super) reached: Vec<crate::failure::Reached>,
+    /// What the platform saw tie a failure at pod start to a fault.
+    pub(super) causes: Vec<crate::failure::Cause>,
 }
 
 /// `item`'s name as a file name: `docker-build:broken` → `docker-build_broken`.
@@ -75,10 +79,12 @@ impl Judge<'_> {
             diagnosis.extend(diagnose::diagnose(self.signatures, &all_logs));
         }
         if let Some(v) = &item.variant {
-            let halves = super::judge::Halves::of(&item.name, v, run.evidence.as_ref(), run.trigger_seen);
+            let halves = super::judge::Halves::of(&item.name, v, run.evidence.as_ref(), run.trigger_seen)
+                .at_start(&run.reached, &run.causes);
             let fault = v.fault.map(|f| (f, f.deadlines(self.deadlines)));
+            let failed = run.error.as_ref().and_then(crate::failure::Failed::of);
             let (judged, evidence) =
-                super::judge::judge_variant(v.expect, fault, &outcome, &checks, error.as_deref(), &diagnosis, &halves);
+                super::judge::judge_variant(v.expect, fault, &outcome, &checks, failed, &diagnosis, &halves);
             outcome = judged;
             if let Some(note) = evidence {
                 run.notes.insert(0, note);

@@ -17,6 +17,7 @@ use crate::diagnose::Signature;
 use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::Kind;
+use crate::failure::{Cause, Failed, Reached};
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Platform, PodSetup};
@@ -191,13 +192,25 @@ impl DockerPlatform {
         run: &mut PodRun,
         t: Instant,
     ) -> Result<()> {
+        if self.docker.inspect_image(spec.runner_image).await.is_ok() {
+            run.reached.push(Reached::RunnerImagePresent);
+        }
         let pod = match Pod::create(&self.docker, spec).await {
             Ok(p) => p,
             // Whatever part of it exists goes with the run's label sweep.
-            Err(e) => return Err(e.context("create the pod")),
+            Err(e) => {
+                if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
+                    self.docker.inspect_image(spec.dind_image).await
+                {
+                    let seen = "the engine answers 404 for it, and there is no registry to pull from".into();
+                    run.causes.push(Cause::ImageAbsent { image: spec.dind_image.to_owned(), seen });
+                }
+                return Err(e.context("create the pod"));
+            }
         };
         match pod.start().await {
             Ok(()) => {
+                run.reached.push(Reached::PodStarted);
                 run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
                 if let Err(e) = self.drive(item, nonce, &pod, tls, run).await {
                     run.error = Some(e);
@@ -207,6 +220,10 @@ impl DockerPlatform {
         }
         if run.error.is_some() && !pod.running(&pod.dind).await.unwrap_or(true) {
             run.dind_exit = pod.exit_code(&pod.dind).await;
+        }
+        if let Some(e) = &run.error {
+            let causes = self.causes(&pod, tls, e).await;
+            run.causes.extend(causes);
         }
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
         if failed || item.variant.is_some() {
@@ -231,6 +248,23 @@ impl DockerPlatform {
         Ok(())
     }
 
+    /// What ties a failure before the job to its cause: DIND running silent past its
+    /// deadline, the served certificate's notAfter in what the TLS client said, a data root
+    /// with less room than the job image.
+    async fn causes(&self, pod: &Pod, tls: &TlsSet, error: &anyhow::Error) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        let dind_running = pod.running(&pod.dind).await.unwrap_or(false);
+        if dind_running && matches!(Failed::of(error), Some(Failed::DindNotReady { .. })) {
+            causes.push(Cause::DindRanSilent);
+        }
+        causes.extend(Cause::cert_expired(&tls.server_cert, &format!("{error:#}")));
+        let job_image = self.docker.inspect_image(self.images.get(ImageKind::Job)).await.ok().and_then(|i| i.size);
+        if let (true, Some(bytes), Ok(df)) = (dind_running, job_image, pod.data_root_df().await) {
+            causes.extend(Cause::data_root_too_small(&df, bytes.max(0) as u64));
+        }
+        causes
+    }
+
     async fn drive(&self, item: &RunItem, nonce: &str, pod: &Pod, _tls: &TlsSet, run: &mut PodRun) -> Result<()> {
         self.prepare(&item.name, pod, run).await?;
         self.run_job(item, nonce, pod, &item.config(&self.config), run).await
@@ -240,7 +274,9 @@ impl DockerPlatform {
     /// image-store volume already has it). Returns whether it had to load.
     pub(super) async fn prepare(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
         let t = Instant::now();
-        let version = pod.wait_ready(run.deadlines.dind_ready).await?;
+        let version = pod.wait_ready(run.deadlines.dind_ready).await;
+        let version = version.map_err(|e| crate::failure::when_timed_out(e, |after| Failed::DindNotReady { after }))?;
+        run.reached.push(Reached::DindAnswered);
         run.phases.push(("dind ready".into(), t.elapsed().as_secs_f64()));
         self.say(
             name,

@@ -2,6 +2,8 @@
 //! breakage shows, for the named reason, and says what it saw; a control by its own checks.
 
 use crate::diagnose::Diagnosis;
+use crate::failure::{Cause, Reached};
+use crate::fault::StartHalves;
 use crate::scenario::{Check, Evidence, Expect, NEVER_RAN, Outcome, Variant};
 
 /// The two halves a negative variant must show besides its failure: what stayed healthy in
@@ -10,12 +12,16 @@ use crate::scenario::{Check, Evidence, Expect, NEVER_RAN, Outcome, Variant};
 pub struct Halves {
     /// What the variant breaks (its name), for the message when the halves are missing.
     pub breakage: String,
+    /// The variant's fault, if any.
+    pub fault: Option<crate::fault::Fault>,
     /// The variant's `healthy` checks on the job's evidence (none without evidence).
     pub healthy: Vec<Check>,
     /// The variant's `caused` checks on the job's evidence.
     pub caused: Vec<Check>,
     /// For a fault with a trigger marker: whether the job reached it.
     pub trigger: Option<(&'static str, bool)>,
+    /// For a fault at pod start: its declared halves, what the pod reached, the causes seen.
+    pub start: Option<(StartHalves, Vec<Reached>, Vec<Cause>)>,
 }
 
 impl Halves {
@@ -24,16 +30,34 @@ impl Halves {
     pub fn of(name: &str, v: &Variant, evidence: Option<&Evidence>, trigger_seen: bool) -> Self {
         Self {
             breakage: format!("`{}` ({name})", v.name),
+            fault: v.fault,
             healthy: evidence.map(|ev| (v.healthy)(ev)).unwrap_or_default(),
             caused: evidence.map(|ev| (v.caused)(ev)).unwrap_or_default(),
             trigger: v.fault.and_then(|f| f.trigger()).map(|key| (key, trigger_seen)),
+            start: None,
         }
+    }
+
+    /// With what the platform saw before the job: how far the pod got, and the causes.
+    pub fn at_start(mut self, reached: &[Reached], causes: &[Cause]) -> Self {
+        if let Some(declared) = self.fault.and_then(|f| f.at_start()) {
+            self.start = Some((declared, reached.to_vec(), causes.to_vec()));
+        }
+        self
     }
 
     /// The first check or condition that says the failure was not the breakage's own.
     fn unhealthy(&self) -> Option<String> {
         if let Some((key, false)) = self.trigger {
             return Some(format!("the job never reached the fault's trigger (its `{key}` marker)"));
+        }
+        if let Some((declared, reached, causes)) = &self.start {
+            if let Some(missing) = declared.reached.iter().find(|r| !reached.contains(r)) {
+                return Some(format!("the pod never reached {} before the failure", missing.describe()));
+            }
+            if let Some(kind) = declared.caused.filter(|k| !causes.iter().any(|c| c.kind() == *k)) {
+                return Some(format!("not attributed to it: {} was not seen", kind.describe()));
+            }
         }
         let failed = |cs: &[Check]| {
             cs.iter().find_map(|c| match &c.outcome {
@@ -54,6 +78,15 @@ impl Halves {
         if let Some((key, true)) = self.trigger {
             parts.push(format!("healthy up to its trigger (`{key}` seen)"));
         }
+        if let Some((declared, _, causes)) = &self.start {
+            let reached: Vec<&str> = declared.reached.iter().map(|r| r.describe()).collect();
+            parts.push(format!("healthy first: {}", reached.join(", ")));
+            let caused = declared.caused.and_then(|k| causes.iter().find(|c| c.kind() == k));
+            match caused {
+                Some(c) => parts.push(format!("caused by the breakage: {c}")),
+                None => parts.push("caused by the breakage: the forge's own answer above".into()),
+            }
+        }
         if !self.healthy.is_empty() {
             parts.push(format!("healthy: {}", names(&self.healthy)));
         }
@@ -73,7 +106,7 @@ pub fn judge_variant(
     fault: Option<(crate::fault::Fault, crate::fault::Deadlines)>,
     outcome: &Outcome,
     checks: &[Check],
-    error: Option<&str>,
+    failed: Option<&crate::failure::Failed>,
     diagnosis: &[Diagnosis],
     halves: &Halves,
 ) -> (Outcome, Option<String>) {
@@ -101,7 +134,7 @@ pub fn judge_variant(
             format!("the job to report a wrong `{key}`"),
         ),
         Expect::Fault => match fault {
-            Some((f, d)) => (f.failure().seen(error, diagnosis, d), f.failure().describe(d)),
+            Some((f, d)) => (f.failure().seen(failed, diagnosis, d), f.failure().describe(d)),
             None => (None, "the failure of a fault, but the variant injects none".into()),
         },
         Expect::Control(_) => (None, String::new()),
@@ -132,6 +165,7 @@ mod tests {
         Evidence::for_test(log)
     }
 
+    use crate::failure::Failed;
     use crate::fault::{Deadlines, Fault};
 
     /// `fault` under the default deadlines, as a variant injecting it is judged.
@@ -139,12 +173,16 @@ mod tests {
         Some((fault, fault.deadlines(Deadlines::default())))
     }
 
-    fn judge(expect: Expect, checks: &[Check], error: Option<&str>) -> (Outcome, Option<String>) {
-        let outcome = match error {
-            Some(e) => Outcome::Fail(e.into()),
+    fn judge(expect: Expect, checks: &[Check], failed: Option<Failed>) -> (Outcome, Option<String>) {
+        let outcome = match &failed {
+            Some(e) => Outcome::Fail(e.to_string()),
             None => crate::scenario::overall(checks),
         };
-        judge_variant(expect, with(Fault::DindNeverReady), &outcome, checks, error, &[], &Halves::default())
+        judge_variant(expect, with(Fault::DindNeverReady), &outcome, checks, failed.as_ref(), &[], &Halves::default())
+    }
+
+    fn not_ready(secs: u64) -> Option<Failed> {
+        Some(Failed::DindNotReady { after: std::time::Duration::from_secs(secs) })
     }
 
     #[test]
@@ -184,19 +222,18 @@ mod tests {
 
     #[test]
     fn a_fault_passes_on_its_error_or_diagnosis_and_fails_when_the_run_passed() {
-        let (outcome, evidence) = judge(Expect::Fault, &[], Some("wait for DIND\nnot ready after 20s: x"));
+        let (outcome, evidence) = judge(Expect::Fault, &[], not_ready(20));
         assert_eq!(
             (outcome, evidence.as_deref()),
-            (Outcome::Pass, Some("failed as expected: the pod failed: not ready after 20s: x"))
+            (Outcome::Pass, Some("failed as expected: the pod failed: DIND did not answer within 20s"))
         );
         let (outcome, _) = judge(Expect::Fault, &[Check::pass("a")], None);
-        assert_eq!(
-            outcome,
-            Outcome::Fail("broken variant passed; expected a failure naming `not ready after 20s`".into())
-        );
-        // The run's own, longer deadline is not the fault's failure.
-        let (outcome, _) = judge(Expect::Fault, &[], Some("wait for DIND: not ready after 90s"));
-        assert!(matches!(&outcome, Outcome::Fail(w) if w.contains("not as expected")), "{outcome:?}");
+        assert_eq!(outcome, Outcome::Fail("broken variant passed; expected DIND not answering within 20s".into()));
+        // The run's own, longer deadline is not the fault's failure, nor another failure.
+        for other in [not_ready(90), Some(Failed::DindDied { how: "exit code 1".into() })] {
+            let (outcome, _) = judge(Expect::Fault, &[], other);
+            assert!(matches!(&outcome, Outcome::Fail(w) if w.contains("not as expected")), "{outcome:?}");
+        }
     }
 
     #[test]
@@ -213,16 +250,43 @@ mod tests {
 
     #[test]
     fn a_fault_whose_job_never_reached_its_trigger_fails_and_one_that_did_says_so() {
-        let error = "the job did not finish within 15s";
-        let outcome = Outcome::Fail(error.into());
+        let d = Fault::JobHangs.deadlines(Deadlines::default());
+        let failed = Failed::JobDeadline { after: d.job, state: String::new() };
+        let outcome = Outcome::Fail(failed.to_string());
+        let error = Some(&failed);
         let halves =
             |seen| Halves { breakage: "`job-hangs`".into(), trigger: Some(("sleeping", seen)), ..Halves::default() };
         let (judged, _) =
-            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], Some(error), &[], &halves(false));
+            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], error, &[], &halves(false));
         assert!(matches!(&judged, Outcome::Fail(w) if w.contains("never reached the fault's trigger")), "{judged:?}");
         let (judged, note) =
-            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], Some(error), &[], &halves(true));
+            judge_variant(Expect::Fault, with(Fault::JobHangs), &outcome, &[], error, &[], &halves(true));
         assert_eq!(judged, Outcome::Pass);
         assert!(note.is_some_and(|n| n.contains("healthy up to its trigger")));
+    }
+
+    #[test]
+    fn a_fault_at_pod_start_passes_only_with_what_the_pod_reached_first_and_its_cause() {
+        use crate::failure::{Cause, Reached};
+        let d = Fault::DiskFull.deadlines(Deadlines::default());
+        let outcome = Outcome::Fail("load the job image".into());
+        let diagnosis =
+            [Diagnosis { id: "disk-full".into(), cause: "full".into(), fix: String::new(), evidence: String::new() }];
+        let full = Cause::DataRootTooSmall { free_mib: 1, image_mib: 150 };
+        let judged = |reached: &[Reached], causes: &[Cause]| {
+            let halves = Halves { breakage: "`disk-full`".into(), fault: Some(Fault::DiskFull), ..Halves::default() }
+                .at_start(reached, causes);
+            judge_variant(Expect::Fault, Some((Fault::DiskFull, d)), &outcome, &[], None, &diagnosis, &halves)
+        };
+        let (o, note) = judged(&[Reached::PodStarted, Reached::DindAnswered], std::slice::from_ref(&full));
+        assert_eq!(o, Outcome::Pass);
+        let note = note.expect("note");
+        assert!(note.contains("healthy first: ") && note.contains("150 MiB"), "{note}");
+        // DIND never answered: the data root is not what failed first.
+        let (o, _) = judged(&[Reached::PodStarted], std::slice::from_ref(&full));
+        assert!(matches!(&o, Outcome::Fail(w) if w.contains("never reached DIND answering")), "{o:?}");
+        // Healthy first, but nothing ties the failure to a full data root.
+        let (o, _) = judged(&[Reached::PodStarted, Reached::DindAnswered], &[Cause::DindRanSilent]);
+        assert!(matches!(&o, Outcome::Fail(w) if w.contains("not attributed to it")), "{o:?}");
     }
 }

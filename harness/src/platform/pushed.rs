@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::jobs::{ActOut, JobEnding, JobRun};
 use crate::executor::{Cause, Ending, LogFormat};
-use crate::fault::did_not_finish;
+use crate::failure::Failed;
 use crate::forge::push::{JobLog, PushedRun};
 use crate::forge::{Forge, RunStatus, Task, push};
 use crate::workflow::plan::{PlannedJob, WorkflowPlan};
@@ -47,7 +47,7 @@ where
         match push::watch(to.api, to.owner, to.repo, &sha, limit, async |t: &[Task]| alive(t).await).await {
             Ok(p) => Ok(ActOut { exit_ok: p.succeeded(), finished: true, text: p.joined_log() }),
             // Past its deadline: a timeout row, as act's.
-            Err(e) if format!("{e:#}").starts_with(&did_not_finish(limit)) => {
+            Err(e) if matches!(Failed::of(&e), Some(Failed::JobDeadline { after, .. }) if *after == limit) => {
                 Ok(ActOut { exit_ok: false, finished: false, text: format!("{e:#}") })
             }
             Err(e) => Err(e),
@@ -95,7 +95,7 @@ where
             let limit = planned_for(plan, &t.name).and_then(|p| p.timeout);
             if let Some(limit) = limit.filter(|l| since.elapsed() > *l) {
                 late = Some((t.name.clone(), limit));
-                bail!("{}", did_not_finish(limit));
+                return Err(Failed::JobDeadline { after: limit, state: String::new() }.into());
             }
         }
         Ok(())

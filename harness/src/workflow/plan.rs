@@ -84,14 +84,15 @@ pub fn plan(text: &str, runner_labels: &[String]) -> Result<WorkflowPlan, String
         };
         for combo in combos {
             let row = combo.as_ref().map_or_else(|| id.clone(), |c| matrix::row_name(&id, c));
-            let picked = picked(body.get("runs-on"), combo.as_ref(), &names);
             let mut job_notes = notes.clone();
-            if let Err(why) = &picked
-                && why.starts_with("decided by the runner")
-            {
-                job_notes.push(why.clone());
-            }
-            let picked = picked.or_else(|why| if why.starts_with("decided by") { Ok(()) } else { Err(why) });
+            let picked = match picked(body.get("runs-on"), combo.as_ref(), &names) {
+                Pick::Yes => Ok(()),
+                Pick::AtRunTime(why) => {
+                    job_notes.push(why);
+                    Ok(())
+                }
+                Pick::Never(why) => Err(why),
+            };
             let file = format!("{JOBS_DIR}/{:02}-{}.yml", planned.len() + 1, file_safe(&row));
             let contents = one_job(&doc, &id, body, combo.as_ref(), &condition);
             planned.push(PlannedJob {
@@ -113,27 +114,35 @@ pub fn plan(text: &str, runner_labels: &[String]) -> Result<WorkflowPlan, String
     })
 }
 
-/// Whether a runner with label `names` picks a job with this `runs-on`: `Err` with
-/// "never picked: …", or "decided by the runner: …" when it cannot be known before.
-fn picked(runs_on: Option<&Value>, combo: Option<&Combo>, names: &[&str]) -> Result<(), String> {
+/// Whether a runner picks a job, as far as it can be known before the run.
+enum Pick {
+    Yes,
+    /// Only the runner can tell (`decided by the runner: …`, said in a note).
+    AtRunTime(String),
+    /// `never picked: …`.
+    Never(String),
+}
+
+/// Whether a runner with label `names` picks a job with this `runs-on`.
+fn picked(runs_on: Option<&Value>, combo: Option<&Combo>, names: &[&str]) -> Pick {
     let empty = Vec::new();
     let combo = combo.unwrap_or(&empty);
     let raw: Vec<String> = match runs_on {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Sequence(seq)) => seq.iter().map(matrix::show).collect(),
-        Some(other) => return Err(format!("decided by the runner: runs-on is `{}`", matrix::show(other))),
-        None => return Err("never picked: the job has no `runs-on`".into()),
+        Some(other) => return Pick::AtRunTime(format!("decided by the runner: runs-on is `{}`", matrix::show(other))),
+        None => return Pick::Never("never picked: the job has no `runs-on`".into()),
     };
     let mut labels = Vec::new();
     for r in raw {
         match matrix::evaluate(&r, combo) {
             Ok(l) => labels.push(l),
-            Err(why) => return Err(format!("decided by the runner: runs-on {why}")),
+            Err(why) => return Pick::AtRunTime(format!("decided by the runner: runs-on {why}")),
         }
     }
     match labels.iter().find(|l| !names.contains(&l.as_str())) {
-        None => Ok(()),
-        Some(missing) => Err(format!(
+        None => Pick::Yes,
+        Some(missing) => Pick::Never(format!(
             "never picked: no runner has label `{missing}` (this runner: {})",
             if names.is_empty() { "no labels".to_owned() } else { names.join(", ") }
         )),

@@ -94,12 +94,12 @@ impl ActDelivery {
         if !pod.running(&pod.dind).await.unwrap_or(false) {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
             run.logs.push(("job.log", out.output.clone()));
-            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
+            return Err(crate::failure::Failed::DindDied { how: format!("exit code {code}") }.into());
         }
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
         run.logs.push(("job.log", out.output.clone()));
         if out.exit_code.is_none() {
-            anyhow::bail!("{}", crate::fault::did_not_finish(run.deadlines.job));
+            return Err(crate::failure::Failed::JobDeadline { after: run.deadlines.job, state: String::new() }.into());
         }
         run.evidence = Some(Evidence {
             platform: Platform::Docker,
@@ -148,7 +148,7 @@ impl ActDelivery {
         run.logs.push(("job.log", log.clone()));
         if !pod.running(&pod.dind).await.unwrap_or(false) {
             let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            anyhow::bail!("{} (exit code {code})", crate::fault::DIND_DIED);
+            return Err(crate::failure::Failed::DindDied { how: format!("exit code {code}") }.into());
         }
         run.evidence =
             Some(crate::platform::jobs::evidence(Platform::Docker, self.act.kind(), pod.mode, nonce, &runs, log));

@@ -18,7 +18,8 @@ use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
 use crate::executor::forgejo_runner::{self, ForgejoRunner};
-use crate::fault::{DIND_DIED, ForgejoChange, Hook, REGISTRATION_REFUSED, RUNNER_DIED};
+use crate::failure::{Failed, Reached};
+use crate::fault::{ForgejoChange, Hook};
 use crate::forge::dialect::Scope;
 use crate::forge::server::{self, Server, ServerSpec};
 use crate::forge::{Task, push};
@@ -218,6 +219,7 @@ impl ForgeDelivery {
         let (api, owner) = (&server.api, server.spec.admin.as_str());
         let repo = push::repo_name(&item.name);
         api.create_repo(&repo).await?;
+        run.reached.push(Reached::ForgeAnswered);
         let token = match change.wrong_registration_token {
             // The shape of a real one, issued by nobody.
             true => "0".repeat(40),
@@ -240,8 +242,15 @@ impl ForgeDelivery {
         let env = [format!("{}={token}", forgejo_runner::TOKEN_ENV)];
         let registered = pod.exec_runner(&cmd, &env, None, Duration::from_secs(60)).await?;
         if !registered.success() {
-            bail!("{REGISTRATION_REFUSED}: {}", registered.output.trim());
+            let said = forgejo_runner::registration_refusal(&registered.output);
+            match said {
+                Some(said) => return Err(Failed::RegistrationRefused { said }.into()),
+                None => {
+                    bail!("the runner's register failed without an answer from the forge: {}", registered.output.trim())
+                }
+            }
         }
+        run.reached.push(Reached::RunnerRegistered);
         p.say(&item.name, format!("runner {name} registered to {owner}/{repo} only"));
         Ok(repo)
     }
@@ -268,7 +277,10 @@ async fn runner_alive(pod: &Pod, tasks: &[Task]) -> Result<()> {
     }
     let code = pod.exit_code(&pod.runner).await.unwrap_or(-1);
     match tasks.iter().find(|t| !t.status().is_final()) {
-        Some(t) => bail!("{RUNNER_DIED} (exit code {code}); Forgejo still lists job `{}` as {}", t.name, t.status),
+        Some(t) => {
+            let how = format!("exit code {code}; the forge still lists job `{}` as {}", t.name, t.status);
+            Err(Failed::RunnerDied { how }.into())
+        }
         None => bail!("the runner container died before it took a job (exit code {code})"),
     }
 }
@@ -279,5 +291,5 @@ async fn dind_alive(pod: &Pod) -> Result<()> {
         return Ok(());
     }
     let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-    bail!("{DIND_DIED} (exit code {code})")
+    Err(Failed::DindDied { how: format!("exit code {code}") }.into())
 }

@@ -136,7 +136,8 @@ impl KindPlatform {
                 if let Ok(o) = &out {
                     run.logs.push(("job.log", o.text.clone()));
                 }
-                anyhow::bail!("{} (exit code {code}; the kubelet restarts it)", crate::fault::DIND_DIED);
+                let how = format!("exit code {code}; the kubelet restarts it");
+                return Err(crate::failure::Failed::DindDied { how }.into());
             }
         }
         if out.as_ref().map_or(true, |o| !o.success)
@@ -145,7 +146,7 @@ impl KindPlatform {
             if let Ok(o) = &out {
                 run.logs.push(("job.log", o.text.clone()));
             }
-            anyhow::bail!("{} ({outage}): kubectl exec lost the job", crate::fault::API_OUTAGE);
+            return Err(crate::failure::Failed::ApiOutage { outage }.into());
         }
         let out = out?;
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
@@ -286,7 +287,8 @@ async fn run_with_deadline(
     match crate::process::run_with(cmd, &format!("{name}: act"), deadline, None, show, Some(&env.progress)).await {
         Ok(o) => Ok(o),
         Err(e) => {
-            anyhow::bail!("{}: {}", crate::fault::did_not_finish(deadline), one_line(&format!("{e:#}")))
+            let state = one_line(&format!("{e:#}"));
+            Err(crate::failure::Failed::JobDeadline { after: deadline, state }.into())
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::cluster::Cluster;
 use crate::config::ChartValues;
 use crate::executor::Kind;
 use crate::executor::choice::ForgeSetup;
+use crate::failure::Failed;
 use crate::fault::{ForgejoChange, Hook};
 use crate::forge::dialect::Scope;
 use crate::forge::server::{self, Server, ServerSpec};
@@ -429,9 +430,10 @@ fn died(before: &[Container], now: &[Container]) -> Result<()> {
     for c in now {
         let restarts = before.iter().find(|b| b.name == c.name).map_or(0, |b| b.restarts);
         if !c.running || c.restarts > restarts {
-            let words = if c.name == "dind" { crate::fault::DIND_DIED } else { crate::fault::RUNNER_DIED };
             let code = c.last_exit.map_or("unknown".into(), |e| e.to_string());
-            bail!("{words} (container {}, exit code {code}; the kubelet restarts it)", c.name);
+            let how = format!("container {}, exit code {code}; the kubelet restarts it", c.name);
+            let failed = if c.name == "dind" { Failed::DindDied { how } } else { Failed::RunnerDied { how } };
+            return Err(failed.into());
         }
     }
     Ok(())
@@ -497,10 +499,11 @@ mod tests {
         let before = containers_of(&pod(0, true));
         assert_eq!((before[0].node.as_str(), before[0].id.as_str()), ("n1", "d1"));
         assert!(died(&before, &containers_of(&pod(0, true))).is_ok());
-        let err = died(&before, &containers_of(&pod(1, true))).expect_err("restarted").to_string();
-        assert!(err.starts_with(crate::fault::DIND_DIED) && err.contains("exit code 137"), "{err}");
-        let err = died(&before, &containers_of(&pod(0, false))).expect_err("not running").to_string();
-        assert!(err.starts_with(crate::fault::RUNNER_DIED), "{err}");
+        let err = died(&before, &containers_of(&pod(1, true))).expect_err("restarted");
+        let how = "container dind, exit code 137; the kubelet restarts it".to_owned();
+        assert_eq!(Failed::of(&err), Some(&Failed::DindDied { how }));
+        let err = died(&before, &containers_of(&pod(0, false))).expect_err("not running");
+        assert!(matches!(Failed::of(&err), Some(Failed::RunnerDied { .. })), "{err}");
     }
 
     #[test]

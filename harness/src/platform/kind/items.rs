@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::release::{HELM_INSTALL, Release};
 use super::{KindPlatform, RELEASE, one_line};
 use crate::config::RunnerConfig;
+use crate::failure::Failed;
 use crate::fault::{Deadlines, PodChange, deadlines_for};
 use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, Judge};
@@ -60,6 +61,11 @@ impl KindPlatform {
             };
             if let Err(e) = result {
                 run.error = Some(e);
+            }
+            if fault.is_some_and(|f| f.at_start().is_some()) {
+                let namespace = own.as_ref().map_or(self.shared_namespace.as_str(), |(ns, _)| ns.as_str());
+                let (reached, causes) = self.start_facts(namespace, change, run.error.as_ref()).await;
+                (run.reached, run.causes) = (reached, causes);
             }
             run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default()
         };
@@ -133,9 +139,7 @@ impl KindPlatform {
         let release = match forgejo.wrong_registration_token {
             true => tokio::select! {
                 r = install => r,
-                Some(said) = self.registration_fails(&namespace) => {
-                    anyhow::bail!("{}: {said}", crate::fault::REGISTRATION_REFUSED)
-                }
+                Some(failed) = self.registration_fails(&namespace) => return Err(failed),
             },
             false => install.await,
         };
@@ -143,7 +147,7 @@ impl KindPlatform {
             // The chart's registration ending in error is the refusal, in the words of the
             // registering container.
             Err(e) if forgejo.wrong_registration_token => match self.registration_failed(&namespace).await {
-                Some(said) => anyhow::bail!("{}: {said}", crate::fault::REGISTRATION_REFUSED),
+                Some(failed) => return Err(failed),
                 None => return Err(e),
             },
             r => r?,
@@ -156,7 +160,7 @@ impl KindPlatform {
 
     /// [`Self::registration_failed`] once it has (polled every 2 s, for as long as helm may
     /// take); `None` if it never did.
-    async fn registration_fails(&self, namespace: &str) -> Option<String> {
+    async fn registration_fails(&self, namespace: &str) -> Option<anyhow::Error> {
         let failed = until("the chart's registration ends in error", HELM_INSTALL, Duration::from_secs(2), || async {
             Ok(match self.registration_failed(namespace).await {
                 Some(said) => Poll::Ready(said),
@@ -168,8 +172,9 @@ impl KindPlatform {
 
     /// Where and how the chart's registration failed, if that is what the install ended in:
     /// a container of the install's pods that exited in error — the test chart's `register`
-    /// init container, the wrenix chart's hook Job's `generate-config` — with its last words.
-    async fn registration_failed(&self, namespace: &str) -> Option<String> {
+    /// init container, the wrenix chart's hook Job's `generate-config` — with its last words,
+    /// a [`Failed::RegistrationRefused`] when they show the forge's refusal.
+    async fn registration_failed(&self, namespace: &str) -> Option<anyhow::Error> {
         let k = self.kubectl();
         let pods = k.json(&["--namespace", namespace, "get", "pods"]).await.ok()?;
         let (pod, container) = pods["items"].as_array()?.iter().find_map(|p| {
@@ -184,8 +189,17 @@ impl KindPlatform {
             Some((p["metadata"]["name"].as_str()?.to_owned(), failed["name"].as_str()?.to_owned()))
         })?;
         let args = ["--namespace", namespace, "logs", pod.as_str(), "-c", container.as_str(), "--tail", "3"];
-        let said = k.run(&args, Duration::from_secs(20)).await.unwrap_or_default();
-        Some(format!("container {container} of pod {pod} failed: {}", one_line(&self.redacted(said))))
+        let said = self.redacted(k.run(&args, Duration::from_secs(20)).await.unwrap_or_default());
+        // A refusal only when the forge answered the register call; any other end is not.
+        Some(match crate::executor::forgejo_runner::registration_refusal(&said) {
+            Some(refusal) => {
+                Failed::RegistrationRefused { said: format!("{refusal} (container {container} of pod {pod})") }.into()
+            }
+            None => anyhow::anyhow!(
+                "container {container} of pod {pod} failed without an answer from the forge: {}",
+                one_line(&said)
+            ),
+        })
     }
 
     /// The job to the chart's pod the run's way (see [`super::Delivery`]); its log and

@@ -13,6 +13,7 @@ mod items;
 mod node;
 mod release;
 mod render;
+mod start_facts;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -206,6 +207,8 @@ pub struct KindPlatform {
     keep: bool,
     keep_cluster: bool,
     keep_on_failure: bool,
+    /// What each install reached on its way to Ready, by namespace (see `start_facts.rs`).
+    reached: std::sync::Mutex<std::collections::HashMap<String, Vec<crate::failure::Reached>>>,
 }
 
 impl KindPlatform {
@@ -326,6 +329,7 @@ pub async fn prepare(
         keep: opts.keep,
         keep_cluster: opts.keep_cluster,
         keep_on_failure: opts.keep_on_failure,
+        reached: Default::default(),
     })
 }
 

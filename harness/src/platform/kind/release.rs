@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{KindPlatform, RELEASE, one_line};
 use crate::config::{ChartValues, ImageValues};
 use crate::docker::archive;
+use crate::failure::Reached;
 use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
 use crate::kind::{CertMode, ChartSource, PodState, pod_state, runner_values};
 use crate::process::{Output, run_with};
@@ -28,7 +29,7 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 #[derive(Debug)]
 pub(super) struct NeverReady {
     pod: String,
-    stuck: crate::kind::Stuck,
+    pub(super) stuck: crate::kind::Stuck,
     /// How to fix it where known, and the pod's last events.
     detail: String,
 }
@@ -72,6 +73,10 @@ impl KindPlatform {
         installed?;
         let helm = t.elapsed().as_secs_f64();
         let mut release = self.ready(namespace, deadlines).await?;
+        if !token.is_empty() {
+            // Ready means the chart's registration ran and succeeded.
+            self.reach(namespace, Reached::RunnerRegistered);
+        }
         release.timings.insert(0, ("helm install".into(), helm));
         self.progress.say(format!(
             "{namespace}: chart installed, pod {} ready in {:.1}s",
@@ -127,6 +132,9 @@ impl KindPlatform {
     async fn registration_token(&self, namespace: &str, values: &ChartValues) -> Result<String> {
         // Asked for either way: a registered runner's item repository goes where it is issued.
         let issued = self.delivery.registration_token(namespace).await?;
+        if !issued.is_empty() {
+            self.reach(namespace, Reached::ForgeAnswered);
+        }
         Ok(match issued.is_empty() {
             true => issued,
             false => values.runner.config.token.clone().unwrap_or(issued),
@@ -216,10 +224,16 @@ impl KindPlatform {
     pub(super) async fn ready(&self, namespace: &str, deadlines: Deadlines) -> Result<Release> {
         let t = Instant::now();
         let pod = self.pod_ready(namespace).await?;
+        // Ready: every container started from its image, the TLS set mounted.
+        self.reach(namespace, Reached::RunnerImagePresent);
+        self.reach(namespace, Reached::PodStarted);
         let mut release = Release { namespace: namespace.to_owned(), pod, timings: Vec::new() };
         release.timings.push(("pod Ready".into(), t.elapsed().as_secs_f64()));
         let t = Instant::now();
-        self.dind_answers(&release, deadlines.dind_ready).await?;
+        let answers = self.dind_answers(&release, deadlines.dind_ready).await;
+        answers
+            .map_err(|e| crate::failure::when_timed_out(e, |after| crate::failure::Failed::DindNotReady { after }))?;
+        self.reach(namespace, Reached::DindAnswered);
         release.timings.push(("DIND answers over TLS".into(), t.elapsed().as_secs_f64()));
         let t = Instant::now();
         self.stock(&release, deadlines).await?;
@@ -342,7 +356,7 @@ impl KindPlatform {
     }
 
     /// `docker save` of the job image from the host engine, once per run.
-    async fn image_bytes(&self) -> Result<Vec<u8>> {
+    pub(super) async fn image_bytes(&self) -> Result<Vec<u8>> {
         use futures_util::StreamExt;
         let mut cached = self.image_tar.lock().await;
         if let Some(bytes) = cached.as_ref() {

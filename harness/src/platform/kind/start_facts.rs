@@ -1,0 +1,87 @@
+//! What an install reached before its failure, and what ties a failure at pod start to
+//! its fault, read from the cluster itself: the pod's container statuses, the kubelet's
+//! reason, the certificate DIND serves, its data root's room. The healthy and caused
+//! halves of the faults that strike before the job (`fault::Fault::at_start`).
+
+use std::time::Duration;
+
+use super::KindPlatform;
+use super::release::NeverReady;
+use crate::failure::{Cause, Failed, Reached};
+use crate::fault::PodChange;
+
+impl KindPlatform {
+    /// Records that the install in `namespace` got as far as `r`.
+    pub(super) fn reach(&self, namespace: &str, r: Reached) {
+        let mut reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
+        reached.entry(namespace.to_owned()).or_default().push(r);
+    }
+
+    /// What the install in `namespace` reached, as recorded on the way and as its pod shows
+    /// now; and, after `error`, the causes the cluster shows for it.
+    pub(super) async fn start_facts(
+        &self,
+        namespace: &str,
+        change: PodChange,
+        error: Option<&anyhow::Error>,
+    ) -> (Vec<Reached>, Vec<Cause>) {
+        let recorded = self.reached.lock().unwrap_or_else(|e| e.into_inner()).get(namespace).cloned();
+        let mut reached = recorded.unwrap_or_default();
+        let mut causes = Vec::new();
+        let Some(error) = error else { return (reached, causes) };
+        let pod = self.newest_pod(namespace).await;
+        let status = |name: &str| {
+            pod.as_ref().and_then(|(_, p)| {
+                p["status"]["containerStatuses"].as_array()?.iter().find(|c| c["name"] == name).cloned()
+            })
+        };
+        let runner = status("runner");
+        if runner.as_ref().is_some_and(|c| c["imageID"].as_str().is_some_and(|id| !id.is_empty())) {
+            reached.push(Reached::RunnerImagePresent);
+        }
+        if let Some(stuck) = error.downcast_ref::<NeverReady>().map(|n| &n.stuck)
+            && stuck.container == "dind"
+            && stuck.reason.contains("Image")
+        {
+            let seen = format!("the kubelet holds container dind in {}", stuck.reason);
+            causes.push(Cause::ImageAbsent { image: stuck.image.clone(), seen });
+        }
+        let dind_running = status("dind").is_some_and(|c| !c["state"]["running"].is_null());
+        if dind_running && matches!(Failed::of(error), Some(Failed::DindNotReady { .. })) {
+            causes.push(Cause::DindRanSilent);
+        }
+        let Some((pod, _)) = pod.filter(|_| dind_running) else { return (reached, causes) };
+        let in_dind = |argv: &[&str]| {
+            let mut args = vec!["--namespace", namespace, "exec", pod.as_str(), "-c", "dind", "--"];
+            args.extend_from_slice(argv);
+            args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let run = async |argv: Vec<String>| {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            self.kubectl().run(&argv, Duration::from_secs(20)).await.ok()
+        };
+        if change.certs_age_days.is_some()
+            && let Some(cert) = run(in_dind(&["cat", "/certs/server/cert.pem"])).await
+        {
+            causes.extend(Cause::cert_expired(&cert, &format!("{error:#}")));
+        }
+        if change.data_limit_mib.is_some()
+            && let (Some(df), Ok(image)) =
+                (run(in_dind(&["df", "-Pk", self.dind.data_dir()])).await, self.image_bytes().await)
+        {
+            causes.extend(Cause::data_root_too_small(&df, image.len() as u64));
+        }
+        (reached, causes)
+    }
+
+    /// The newest pod of the release in `namespace`: its name and its object.
+    async fn newest_pod(&self, namespace: &str) -> Option<(String, serde_json::Value)> {
+        let args = ["--namespace", namespace, "get", "pods", "-l", "app.kubernetes.io/name=forgejo-runner"];
+        let pods = self.kubectl().json(&args).await.ok()?;
+        let newest = pods["items"]
+            .as_array()?
+            .iter()
+            .max_by_key(|p| p["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_owned())?;
+        Some((newest["metadata"]["name"].as_str()?.to_owned(), newest.clone()))
+    }
+}
