@@ -32,6 +32,16 @@ pub enum Failed {
     /// A job waited for a runner with its labels past the deadline.
     #[error("no runner took {} within {}s (it waits for a runner with its labels)", job_named(.job), .within.as_secs())]
     NotPicked { job: Option<String>, within: Duration },
+    /// The chart renders another configuration than asked for, at these keys, and no
+    /// `--allow-finding` accepts them.
+    #[error(
+        "the chart {chart} renders another configuration than the one asked for: {said}; fix the chart or the values, \
+         or accept it with --allow-finding {}", keys.first().map_or("", String::as_str)
+    )]
+    RenderFinding { chart: String, keys: Vec<String>, said: String },
+    /// The pod never became Ready: the kubelet's reason for the container that holds it.
+    #[error("pod {pod} never became Ready: container {container} ({image}): {reason}{detail}")]
+    PodNeverReady { pod: String, container: String, image: String, reason: String, detail: String },
     /// The forge refused the push with this HTTP status on git's receive-pack.
     #[error("git push to {url}: the push was rejected: the forge answers receive-pack with {status}{} ({said})", push_hint(*.status))]
     PushRejected { url: String, status: u16, said: String },

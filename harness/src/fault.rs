@@ -404,6 +404,14 @@ mod tests {
             Failed::RegistrationRefused { said: "unknown: runner registration token not found".into() },
             Failed::NotPicked { job: Some("build".into()), within: d.job },
             Failed::PushRejected { url: "http://f/o/r.git".into(), status: 403, said: "git: 403".into() },
+            Failed::RenderFinding { chart: "c".into(), keys: vec!["runner.envs".into()], said: "dropped".into() },
+            Failed::PodNeverReady {
+                pod: "p".into(),
+                container: "dind".into(),
+                image: "i".into(),
+                reason: "ErrImagePull".into(),
+                detail: String::new(),
+            },
         ]
     }
 

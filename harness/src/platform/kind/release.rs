@@ -25,23 +25,6 @@ const POD_READY: Duration = Duration::from_secs(180);
 /// A DIND image that never starts dockerd (the node has it for every pod sandbox).
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 
-/// A pod that cannot become Ready by waiting: which, and what the kubelet says is stuck.
-#[derive(Debug)]
-pub(super) struct NeverReady {
-    pod: String,
-    pub(super) stuck: crate::kind::Stuck,
-    /// How to fix it where known, and the pod's last events.
-    detail: String,
-}
-
-impl std::fmt::Display for NeverReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pod {} never became Ready: {}{}", self.pod, self.stuck, self.detail)
-    }
-}
-
-impl std::error::Error for NeverReady {}
-
 /// A chart installed in `namespace` and its Running pod.
 pub(super) struct Release {
     pub(super) namespace: String,
@@ -286,7 +269,10 @@ impl KindPlatform {
         } else {
             String::new()
         };
-        Err(NeverReady { pod, stuck, detail: format!("{hint} (events: {})", one_line(&last_lines(&events, 3))) }.into())
+        let message = if stuck.message.is_empty() { String::new() } else { format!(": {}", stuck.message) };
+        let detail = format!("{message}{hint} (events: {})", one_line(&last_lines(&events, 3)));
+        let crate::kind::Stuck { container, reason, image, .. } = stuck;
+        Err(crate::failure::Failed::PodNeverReady { pod, container, image, reason, detail }.into())
     }
 
     async fn dind_answers(&self, r: &Release, deadline: Duration) -> Result<()> {

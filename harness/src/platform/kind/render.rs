@@ -38,12 +38,9 @@ pub(super) fn gate(
             1 => String::new(),
             n => format!(" (and {} more above)", n - 1),
         };
-        anyhow::bail!(
-            "the chart {} renders another configuration than the one asked for: {}{more}; fix the chart or the values, or accept it with --allow-finding {}",
-            first.chart,
-            first.finding,
-            first.key
-        );
+        let keys = refused.iter().map(|f| f.key.clone()).collect();
+        let said = format!("{}{more}", first.finding);
+        return Err(crate::failure::Failed::RenderFinding { chart: first.chart.clone(), keys, said }.into());
     }
     Ok(all)
 }

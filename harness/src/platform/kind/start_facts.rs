@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use super::KindPlatform;
-use super::release::NeverReady;
 use crate::failure::{Cause, Failed, Reached};
 use crate::fault::PodChange;
 
@@ -39,12 +38,12 @@ impl KindPlatform {
         if runner.as_ref().is_some_and(|c| c["imageID"].as_str().is_some_and(|id| !id.is_empty())) {
             reached.push(Reached::RunnerImagePresent);
         }
-        if let Some(stuck) = error.downcast_ref::<NeverReady>().map(|n| &n.stuck)
-            && stuck.container == "dind"
-            && stuck.reason.contains("Image")
+        if let Some(Failed::PodNeverReady { container, reason, image, .. }) = Failed::of(error)
+            && container == "dind"
+            && ["ErrImagePull", "ErrImageNeverPull", "ImagePullBackOff"].contains(&reason.as_str())
         {
-            let seen = format!("the kubelet holds container dind in {}", stuck.reason);
-            causes.push(Cause::ImageAbsent { image: stuck.image.clone(), seen });
+            let seen = format!("the kubelet holds container dind in {reason}");
+            causes.push(Cause::ImageAbsent { image: image.clone(), seen });
         }
         let dind_running = status("dind").is_some_and(|c| !c["state"]["running"].is_null());
         if dind_running && matches!(Failed::of(error), Some(Failed::DindNotReady { .. })) {
