@@ -191,6 +191,19 @@ impl Fault {
         }
     }
 
+    /// What the harness did on the trigger, said as the caused half of a fault that strikes
+    /// during the job (the failure must then be the declared one).
+    pub fn done_on_trigger(self) -> Option<&'static str> {
+        Some(match self.hook() {
+            Some((_, Hook::KillDind)) => "DIND's container killed on the marker",
+            Some((_, Hook::KillRunner)) => "the runner's container killed on the marker",
+            Some((_, Hook::StopForgejo)) => "the item's forge stopped on the marker",
+            Some((_, Hook::StopApiServer)) => "the cluster's API server stopped on the marker",
+            None if self == Fault::JobHangs => "the job's own sleep, still running at the deadline",
+            None => return None,
+        })
+    }
+
     /// The marker key a healthy job prints just before the fault takes effect: a fault
     /// variant passes only when the job got that far (the pod was healthy until then).
     pub fn trigger(self) -> Option<&'static str> {
