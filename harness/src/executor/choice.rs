@@ -73,6 +73,8 @@ pub struct Request {
     pub forge_image: Option<ImageSpec>,
     /// The run validates in-place upgrades, which a registered runner does on kind only.
     pub upgrades: bool,
+    /// The executor's tools may be fetched when missing (act into the tools cache).
+    pub provision: bool,
 }
 
 /// Why upgrades on the Docker platform run with act: its pod is the harness's model of the

