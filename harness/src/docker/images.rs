@@ -165,15 +165,25 @@ pub async fn ensure(docker: &Docker, source: ImageSource, progress: &Progress) -
     let mut refs = HashMap::new();
     match source {
         ImageSource::Built => {
-            for image in plan(&crate::fixtures_dir())? {
-                let reference = image.reference();
-                if docker.inspect_image(&reference).await.is_ok() {
-                    progress.say(format!("image {reference}: present, not rebuilt"));
-                } else {
-                    let parent = image.kind.parent().map(|p| refs.get(&p).cloned().unwrap_or_default());
-                    build(docker, &image, parent.as_deref(), progress).await?;
+            // The base first; every other image starts from it alone, so they build at once.
+            let (roots, children): (Vec<_>, Vec<_>) =
+                plan(&crate::fixtures_dir())?.into_iter().partition(|i| i.kind.parent().is_none());
+            for layer in [roots, children] {
+                let mut missing = Vec::new();
+                for image in &layer {
+                    let reference = image.reference();
+                    if docker.inspect_image(&reference).await.is_ok() {
+                        progress.say(format!("image {reference}: present, not rebuilt"));
+                    } else {
+                        missing.push(image);
+                    }
                 }
-                refs.insert(image.kind, reference);
+                let builds = missing.iter().map(|image| {
+                    let parent = image.kind.parent().map(|p| refs.get(&p).cloned().unwrap_or_default());
+                    async move { build(docker, image, parent.as_deref(), progress).await }
+                });
+                futures_util::future::try_join_all(builds).await?;
+                refs.extend(layer.iter().map(|i| (i.kind, i.reference())));
             }
         }
         ImageSource::Upstream => {
