@@ -159,7 +159,7 @@ impl Until {
 const GONE_AFTER: usize = 3;
 /// Between two looks at the jobs: a job's end is seen at most this late (a look is one
 /// request on the forge's API).
-pub(crate) const POLL: Duration = Duration::from_millis(500);
+pub(crate) const POLL: Duration = Duration::from_millis(250);
 
 /// [`run_of`], calling `during` at every poll until the run is over (with its tasks in
 /// job order, none before a runner took one): an error from it ends the watch (the runner

@@ -345,8 +345,14 @@ impl KindPlatform {
         let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
         let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
         let mut seen = false;
+        // The pod's containers are read through kubectl, a process each time: once a second
+        // is enough to name a death (the last look after the watch catches a late one).
+        let mut looked: Option<Instant> = None;
         let during = async |tasks: &[Task]| -> Result<()> {
-            died(&before, &self.containers(r).await?)?;
+            if looked.is_none_or(|l| l.elapsed() >= Duration::from_secs(1)) {
+                died(&before, &self.containers(r).await?)?;
+                looked = Some(Instant::now());
+            }
             let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
             if push::printed(api, owner, &repo, tasks, marker).await {
                 seen = true;
