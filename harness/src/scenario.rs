@@ -141,6 +141,15 @@ pub struct Evidence {
     pub log: String,
 }
 
+/// The marker protocol's prefix for a probe that could not find out (`key=error: why`):
+/// never a value, so never the wrong value a negative variant looks for.
+pub const PROBE_FAILED: &str = "error:";
+
+/// Whether a marker's value says its probe failed (see [`PROBE_FAILED`]).
+pub fn probe_failed(value: &str) -> bool {
+    value.starts_with(PROBE_FAILED)
+}
+
 /// The name of the check that stands in for all others when a job never reached its probes.
 pub const NEVER_RAN: &str = "the job never ran";
 
@@ -268,7 +277,7 @@ impl Check {
         };
         let check = if v == want {
             Self::pass(name)
-        } else if let Some(error) = v.strip_prefix("error:") {
+        } else if let Some(error) = v.strip_prefix(PROBE_FAILED) {
             Self::fail(name, format!("the probe for {key} failed: {}", error.trim()))
         } else {
             Self::fail(name, format!("the job reported {key}={v}, expected {want}"))

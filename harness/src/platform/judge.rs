@@ -134,7 +134,9 @@ pub fn judge_variant(
     let (evidence, wanted) = match expect {
         Expect::WrongValue(key) => (
             checks.iter().find_map(|c| match (&c.outcome, &c.observed) {
-                (Outcome::Fail(reason), Some((k, v))) if k == key && !v.starts_with("error:") => Some(reason.clone()),
+                (Outcome::Fail(reason), Some((k, v))) if k == key && !crate::scenario::probe_failed(v) => {
+                    Some(reason.clone())
+                }
                 _ => None,
             }),
             format!("the job to report a wrong `{key}`"),

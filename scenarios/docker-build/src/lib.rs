@@ -77,7 +77,7 @@ fn reached_the_daemon(ev: &Evidence) -> Vec<Check> {
         Check::marker_is(ev, "tls_verify", "1"),
         Check::that(
             "the daemon answered over TLS before the build",
-            ev.marker("daemon_over_tls").is_some_and(|v| !v.starts_with("error:")),
+            ev.marker("daemon_over_tls").is_some_and(|v| !harness::scenario::probe_failed(v)),
             format!("docker version: {version}"),
         ),
     ]
