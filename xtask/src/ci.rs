@@ -235,7 +235,7 @@ fn hakari(cargo: &str, allowed: bool, progress: &Progress) -> Result<()> {
     Ok(())
 }
 
-/// The rows that did not pass in the summary a step's run wrote after `since` (none when it
+/// The rows that failed in the summary a step's run wrote after `since` (none when it
 /// stopped before writing one), each as `name: result: reason`.
 fn failed_rows(since: std::time::SystemTime) -> Vec<String> {
     let path = harness::run::reports_dir().join("summary.json");
@@ -249,7 +249,7 @@ fn failed_rows(since: std::time::SystemTime) -> Vec<String> {
     let results = summary["results"].as_array().cloned().unwrap_or_default();
     results
         .iter()
-        .filter(|r| r["outcome"]["result"] != "pass")
+        .filter(|r| r["outcome"]["result"] == "fail")
         .map(|r| {
             format!(
                 "{}: {}: {}",

@@ -236,7 +236,7 @@ impl Pod {
             Ok(if out.success() {
                 Poll::Ready(out.output.trim().to_owned())
             } else {
-                Poll::NotYet(out.output.lines().last().unwrap_or_default().to_owned())
+                Poll::NotYet(out.output.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_owned())
             })
         })
         .await

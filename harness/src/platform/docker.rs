@@ -257,7 +257,14 @@ impl DockerPlatform {
         if dind_running && matches!(Failed::of(error), Some(Failed::DindNotReady { .. })) {
             causes.push(Cause::DindRanSilent);
         }
-        causes.extend(Cause::cert_expired(&tls.server_cert, &format!("{error:#}")));
+        // What the client says now too: the wait keeps only its last look, which a slow exec
+        // may have left empty.
+        let mut answered = format!("{error:#}");
+        let version = ["docker", "version"].map(String::from);
+        if dind_running && let Ok(out) = pod.exec_cli(&version, Duration::from_secs(20)).await {
+            answered.push_str(&out.output);
+        }
+        causes.extend(Cause::cert_expired(&tls.server_cert, &answered));
         let job_image = self.docker.inspect_image(self.images.get(ImageKind::Job)).await.ok().and_then(|i| i.size);
         if let (true, Some(bytes), Ok(df)) = (dind_running, job_image, pod.data_root_df().await) {
             causes.extend(Cause::data_root_too_small(&df, bytes.max(0) as u64));

@@ -62,7 +62,15 @@ impl KindPlatform {
         if change.certs_age_days.is_some()
             && let Some(cert) = run(in_dind(&["cat", "/certs/server/cert.pem"])).await
         {
-            causes.extend(Cause::cert_expired(&cert, &format!("{error:#}")));
+            // What the client says now too, besides the wait's last look.
+            let release =
+                super::release::Release { namespace: namespace.to_owned(), pod: pod.clone(), timings: Vec::new() };
+            let version = self.cli_args(&release, &["docker", "version"]);
+            let now = match self.kubectl().run(&version, Duration::from_secs(20)).await {
+                Ok(out) => out,
+                Err(e) => format!("{e:#}"),
+            };
+            causes.extend(Cause::cert_expired(&cert, &format!("{error:#}\n{now}")));
         }
         if change.data_limit_mib.is_some()
             && let (Some(df), Ok(image)) =
