@@ -18,6 +18,7 @@ use crate::docker::images::{ImageKind, ImageSet};
 use crate::docker::{DindMode, Pod, PodSpec, Privilege};
 use crate::executor::Kind;
 use crate::failure::{Cause, Failed, Reached};
+use crate::fault::PodChange;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Platform, PodSetup};
@@ -221,8 +222,10 @@ impl DockerPlatform {
         if run.error.is_some() && !pod.running(&pod.dind).await.unwrap_or(true) {
             run.dind_exit = pod.exit_code(&pod.dind).await;
         }
-        if let Some(e) = &run.error {
-            let causes = self.causes(&pod, tls, e).await;
+        // Only a fault at pod start is judged on causes: other failures pay for no probes.
+        let change = item.variant.and_then(|v| v.fault).filter(|f| f.at_start().is_some()).map(|f| f.pod_change());
+        if let (Some(e), Some(change)) = (&run.error, change) {
+            let causes = self.causes(&pod, tls, change, e).await;
             run.causes.extend(causes);
         }
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
@@ -251,7 +254,7 @@ impl DockerPlatform {
     /// What ties a failure before the job to its cause: DIND running silent past its
     /// deadline, the served certificate's notAfter in what the TLS client said, a data root
     /// with less room than the job image.
-    async fn causes(&self, pod: &Pod, tls: &TlsSet, error: &anyhow::Error) -> Vec<Cause> {
+    async fn causes(&self, pod: &Pod, tls: &TlsSet, change: PodChange, error: &anyhow::Error) -> Vec<Cause> {
         let mut causes = Vec::new();
         let dind_running = pod.running(&pod.dind).await.unwrap_or(false);
         if dind_running && matches!(Failed::of(error), Some(Failed::DindNotReady { .. })) {
@@ -259,15 +262,19 @@ impl DockerPlatform {
         }
         // What the client says now too: the wait keeps only its last look, which a slow exec
         // may have left empty.
-        let mut answered = format!("{error:#}");
-        let version = ["docker", "version"].map(String::from);
-        if dind_running && let Ok(out) = pod.exec_cli(&version, Duration::from_secs(20)).await {
-            answered.push_str(&out.output);
+        if change.certs_age_days.is_some() {
+            let mut answered = format!("{error:#}");
+            let version = ["docker", "version"].map(String::from);
+            if dind_running && let Ok(out) = pod.exec_cli(&version, Duration::from_secs(20)).await {
+                answered.push_str(&out.output);
+            }
+            causes.extend(Cause::cert_expired(&tls.server_cert, &answered));
         }
-        causes.extend(Cause::cert_expired(&tls.server_cert, &answered));
-        let job_image = self.docker.inspect_image(self.images.get(ImageKind::Job)).await.ok().and_then(|i| i.size);
-        if let (true, Some(bytes), Ok(df)) = (dind_running, job_image, pod.data_root_df().await) {
-            causes.extend(Cause::data_root_too_small(&df, bytes.max(0) as u64));
+        if change.data_limit_mib.is_some() && dind_running {
+            let job_image = self.docker.inspect_image(self.images.get(ImageKind::Job)).await.ok().and_then(|i| i.size);
+            if let (Some(bytes), Ok(df)) = (job_image, pod.data_root_df().await) {
+                causes.extend(Cause::data_root_too_small(&df, bytes.max(0) as u64));
+            }
         }
         causes
     }

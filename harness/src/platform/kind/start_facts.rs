@@ -50,21 +50,13 @@ impl KindPlatform {
             causes.push(Cause::DindRanSilent);
         }
         let Some((pod, _)) = pod.filter(|_| dind_running) else { return (reached, causes) };
-        let in_dind = |argv: &[&str]| {
-            let mut args = vec!["--namespace", namespace, "exec", pod.as_str(), "-c", "dind", "--"];
-            args.extend_from_slice(argv);
-            args.into_iter().map(str::to_owned).collect::<Vec<_>>()
-        };
-        let run = async |argv: Vec<String>| {
-            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-            self.kubectl().run(&argv, Duration::from_secs(20)).await.ok()
-        };
+        let release = super::release::Release { namespace: namespace.to_owned(), pod, timings: Vec::new() };
+        let run = async |argv: Vec<&str>| self.kubectl().run(&argv, Duration::from_secs(20)).await.ok();
+        let in_dind = |argv: &[&'static str]| super::release::exec_args(&release, "dind", argv);
         if change.certs_age_days.is_some()
             && let Some(cert) = run(in_dind(&["cat", "/certs/server/cert.pem"])).await
         {
             // What the client says now too, besides the wait's last look.
-            let release =
-                super::release::Release { namespace: namespace.to_owned(), pod: pod.clone(), timings: Vec::new() };
             let version = self.cli_args(&release, &["docker", "version"]);
             let now = match self.kubectl().run(&version, Duration::from_secs(20)).await {
                 Ok(out) => out,
