@@ -11,8 +11,11 @@ use crate::Progress;
 
 /// What a finished command printed (stdout and stderr interleaved by line) and whether it
 /// succeeded.
+#[derive(Debug)]
 pub struct Output {
     pub success: bool,
+    /// The exit code, when the command exited rather than being killed by a signal.
+    pub code: Option<i32>,
     pub text: String,
 }
 
@@ -94,8 +97,8 @@ pub async fn run_with(
             _ = tokio::time::sleep(Duration::from_secs(10).min(deadline.saturating_sub(start.elapsed()))) => {
                 if start.elapsed() >= deadline {
                     let _ = child.kill().await;
-                    let out = Output { success: false, text };
-                    anyhow::bail!("{what}: not done after {}s (last output: {})", deadline.as_secs(), out.tail(3));
+                    let output = Output { success: false, code: None, text };
+                    return Err(NotDone { what: what.to_owned(), after: deadline, output }.into());
                 }
                 if let Some(p) = heartbeat && last_said.elapsed() >= Duration::from_secs(10) {
                     p.say(format!("{what}: still running ({:.0}s)", start.elapsed().as_secs_f64()));
@@ -104,7 +107,16 @@ pub async fn run_with(
             }
         }
     };
-    Ok(Output { success: status.success(), text })
+    Ok(Output { success: status.success(), code: status.code(), text })
+}
+
+/// A command [`run_with`] killed at its deadline, with what it had printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: not done after {}s (last output: {})", after.as_secs(), output.tail(3))]
+pub struct NotDone {
+    pub what: String,
+    pub after: Duration,
+    pub output: Output,
 }
 
 type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;

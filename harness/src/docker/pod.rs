@@ -242,6 +242,11 @@ impl Pod {
         .await
     }
 
+    /// The engine the pod runs on.
+    pub fn engine(&self) -> &Docker {
+        &self.docker
+    }
+
     /// Whether `container` is running.
     pub async fn running(&self, container: &str) -> Result<bool> {
         let info = self.docker.inspect_container(container, None).await?;

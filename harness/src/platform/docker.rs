@@ -2,7 +2,7 @@
 //! run's way (`delivery/`: act in the runner container, or a push to the run's forge),
 //! checks on the job's log, a bundle and a diagnosis on failure.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -11,6 +11,8 @@ use futures_util::future::LocalBoxFuture;
 
 use super::RunItem;
 use super::conclude::Gathered;
+use super::delivery::Delivered;
+use super::pod::{PodContainer, PodHandle};
 use crate::Progress;
 use crate::config::RunnerConfig;
 use crate::diagnose::Signature;
@@ -22,7 +24,6 @@ use crate::fault::PodChange;
 use crate::pki::{self, PkiOptions, TlsSet};
 use crate::report::ScenarioResult;
 use crate::scenario::{Check, Platform, PodSetup};
-use crate::workflow::plan::WorkflowPlan;
 
 pub use crate::fault::Deadlines;
 
@@ -230,8 +231,8 @@ impl DockerPlatform {
         }
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
         if failed || item.variant.is_some() {
-            run.logs.push(("dind.log", pod.logs(&pod.dind).await));
-            run.logs.push(("runner.log", pod.logs(&pod.runner).await));
+            run.logs.push(("dind.log", PodHandle::logs(&pod, PodContainer::Dind).await));
+            run.logs.push(("runner.log", PodHandle::logs(&pod, PodContainer::Runner).await));
             let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
             if let Ok(out) = pod.exec_cli(&ps, Duration::from_secs(20)).await {
                 run.logs.push(("dind-containers.txt", out.output));
@@ -296,6 +297,7 @@ impl DockerPlatform {
             name,
             format!("DIND {version} ({}) answers over TLS after {:.1}s", pod.mode.name(), t.elapsed().as_secs_f64()),
         );
+        self.delivery.ready(pod).await?;
         let job_image = self.images.get(ImageKind::Job);
         if pod.has_image(job_image).await? {
             self.say(name, format!("{job_image} already in DIND's image store: not loaded"));
@@ -323,8 +325,17 @@ impl DockerPlatform {
         let workspace = self.out_dir.join("workspaces").join(super::conclude::path_safe(&item.name));
         let plan = item.job_plan(config).transpose()?;
         item.lay_workspace(&workspace, nonce, job_image, &self.artifacts, plan.as_ref())?;
-        let job = Job { item, nonce, pod, config, workspace: &workspace, plan: plan.as_ref() };
-        self.delivery.run(self, job, run).await
+        let job = Delivered {
+            item,
+            nonce,
+            config,
+            workspace: &workspace,
+            plan: plan.as_ref(),
+            job_image,
+            deadlines: run.deadlines,
+            progress: &self.progress,
+        };
+        self.delivery.run(self, pod, job, run).await
     }
 }
 
@@ -339,18 +350,6 @@ fn nonce_suffix(name: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{name}{:?}", Instant::now()).as_bytes());
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
-}
-
-/// One item's job, once its pod is up, DIND answers and its workspace is laid out.
-#[derive(Clone, Copy)]
-pub(super) struct Job<'a> {
-    pub(super) item: &'a RunItem,
-    pub(super) nonce: &'a str,
-    pub(super) pod: &'a Pod,
-    pub(super) config: &'a RunnerConfig,
-    pub(super) workspace: &'a Path,
-    /// A user's workflow, job by job; `None` for a scenario.
-    pub(super) plan: Option<&'a WorkflowPlan>,
 }
 
 /// What the pod's runner container is.
@@ -370,6 +369,42 @@ pub(super) trait Delivery: Send + Sync {
     fn kind(&self) -> Kind;
     /// The runner container a pod needs for `config`.
     fn runner(&self, p: &DockerPlatform, config: &RunnerConfig) -> RunnerContainer;
-    /// Runs `job` in its pod; the job's log and conclusion go into `run`.
-    fn run<'a>(&'a self, p: &'a DockerPlatform, job: Job<'a>, run: &'a mut PodRun) -> LocalBoxFuture<'a, Result<()>>;
+    /// Readies a pod whose DIND answers for its jobs (act's binaries copied in).
+    fn ready<'a>(&'a self, _pod: &'a Pod) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Runs `job` in `pod`; the job's log and conclusion go into `run`.
+    fn run<'a>(
+        &'a self,
+        p: &'a DockerPlatform,
+        pod: &'a Pod,
+        job: Delivered<'a>,
+        run: &'a mut PodRun,
+    ) -> LocalBoxFuture<'a, Result<()>>;
+}
+
+/// act, as every platform runs it (`delivery/act.rs`), in the job image.
+impl Delivery for super::delivery::ActDelivery {
+    fn kind(&self) -> Kind {
+        super::delivery::ActDelivery::kind(self)
+    }
+
+    /// The job image, idle: act is copied in and started by exec.
+    fn runner(&self, p: &DockerPlatform, _config: &RunnerConfig) -> RunnerContainer {
+        RunnerContainer { image: p.images.get(ImageKind::Job).to_owned(), script: None, network: None }
+    }
+
+    fn ready<'a>(&'a self, pod: &'a Pod) -> LocalBoxFuture<'a, Result<()>> {
+        super::delivery::ActDelivery::ready(self, pod)
+    }
+
+    fn run<'a>(
+        &'a self,
+        _p: &'a DockerPlatform,
+        pod: &'a Pod,
+        job: Delivered<'a>,
+        run: &'a mut PodRun,
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        super::delivery::ActDelivery::run(self, pod, job, run)
+    }
 }

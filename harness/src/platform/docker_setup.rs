@@ -8,8 +8,9 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::RunItem;
-use super::delivery::{ActDelivery, ForgeDelivery};
+use super::delivery::ActDelivery;
 use super::docker::{Deadlines, Delivery, DockerPlatform};
+use super::docker_forge::ForgeDelivery;
 use super::seam::{Facts, Phases, PlatformRun};
 use super::upgrade::UpgradePair;
 use crate::Progress;

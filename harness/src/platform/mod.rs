@@ -3,10 +3,13 @@
 pub mod conclude;
 mod delivery;
 pub mod docker;
+mod docker_forge;
+mod docker_pod;
 pub mod docker_setup;
 mod jobs;
 pub mod judge;
 pub mod kind;
+pub mod pod;
 mod pushed;
 pub mod seam;
 pub mod upgrade;

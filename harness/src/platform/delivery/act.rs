@@ -1,111 +1,127 @@
-//! act, the offline stand-in: the workspace and act's binary copied into the pod's runner
-//! container (the job image, idle), act started there by exec with the runner's
-//! configuration, its output streamed (a fault's hook on a marker) and read as act's log.
-//! Nothing is pushed and no forge is asked.
+//! act, the offline stand-in, on either platform: act's binary copied into the pod's runner
+//! container (the job image, idle) once the pod is ready; per item the workspace copied
+//! in, act started there with the item's configuration, its output streamed (a fault's
+//! action on its trigger) and read as act's log. Nothing is pushed and no forge is asked.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
 
+use super::Delivered;
 use crate::config::RunnerConfig;
-use crate::docker::images::ImageKind;
-use crate::docker::{Pod, archive};
-use crate::executor::{Executor, Kind};
-use crate::platform::RunItem;
-use crate::platform::docker::{Delivery, DockerPlatform, Job, PodRun, RunnerContainer};
-use crate::scenario::{Evidence, Platform};
+use crate::docker::archive;
+use crate::executor::{DEADLINE_PASSED, Executor, Kind, with_deadline};
+use crate::failure::Failed;
+use crate::platform::conclude::{Gathered, path_safe};
+use crate::platform::jobs::{self, ActOut};
+use crate::platform::pod::{PodContainer, PodExec, PodHandle, settled_death};
+use crate::scenario::Evidence;
 
 /// act in the runner container.
 pub(in crate::platform) struct ActDelivery {
     pub(in crate::platform) act: Box<dyn Executor>,
 }
 
-impl Delivery for ActDelivery {
-    fn kind(&self) -> Kind {
+/// How long the harness waits for `docker exec`/`kubectl exec` beyond the in-container deadline.
+const EXEC_GRACE: Duration = Duration::from_secs(15);
+
+impl ActDelivery {
+    pub(in crate::platform) fn kind(&self) -> Kind {
         self.act.kind()
     }
 
-    /// The job image, idle: act is copied in and started by exec.
-    fn runner(&self, p: &DockerPlatform, _config: &RunnerConfig) -> RunnerContainer {
-        RunnerContainer { image: p.images.get(ImageKind::Job).to_owned(), script: None, network: None }
+    /// act's binaries into the runner container, once per pod.
+    pub(in crate::platform) fn ready<'a>(&'a self, pod: &'a dyn PodHandle) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let binaries = self.act.binaries();
+            let entries: Vec<archive::Entry> = binaries
+                .iter()
+                .map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 })
+                .collect();
+            let tar = archive::from_entries(&entries)?;
+            pod.copy_in(PodContainer::Runner, "/usr/local/bin", tar).await.context("copy act into the runner container")
+        })
     }
 
-    fn run<'a>(&'a self, p: &'a DockerPlatform, job: Job<'a>, run: &'a mut PodRun) -> LocalBoxFuture<'a, Result<()>> {
-        Box::pin(self.run_act(p, job, run))
+    /// The item's workspace into the runner container, then act there.
+    pub(in crate::platform) fn run<'a>(
+        &'a self,
+        pod: &'a dyn PodHandle,
+        job: Delivered<'a>,
+        run: &'a mut Gathered,
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(self.run_act(pod, job, run))
     }
-}
 
-impl ActDelivery {
-    async fn run_act(&self, p: &DockerPlatform, job: Job<'_>, run: &mut PodRun) -> Result<()> {
-        let Job { item, nonce, pod, config, workspace, plan } = job;
-        let job_image = p.images.get(ImageKind::Job);
-        pod.upload(&pod.runner, "/", archive::from_dir(workspace, "workspace")?).await?;
-        let binaries = self.act.binaries();
-        let entries: Vec<archive::Entry> =
-            binaries.iter().map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 }).collect();
-        pod.upload(&pod.runner, "/usr/local/bin", archive::from_entries(&entries)?).await?;
-        if let Some(plan) = plan {
-            return self.run_jobs(p, item, nonce, pod, config, plan, run).await;
+    async fn run_act(&self, pod: &dyn PodHandle, job: Delivered<'_>, run: &mut Gathered) -> Result<()> {
+        let dir = format!("work/{}", path_safe(&job.item.name));
+        let t = Instant::now();
+        let tar = archive::from_dir(job.workspace, &dir)?;
+        pod.copy_in(PodContainer::Runner, "/", tar).await.context("copy the workspace into the runner container")?;
+        run.phases.push(("workspace upload".into(), t.elapsed().as_secs_f64()));
+        let cwd = format!("/{dir}");
+        let (_, deviations) = self.act.command(job.config, job.job_image, &job.item.workflow);
+        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        if let Some(plan) = job.plan {
+            return self.run_jobs(pod, job, plan, &cwd, run).await;
         }
 
-        let (cmd, deviations) = self.act.command(config, job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
-        let t = Instant::now();
-        let name = item.name.clone();
-        let kill_on = match item.variant.and_then(|v| v.fault).and_then(|f| f.hook()) {
-            Some((key, crate::fault::Hook::KillDind)) => Some(key),
-            _ => None,
+        let (cmd, _) = self.act.command(job.config, job.job_image, &job.item.workflow);
+        let limit = job.deadlines.job;
+        let cmd = with_deadline(&cmd, limit);
+        let fault = job.fault();
+        let trigger = fault.and_then(|f| f.trigger()).map(|key| job.marker(key));
+        let switch = match fault.and_then(|f| f.hook()) {
+            Some((key, hook)) => Some((job.marker(key), pod.switch(hook).await?)),
+            None => None,
         };
-        let kill_marker = kill_on.map(|key| format!("E2E-MARK {nonce} {key}="));
-        let trigger = item.variant.and_then(|v| v.fault).and_then(|f| f.trigger());
-        let trigger_marker = trigger.map(|key| format!("E2E-MARK {nonce} {key}="));
-        let trigger_seen = std::sync::atomic::AtomicBool::new(false);
-        let (docker, dind) = (p.docker.clone(), pod.dind.clone());
+        let before = pod.look().await?;
+        let (seen, fired) = (AtomicBool::new(false), AtomicBool::new(false));
+        let mut actions = Vec::new();
         let mut on_line = |line: &str| {
-            if trigger_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
-                trigger_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            if trigger.as_ref().is_some_and(|m| line.contains(m.as_str())) {
+                seen.store(true, Ordering::Relaxed);
             }
-            if kill_marker.as_ref().is_some_and(|m| line.contains(m.as_str())) {
-                let (docker, dind) = (docker.clone(), dind.clone());
-                tokio::spawn(async move {
-                    docker.kill_container(&dind, None::<bollard::query_parameters::KillContainerOptions>).await
-                });
+            if let Some((marker, switch)) = &switch
+                && line.contains(marker.as_str())
+                && !fired.swap(true, Ordering::Relaxed)
+            {
+                job.say("fault: fired (the job printed its trigger)");
+                actions.push(tokio::spawn(switch()));
             }
             if let Some(shown) = self.act.log().progress_line(line) {
-                p.say(&name, format!("job {shown}"));
+                job.say(format!("job {shown}"));
             }
         };
-        let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), run.deadlines.job, &mut on_line).await;
-        run.trigger_seen = trigger_seen.load(std::sync::atomic::Ordering::Relaxed);
-        let out = out?;
-        if !out.success() && out.output.contains("Cannot connect to the Docker daemon") {
-            // The daemon vanished mid-job: Docker may not have recorded DIND's exit yet.
-            let gone =
-                crate::wait::until("DIND's exit", Duration::from_secs(10), Duration::from_millis(200), || async {
-                    Ok(if pod.running(&pod.dind).await? {
-                        crate::wait::Poll::NotYet("running".into())
-                    } else {
-                        crate::wait::Poll::Ready(())
-                    })
-                });
-            let _ = gone.await;
+        let t = Instant::now();
+        let exec = PodExec { argv: &cmd, env: &[], cwd: Some(&cwd), deadline: limit + EXEC_GRACE };
+        let out = pod.exec(PodContainer::Runner, exec, &mut on_line).await;
+        run.trigger_seen = seen.load(Ordering::Relaxed);
+        for action in actions {
+            if let Ok(Err(e)) = action.await {
+                run.notes.push(format!("fault: {e:#}"));
+            }
         }
-        if !pod.running(&pod.dind).await.unwrap_or(false) {
-            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            run.logs.push(("job.log", out.output.clone()));
-            return Err(crate::failure::Failed::DindDied { how: format!("exit code {code}") }.into());
+        let out = out?;
+        run.logs.push(("job.log", out.output.clone()));
+        if !out.success()
+            && let Some(failed) = pod.outage().await
+        {
+            return Err(failed.into());
+        }
+        settled_death(pod, &before, fired.load(Ordering::Relaxed) && !out.success(), None).await?;
+        if out.exit_code.is_none() || out.output.contains(DEADLINE_PASSED) {
+            let state = out.output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().to_owned();
+            return Err(Failed::JobDeadline { after: limit, state }.into());
         }
         run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        run.logs.push(("job.log", out.output.clone()));
-        if out.exit_code.is_none() {
-            return Err(crate::failure::Failed::JobDeadline { after: run.deadlines.job, state: String::new() }.into());
-        }
         run.evidence = Some(Evidence {
-            platform: Platform::Docker,
+            platform: pod.platform(),
             executor: self.act.kind(),
-            dind: pod.mode,
-            nonce: nonce.to_owned(),
+            dind: pod.mode(),
+            nonce: job.nonce.to_owned(),
             job_succeeded: out.success(),
             log: out.output,
         });
@@ -113,46 +129,41 @@ impl ActDelivery {
     }
 
     /// A user's workflow job by job (see `jobs.rs`): each job's own file through act.
-    #[allow(clippy::too_many_arguments)]
     async fn run_jobs(
         &self,
-        p: &DockerPlatform,
-        item: &RunItem,
-        nonce: &str,
-        pod: &Pod,
-        config: &RunnerConfig,
+        pod: &dyn PodHandle,
+        job: Delivered<'_>,
         plan: &crate::workflow::plan::WorkflowPlan,
-        run: &mut PodRun,
+        cwd: &str,
+        run: &mut Gathered,
     ) -> Result<()> {
-        let job_image = p.images.get(ImageKind::Job);
-        let (_, deviations) = self.act.command(config, job_image, &item.workflow);
-        run.notes.extend(deviations.into_iter().map(|d| d.0));
+        let before = pod.look().await?;
         let t = Instant::now();
-        let exec = async |job: &crate::workflow::plan::PlannedJob, limit: Duration| {
-            let (cmd, _) = self.act.command(config, job_image, &job.file);
+        let exec = async |planned: &crate::workflow::plan::PlannedJob, limit: Duration| {
+            let cmd = self.command(job.config, job.job_image, &planned.file, limit);
             let mut show = |line: &str| {
                 if let Some(shown) = self.act.log().progress_line(line) {
-                    p.say(&item.name, format!("{} {shown}", job.row));
+                    job.say(format!("{} {shown}", planned.row));
                 }
             };
-            let cmd = crate::executor::with_deadline(&cmd, limit);
-            let out = pod.exec_runner_streaming(&cmd, Some("/workspace"), limit + Duration::from_secs(15), &mut show);
-            let out = out.await?;
-            let finished = out.exit_code.is_some() && !out.output.contains(crate::executor::DEADLINE_PASSED);
-            Ok(crate::platform::jobs::ActOut { exit_ok: out.success(), finished, text: out.output })
+            let exec = PodExec { argv: &cmd, env: &[], cwd: Some(cwd), deadline: limit + EXEC_GRACE };
+            let out = pod.exec(PodContainer::Runner, exec, &mut show).await?;
+            let finished = out.exit_code.is_some() && !out.output.contains(DEADLINE_PASSED);
+            Ok(ActOut { exit_ok: out.success(), finished, text: out.output })
         };
-        let say = |m| p.say(&item.name, m);
-        let runs = crate::platform::jobs::run_jobs(plan, self.act.log(), run.deadlines.job, exec, say).await;
+        let say = |m: String| job.say(m);
+        let runs = jobs::run_jobs(plan, self.act.log(), job.deadlines.job, exec, say).await;
         run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
-        let log = crate::platform::jobs::joined_log(&runs);
+        let log = jobs::joined_log(&runs);
         run.logs.push(("job.log", log.clone()));
-        if !pod.running(&pod.dind).await.unwrap_or(false) {
-            let code = pod.exit_code(&pod.dind).await.unwrap_or(-1);
-            return Err(crate::failure::Failed::DindDied { how: format!("exit code {code}") }.into());
-        }
-        run.evidence =
-            Some(crate::platform::jobs::evidence(Platform::Docker, self.act.kind(), pod.mode, nonce, &runs, log));
+        settled_death(pod, &before, false, None).await?;
+        run.evidence = Some(jobs::evidence(pod.platform(), self.act.kind(), pod.mode(), job.nonce, &runs, log));
         run.jobs = runs;
         Ok(())
+    }
+
+    /// act's command line for `workflow`, ended inside the container at `limit`.
+    fn command(&self, config: &RunnerConfig, job_image: &str, workflow: &str, limit: Duration) -> Vec<String> {
+        with_deadline(&self.act.command(config, job_image, workflow).0, limit)
     }
 }

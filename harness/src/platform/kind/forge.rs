@@ -11,31 +11,30 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use futures_util::future::LocalBoxFuture;
 
-use super::release::{Release, exec_args};
-use super::{Delivery, Fate, InFlight, Job, KindPlatform};
+use super::pod::KindPod;
+use super::release::Release;
+use super::{Delivery, Fate, InFlight, KindPlatform};
 use crate::Progress;
 use crate::cluster::Cluster;
 use crate::config::ChartValues;
 use crate::executor::Kind;
 use crate::executor::choice::ForgeSetup;
-use crate::failure::Failed;
-use crate::fault::{ForgejoChange, Hook};
+use crate::fault::ForgejoChange;
 use crate::forge::dialect::Scope;
 use crate::forge::server::{self, Server, ServerSpec};
 use crate::forge::{Forge, Task, push};
+use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, path_safe};
-use crate::scenario::{Evidence, Platform};
-use crate::wait::{Poll, until};
-
-/// How long the kubelet may take to report a container a fault killed, and how often it is asked.
-const KILL_REPORTED: Duration = Duration::from_secs(20);
-const POLL_KUBELET: Duration = Duration::from_secs(1);
+use crate::platform::delivery::Delivered;
+use crate::platform::delivery::forge::{Repository, run_pushed};
+use crate::platform::pod::PodContainer;
+use crate::wait::Poll;
 
 /// The run's forge beside the cluster, and the runner image the chart's pod runs.
 pub struct KindForge {
@@ -129,13 +128,8 @@ impl Delivery for KindForge {
     }
 
     /// The runner's own image, running the chart's command.
-    fn runner_image<'a>(&'a self, _p: &'a KindPlatform) -> &'a str {
+    fn runner_image<'a>(&'a self, _job_image: &'a str) -> &'a str {
         &self.runner_image
-    }
-
-    /// The runner is its image's own binary.
-    fn binaries(&self) -> Vec<(&'static str, &[u8])> {
-        Vec::new()
     }
 
     fn registration_token<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
@@ -164,15 +158,20 @@ impl Delivery for KindForge {
         true
     }
 
-    /// The runner's image has no docker CLI: in DIND's container, pointed at the same socket
+    /// The runner's image has no docker CLI: DIND's container, pointed at the same socket
     /// with the same client certificates.
-    fn cli<'a>(&self, r: &'a Release, argv: &[&'a str]) -> Vec<&'a str> {
-        let tls = ["env", "DOCKER_HOST=tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/certs/client"];
-        exec_args(r, "dind", &[&tls[..], argv].concat())
+    fn cli_container(&self) -> PodContainer {
+        PodContainer::Dind
     }
 
-    fn run<'a>(&'a self, p: &'a KindPlatform, job: Job<'a>, run: &'a mut Gathered) -> LocalBoxFuture<'a, Result<()>> {
-        Box::pin(p.run_job_real(job, self, run))
+    fn run<'a>(
+        &'a self,
+        _p: &'a KindPlatform,
+        pod: &'a KindPod<'a>,
+        job: Delivered<'a>,
+        run: &'a mut Gathered,
+    ) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(self.run_job(pod, job, run))
     }
 
     /// `text` without any registration token this run handed out.
@@ -191,8 +190,13 @@ impl Delivery for KindForge {
         })
     }
 
-    fn start<'a>(&'a self, p: &'a KindPlatform, job: Job<'a>) -> LocalBoxFuture<'a, Result<Option<InFlight>>> {
-        Box::pin(self.start_job(p, job))
+    fn start<'a>(
+        &'a self,
+        p: &'a KindPlatform,
+        item: &'a RunItem,
+        r: &'a Release,
+    ) -> LocalBoxFuture<'a, Result<Option<InFlight>>> {
+        Box::pin(self.start_job(p, item, r))
     }
 
     fn fate<'a>(&'a self, job: &'a InFlight, deadline: Duration) -> LocalBoxFuture<'a, Result<Fate>> {
@@ -207,8 +211,7 @@ impl Delivery for KindForge {
 impl KindForge {
     /// The item's workspace pushed to a repository of its own in the install's
     /// organisation; returns once the forge says a runner took the job.
-    async fn start_job(&self, p: &KindPlatform, job: Job<'_>) -> Result<Option<InFlight>> {
-        let Job { item, release: r, .. } = job;
+    async fn start_job(&self, p: &KindPlatform, item: &RunItem, r: &Release) -> Result<Option<InFlight>> {
         let nonce = format!("{}-{}", p.run_id, crate::sys::fresh_hex("", 3));
         let workspace = p.out_dir.join("workspaces").join(format!("{}-in-flight", path_safe(&item.name)));
         item.lay_workspace(&workspace, &nonce, &p.job_image, &p.artifacts, None)?;
@@ -288,179 +291,17 @@ async fn beside(docker: &bollard::Docker, cluster: &str) -> Result<std::net::Soc
     Ok(std::net::SocketAddrV4::new(gateway, free.local_addr()?.port()))
 }
 
-impl KindPlatform {
-    /// One item with the registered runner in install `r`: a repository in the install's
-    /// organisation, the workspace pushed, the run watched until every job is final, every
-    /// job's log the evidence. A user's workflow is scheduled by the forge where it lists
-    /// the jobs nobody took, else job by job, as on Docker.
-    async fn run_job_real(&self, job: Job<'_>, forge: &KindForge, run: &mut Gathered) -> Result<()> {
-        let Job { item, release: r, config, deadlines } = job;
-        let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
-        let workspace = self.out_dir.join("workspaces").join(path_safe(&item.name));
-        let plan = item.job_plan(config).transpose()?;
-        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
+impl KindForge {
+    /// One item with the runner the chart registered: a repository of its own in the
+    /// install's organisation, then the job through it as on every platform.
+    async fn run_job(&self, pod: &KindPod<'_>, job: Delivered<'_>, run: &mut Gathered) -> Result<()> {
+        let namespace = &pod.release.namespace;
         // One repository per job: an item runs more than once in one install around an upgrade.
-        let repo = format!("{}-{}", push::repo_name(&item.name), nonce.rsplit('-').next().unwrap_or_default());
-        let server = forge.server_for(&r.namespace);
-        let api = &server.api;
-        let (org, admin) = (org_of(&r.namespace), server.spec.admin.clone());
-        let owner = org.as_str();
-        api.create_org_repo(owner, &repo).await?;
-        if let Some(plan) = plan {
-            let t = Instant::now();
-            let to = crate::platform::pushed::Target { api, owner, repo: &repo, workspace: &workspace };
-            let before = self.containers(r).await?;
-            let alive = async |_: &[Task]| died(&before, &self.containers(r).await?);
-            let say = |m: String| self.progress.say(format!("{}: {m}", item.name));
-            let (workflow, deadline) = (&item.workflow, deadlines.job);
-            let runs = crate::platform::pushed::run_workflow(
-                to,
-                workflow,
-                &plan,
-                config,
-                deadline,
-                alive,
-                say,
-                &mut run.notes,
-            );
-            let runs = runs.await?;
-            run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
-            let log = crate::platform::jobs::joined_log(&runs);
-            run.logs.push(("job.log", log.clone()));
-            run.evidence =
-                Some(crate::platform::jobs::evidence(Platform::Kind, Kind::Runner, self.dind, &nonce, &runs, log));
-            run.jobs = runs;
-            return Ok(());
-        }
-        let fault = item.variant.and_then(|v| v.fault);
-        let pusher = match fault.is_some_and(|f| f.forgejo_change().read_only_push) {
-            true => server.read_only().await?,
-            false => api.clone(),
-        };
-        let sha = push::push(&pusher, &admin, owner, &repo, &workspace).await?;
-        let pushed_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
-        self.progress.say(format!("{}: pushed {} to {owner}/{repo}", item.name, &sha[..sha.len().min(12)]));
-        let t = Instant::now();
-        let before = self.containers(r).await?;
-        let trigger = fault.and_then(|f| f.trigger()).map(|key| format!("E2E-MARK {nonce} {key}="));
-        let hook = fault.and_then(|f| f.hook()).map(|(_, h)| h);
-        let mut seen = false;
-        // The pod's containers are read through kubectl, a process each time: once a second
-        // is enough to name a death (the last look after the watch catches a late one).
-        let mut looked: Option<Instant> = None;
-        let during = async |tasks: &[Task]| -> Result<()> {
-            if looked.is_none_or(|l| l.elapsed() >= Duration::from_secs(1)) {
-                died(&before, &self.containers(r).await?)?;
-                looked = Some(Instant::now());
-            }
-            let Some(marker) = trigger.as_deref().filter(|_| !seen) else { return Ok(()) };
-            if push::printed(api, owner, &repo, tasks, marker).await {
-                seen = true;
-                if let Some(h) = hook {
-                    self.progress.say(format!("{}: fault: {h:?} (the job printed its trigger)", item.name));
-                    fire(h, &before, &server).await?;
-                }
-            }
-            Ok(())
-        };
-        let watched = push::watch(api, owner, &repo, &sha, deadlines.job, during).await;
-        run.trigger_seen = seen;
-        run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-        let (log, succeeded) =
-            crate::platform::pushed::watched(api, (owner, &repo, &sha), watched, pushed_at, run).await?;
-        // A container that ended after the last poll still counts; one the fault killed
-        // may end the job before the kubelet reports it: waited for, by condition.
-        match (seen && hook.is_some(), succeeded) {
-            (true, false) => {
-                let reported =
-                    until("the kubelet reports the killed container", KILL_REPORTED, POLL_KUBELET, || async {
-                        Ok(match died(&before, &self.containers(r).await?) {
-                            Err(e) => Poll::Ready(e),
-                            Ok(()) => Poll::NotYet("every container still running".into()),
-                        })
-                    });
-                if let Ok(e) = reported.await {
-                    return Err(e);
-                }
-            }
-            _ => died(&before, &self.containers(r).await?)?,
-        }
-        run.evidence = Some(Evidence {
-            platform: Platform::Kind,
-            executor: Kind::Runner,
-            dind: self.dind,
-            nonce,
-            job_succeeded: succeeded,
-            log,
-        });
-        Ok(())
+        let repo = format!("{}-{}", push::repo_name(&job.item.name), job.nonce.rsplit('-').next().unwrap_or_default());
+        let (server, org) = (self.server_for(namespace), org_of(namespace));
+        server.api.create_org_repo(&org, &repo).await?;
+        run_pushed(pod, Repository { server: &server, owner: &org, repo: &repo }, job, run).await
     }
-
-    /// The release pod's containers as the kubelet reports them.
-    async fn containers(&self, r: &Release) -> Result<Vec<Container>> {
-        let pod = self.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await?;
-        Ok(containers_of(&pod))
-    }
-}
-
-/// One container of the release's pod: where it runs, its containerd id, its restarts,
-/// and the exit code of its last end.
-#[derive(Debug, Clone, PartialEq)]
-struct Container {
-    name: String,
-    node: String,
-    id: String,
-    restarts: u64,
-    running: bool,
-    last_exit: Option<i64>,
-}
-
-fn containers_of(pod: &serde_json::Value) -> Vec<Container> {
-    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
-    let statuses = pod["status"]["containerStatuses"].as_array().into_iter().flatten();
-    statuses
-        .map(|c| Container {
-            name: c["name"].as_str().unwrap_or("?").to_owned(),
-            node: node.to_owned(),
-            id: c["containerID"].as_str().unwrap_or_default().trim_start_matches("containerd://").to_owned(),
-            restarts: c["restartCount"].as_u64().unwrap_or(0),
-            running: !c["state"]["running"].is_null(),
-            last_exit: c["lastState"]["terminated"]["exitCode"].as_i64(),
-        })
-        .collect()
-}
-
-/// An error naming DIND's or the runner's end since `before` (not running now, or
-/// restarted by the kubelet in between), in the words the faults are judged by.
-fn died(before: &[Container], now: &[Container]) -> Result<()> {
-    for c in now {
-        let restarts = before.iter().find(|b| b.name == c.name).map_or(0, |b| b.restarts);
-        if !c.running || c.restarts > restarts {
-            let code = c.last_exit.map_or("unknown".into(), |e| e.to_string());
-            let how = format!("container {}, exit code {code}; the kubelet restarts it", c.name);
-            let failed = if c.name == "dind" { Failed::DindDied { how } } else { Failed::RunnerDied { how } };
-            return Err(failed.into());
-        }
-    }
-    Ok(())
-}
-
-/// A fault's hook: SIGKILL to DIND's or the runner's container of the release's pod, or the
-/// install's own forge stopped.
-async fn fire(hook: Hook, containers: &[Container], server: &Server) -> Result<()> {
-    let name = match hook {
-        Hook::KillDind => "dind",
-        Hook::KillRunner => "runner",
-        Hook::StopForgejo => {
-            anyhow::ensure!(server.spec.instance.is_some(), "the job runs on the run's forge, not one of its own");
-            return server.stop(&crate::docker::connect().await?).await.context("stop the install's own forge");
-        }
-        // `Fault::not_on` keeps it off kind's real path.
-        Hook::StopApiServer => bail!("{hook:?} is not carried out on kind with the real runner"),
-    };
-    let c = containers.iter().find(|c| c.name == name).with_context(|| format!("the pod has no container {name}"))?;
-    super::node::inject(&c.node, Some(&c.id)).await;
-    Ok(())
 }
 
 /// The run's chart values as a fault registers the real runner otherwise: with a token
@@ -491,26 +332,6 @@ pub(super) fn redact(text: String, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_container_that_ended_or_restarted_since_the_job_began_is_named() {
-        let pod = |dind_restarts: u64, runner_running: bool| {
-            let runner_state = if runner_running { json!({"running": {}}) } else { json!({"waiting": {}}) };
-            json!({"spec": {"nodeName": "n1"}, "status": {"containerStatuses": [
-                {"name": "dind", "containerID": "containerd://d1", "restartCount": dind_restarts,
-                 "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 137}}},
-                {"name": "runner", "containerID": "containerd://r1", "restartCount": 0, "state": runner_state}]}})
-        };
-        let before = containers_of(&pod(0, true));
-        assert_eq!((before[0].node.as_str(), before[0].id.as_str()), ("n1", "d1"));
-        assert!(died(&before, &containers_of(&pod(0, true))).is_ok());
-        let err = died(&before, &containers_of(&pod(1, true))).expect_err("restarted");
-        let how = "container dind, exit code 137; the kubelet restarts it".to_owned();
-        assert_eq!(Failed::of(&err), Some(&Failed::DindDied { how }));
-        let err = died(&before, &containers_of(&pod(0, false))).expect_err("not running");
-        assert!(matches!(Failed::of(&err), Some(Failed::RunnerDied { .. })), "{err}");
-    }
 
     #[test]
     fn a_fault_registers_the_runner_with_a_token_nobody_issued_or_a_label_nobody_asks_for() {

@@ -212,7 +212,21 @@ impl KindPlatform {
         deadlines: Deadlines,
         run: &mut Gathered,
     ) -> Result<()> {
-        self.delivery.run(self, super::Job { item, release: r, config, deadlines }, run).await
+        let nonce = format!("{}-{}", self.run_id, crate::sys::fresh_hex("", 3));
+        let workspace = self.out_dir.join("workspaces").join(crate::platform::conclude::path_safe(&item.name));
+        let plan = item.job_plan(config).transpose()?;
+        item.lay_workspace(&workspace, &nonce, &self.job_image, &self.artifacts, plan.as_ref())?;
+        let job = crate::platform::delivery::Delivered {
+            item,
+            nonce: &nonce,
+            config,
+            workspace: &workspace,
+            plan: plan.as_ref(),
+            job_image: &self.job_image,
+            deadlines,
+            progress: &self.progress,
+        };
+        self.delivery.run(self, &super::pod::KindPod { platform: self, release: r }, job, run).await
     }
 
     /// After a failed item in the shared pod: DIND answering again (a killed container is

@@ -11,6 +11,7 @@ mod act;
 mod forge;
 mod items;
 mod node;
+mod pod;
 mod release;
 mod render;
 mod start_facts;
@@ -67,15 +68,6 @@ pub struct KindRunOptions {
     pub allow_findings: Vec<String>,
 }
 
-/// One item's job, once its install's pod is ready.
-#[derive(Clone, Copy)]
-struct Job<'a> {
-    item: &'a RunItem,
-    release: &'a release::Release,
-    config: &'a crate::config::RunnerConfig,
-    deadlines: Deadlines,
-}
-
 /// A job pushed and taken, left running (see [`Delivery::start`]).
 struct InFlight {
     owner: String,
@@ -113,10 +105,12 @@ impl std::fmt::Display for Fate {
 trait Delivery: Send + Sync {
     /// Who runs the jobs (for the evidence, the reports and the items it cannot run).
     fn kind(&self) -> crate::executor::Kind;
-    /// The chart's runner container's image.
-    fn runner_image<'a>(&'a self, p: &'a KindPlatform) -> &'a str;
-    /// Programs copied into the runner container once its pod is ready.
-    fn binaries(&self) -> Vec<(&'static str, &[u8])>;
+    /// The chart's runner container's image (`job_image` is the run's job image).
+    fn runner_image<'a>(&'a self, job_image: &'a str) -> &'a str;
+    /// Readies an install's pod whose DIND answers for its jobs (act's binaries copied in).
+    fn ready<'a>(&'a self, _pod: &'a pod::KindPod<'a>) -> futures_util::future::LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
     /// The token the install in `namespace` registers with; empty for a `.runner` made
     /// offline.
     fn registration_token<'a>(&'a self, namespace: &'a str)
@@ -131,14 +125,15 @@ trait Delivery: Send + Sync {
     /// Whether jobs get only the `config.yaml` the chart rendered (an item with another
     /// configuration then needs an install of its own).
     fn reads_chart_config(&self) -> bool;
-    /// `kubectl exec` arguments for the harness's docker CLI (`argv`) against DIND's TLS
-    /// socket in release `r`'s pod.
-    fn cli<'a>(&self, r: &'a release::Release, argv: &[&'a str]) -> Vec<&'a str>;
-    /// Runs `job`; its log and conclusion go into `run`.
+    /// The container where the harness runs its docker CLI against DIND's TLS socket: the
+    /// runner container where its image has a CLI, else DIND's.
+    fn cli_container(&self) -> crate::platform::pod::PodContainer;
+    /// Runs `job` in `pod`; its log and conclusion go into `run`.
     fn run<'a>(
         &'a self,
         p: &'a KindPlatform,
-        job: Job<'a>,
+        pod: &'a pod::KindPod<'a>,
+        job: crate::platform::delivery::Delivered<'a>,
         run: &'a mut crate::platform::conclude::Gathered,
     ) -> futures_util::future::LocalBoxFuture<'a, Result<()>>;
     /// Pushes `job` and returns once a runner runs it, without waiting for its end — a job
@@ -147,7 +142,8 @@ trait Delivery: Send + Sync {
     fn start<'a>(
         &'a self,
         _p: &'a KindPlatform,
-        _job: Job<'a>,
+        _item: &'a RunItem,
+        _release: &'a release::Release,
     ) -> futures_util::future::LocalBoxFuture<'a, Result<Option<InFlight>>> {
         Box::pin(async { Ok(None) })
     }
@@ -286,7 +282,7 @@ pub async fn prepare(
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
     let delivery: Box<dyn Delivery> = match forge {
-        None => Box::new(act::ActDelivery { act: executor }),
+        None => Box::new(crate::platform::delivery::ActDelivery { act: executor }),
         Some(forge) => {
             let t = Instant::now();
             let started = forge::KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);

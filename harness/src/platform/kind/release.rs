@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::{KindPlatform, RELEASE, one_line};
 use crate::config::{ChartValues, ImageValues};
-use crate::docker::archive;
 use crate::failure::Reached;
 use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
 use crate::kind::{CertMode, ChartSource, PodState, pod_state, runner_values};
+use crate::platform::pod::PodContainer;
 use crate::process::{Output, run_with};
 use crate::wait::{Poll, until};
 
@@ -148,7 +148,7 @@ impl KindPlatform {
         self.delivery.shape_values(self, namespace, &mut values);
         // The runner container: the runner's own image, registered by the chart; or the
         // harness's job image with the forgejo-runner stand-in.
-        let runner_image = self.delivery.runner_image(self);
+        let runner_image = self.delivery.runner_image(&self.job_image);
         values.image =
             Some(ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(runner_image) });
         // DIND's data root on an emptyDir: overlay2 instead of vfs on the container's root;
@@ -319,25 +319,9 @@ impl KindPlatform {
             }
             loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
         }
-        let binaries = self.delivery.binaries();
-        // The real runner is its image's own binary: nothing to copy.
-        if !binaries.is_empty() {
-            let entries: Vec<archive::Entry> = binaries
-                .iter()
-                .map(|(path, contents)| archive::Entry { path, contents, mode: 0o755, uid: 0 })
-                .collect();
-            self.exec_stdin(
-                r,
-                &["tar", "-x", "-C", "/usr/local/bin"],
-                archive::from_entries(&entries)?,
-                Duration::from_secs(60),
-            )
-            .await
-            .context("copy the executor into the runner container")?;
-        }
+        self.delivery.ready(&super::pod::KindPod { platform: self, release: r }).await?;
         let what = if present { "already in DIND" } else { "loaded into DIND" };
-        let copied = if binaries.is_empty() { "" } else { ", act copied in" };
-        self.progress.say(format!("{}: {what}{copied}: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
+        self.progress.say(format!("{}: {what}: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
         Ok(())
     }
 
@@ -359,9 +343,21 @@ impl KindPlatform {
     }
 
     /// `kubectl exec` arguments for the harness's docker CLI (`argv`) against DIND's TLS
-    /// socket (in whichever container has one: see [`super::Delivery::cli`]).
+    /// socket (in whichever container has one: see [`super::Delivery::cli_container`]).
     pub(super) fn cli_args<'a>(&self, r: &'a Release, argv: &[&'a str]) -> Vec<&'a str> {
-        self.delivery.cli(r, argv)
+        match self.delivery.cli_container() {
+            PodContainer::Runner => exec_args(r, "runner", argv),
+            // DIND's image has the CLI but not the chart's client environment.
+            PodContainer::Dind => {
+                let tls = [
+                    "env",
+                    "DOCKER_HOST=tcp://127.0.0.1:2376",
+                    "DOCKER_TLS_VERIFY=1",
+                    "DOCKER_CERT_PATH=/certs/client",
+                ];
+                exec_args(r, "dind", &[&tls[..], argv].concat())
+            }
+        }
     }
 
     /// `kubectl exec -i` of the harness's docker CLI or tools (see [`Self::cli_args`]) with

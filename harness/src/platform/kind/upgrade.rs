@@ -112,11 +112,7 @@ impl KindPlatform {
 
         // A job in flight while the pod rolls (where jobs go through a forge).
         let in_flight = match items.iter().find(|i| i.scenario.is_some() && i.variant.is_none()) {
-            Some(item) => {
-                let config = item.config(&self.values.runner.config.file);
-                let job = super::Job { item, release: &a, config: &config, deadlines: self.deadlines };
-                self.delivery.start(self, job).await?
-            }
+            Some(item) => self.delivery.start(self, item, &a).await?,
             None => None,
         };
         self.progress.say(format!("{name}: helm upgrade to {}", up.to.describe()));

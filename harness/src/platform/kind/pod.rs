@@ -1,0 +1,198 @@
+//! A release's pod as a [`PodHandle`]: `kubectl exec` and `kubectl get pod` through the
+//! cluster's API, a fault's kill through containerd on the pod's node, and the API server's
+//! outage named after a failed command.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures_util::future::LocalBoxFuture;
+
+use super::release::{Release, exec_args};
+use super::{KindPlatform, one_line};
+use crate::docker::{DindMode, ExecOutput};
+use crate::failure::Failed;
+use crate::fault::Hook;
+use crate::platform::pod::{ContainerLook, PodContainer, PodExec, PodHandle, Switch};
+use crate::process::{NotDone, run_with};
+use crate::scenario::Platform;
+use crate::wait::{Poll, until};
+
+/// Release `release`'s pod in the run's cluster.
+pub(super) struct KindPod<'a> {
+    pub(super) platform: &'a KindPlatform,
+    pub(super) release: &'a Release,
+}
+
+impl KindPod<'_> {
+    /// The pod as the API server reports it.
+    async fn get(&self) -> Result<serde_json::Value> {
+        let r = self.release;
+        self.platform.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await
+    }
+}
+
+impl PodHandle for KindPod<'_> {
+    fn platform(&self) -> Platform {
+        Platform::Kind
+    }
+
+    fn mode(&self) -> DindMode {
+        self.platform.dind
+    }
+
+    /// Through `kubectl exec -i … tar -x`.
+    fn copy_in<'a>(&'a self, c: PodContainer, dir: &'a str, tar: Vec<u8>) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let script = format!("mkdir -p '{dir}' && tar -x -C '{dir}'");
+            let mut args = exec_args(self.release, c.name(), &["sh", "-c", &script]);
+            args.insert(args.iter().position(|a| *a == "exec").map_or(0, |i| i + 1), "-i");
+            let cmd = self.platform.kubectl().command(&args);
+            let out = run_with(cmd, "kubectl exec", Duration::from_secs(60), Some(tar), |_| {}, None).await?;
+            anyhow::ensure!(out.success, "copy files to {}:{dir}: {}", c.name(), out.tail(3));
+            Ok(())
+        })
+    }
+
+    /// `kubectl exec`, the working directory and environment through `env`.
+    fn exec<'a>(
+        &'a self,
+        c: PodContainer,
+        cmd: PodExec<'a>,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> LocalBoxFuture<'a, Result<ExecOutput>> {
+        Box::pin(async move {
+            let mut argv: Vec<&str> = vec!["env"];
+            if let Some(cwd) = cmd.cwd {
+                argv.extend(["-C", cwd]);
+            }
+            argv.extend(cmd.env.iter().map(String::as_str));
+            argv.extend(cmd.argv.iter().map(String::as_str));
+            let args = exec_args(self.release, c.name(), &argv);
+            let k = self.platform.kubectl().command(&args);
+            let progress = Some(&self.platform.progress);
+            match run_with(k, &format!("{}: exec", self.release.pod), cmd.deadline, None, on_line, progress).await {
+                Ok(out) => Ok(ExecOutput { exit_code: Some(out.code.map_or(-1, i64::from)), output: out.text }),
+                Err(e) => match e.downcast::<NotDone>() {
+                    Ok(not_done) => Ok(ExecOutput { exit_code: None, output: not_done.output.text }),
+                    Err(e) => Err(e),
+                },
+            }
+        })
+    }
+
+    fn logs(&self, c: PodContainer) -> LocalBoxFuture<'_, String> {
+        Box::pin(async move {
+            let r = self.release;
+            let args = ["--namespace", &r.namespace, "logs", &r.pod, "-c", c.name()];
+            match self.platform.kubectl().run(&args, Duration::from_secs(30)).await {
+                Ok(text) => text,
+                Err(e) => format!("(kubectl logs: {e:#})"),
+            }
+        })
+    }
+
+    /// The kubelet's container statuses.
+    fn look(&self) -> LocalBoxFuture<'_, Result<Vec<ContainerLook>>> {
+        Box::pin(async { Ok(looks_of(&self.get().await?)) })
+    }
+
+    /// SIGKILL to the container's task on its node, or the API server's container stopped.
+    fn switch(&self, hook: Hook) -> LocalBoxFuture<'_, Result<Switch>> {
+        Box::pin(async move {
+            let (node, id) = match hook {
+                Hook::KillDind | Hook::KillRunner => {
+                    let name = if hook == Hook::KillDind { "dind" } else { "runner" };
+                    let pod = self.get().await?;
+                    let (node, id) =
+                        container_of(&pod, name).with_context(|| format!("the pod has no container {name}"))?;
+                    (node, Some(id))
+                }
+                Hook::StopApiServer => (format!("{}-control-plane", self.platform.cluster.name), None),
+                Hook::StopForgejo => anyhow::bail!("stopping the forge is the delivery's, not the pod's"),
+            };
+            let switch: Switch = Box::new(move || {
+                let (node, id) = (node.clone(), id.clone());
+                Box::pin(async move { super::node::inject(&node, id.as_deref()).await })
+            });
+            Ok(switch)
+        })
+    }
+
+    /// Whether the cluster's API was down, and for how long it stayed down once seen
+    /// (waited for, so the bundle and the next item find it back).
+    fn outage(&self) -> LocalBoxFuture<'_, Option<Failed>> {
+        Box::pin(async {
+            let k = self.platform.kubectl();
+            let readyz = || k.run(&["get", "--raw", "/readyz"], Duration::from_secs(5));
+            let first = readyz().await.err()?;
+            let t = Instant::now();
+            let back =
+                until("the cluster API answers again", Duration::from_secs(180), Duration::from_secs(2), || async {
+                    Ok(match readyz().await {
+                        Ok(_) => Poll::Ready(()),
+                        Err(e) => Poll::NotYet(one_line(&format!("{e:#}"))),
+                    })
+                });
+            let seen = one_line(&format!("{first:#}"));
+            let outage = match back.await {
+                Ok(()) => format!("{seen}; back after {:.0}s", t.elapsed().as_secs_f64()),
+                Err(e) => format!("{seen}; {e:#}"),
+            };
+            Some(Failed::ApiOutage { outage })
+        })
+    }
+}
+
+/// The node and containerd id of container `name` of `pod`.
+fn container_of(pod: &serde_json::Value, name: &str) -> Option<(String, String)> {
+    let node = pod["spec"]["nodeName"].as_str()?;
+    let statuses = pod["status"]["containerStatuses"].as_array()?;
+    let c = statuses.iter().find(|c| c["name"] == name)?;
+    let id = c["containerID"].as_str()?.trim_start_matches("containerd://");
+    Some((node.to_owned(), id.to_owned()))
+}
+
+/// The chart's two containers as the kubelet reports them (the chart's other containers,
+/// if any, are not the pod a delivery reaches).
+fn looks_of(pod: &serde_json::Value) -> Vec<ContainerLook> {
+    let statuses = pod["status"]["containerStatuses"].as_array().into_iter().flatten();
+    statuses
+        .filter_map(|c| {
+            let container = match c["name"].as_str()? {
+                "dind" => PodContainer::Dind,
+                "runner" => PodContainer::Runner,
+                _ => return None,
+            };
+            Some(ContainerLook {
+                container,
+                running: !c["state"]["running"].is_null(),
+                restarts: c["restartCount"].as_u64().unwrap_or(0),
+                last_exit: c["lastState"]["terminated"]["exitCode"]
+                    .as_i64()
+                    .or_else(|| c["state"]["terminated"]["exitCode"].as_i64()),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_kubelet_s_statuses_are_the_pod_s_looks() {
+        let pod = json!({"spec": {"nodeName": "n1"}, "status": {"containerStatuses": [
+            {"name": "dind", "containerID": "containerd://d1", "restartCount": 1,
+             "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 137}}},
+            {"name": "runner", "containerID": "containerd://r1", "restartCount": 0, "state": {"waiting": {}}},
+            {"name": "sidecar", "restartCount": 0, "state": {"running": {}}}]}});
+        let looks = looks_of(&pod);
+        assert_eq!(looks.len(), 2);
+        let dind = ContainerLook { container: PodContainer::Dind, running: true, restarts: 1, last_exit: Some(137) };
+        assert_eq!(looks[0], dind);
+        assert!(!looks[1].running);
+        assert_eq!(container_of(&pod, "dind"), Some(("n1".into(), "d1".into())));
+        assert_eq!(container_of(&pod, "nope"), None);
+    }
+}
