@@ -382,29 +382,3 @@ pub(super) trait Delivery: Send + Sync {
         run: &'a mut PodRun,
     ) -> LocalBoxFuture<'a, Result<()>>;
 }
-
-/// act, as every platform runs it (`delivery/act.rs`), in the job image.
-impl Delivery for super::delivery::ActDelivery {
-    fn kind(&self) -> Kind {
-        super::delivery::ActDelivery::kind(self)
-    }
-
-    /// The job image, idle: act is copied in and started by exec.
-    fn runner(&self, p: &DockerPlatform, _config: &RunnerConfig) -> RunnerContainer {
-        RunnerContainer { image: p.images.get(ImageKind::Job).to_owned(), script: None, network: None }
-    }
-
-    fn ready<'a>(&'a self, pod: &'a Pod) -> LocalBoxFuture<'a, Result<()>> {
-        super::delivery::ActDelivery::ready(self, pod)
-    }
-
-    fn run<'a>(
-        &'a self,
-        _p: &'a DockerPlatform,
-        pod: &'a Pod,
-        job: Delivered<'a>,
-        run: &'a mut PodRun,
-    ) -> LocalBoxFuture<'a, Result<()>> {
-        super::delivery::ActDelivery::run(self, pod, job, run)
-    }
-}

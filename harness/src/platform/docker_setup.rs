@@ -9,8 +9,8 @@ use anyhow::Result;
 
 use super::RunItem;
 use super::delivery::ActDelivery;
+use super::delivery::runner::docker::ForgeDelivery;
 use super::docker::{Deadlines, Delivery, DockerPlatform};
-use super::docker_forge::ForgeDelivery;
 use super::seam::{Facts, Phases, PlatformRun};
 use super::upgrade::UpgradePair;
 use crate::Progress;

@@ -1,16 +1,15 @@
-//! Platforms that run scenarios: the Docker engine today; kind behind the `kube` feature.
+//! Platforms that run scenarios: a Docker engine (a pod per item, made of containers), and
+//! a kind cluster (the chart installed with helm).
 
 pub mod conclude;
 mod delivery;
 pub mod docker;
-mod docker_forge;
 mod docker_pod;
 pub mod docker_setup;
 mod jobs;
 pub mod judge;
 pub mod kind;
 pub mod pod;
-mod pushed;
 pub mod seam;
 pub mod upgrade;
 mod userns;

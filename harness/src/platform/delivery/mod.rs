@@ -1,13 +1,14 @@
-//! How a job reaches the chart's pod and how its result comes back, written once for both
-//! platforms over the pod handle (`pod.rs`): `act.rs` starts act in the runner container
-//! (no server, the stand-in); `forge.rs` pushes to a forge whose runner — the pod's runner
-//! container, registered with it — takes the job, and watches it there. Each platform asks
-//! its delivery through its own seam (`docker::Delivery`, `kind::Delivery`: what differs is
-//! how a pod is made and how a runner gets registered, not how a job runs); which delivery
-//! a run has is decided once (`docker_setup::prepare`, `kind::prepare`).
+//! How a job reaches the chart's pod and how its result comes back: one folder per
+//! executor, its job written once for both platforms over the pod handle (`pod.rs`), in
+//! its `mod.rs` — `act/` starts act in the runner container (no server, the stand-in);
+//! `runner/` pushes to a forge whose runner, the pod's runner container registered with
+//! it, takes the job, and watches it there — and, in its `docker.rs` and `kind.rs`, what
+//! each platform's seam (`docker::Delivery`, `kind::Delivery`) asks of it: how its pod is
+//! made and how a runner gets registered. Which delivery a run has is decided once
+//! (`docker_setup::prepare`, `kind::prepare`).
 
-mod act;
-pub(super) mod forge;
+pub(super) mod act;
+pub(super) mod runner;
 
 use std::path::Path;
 

@@ -126,7 +126,7 @@ impl KindPlatform {
         if self.delivery.reads_chart_config() {
             base.runner.config.file = config.clone();
         }
-        let values = super::forge::registered_otherwise(&base, forgejo, &self.job_image);
+        let values = crate::platform::delivery::runner::kind::registered_otherwise(&base, forgejo, &self.job_image);
         if forgejo.own_instance {
             let t = Instant::now();
             let container = self.delivery.own_forge(&namespace).await?;
@@ -226,7 +226,7 @@ impl KindPlatform {
             deadlines,
             progress: &self.progress,
         };
-        self.delivery.run(self, &super::pod::KindPod { platform: self, release: r }, job, run).await
+        self.delivery.run(self, &self.pod(r), job, run).await
     }
 
     /// After a failed item in the shared pod: DIND answering again (a killed container is

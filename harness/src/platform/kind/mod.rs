@@ -1,44 +1,41 @@
 //! The kind platform, carried out on the local kind cluster: the runner chart installed with
 //! helm and the values generated from the typed configuration; the chart's pod (runner
 //! container, privileged DIND sidecar, shared `/certs`, the service-account token) runs every
-//! item. With a registered runner (`forge.rs`) the chart's runner container runs the runner's
+//! item. With a registered runner (`delivery/runner/kind.rs`) the chart's runner container runs the runner's
 //! image with the `config.yaml` the chart rendered, and jobs reach it only through the forge
 //! beside the cluster; with act, the stand-in, each workflow runs in the chart's runner
 //! container through `kubectl exec`, against the sidecar's DIND on 127.0.0.1:2376 with the
 //! certificates the chart mounted. Judged like the Docker platform.
 
-mod act;
-mod forge;
 mod items;
 mod node;
-mod pod;
-mod release;
+pub(in crate::platform) mod pod;
+mod prepare;
+pub(in crate::platform) mod release;
 mod render;
 mod start_facts;
 mod upgrade;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 
+pub use self::prepare::prepare;
 pub use self::upgrade::KindUpgrade;
 use super::RunItem;
 use super::seam::{Facts, Phases, PlatformRun};
 use crate::Progress;
-use crate::cluster::{self, Cluster, ClusterOptions, Kubectl};
+use crate::cluster::{Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
-use crate::docker::images::ImageKind;
 use crate::fault::{Deadlines, PodChange};
-use crate::kind::{CertMode, ChartSource, KindOptions, Registration, Versions};
+use crate::kind::{CertMode, ChartSource, KindOptions};
 use crate::report::ScenarioResult;
 use crate::scenario::Platform;
 
 /// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
 const RELEASE: &str = "runner";
-/// The project's own test chart's name (Chart.yaml): named in every header.
-const TEST_CHART: &str = "forgejo-runner-e2e";
 
 /// What `cargo xtask e2e --platform kind` was asked to do.
 pub struct KindRunOptions {
@@ -69,17 +66,17 @@ pub struct KindRunOptions {
 }
 
 /// A job pushed and taken, left running (see [`Delivery::start`]).
-struct InFlight {
-    owner: String,
-    repo: String,
-    sha: String,
+pub(in crate::platform) struct InFlight {
+    pub(in crate::platform) owner: String,
+    pub(in crate::platform) repo: String,
+    pub(in crate::platform) sha: String,
     /// The runner that took it (its pod's name with the test chart).
-    runner: String,
+    pub(in crate::platform) runner: String,
 }
 
 /// What became of a job in flight when the pod it ran in was replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Fate {
+pub(in crate::platform) enum Fate {
     /// It ended on its own: the forge's final word (`success`, `failure`).
     Finished(String),
     /// The forge cancelled it.
@@ -99,10 +96,11 @@ impl std::fmt::Display for Fate {
 }
 
 /// Who runs the jobs in the chart's pod, and how a job gets to them: the kind platform's
-/// job-delivery seam, implemented by `act.rs` (act through `kubectl exec`) and `forge.rs`
-/// (the runner the chart registered, through the forge beside the cluster), held by
+/// job-delivery seam, implemented in `delivery/act/kind.rs` (act through `kubectl exec`)
+/// and `delivery/runner/kind.rs` (the runner the chart registered, through the forge
+/// beside the cluster), held by
 /// [`KindPlatform`] and asked wherever the two differ.
-trait Delivery: Send + Sync {
+pub(in crate::platform) trait Delivery: Send + Sync {
     /// Who runs the jobs (for the evidence, the reports and the items it cannot run).
     fn kind(&self) -> crate::executor::Kind;
     /// The chart's runner container's image (`job_image` is the run's job image).
@@ -174,23 +172,23 @@ trait Delivery: Send + Sync {
 pub struct KindPlatform {
     cluster: Cluster,
     helm: PathBuf,
-    run_id: String,
+    pub(in crate::platform) run_id: String,
     dind: DindMode,
     kind_opts: KindOptions,
     /// The run's chart and chart values (the runner configuration among them).
     chart: ChartSource,
     values: ChartValues,
-    job_image: String,
+    pub(in crate::platform) job_image: String,
     /// Who runs the jobs and how a job reaches the chart's pod: act by `kubectl exec`, or
     /// the runner the chart registered with the forge beside the cluster.
     delivery: Box<dyn Delivery>,
     /// `docker save` of the job image, made once.
     image_tar: tokio::sync::Mutex<Option<Vec<u8>>>,
-    artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
+    pub(in crate::platform) artifacts: std::collections::HashMap<&'static str, Vec<u8>>,
     signatures: Vec<crate::diagnose::Signature>,
-    out_dir: PathBuf,
+    pub(in crate::platform) out_dir: PathBuf,
     deadlines: Deadlines,
-    progress: Progress,
+    pub(in crate::platform) progress: Progress,
     /// The run's own install, made when the first item needs it (an error is every such
     /// item's error).
     shared: tokio::sync::OnceCell<std::result::Result<release::Release, String>>,
@@ -238,95 +236,6 @@ impl KindPlatform {
             .await;
         made.as_ref().map_err(|e| anyhow::anyhow!("the run's chart install failed: {e}"))
     }
-}
-
-/// Helm, the render check, the cluster (up or reused), the nodes' sysctl and the run's
-/// header: the kind platform ready for its items. With a `forge`, the runner's image is
-/// loaded into the cluster and the forge started beside it.
-pub async fn prepare(
-    opts: KindRunOptions,
-    executor: Box<dyn crate::executor::Executor>,
-    executor_line: &str,
-    forge: Option<crate::executor::choice::ForgeSetup>,
-    progress: Progress,
-) -> Result<KindPlatform> {
-    let docker = crate::docker::connect().await?;
-    let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
-    let kind_opts = kind_options(&opts, forge.is_some())?;
-    // The render check before any cluster: a chart that does not render is one line, fast.
-    let source = ChartSource::new(&opts.chart, &opts.chart_version);
-    // Each upgrade's B too, as it will be installed: its chart with its values.
-    let charts: Vec<(&ChartSource, KindOptions)> = std::iter::once((&source, kind_opts.clone()))
-        .chain(
-            opts.upgrades
-                .iter()
-                .filter(|u| u.skip.is_none())
-                .map(|up| (&up.to, KindOptions { values: up.to_values.clone(), ..kind_opts.clone() })),
-        )
-        .collect();
-    let allowed = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
-    let t = Instant::now();
-    let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
-    let mut kind_opts = kind_opts;
-    if let crate::cluster::NodeImage::Built(node) = &cluster.node_image {
-        // A chart's hook Job runs kubectl from the image the node was built with.
-        let tag = node.rsplit_once(':').map_or("", |(_, t)| t);
-        kind_opts.versions.kubectl_image = format!("{}:{tag}", crate::cluster::node_image::KUBECTL_REPOSITORY);
-    }
-    let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
-    for line in node_sysctl(&cluster).await {
-        progress.say(line);
-    }
-    progress.say(header(&opts, &cluster, executor_line, &allowed));
-    let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
-    std::fs::create_dir_all(&out_dir)?;
-    let mut setup = setup;
-    let delivery: Box<dyn Delivery> = match forge {
-        None => Box::new(crate::platform::delivery::ActDelivery { act: executor }),
-        Some(forge) => {
-            let t = Instant::now();
-            let started = forge::KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
-            let what = format!("load the runner's image, start {} beside the cluster", forge.dialect.name());
-            match progress.step(&what, started).await {
-                Ok(r) => {
-                    progress.say(format!("{} beside the cluster at {}", forge.dialect.name(), r.url()));
-                    setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
-                    Box::new(r)
-                }
-                Err(e) => {
-                    // Nothing the run made stays behind a failed start.
-                    after_failed_start(&cluster, &opts, &progress).await;
-                    return Err(e);
-                }
-            }
-        }
-    };
-    Ok(KindPlatform {
-        delivery,
-        cluster,
-        helm,
-        run_id: opts.run_id.clone(),
-        dind: opts.dind,
-        job_image: kind_opts.job_image.clone(),
-        kind_opts,
-        chart: ChartSource::new(&opts.chart, &opts.chart_version),
-        values: opts.values.clone(),
-        image_tar: tokio::sync::Mutex::new(None),
-        artifacts: std::collections::HashMap::new(),
-        signatures: crate::diagnose::signatures()?,
-        out_dir,
-        deadlines: opts.deadlines,
-        progress,
-        shared: tokio::sync::OnceCell::new(),
-        shared_namespace: format!("fe2e-{}", opts.run_id),
-        setup: Phases::new(setup),
-        upgrades: opts.upgrades,
-        allowed_findings: allowed,
-        keep: opts.keep,
-        keep_cluster: opts.keep_cluster,
-        keep_on_failure: opts.keep_on_failure,
-        reached: Default::default(),
-    })
 }
 
 impl PlatformRun for KindPlatform {
@@ -392,30 +301,6 @@ impl PlatformRun for KindPlatform {
     }
 }
 
-fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[crate::report::Finding]) -> String {
-    let chart = match chart_name(&opts.chart) {
-        Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
-        Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
-        None => format!("{} {}", opts.chart, opts.chart_version),
-    };
-    let allowed = match allowed {
-        [] => String::new(),
-        a => format!("; render findings allowed: {}", a.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")),
-    };
-    format!(
-        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
-        opts.run_id,
-        cluster.name,
-        cluster.node_image.describe(),
-        opts.dind.name(),
-        if cluster.privilege == crate::docker::Privilege::Privileged {
-            "privileged"
-        } else {
-            "privileged in the pod (nodes with an explicit capability set)"
-        },
-    )
-}
-
 /// Everything the run made goes — the cluster when it made it and may not keep it, else
 /// every namespace labelled with the run (the release and its kept Secret with them) —
 /// unless it is to be kept, which is said with how to get in.
@@ -445,87 +330,6 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
         env.remove(ns).await?;
     }
     Ok(())
-}
-
-/// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
-/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. Other
-/// clusters' nodes are not containers here: `cargo xtask sysctl --daemonset` is their path.
-async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
-    let knob = crate::node::USERNS_KNOB.name;
-    let path = format!("/proc/sys/{}", knob.replace('.', "/"));
-    // Every node: kind names them after the cluster (`kubectl get nodes`).
-    let listed = cluster.kubectl.run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
-    let nodes: Vec<String> = match &listed {
-        Ok(text) => text.lines().filter_map(|l| l.strip_prefix("node/")).map(str::to_owned).collect(),
-        Err(e) => return vec![format!("nodes: {knob} unknown (kubectl get nodes: {})", one_line(&format!("{e:#}")))],
-    };
-    let mut lines = Vec::new();
-    for node in nodes {
-        let mut cmd = tokio::process::Command::new("docker");
-        cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
-        let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
-            Ok(out) if out.success => out.text.trim().to_owned(),
-            Ok(out) => format!("unknown ({})", out.tail(1)),
-            Err(e) => format!("unknown ({e:#})"),
-        };
-        lines.push(match seen.as_str() {
-            "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
-            "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
-            v => format!(
-                "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
-            ),
-        });
-    }
-    lines
-}
-
-/// After the platform failed to start: the cluster goes if the run made it and may not
-/// keep it, else the run's namespaces.
-async fn after_failed_start(cluster: &Cluster, opts: &KindRunOptions, progress: &Progress) {
-    if cluster.created && !opts.keep_cluster {
-        if let Err(e) = cluster.delete(progress).await {
-            progress.say(format!("could not delete cluster {}: {e:#}", cluster.name));
-        }
-        return;
-    }
-    let label = format!("io.forgejo-e2e.run={}", opts.run_id);
-    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=120s"];
-    if let Err(e) = cluster.kubectl.run(&delete, Duration::from_secs(150)).await {
-        progress.say(format!("could not remove the run's namespaces: {e:#}"));
-    }
-}
-
-/// The plan's options for this run: the registration (offline, or the chart's hook with a
-/// token for the real runner), the harness's certificates and the images `cluster up`
-/// loads (their tags are known before they are built).
-fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
-    let image = crate::docker::images::planned_reference;
-    let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
-    Ok(KindOptions {
-        cluster: opts.cluster.name.clone(),
-        reuse: true,
-        keep: opts.keep,
-        keep_on_failure: false,
-        registry_mirror: None,
-        certs: opts.certs,
-        registration: if real { Registration::Token } else { Registration::OfflineSecret },
-        apply_sysctl: false,
-        dind: opts.dind,
-        dind_image: image(dind_kind)?,
-        job_image: image(ImageKind::Job)?,
-        values: opts.values.clone(),
-        versions: Versions::load()?,
-        scenarios: Vec::new(),
-        chart: opts.chart.clone(),
-        chart_version: opts.chart_version.clone(),
-    })
-}
-
-/// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.
-fn chart_name(chart: &str) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    Some((doc["name"].as_str()?.to_owned(), doc["version"].as_str().unwrap_or("?").to_owned()))
 }
 
 fn one_line(text: &str) -> String {

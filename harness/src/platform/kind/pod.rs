@@ -18,9 +18,16 @@ use crate::scenario::Platform;
 use crate::wait::{Poll, until};
 
 /// Release `release`'s pod in the run's cluster.
-pub(super) struct KindPod<'a> {
-    pub(super) platform: &'a KindPlatform,
-    pub(super) release: &'a Release,
+pub(in crate::platform) struct KindPod<'a> {
+    pub(in crate::platform) platform: &'a KindPlatform,
+    pub(in crate::platform) release: &'a Release,
+}
+
+impl KindPlatform {
+    /// Release `release`'s pod, for a delivery.
+    pub(super) fn pod<'a>(&'a self, release: &'a Release) -> KindPod<'a> {
+        KindPod { platform: self, release }
+    }
 }
 
 impl KindPod<'_> {

@@ -26,9 +26,9 @@ const POD_READY: Duration = Duration::from_secs(180);
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 
 /// A chart installed in `namespace` and its Running pod.
-pub(super) struct Release {
-    pub(super) namespace: String,
-    pub(super) pod: String,
+pub(in crate::platform) struct Release {
+    pub(in crate::platform) namespace: String,
+    pub(in crate::platform) pod: String,
     /// Seconds per step of getting here: helm, pod Ready, DIND answering, image load.
     pub(super) timings: Vec<(String, f64)>,
 }
@@ -319,7 +319,7 @@ impl KindPlatform {
             }
             loaded.with_context(|| format!("load {} into DIND", self.job_image))?;
         }
-        self.delivery.ready(&super::pod::KindPod { platform: self, release: r }).await?;
+        self.delivery.ready(&self.pod(r)).await?;
         let what = if present { "already in DIND" } else { "loaded into DIND" };
         self.progress.say(format!("{}: {what}: {:.1}s", self.job_image, t.elapsed().as_secs_f64()));
         Ok(())

@@ -17,9 +17,7 @@ use anyhow::{Context, Result};
 
 use futures_util::future::LocalBoxFuture;
 
-use super::pod::KindPod;
-use super::release::Release;
-use super::{Delivery, Fate, InFlight, KindPlatform};
+use super::{Repository, run_pushed};
 use crate::Progress;
 use crate::cluster::Cluster;
 use crate::config::ChartValues;
@@ -32,7 +30,9 @@ use crate::forge::{Forge, Task, push};
 use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, path_safe};
 use crate::platform::delivery::Delivered;
-use crate::platform::delivery::forge::{Repository, run_pushed};
+use crate::platform::kind::pod::KindPod;
+use crate::platform::kind::release::Release;
+use crate::platform::kind::{Delivery, Fate, InFlight, KindPlatform};
 use crate::platform::pod::PodContainer;
 use crate::wait::Poll;
 
@@ -258,7 +258,7 @@ impl KindForge {
 
 /// The organisation of the install in `namespace`: a forge's user names are at most 40
 /// characters, so a long namespace keeps its head and a hash of the whole.
-pub(super) fn org_of(namespace: &str) -> String {
+pub(in crate::platform) fn org_of(namespace: &str) -> String {
     if namespace.len() <= 40 {
         return namespace.to_owned();
     }
@@ -306,7 +306,11 @@ impl KindForge {
 
 /// The run's chart values as a fault registers the real runner otherwise: with a token
 /// Forgejo never issued, or with only a label no job asks for.
-pub(super) fn registered_otherwise(values: &ChartValues, change: ForgejoChange, job_image: &str) -> ChartValues {
+pub(in crate::platform) fn registered_otherwise(
+    values: &ChartValues,
+    change: ForgejoChange,
+    job_image: &str,
+) -> ChartValues {
     let mut values = values.clone();
     if change.wrong_registration_token {
         // The shape of a real one, issued by nobody.
@@ -321,7 +325,7 @@ pub(super) fn registered_otherwise(values: &ChartValues, change: ForgejoChange, 
 
 /// `text` without `secret`, plain or base64 (as a Secret's data or a rendered manifest
 /// holds it).
-pub(super) fn redact(text: String, secret: &str) -> String {
+pub(in crate::platform) fn redact(text: String, secret: &str) -> String {
     if secret.is_empty() {
         return text;
     }

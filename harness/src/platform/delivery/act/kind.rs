@@ -1,16 +1,17 @@
 //! act on kind, the offline stand-in: the chart's runner container runs the job image,
 //! idle; act is copied in when the pod is ready and each item runs as on every platform
-//! (`delivery/act.rs`), through `kubectl exec`. Nothing is pushed and no forge is asked.
+//! (`mod.rs`), through `kubectl exec`. Nothing is pushed and no forge is asked.
 
 use anyhow::Result;
 use futures_util::future::LocalBoxFuture;
 
-use super::pod::KindPod;
-use super::{Delivery, KindPlatform};
+use super::ActDelivery;
 use crate::config::ChartValues;
 use crate::executor::Kind;
 use crate::platform::conclude::Gathered;
-use crate::platform::delivery::{ActDelivery, Delivered};
+use crate::platform::delivery::Delivered;
+use crate::platform::kind::pod::KindPod;
+use crate::platform::kind::{Delivery, KindPlatform};
 use crate::platform::pod::PodContainer;
 
 impl Delivery for ActDelivery {

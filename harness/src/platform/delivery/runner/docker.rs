@@ -4,7 +4,7 @@
 //! repository, and — the harness playing the chart's part — the pod's runner container
 //! running the runner's image as the chart's does, registered to that repository alone
 //! (parallel pods never take each other's jobs). The job itself goes through
-//! `delivery/forge.rs`, as on kind. Runs end to end in CI with Gitea and its runner; with
+//! `mod.rs`, as on kind. Runs end to end in CI with Gitea and its runner; with
 //! Forgejo it is tested against a fake.
 
 use std::path::Path;
@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use futures_util::future::LocalBoxFuture;
 
+use super::{Repository, run_pushed};
 use crate::config::RunnerConfig;
 use crate::docker::{Pod, archive};
 use crate::executor::Kind;
@@ -25,7 +26,6 @@ use crate::forge::push;
 use crate::forge::server::{self, Server, ServerSpec};
 use crate::platform::RunItem;
 use crate::platform::delivery::Delivered;
-use crate::platform::delivery::forge::{Repository, run_pushed};
 use crate::platform::docker::{Delivery, DockerPlatform, PodRun, RunnerContainer};
 
 impl ForgeDelivery {

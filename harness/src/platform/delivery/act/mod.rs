@@ -19,6 +19,9 @@ use crate::platform::jobs::{self, ActOut};
 use crate::platform::pod::{PodContainer, PodExec, PodHandle, settled_death};
 use crate::scenario::Evidence;
 
+mod docker;
+mod kind;
+
 /// act in the runner container.
 pub(in crate::platform) struct ActDelivery {
     pub(in crate::platform) act: Box<dyn Executor>,

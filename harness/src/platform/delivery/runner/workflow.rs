@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::jobs::{ActOut, JobEnding, JobRun};
 use crate::executor::{Cause, Ending, LogFormat};
 use crate::failure::Failed;
 use crate::forge::push::{JobLog, PushedRun};
 use crate::forge::{Forge, RunStatus, Task, push};
+use crate::platform::jobs::{ActOut, JobEnding, JobRun};
 use crate::workflow::plan::{PlannedJob, WorkflowPlan};
 
 /// Said on every such row: what this way of running does not exercise.
@@ -53,7 +53,7 @@ where
             Err(e) => Err(e),
         }
     };
-    super::jobs::run_jobs(plan, log, deadline, exec, &say).await
+    crate::platform::jobs::run_jobs(plan, log, deadline, exec, &say).await
 }
 
 /// Said on every row of a workflow the forge scheduled.
@@ -253,7 +253,7 @@ pub(super) async fn watched(
     (owner, repo, sha): (&str, &str, &str),
     watched: Result<PushedRun>,
     pushed_at: f64,
-    run: &mut super::conclude::Gathered,
+    run: &mut crate::platform::conclude::Gathered,
 ) -> Result<(String, bool)> {
     let pushed = match watched {
         Ok(p) => p,

@@ -3,9 +3,9 @@
 //! watched until every one is final — at every poll the pod's containers looked at (DIND's
 //! or the runner's death ends the watch) and a fault's action fired when the live log
 //! shows its trigger — then every job's log is the evidence, judged by the same checks as
-//! act's. A user's workflow is scheduled by the forge (`pushed.rs`). How the runner got
+//! act's. A user's workflow is scheduled by the forge (`workflow.rs`). How the runner got
 //! registered is the platform's: the harness plays the chart's part on Docker
-//! (`docker_forge.rs`), the chart registers it on kind (`kind/forge.rs`).
+//! (`docker.rs`), the chart registers it on kind (`kind.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,11 @@ use crate::forge::server::Server;
 use crate::forge::{Task, push};
 use crate::platform::conclude::Gathered;
 use crate::platform::pod::{PodHandle, Switch, died, settled_death};
-use crate::platform::pushed;
 use crate::scenario::Evidence;
+
+pub(in crate::platform) mod docker;
+pub(in crate::platform) mod kind;
+mod workflow;
 
 /// The pod's containers are looked at most this often during a watch (on kind a look is
 /// a `kubectl` process; the last look after the watch catches a late death).
@@ -79,7 +82,7 @@ pub(in crate::platform) async fn run_pushed(
     let watched = push::watch(api, owner, repo, &sha, job.deadlines.job, during).await;
     run.trigger_seen = seen;
     run.phases.push(("job".into(), t.elapsed().as_secs_f64()));
-    let (log, succeeded) = pushed::watched(api, (owner, repo, &sha), watched, pushed_at, run).await?;
+    let (log, succeeded) = workflow::watched(api, (owner, repo, &sha), watched, pushed_at, run).await?;
     let fired = seen && action.as_ref().is_some_and(Action::on_pod);
     settled_death(pod, &before, fired && !succeeded, Some("the job had ended")).await?;
     run.evidence = Some(Evidence {
@@ -103,7 +106,7 @@ async fn run_workflow(
     run: &mut Gathered,
 ) -> Result<()> {
     let t = Instant::now();
-    let target = pushed::Target { api: &to.server.api, owner: to.owner, repo: to.repo, workspace: job.workspace };
+    let target = workflow::Target { api: &to.server.api, owner: to.owner, repo: to.repo, workspace: job.workspace };
     let before = pod.look().await?;
     let looked = std::cell::Cell::new(None::<Instant>);
     let alive = async |tasks: &[Task]| {
@@ -115,7 +118,7 @@ async fn run_workflow(
     };
     let say = |m: String| job.say(m);
     let (workflow, config, deadline) = (&job.item.workflow, job.config, job.deadlines.job);
-    let runs = pushed::run_workflow(target, workflow, plan, config, deadline, alive, say, &mut run.notes).await?;
+    let runs = workflow::run_workflow(target, workflow, plan, config, deadline, alive, say, &mut run.notes).await?;
     run.phases.push(("jobs".into(), t.elapsed().as_secs_f64()));
     let log = crate::platform::jobs::joined_log(&runs);
     run.logs.push(("job.log", log.clone()));

@@ -1,0 +1,214 @@
+//! The kind platform made ready for its items: helm, the render check as a gate, the
+//! cluster (up or reused), the nodes' sysctl, the run's header, and who runs the jobs —
+//! act, or the runner the chart registers with the forge started beside the cluster.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::{Delivery, KindPlatform, KindRunOptions, one_line, render};
+use crate::Progress;
+use crate::cluster::{self, Cluster};
+use crate::docker::DindMode;
+use crate::docker::images::ImageKind;
+use crate::kind::{ChartSource, KindOptions, Registration, Versions};
+use crate::platform::delivery::runner::kind::KindForge;
+use crate::platform::seam::Phases;
+
+/// The project's own test chart's name (Chart.yaml): named in every header.
+const TEST_CHART: &str = "forgejo-runner-e2e";
+
+/// Helm, the render check, the cluster (up or reused), the nodes' sysctl and the run's
+/// header: the kind platform ready for its items. With a `forge`, the runner's image is
+/// loaded into the cluster and the forge started beside it.
+pub async fn prepare(
+    opts: KindRunOptions,
+    executor: Box<dyn crate::executor::Executor>,
+    executor_line: &str,
+    forge: Option<crate::executor::choice::ForgeSetup>,
+    progress: Progress,
+) -> Result<KindPlatform> {
+    let docker = crate::docker::connect().await?;
+    let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
+    let kind_opts = kind_options(&opts, forge.is_some())?;
+    // The render check before any cluster: a chart that does not render is one line, fast.
+    let source = ChartSource::new(&opts.chart, &opts.chart_version);
+    // Each upgrade's B too, as it will be installed: its chart with its values.
+    let charts: Vec<(&ChartSource, KindOptions)> = std::iter::once((&source, kind_opts.clone()))
+        .chain(
+            opts.upgrades
+                .iter()
+                .filter(|u| u.skip.is_none())
+                .map(|up| (&up.to, KindOptions { values: up.to_values.clone(), ..kind_opts.clone() })),
+        )
+        .collect();
+    let allowed = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
+    let t = Instant::now();
+    let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
+    let mut kind_opts = kind_opts;
+    if let crate::cluster::NodeImage::Built(node) = &cluster.node_image {
+        // A chart's hook Job runs kubectl from the image the node was built with.
+        let tag = node.rsplit_once(':').map_or("", |(_, t)| t);
+        kind_opts.versions.kubectl_image = format!("{}:{tag}", crate::cluster::node_image::KUBECTL_REPOSITORY);
+    }
+    let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
+    for line in node_sysctl(&cluster).await {
+        progress.say(line);
+    }
+    progress.say(header(&opts, &cluster, executor_line, &allowed));
+    let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
+    std::fs::create_dir_all(&out_dir)?;
+    let mut setup = setup;
+    let delivery: Box<dyn Delivery> = match forge {
+        None => Box::new(crate::platform::delivery::ActDelivery { act: executor }),
+        Some(forge) => {
+            let t = Instant::now();
+            let started = KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
+            let what = format!("load the runner's image, start {} beside the cluster", forge.dialect.name());
+            match progress.step(&what, started).await {
+                Ok(r) => {
+                    progress.say(format!("{} beside the cluster at {}", forge.dialect.name(), r.url()));
+                    setup.push(("forge".to_owned(), t.elapsed().as_secs_f64()));
+                    Box::new(r)
+                }
+                Err(e) => {
+                    // Nothing the run made stays behind a failed start.
+                    after_failed_start(&cluster, &opts, &progress).await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    Ok(KindPlatform {
+        delivery,
+        cluster,
+        helm,
+        run_id: opts.run_id.clone(),
+        dind: opts.dind,
+        job_image: kind_opts.job_image.clone(),
+        kind_opts,
+        chart: ChartSource::new(&opts.chart, &opts.chart_version),
+        values: opts.values.clone(),
+        image_tar: tokio::sync::Mutex::new(None),
+        artifacts: std::collections::HashMap::new(),
+        signatures: crate::diagnose::signatures()?,
+        out_dir,
+        deadlines: opts.deadlines,
+        progress,
+        shared: tokio::sync::OnceCell::new(),
+        shared_namespace: format!("fe2e-{}", opts.run_id),
+        setup: Phases::new(setup),
+        upgrades: opts.upgrades,
+        allowed_findings: allowed,
+        keep: opts.keep,
+        keep_cluster: opts.keep_cluster,
+        keep_on_failure: opts.keep_on_failure,
+        reached: Default::default(),
+    })
+}
+
+fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[crate::report::Finding]) -> String {
+    let chart = match chart_name(&opts.chart) {
+        Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
+        Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
+        None => format!("{} {}", opts.chart, opts.chart_version),
+    };
+    let allowed = match allowed {
+        [] => String::new(),
+        a => format!("; render findings allowed: {}", a.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")),
+    };
+    format!(
+        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
+        opts.run_id,
+        cluster.name,
+        cluster.node_image.describe(),
+        opts.dind.name(),
+        if cluster.privilege == crate::docker::Privilege::Privileged {
+            "privileged"
+        } else {
+            "privileged in the pod (nodes with an explicit capability set)"
+        },
+    )
+}
+
+/// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
+/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. Other
+/// clusters' nodes are not containers here: `cargo xtask sysctl --daemonset` is their path.
+async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
+    let knob = crate::node::USERNS_KNOB.name;
+    let path = format!("/proc/sys/{}", knob.replace('.', "/"));
+    // Every node: kind names them after the cluster (`kubectl get nodes`).
+    let listed = cluster.kubectl.run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
+    let nodes: Vec<String> = match &listed {
+        Ok(text) => text.lines().filter_map(|l| l.strip_prefix("node/")).map(str::to_owned).collect(),
+        Err(e) => return vec![format!("nodes: {knob} unknown (kubectl get nodes: {})", one_line(&format!("{e:#}")))],
+    };
+    let mut lines = Vec::new();
+    for node in nodes {
+        let mut cmd = tokio::process::Command::new("docker");
+        cmd.args(["exec", &node, "sh", "-c", &format!("cat {path} 2>/dev/null || echo n/a")]);
+        let seen = match crate::process::run(cmd, "read the node's sysctl", Duration::from_secs(20), None).await {
+            Ok(out) if out.success => out.text.trim().to_owned(),
+            Ok(out) => format!("unknown ({})", out.tail(1)),
+            Err(e) => format!("unknown ({e:#})"),
+        };
+        lines.push(match seen.as_str() {
+            "n/a" => format!("node {node}: {knob} n/a (this kernel has no such knob: nothing restricts user namespaces)"),
+            "0" => format!("node {node}: {knob} = 0 (rootless DIND may create user namespaces)"),
+            v => format!(
+                "node {node}: {knob} = {v} (rootless DIND will fail: rerun with --apply-sysctl, or cargo xtask sysctl --apply)"
+            ),
+        });
+    }
+    lines
+}
+
+/// After the platform failed to start: the cluster goes if the run made it and may not
+/// keep it, else the run's namespaces.
+async fn after_failed_start(cluster: &Cluster, opts: &KindRunOptions, progress: &Progress) {
+    if cluster.created && !opts.keep_cluster {
+        if let Err(e) = cluster.delete(progress).await {
+            progress.say(format!("could not delete cluster {}: {e:#}", cluster.name));
+        }
+        return;
+    }
+    let label = format!("io.forgejo-e2e.run={}", opts.run_id);
+    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=120s"];
+    if let Err(e) = cluster.kubectl.run(&delete, Duration::from_secs(150)).await {
+        progress.say(format!("could not remove the run's namespaces: {e:#}"));
+    }
+}
+
+/// The plan's options for this run: the registration (offline, or the chart's hook with a
+/// token for the real runner), the harness's certificates and the images `cluster up`
+/// loads (their tags are known before they are built).
+fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
+    let image = crate::docker::images::planned_reference;
+    let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
+    Ok(KindOptions {
+        cluster: opts.cluster.name.clone(),
+        reuse: true,
+        keep: opts.keep,
+        keep_on_failure: false,
+        registry_mirror: None,
+        certs: opts.certs,
+        registration: if real { Registration::Token } else { Registration::OfflineSecret },
+        apply_sysctl: false,
+        dind: opts.dind,
+        dind_image: image(dind_kind)?,
+        job_image: image(ImageKind::Job)?,
+        values: opts.values.clone(),
+        versions: Versions::load()?,
+        scenarios: Vec::new(),
+        chart: opts.chart.clone(),
+        chart_version: opts.chart_version.clone(),
+    })
+}
+
+/// The chart's `name` and `version` when `chart` is a directory with a Chart.yaml.
+fn chart_name(chart: &str) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(PathBuf::from(chart).join("Chart.yaml")).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    Some((doc["name"].as_str()?.to_owned(), doc["version"].as_str().unwrap_or("?").to_owned()))
+}
