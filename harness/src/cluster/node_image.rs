@@ -111,43 +111,69 @@ async fn component_images(
     progress: &Progress,
 ) -> Result<Vec<u8>> {
     let fixtures = crate::fixtures_dir().join("images");
-    let mut names = Vec::new();
-
-    let mut cp = tar::Builder::new(Vec::new());
-    cp.append_dir_all(".", fixtures.join("kind-control-plane"))?;
-    for name in CONTROL_PLANE {
-        append_file(&mut cp, &format!("bin/{name}"), &binaries[name])?;
-    }
-    append_dir(&mut cp, "tmp/", 0o1777)?;
-    let cp_ref = format!("forgejo-e2e/kind-control-plane:{tag}");
-    build_context(docker, &cp_ref, tag, cp.into_inner()?, "", progress).await?;
-    let etcd = tools::named(&["etcd"])?.remove(0).version;
-    for (repo, image_tag) in [
-        ("registry.k8s.io/kube-apiserver", version.to_owned()),
-        ("registry.k8s.io/kube-controller-manager", version.to_owned()),
-        ("registry.k8s.io/kube-scheduler", version.to_owned()),
-        // kubeadm's etcd tag is the release without its v, build suffix -0.
-        ("registry.k8s.io/etcd", format!("{}-0", etcd.trim_start_matches('v'))),
-    ] {
-        tag_image(docker, &cp_ref, repo, &image_tag).await?;
-        names.push(format!("{repo}:{image_tag}"));
-    }
-
-    for (dir, binary) in ON_BASE {
-        let mut context = tar::Builder::new(Vec::new());
-        context.append_dir_all(".", fixtures.join(dir))?;
-        append_file(&mut context, &format!("bin/{binary}"), &binaries[binary])?;
-        let reference = format!("forgejo-e2e/{dir}:{tag}");
-        build_context(docker, &reference, tag, context.into_inner()?, base, progress).await?;
-        match addon_image(binary, version)? {
-            Some((repo, image_tag)) => {
-                tag_image(docker, &reference, &repo, &image_tag).await?;
-                names.push(format!("{repo}:{image_tag}"));
-            }
-            None => names.push(reference),
+    // The three kinds of image share nothing but the base: built at once (the engine
+    // builds concurrently; each waits mostly on its own layers).
+    let control_plane = async {
+        let mut cp = tar::Builder::new(Vec::new());
+        cp.append_dir_all(".", fixtures.join("kind-control-plane"))?;
+        for name in CONTROL_PLANE {
+            append_file(&mut cp, &format!("bin/{name}"), &binaries[name])?;
         }
-    }
+        append_dir(&mut cp, "tmp/", 0o1777)?;
+        let cp_ref = format!("forgejo-e2e/kind-control-plane:{tag}");
+        build_context(docker, &cp_ref, tag, cp.into_inner()?, "", progress).await?;
+        let etcd = tools::named(&["etcd"])?.remove(0).version;
+        let mut names = Vec::new();
+        for (repo, image_tag) in [
+            ("registry.k8s.io/kube-apiserver", version.to_owned()),
+            ("registry.k8s.io/kube-controller-manager", version.to_owned()),
+            ("registry.k8s.io/kube-scheduler", version.to_owned()),
+            // kubeadm's etcd tag is the release without its v, build suffix -0.
+            ("registry.k8s.io/etcd", format!("{}-0", etcd.trim_start_matches('v'))),
+        ] {
+            tag_image(docker, &cp_ref, repo, &image_tag).await?;
+            names.push(format!("{repo}:{image_tag}"));
+        }
+        Ok::<_, anyhow::Error>(names)
+    };
+    let on_base = ON_BASE.iter().map(|(dir, binary)| {
+        let fixtures = &fixtures;
+        async move {
+            let mut context = tar::Builder::new(Vec::new());
+            context.append_dir_all(".", fixtures.join(dir))?;
+            append_file(&mut context, &format!("bin/{binary}"), &binaries[*binary])?;
+            let reference = format!("forgejo-e2e/{dir}:{tag}");
+            build_context(docker, &reference, tag, context.into_inner()?, base, progress).await?;
+            Ok::<_, anyhow::Error>(match addon_image(binary, version)? {
+                Some((repo, image_tag)) => {
+                    tag_image(docker, &reference, &repo, &image_tag).await?;
+                    format!("{repo}:{image_tag}")
+                }
+                None => reference,
+            })
+        }
+    });
+    let pause = pause_image(docker, &fixtures, tag, progress);
+    let (cp_names, base_names, pause_names) =
+        futures_util::try_join!(control_plane, futures_util::future::try_join_all(on_base), pause)?;
+    let names: Vec<String> = cp_names.into_iter().chain(base_names).chain(pause_names).collect();
 
+    if let Some(missing) = expected.iter().find(|e| !names.contains(e)) {
+        anyhow::bail!(
+            "kubeadm {version} expects the image {missing}, which the node image would not carry: pin its tool in fixtures/kind/versions.yaml to kubeadm's version"
+        );
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut stream = docker.export_images(&refs);
+    let mut saved = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        saved.extend_from_slice(&chunk.context("docker save the control-plane images")?);
+    }
+    Ok(saved)
+}
+
+/// The pause image, its program built with Go here; its names (every tag kind and kubeadm ask for).
+async fn pause_image(docker: &Docker, fixtures: &Path, tag: &str, progress: &Progress) -> Result<Vec<String>> {
     let pause_dir = std::env::temp_dir().join(format!("fe2e-pause-{}", std::process::id()));
     std::fs::create_dir_all(&pause_dir)?;
     let pause_bin = pause_dir.join("pause");
@@ -168,23 +194,12 @@ async fn component_images(
     let _ = std::fs::remove_dir_all(&pause_dir);
     let pause_ref = format!("forgejo-e2e/kind-pause:{tag}");
     build_context(docker, &pause_ref, tag, pause.into_inner()?, "", progress).await?;
+    let mut names = Vec::new();
     for t in PAUSE_TAGS {
         tag_image(docker, &pause_ref, "registry.k8s.io/pause", t).await?;
         names.push(format!("registry.k8s.io/pause:{t}"));
     }
-
-    if let Some(missing) = expected.iter().find(|e| !names.contains(e)) {
-        anyhow::bail!(
-            "kubeadm {version} expects the image {missing}, which the node image would not carry: pin its tool in fixtures/kind/versions.yaml to kubeadm's version"
-        );
-    }
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut stream = docker.export_images(&refs);
-    let mut saved = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        saved.extend_from_slice(&chunk.context("docker save the control-plane images")?);
-    }
-    Ok(saved)
+    Ok(names)
 }
 
 /// The registry.k8s.io name kubeadm runs an addon's image by: kube-proxy at the Kubernetes

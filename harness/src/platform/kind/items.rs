@@ -79,6 +79,8 @@ impl KindPlatform {
             self.collect_logs(&namespace, pod.as_deref(), &mut run).await;
         }
         if let Some((ns, _)) = &own {
+            // What the install reached was read above, if it was needed.
+            self.reached.lock().unwrap_or_else(|e| e.into_inner()).remove(ns);
             let t = Instant::now();
             if let Err(e) = self.delivery.own_forge_done(ns).await {
                 run.notes.push(format!("cleanup of {ns}'s forge: {e:#}"));
