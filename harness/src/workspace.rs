@@ -50,6 +50,9 @@ pub fn prepare(sources: &[PathBuf], dest: &Path, generated: &[Generated<'_>]) ->
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
     }
     git(dest, &["init", "--quiet", "--initial-branch=main"])?;
+    // Stored and pushed uncompressed: zlib on a shipped binary (the 51 MB probe) cost 0.5 s
+    // at add and 1.4 s at every push, over a loopback where size costs nothing.
+    git(dest, &["config", "core.compression", "0"])?;
     git(dest, &["add", "--all"])?;
     git(
         dest,
