@@ -29,21 +29,19 @@ pub fn fresh_hex(salt: &str, bytes: usize) -> String {
     sha2::Sha256::digest(seed.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
 }
 
-/// A test's scratch folder under the temp dir, removed when it goes out of scope.
-#[cfg(test)]
-pub(crate) struct Scratch(std::path::PathBuf);
+/// A test's scratch folder under the temp dir, removed when it goes out of scope (the
+/// integration tests use it too).
+pub struct Scratch(std::path::PathBuf);
 
-#[cfg(test)]
 impl Scratch {
     /// `<temp>/<prefix>-<pid>`, empty.
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub fn new(prefix: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Self(dir)
     }
 }
 
-#[cfg(test)]
 impl std::ops::Deref for Scratch {
     type Target = std::path::Path;
     fn deref(&self) -> &std::path::Path {
@@ -51,7 +49,6 @@ impl std::ops::Deref for Scratch {
     }
 }
 
-#[cfg(test)]
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

@@ -11,10 +11,10 @@ use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use rstest::rstest;
 use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("forgejo-e2e-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("tempdir");
+/// An empty folder of the test's own, removed when the test ends (also on a failure).
+fn tempdir(name: &str) -> harness::sys::Scratch {
+    let dir = harness::sys::Scratch::new(&format!("forgejo-e2e-test-{name}"));
+    std::fs::create_dir_all(&*dir).expect("tempdir");
     dir
 }
 

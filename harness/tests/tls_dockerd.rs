@@ -140,8 +140,7 @@ fn cli(host: &str, ca: &Path, cert_key: Option<&Path>) -> (bool, String) {
 #[tokio::test]
 #[ignore = "needs a Docker engine, the docker CLI and the DIND image (cargo xtask images); cargo xtask ci runs it"]
 async fn dockerd_accepts_the_client_set_and_refuses_everything_else() {
-    let dir = std::env::temp_dir().join(format!("forgejo-e2e-tls-dockerd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = harness::sys::Scratch::new("forgejo-e2e-tls-dockerd");
     let (certs, other) = (dir.join("certs"), dir.join("other"));
     let set = pki::generate(&PkiOptions::default()).expect("set");
     pki::write_dir(&certs, &set, WriteOptions::default()).expect("write");
