@@ -348,15 +348,7 @@ impl KindPlatform {
         match self.delivery.cli_container() {
             PodContainer::Runner => exec_args(r, "runner", argv),
             // DIND's image has the CLI but not the chart's client environment.
-            PodContainer::Dind => {
-                let tls = [
-                    "env",
-                    "DOCKER_HOST=tcp://127.0.0.1:2376",
-                    "DOCKER_TLS_VERIFY=1",
-                    "DOCKER_CERT_PATH=/certs/client",
-                ];
-                exec_args(r, "dind", &[&tls[..], argv].concat())
-            }
+            PodContainer::Dind => exec_args(r, "dind", &[&["env"][..], &crate::docker::RUNNER_ENV, argv].concat()),
         }
     }
 

@@ -71,9 +71,8 @@ impl ActDelivery {
             return self.run_jobs(pod, job, plan, &cwd, run).await;
         }
 
-        let (cmd, _) = self.act.command(job.config, job.job_image, &job.item.workflow);
         let limit = job.deadlines.job;
-        let cmd = with_deadline(&cmd, limit);
+        let cmd = self.command(job.config, job.job_image, &job.item.workflow, limit);
         let fault = job.fault();
         let trigger = fault.and_then(|f| f.trigger()).map(|key| job.marker(key));
         let switch = match fault.and_then(|f| f.hook()) {
