@@ -11,3 +11,8 @@ pub struct UserError(pub String);
 macro_rules! user_error {
     ($($arg:tt)*) => { ::anyhow::Error::from($crate::UserError(format!($($arg)*))) };
 }
+
+/// A command's or an error's text as one line: its non-empty lines trimmed, joined by ` / `.
+pub fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ")
+}

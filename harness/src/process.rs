@@ -127,17 +127,34 @@ fn either_err(s: tokio::process::ChildStderr) -> Stream {
     Box::new(s)
 }
 
-/// `kubectl --kubeconfig K ...`: the cluster's own kubeconfig, never the user's default.
+/// `kubectl --kubeconfig K [--context C] ...`: always a named kubeconfig (kind's own, or
+/// the one a user aimed the run at), never whatever the environment happens to hold.
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     pub binary: std::path::PathBuf,
     pub kubeconfig: std::path::PathBuf,
+    /// The kubeconfig's context to use; its current context when `None`.
+    pub context: Option<String>,
 }
 
 impl Kubectl {
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.binary);
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        if let Some(c) = &self.context {
+            cmd.args(["--context", c]);
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    /// `helm ARGS --kubeconfig K [--kube-context C]`: helm aimed where kubectl is.
+    pub fn helm(&self, helm: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(helm);
+        cmd.args(args).arg("--kubeconfig").arg(&self.kubeconfig);
+        if let Some(c) = &self.context {
+            cmd.args(["--kube-context", c]);
+        }
         cmd
     }
 

@@ -36,7 +36,7 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
     // platform (see `executor::choice`).
     let on = match &target {
         Target::Docker(_) => crate::scenario::Platform::Docker,
-        Target::Kind(_) => crate::scenario::Platform::Kind,
+        Target::Kind(o) => o.cluster.platform(),
     };
     let decided = executor.decide(&docker::connect().await?, on, &progress).await?;
     if decided.forge.is_none() {
@@ -88,17 +88,15 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
 /// What removing a run's things needs once its platform's future is gone.
 struct Cleanup {
     run_id: String,
-    /// The kind cluster, and whether it stays up (`--reuse`, `--keep`).
-    cluster: Option<(String, bool)>,
+    /// The cluster, and whether a kind cluster stays up (`--reuse`, `--keep`).
+    cluster: Option<(crate::platform::kind::ClusterChoice, bool)>,
 }
 
 impl Cleanup {
     fn of(target: &Target) -> Self {
         match target {
             Target::Docker(o) => Self { run_id: o.run_id.clone(), cluster: None },
-            Target::Kind(o) => {
-                Self { run_id: o.run_id.clone(), cluster: Some((o.cluster.name.clone(), o.keep_cluster)) }
-            }
+            Target::Kind(o) => Self { run_id: o.run_id.clone(), cluster: Some((o.cluster.clone(), o.keep_cluster)) },
         }
     }
 

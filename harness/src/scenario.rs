@@ -12,17 +12,27 @@ pub enum Platform {
     Docker,
     /// kind + Helm + Forgejo + the wrenix chart.
     Kind,
+    /// The chart on a cluster the user already has, reached through its kubeconfig.
+    Kubernetes,
+}
+
+impl Platform {
+    /// Whether the chart runs on Kubernetes here (kind, or a cluster of the user's).
+    pub fn is_kubernetes(self) -> bool {
+        matches!(self, Platform::Kind | Platform::Kubernetes)
+    }
 }
 
 impl std::str::FromStr for Platform {
     type Err = anyhow::Error;
 
-    /// `--platform docker|kind`; anything else is one line naming both.
+    /// `--platform docker|kind|kubernetes`; anything else is one line naming them.
     fn from_str(s: &str) -> anyhow::Result<Self> {
         match s {
             "docker" => Ok(Self::Docker),
             "kind" => Ok(Self::Kind),
-            other => Err(crate::user_error!("--platform is `docker` or `kind`, not `{other}`")),
+            "kubernetes" => Ok(Self::Kubernetes),
+            other => Err(crate::user_error!("--platform is `docker`, `kind` or `kubernetes`, not `{other}`")),
         }
     }
 }

@@ -124,6 +124,11 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             bench.runs(modes, runs, &mut summaries, &mut walls).await?;
             return print_stats(&names, runs, jobs, &summaries, walls);
         }
+        Platform::Kubernetes => {
+            return Err(user_error!(
+                "cargo xtask bench measures --platform docker or kind; kubernetes is not measured yet"
+            ));
+        }
     }
     let mut modes = modes.to_vec();
     for i in 0.. {
@@ -272,12 +277,12 @@ impl KindBench<'_> {
             values: self.values.clone(),
             dind: DindMode::Rootful,
             certs: harness::kind::CertMode::Harness,
-            cluster: harness::cluster::ClusterOptions {
+            cluster: harness::platform::kind::ClusterChoice::Kind(harness::cluster::ClusterOptions {
                 name: self.cluster.clone(),
                 dind: DindMode::Rootful,
                 node_image: None,
                 smoke_when_reused: false,
-            },
+            }),
             chart: self.chart.clone(),
             chart_version: String::new(),
             keep_cluster,

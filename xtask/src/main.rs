@@ -14,6 +14,7 @@ mod images;
 mod kind;
 #[cfg(test)]
 mod negative_halves;
+mod refusals;
 mod scenarios;
 mod sysctl;
 mod tools;
@@ -184,10 +185,15 @@ mod tests {
                 vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-from", "/", "--upgrade-to", "0.4.38"],
                 "--upgrade-from and --upgrade-to on kind are two chart versions (of --chart) or two chart directories",
             ),
+            (vec!["e2e", "--chart", "x"], "--keep-on-failure, --chart, --chart-version and --allow-finding are for"),
             (
-                vec!["e2e", "--chart", "x"],
-                "--keep-on-failure, --registry-mirror, --chart, --chart-version, --allow-finding, --node-image and --cluster are for",
+                vec!["e2e", "--platform", "kubernetes", "--cluster", "x"],
+                "--registry-mirror, --node-image and --cluster are for",
             ),
+            (vec!["e2e", "--kubeconfig", "x"], "--kubeconfig, --context and --namespace are for --platform kubernetes"),
+            (vec!["e2e", "--platform", "kubernetes", "--apply-sysctl"], "--apply-sysctl and --reuse are not for"),
+            (vec!["e2e", "--platform", "kubernetes", "--jobs", "2"], "--jobs is for the Docker platform"),
+            (vec!["e2e", "--platform", "cloud"], "--platform is `docker`, `kind` or `kubernetes`"),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
             (
                 vec!["e2e", "--platform", "kind", "--dry-run", "--upgrade-matrix", "--chart", "/"],

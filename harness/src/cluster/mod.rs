@@ -3,7 +3,10 @@
 //! images loaded, and removed without a trace. `cargo xtask cluster` and `e2e --platform
 //! kind` share this code.
 
+pub mod existing;
 pub mod node_image;
+pub mod preflight;
+pub mod provider;
 pub mod shim;
 mod smoke;
 
@@ -132,7 +135,7 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
     let mut cluster = Cluster {
         created: false,
         name: opts.name.clone(),
-        kubectl: Kubectl { binary: kubectl_bin, kubeconfig: dir.join("kubeconfig") },
+        kubectl: Kubectl { binary: kubectl_bin, kubeconfig: dir.join("kubeconfig"), context: None },
         node_image,
         privilege,
         images,
@@ -196,7 +199,7 @@ impl Cluster {
         let dir = state_dir(name);
         Ok(Cluster {
             name: name.to_owned(),
-            kubectl: Kubectl { binary: kubectl, kubeconfig: dir.join("kubeconfig") },
+            kubectl: Kubectl { binary: kubectl, kubeconfig: dir.join("kubeconfig"), context: None },
             node_image: NodeImage::Given(String::new()),
             privilege: Privilege::Privileged,
             images: ImageSet { refs: Default::default(), source: ImageSource::Built },
@@ -373,6 +376,64 @@ impl Cluster {
         let left = crate::docker::count_managed(&docker, shim::CLUSTER, &self.name).await?;
         anyhow::ensure!(left.is_empty(), "cluster {} left {} resources behind: {left:?}", self.name, left.total());
         Ok(())
+    }
+}
+
+/// kind as a provider: it made (or found) the cluster, its nodes are containers here.
+impl provider::Provider for Cluster {
+    fn platform(&self) -> crate::scenario::Platform {
+        crate::scenario::Platform::Kind
+    }
+
+    fn describe(&self) -> String {
+        format!("platform kind (cluster {}, node image {})", self.name, self.node_image.describe())
+    }
+
+    fn kubectl(&self) -> &Kubectl {
+        &self.kubectl
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn privilege(&self) -> Privilege {
+        self.privilege
+    }
+
+    /// The kubectl image built with the node image (its tag is the node image's).
+    fn kubectl_image(&self) -> Option<String> {
+        let NodeImage::Built(node) = &self.node_image else { return None };
+        let tag = node.rsplit_once(':').map_or("", |(_, t)| t);
+        Some(format!("{}:{tag}", node_image::KUBECTL_REPOSITORY))
+    }
+
+    fn provide_image<'a>(
+        &'a self,
+        image: &'a str,
+        progress: &'a Progress,
+    ) -> futures_util::future::BoxFuture<'a, Result<()>> {
+        Box::pin(self.load_image(image, progress))
+    }
+
+    fn kind_nodes(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
+    fn export_logs<'a>(&'a self, _namespaces: &'a [String]) -> futures_util::future::BoxFuture<'a, Result<PathBuf>> {
+        Box::pin(Cluster::export_logs(self))
+    }
+
+    fn created(&self) -> bool {
+        self.created
+    }
+
+    fn delete<'a>(&'a self, progress: &'a Progress) -> futures_util::future::BoxFuture<'a, Result<()>> {
+        Box::pin(Cluster::delete(self, progress))
+    }
+
+    fn kept_hint(&self, _namespace: &str) -> String {
+        format!("remove: cargo xtask cluster down --name {}", self.name)
     }
 }
 

@@ -95,6 +95,10 @@ pub struct ForgeSetup {
     pub forge: String,
 }
 
+/// Why a cluster of the user's runs its jobs with act, for now.
+const ON_EXISTING: &str = "on a cluster of yours the chart's runner needs a forge its pods reach, and this version \
+                           starts one only beside a kind cluster: jobs run with act in the chart's runner container";
+
 const ACT_ASKED: &str = "--executor act: the offline stand-in for a registered runner; nothing is pushed";
 
 /// The executor a run uses, and why (for its header).
@@ -120,7 +124,7 @@ impl Decided {
         // kind's header goes on with "in the chart's runner container".
         let (place, registered, forge_at) = match platform {
             Platform::Docker => (" in the pod's runner container", "registered", ""),
-            Platform::Kind => ("", "registered by the chart", " beside the cluster"),
+            Platform::Kind | Platform::Kubernetes => ("", "registered by the chart", " beside the cluster"),
         };
         let why = format!(
             "{}{}{place}, {registered} with {}{forge_at}; one forge for this run",
@@ -157,6 +161,14 @@ impl Request {
     pub async fn decide(&self, docker: &Docker, platform: Platform, progress: &Progress) -> Result<Decided> {
         if self.choice == Choice::Act {
             return Ok(Decided::act(ACT_ASKED.into()));
+        }
+        if platform == Platform::Kubernetes {
+            // The forge beside a kind cluster is reached through its nodes' network; a
+            // cluster of the user's has no such road from here yet.
+            return match self.choice {
+                Choice::Runner => Err(crate::user_error!("--executor runner: {ON_EXISTING}; use --executor act")),
+                _ => Ok(Decided::act(format!("auto: {ON_EXISTING}"))),
+            };
         }
         if self.upgrades && platform == Platform::Docker {
             return match self.choice {

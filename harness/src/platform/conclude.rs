@@ -149,6 +149,7 @@ pub fn platform_name(p: Platform) -> &'static str {
     match p {
         Platform::Docker => "docker",
         Platform::Kind => "kind",
+        Platform::Kubernetes => "kubernetes",
     }
 }
 

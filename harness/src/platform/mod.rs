@@ -219,7 +219,7 @@ pub fn unmet_needs_on(item: &RunItem, platform: Platform, dind: DindMode, execut
         let want: Vec<&str> = needs.platforms.iter().map(|p| crate::platform::conclude::platform_name(*p)).collect();
         return Some(match platform {
             Platform::Docker => "needs the kind platform (a Kubernetes cluster)".into(),
-            Platform::Kind => format!("needs the {} platform", want.join(" or ")),
+            Platform::Kind | Platform::Kubernetes => format!("needs the {} platform", want.join(" or ")),
         });
     }
     if !needs.dind.is_empty() && !needs.dind.contains(&dind) {

@@ -4,7 +4,7 @@
 //! service-account path reaches the job.
 
 use harness::config::RunnerConfig;
-use harness::scenario::{Check, Evidence, Expect, Needs, Platform, PodSetup, Scenario, Variant};
+use harness::scenario::{Check, Evidence, Expect, Needs, PodSetup, Scenario, Variant};
 
 pub fn scenario() -> Scenario {
     Scenario {
@@ -89,7 +89,7 @@ fn check(ev: &Evidence) -> Vec<Check> {
             format!("{} does not implement valid_volumes (the bind was {seen})", ev.executor.name()),
         )
     });
-    checks.push(if ev.platform == Platform::Kind {
+    checks.push(if ev.platform.is_kubernetes() {
         Check::marker_is(ev, "sa_token", "present")
     } else {
         Check::skip("service-account token reaches the job", "the token exists only on the Kubernetes platform")

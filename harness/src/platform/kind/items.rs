@@ -14,13 +14,15 @@ use crate::fault::{Deadlines, PodChange, deadlines_for};
 use crate::platform::RunItem;
 use crate::platform::conclude::{Gathered, Judge};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Platform, PodSetup};
+use crate::scenario::{Check, PodSetup};
 use crate::wait::{Poll, until};
 
 impl KindPlatform {
     /// Why `item` is not carried out on kind, if it is not.
     pub(super) fn not_here(&self, item: &RunItem) -> Option<String> {
-        if let Some(reason) = crate::platform::unmet_needs_on(item, Platform::Kind, self.dind, self.delivery.kind()) {
+        if let Some(reason) =
+            crate::platform::unmet_needs_on(item, self.cluster.platform(), self.dind, self.delivery.kind())
+        {
             return Some(reason);
         }
         if item.scenario.is_some_and(|s| s.setup == PodSetup::UsernsRestriction) {
@@ -97,7 +99,7 @@ impl KindPlatform {
             run.notes.push(format!("the shared pod did not recover: {e:#}"));
         }
         let judge = Judge {
-            platform: Platform::Kind,
+            platform: self.cluster.platform(),
             dind: self.dind,
             signatures: &self.signatures,
             deadlines: self.deadlines,
@@ -256,9 +258,12 @@ impl KindPlatform {
             run.logs.push((file, self.redacted(text)));
         }
         for (file, verb) in [("helm-status.txt", ["status", RELEASE]), ("helm-manifest.yaml", ["get", "manifest"])] {
-            let mut cmd = tokio::process::Command::new(&self.helm);
-            cmd.args(verb).args(if verb[0] == "get" { vec![RELEASE] } else { vec![] });
-            cmd.args(["--namespace", ns, "--kubeconfig"]).arg(&self.kubectl().kubeconfig);
+            let mut args = verb.to_vec();
+            if verb[0] == "get" {
+                args.push(RELEASE);
+            }
+            args.extend(["--namespace", ns]);
+            let cmd = self.kubectl().helm(&self.helm, &args);
             let text = match crate::process::run(cmd, "helm", Duration::from_secs(30), None).await {
                 Ok(o) => o.text,
                 Err(e) => format!("{e:#}"),

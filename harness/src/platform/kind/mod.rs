@@ -26,6 +26,8 @@ pub use self::upgrade::KindUpgrade;
 use super::RunItem;
 use super::seam::{Facts, Phases, PlatformRun};
 use crate::Progress;
+use crate::cluster::existing::{Existing, ExistingOptions};
+use crate::cluster::provider::Provider;
 use crate::cluster::{Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
@@ -45,7 +47,7 @@ pub struct KindRunOptions {
     pub dind: DindMode,
     /// The harness's rcgen set as a Secret, or docker:dind's own made in the pod.
     pub certs: CertMode,
-    pub cluster: ClusterOptions,
+    pub cluster: ClusterChoice,
     /// A chart directory (the project's test chart, a wrenix checkout) or a chart reference.
     pub chart: String,
     pub chart_version: String,
@@ -63,6 +65,23 @@ pub struct KindRunOptions {
     /// Render findings the user accepts (`--allow-finding KEY`): any other fails the run
     /// before the cluster.
     pub allow_findings: Vec<String>,
+}
+
+/// Which cluster a run uses: kind's, made or reused here, or one the user already has.
+#[derive(Debug, Clone)]
+pub enum ClusterChoice {
+    Kind(ClusterOptions),
+    Existing(ExistingOptions),
+}
+
+impl ClusterChoice {
+    /// The platform the run's reports name.
+    pub fn platform(&self) -> Platform {
+        match self {
+            ClusterChoice::Kind(_) => Platform::Kind,
+            ClusterChoice::Existing(_) => Platform::Kubernetes,
+        }
+    }
 }
 
 /// A job pushed and taken, left running (see [`Delivery::start`]).
@@ -170,7 +189,7 @@ pub(in crate::platform) trait Delivery: Send + Sync {
 
 /// The kind platform of one run: what every install shares.
 pub struct KindPlatform {
-    cluster: Cluster,
+    cluster: Box<dyn Provider>,
     helm: PathBuf,
     pub(in crate::platform) run_id: String,
     dind: DindMode,
@@ -207,7 +226,7 @@ pub struct KindPlatform {
 
 impl KindPlatform {
     fn kubectl(&self) -> &Kubectl {
-        &self.cluster.kubectl
+        self.cluster.kubectl()
     }
 
     fn phase(&self, name: &str, seconds: f64) {
@@ -240,7 +259,7 @@ impl KindPlatform {
 
 impl PlatformRun for KindPlatform {
     fn platform(&self) -> Platform {
-        Platform::Kind
+        self.cluster.platform()
     }
 
     fn dind(&self) -> DindMode {
@@ -278,9 +297,10 @@ impl PlatformRun for KindPlatform {
 
     async fn teardown(&self, failed: bool) -> Result<()> {
         if failed {
-            match self.cluster.export_logs().await {
-                Ok(dir) => self.progress.say(format!("kind export logs: {}", dir.display())),
-                Err(e) => self.progress.say(format!("kind export logs failed: {e:#}")),
+            let namespaces = self.run_namespaces().await.unwrap_or_default();
+            match self.cluster.export_logs(&namespaces).await {
+                Ok(dir) => self.progress.say(format!("the cluster's logs: {}", dir.display())),
+                Err(e) => self.progress.say(format!("could not export the cluster's logs: {e:#}")),
             }
         }
         let keep = self.keep || (failed && self.keep_on_failure);
@@ -290,7 +310,7 @@ impl PlatformRun for KindPlatform {
     fn facts(&self) -> Facts {
         Facts {
             executor: self.delivery.kind().name(),
-            privilege: self.cluster.privilege.describe().to_owned(),
+            privilege: self.cluster.privilege().describe().to_owned(),
             images: "built".to_owned(),
             allowed_findings: self.allowed_findings.clone(),
         }
@@ -308,10 +328,10 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
     let cluster = &env.cluster;
     if keep {
         env.progress.say(format!(
-            "kept: cluster {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  (remove: cargo xtask cluster down --name {}{})",
-            cluster.name,
-            cluster.kubectl.kubeconfig.display(),
-            cluster.name,
+            "kept: {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  ({}{})",
+            cluster.name(),
+            cluster.kubectl().kubeconfig.display(),
+            cluster.kept_hint(namespace),
             env.delivery.kept(&env.run_id)
         ));
         return Ok(());
@@ -319,32 +339,48 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
     if let Err(e) = env.delivery.teardown().await {
         env.progress.say(format!("could not remove what the run's delivery made: {e:#}"));
     }
-    if !keep_cluster && cluster.created {
+    if !keep_cluster && cluster.created() {
         // The cluster goes, and everything in it.
         return cluster.delete(&env.progress).await;
     }
-    let label = format!("io.forgejo-e2e.run={}", env.run_id);
-    let listed =
-        cluster.kubectl.run(&["get", "namespaces", "-l", &label, "-o", "name"], Duration::from_secs(30)).await?;
-    for ns in listed.lines().filter_map(|l| l.strip_prefix("namespace/")) {
-        env.remove(ns).await?;
+    for ns in env.run_namespaces().await? {
+        env.remove(&ns).await?;
     }
+    // The leak check reads the cluster, not a list the run kept.
+    let left = env.run_namespaces().await?;
+    anyhow::ensure!(left.is_empty(), "the run left namespaces behind: {}", left.join(", "));
     Ok(())
 }
 
-fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ")
+impl KindPlatform {
+    /// The namespaces labelled with this run, as the cluster lists them now.
+    async fn run_namespaces(&self) -> Result<Vec<String>> {
+        let label = format!("io.forgejo-e2e.run={}", self.run_id);
+        let listed =
+            self.kubectl().run(&["get", "namespaces", "-l", &label, "-o", "name"], Duration::from_secs(30)).await?;
+        Ok(listed.lines().filter_map(|l| l.strip_prefix("namespace/")).map(str::to_owned).collect())
+    }
 }
 
-/// After SIGINT/SIGTERM: the run's namespaces go (the releases with them), and the cluster
+use crate::error::one_line;
+
+/// After SIGINT/SIGTERM: the run's namespaces go (the releases with them), and a kind cluster
 /// too unless it is to be kept or existed before. Best effort: every step is tried.
-pub async fn interrupted_cleanup(cluster: &str, run_id: &str, keep_cluster: bool, progress: &Progress) {
-    let Ok(c) = Cluster::find(cluster).await else { return };
+pub async fn interrupted_cleanup(choice: &ClusterChoice, run_id: &str, keep_cluster: bool, progress: &Progress) {
     let label = format!("io.forgejo-e2e.run={run_id}");
-    let _ = c
-        .kubectl
-        .run(&["delete", "namespace", "-l", &label, "--wait=true", "--timeout=60s"], Duration::from_secs(90))
-        .await;
+    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=60s"];
+    let cluster = match choice {
+        ClusterChoice::Kind(o) => o.name.as_str(),
+        ClusterChoice::Existing(o) => {
+            if let Ok(c) = Existing::reach(o, progress).await {
+                let _ = c.kubectl().run(&delete, Duration::from_secs(90)).await;
+                progress.say(format!("removed the namespaces of run {run_id}"));
+            }
+            return;
+        }
+    };
+    let Ok(c) = Cluster::find(cluster).await else { return };
+    let _ = c.kubectl.run(&delete, Duration::from_secs(90)).await;
     progress.say(format!("removed the namespaces of run {run_id}"));
     if !keep_cluster && c.exists().await.unwrap_or(false) {
         match c.delete(progress).await {

@@ -40,7 +40,7 @@ impl KindPod<'_> {
 
 impl PodHandle for KindPod<'_> {
     fn platform(&self) -> Platform {
-        Platform::Kind
+        self.platform.cluster.platform()
     }
 
     fn mode(&self) -> DindMode {
@@ -106,6 +106,10 @@ impl PodHandle for KindPod<'_> {
     /// SIGKILL to the container's task on its node, or the API server's container stopped.
     fn switch(&self, hook: Hook) -> LocalBoxFuture<'_, Result<Switch>> {
         Box::pin(async move {
+            // Faults that act on a node are not run elsewhere (`Fault::not_on`).
+            let Some(kind) = self.platform.cluster.kind_nodes() else {
+                anyhow::bail!("a fault's action on a node needs the nodes of a kind cluster");
+            };
             let (node, id) = match hook {
                 Hook::KillDind | Hook::KillRunner => {
                     let name = if hook == Hook::KillDind { "dind" } else { "runner" };
@@ -114,7 +118,7 @@ impl PodHandle for KindPod<'_> {
                         container_of(&pod, name).with_context(|| format!("the pod has no container {name}"))?;
                     (node, Some(id))
                 }
-                Hook::StopApiServer => (format!("{}-control-plane", self.platform.cluster.name), None),
+                Hook::StopApiServer => (format!("{kind}-control-plane"), None),
                 Hook::StopForgejo => anyhow::bail!("stopping the forge is the delivery's, not the pod's"),
             };
             let switch: Switch = Box::new(move || {

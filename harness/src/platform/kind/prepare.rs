@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{Delivery, KindPlatform, KindRunOptions, one_line, render};
-use crate::Progress;
-use crate::cluster::{self, Cluster};
+use super::{ClusterChoice, Delivery, KindPlatform, KindRunOptions, one_line, render};
+use crate::cluster::existing::{Existing, ExistingOptions};
+use crate::cluster::preflight;
+use crate::cluster::provider::Provider;
 use crate::docker::DindMode;
 use crate::docker::images::ImageKind;
 use crate::kind::{ChartSource, KindOptions, Registration, Versions};
 use crate::platform::delivery::runner::kind::KindForge;
 use crate::platform::seam::Phases;
+use crate::{Progress, user_error};
 
 /// The project's own test chart's name (Chart.yaml): named in every header.
 const TEST_CHART: &str = "forgejo-runner-e2e";
@@ -29,6 +31,10 @@ pub async fn prepare(
     forge: Option<crate::executor::choice::ForgeSetup>,
     progress: Progress,
 ) -> Result<KindPlatform> {
+    if let ClusterChoice::Existing(e) = &opts.cluster {
+        // A kubeconfig that is not there is said before anything else.
+        crate::cluster::existing::kubeconfig_of(e)?;
+    }
     let docker = crate::docker::connect().await?;
     let helm = crate::tools::named(&["helm"])?.remove(0).ensure(&progress).await?;
     let kind_opts = kind_options(&opts, forge.is_some())?;
@@ -43,20 +49,26 @@ pub async fn prepare(
                 .map(|up| (&up.to, KindOptions { values: up.to_values.clone(), ..kind_opts.clone() })),
         )
         .collect();
-    let allowed = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
+    let gated = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
+    let allowed = gated.allowed;
     let t = Instant::now();
-    let cluster = cluster::up(&docker, &opts.cluster, &progress).await?;
+    let cluster: Box<dyn Provider> = match &opts.cluster {
+        ClusterChoice::Kind(c) => Box::new(crate::cluster::up(&docker, c, &progress).await?),
+        ClusterChoice::Existing(e) => {
+            let images = [&kind_opts.dind_image, &kind_opts.job_image];
+            Box::new(existing(e, &opts.run_id, &gated.kinds, &images, &progress).await?)
+        }
+    };
     let mut kind_opts = kind_opts;
-    if let crate::cluster::NodeImage::Built(node) = &cluster.node_image {
+    if let Some(image) = cluster.kubectl_image() {
         // A chart's hook Job runs kubectl from the image the node was built with.
-        let tag = node.rsplit_once(':').map_or("", |(_, t)| t);
-        kind_opts.versions.kubectl_image = format!("{}:{tag}", crate::cluster::node_image::KUBECTL_REPOSITORY);
+        kind_opts.versions.kubectl_image = image;
     }
     let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
-    for line in node_sysctl(&cluster).await {
+    for line in node_sysctl(cluster.as_ref()).await {
         progress.say(line);
     }
-    progress.say(header(&opts, &cluster, executor_line, &allowed));
+    progress.say(header(&opts, cluster.as_ref(), executor_line, &allowed));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
@@ -64,7 +76,7 @@ pub async fn prepare(
         None => Box::new(crate::platform::delivery::ActDelivery { act: executor }),
         Some(forge) => {
             let t = Instant::now();
-            let started = KindForge::start(&cluster, &opts.run_id, &forge, &out_dir, &progress);
+            let started = KindForge::start(cluster.as_ref(), &opts.run_id, &forge, &out_dir, &progress);
             let what = format!("load the runner's image, start {} beside the cluster", forge.dialect.name());
             match progress.step(&what, started).await {
                 Ok(r) => {
@@ -74,7 +86,7 @@ pub async fn prepare(
                 }
                 Err(e) => {
                     // Nothing the run made stays behind a failed start.
-                    after_failed_start(&cluster, &opts, &progress).await;
+                    after_failed_start(cluster.as_ref(), &opts, &progress).await;
                     return Err(e);
                 }
             }
@@ -108,7 +120,38 @@ pub async fn prepare(
     })
 }
 
-fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[crate::report::Finding]) -> String {
+/// A cluster of the user's, reached and checked before anything is made in it: the preflight
+/// (the API, the rights the run and the chart's kinds need, the namespace's Pod Security),
+/// then the images the pod needs found on its nodes.
+async fn existing(
+    opts: &ExistingOptions,
+    run_id: &str,
+    kinds: &[(String, String)],
+    images: &[&String],
+    progress: &Progress,
+) -> Result<Existing> {
+    let cluster = Existing::reach(opts, progress).await?;
+    let namespace = opts.namespace.clone().unwrap_or_else(|| format!("fe2e-{run_id}"));
+    let rights = preflight::rights_needed(&namespace, opts.namespace.is_none(), kinds);
+    let passed = preflight::check(cluster.kubectl(), opts.namespace.as_deref(), &rights).await?;
+    progress.say(format!(
+        "preflight: the API answers, {} rights held (SelfSubjectAccessReview){}, in {:.1}s",
+        passed.rights,
+        opts.namespace.as_ref().map_or(String::new(), |n| format!(", namespace {n} admits privileged pods")),
+        passed.seconds
+    ));
+    if let Some(ns) = &opts.namespace {
+        return Err(user_error!(
+            "--namespace {ns}: the preflight passed, but installs in a namespace of yours are not built yet (each install is a release in a namespace of its own): leave --namespace out and the run makes its own, labelled with the run"
+        ));
+    }
+    for image in images {
+        cluster.provide_image(image, progress).await?;
+    }
+    Ok(cluster)
+}
+
+fn header(opts: &KindRunOptions, cluster: &dyn Provider, executor: &str, allowed: &[crate::report::Finding]) -> String {
     let chart = match chart_name(&opts.chart) {
         Some((n, _)) if n == TEST_CHART => format!("{} (the project's test chart, not the wrenix chart)", opts.chart),
         Some((n, v)) => format!("{} ({n} {v}, a directory)", opts.chart),
@@ -119,12 +162,11 @@ fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[c
         a => format!("; render findings allowed: {}", a.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")),
     };
     format!(
-        "run {}: platform kind (cluster {}, node image {}), DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
+        "run {}: {}, DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
         opts.run_id,
-        cluster.name,
-        cluster.node_image.describe(),
+        cluster.describe(),
         opts.dind.name(),
-        if cluster.privilege == crate::docker::Privilege::Privileged {
+        if cluster.privilege() == crate::docker::Privilege::Privileged {
             "privileged"
         } else {
             "privileged in the pod (nodes with an explicit capability set)"
@@ -135,11 +177,16 @@ fn header(opts: &KindRunOptions, cluster: &Cluster, executor: &str, allowed: &[c
 /// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
 /// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. Other
 /// clusters' nodes are not containers here: `cargo xtask sysctl --daemonset` is their path.
-async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
+async fn node_sysctl(cluster: &dyn Provider) -> Vec<String> {
     let knob = crate::node::USERNS_KNOB.name;
     let path = format!("/proc/sys/{}", knob.replace('.', "/"));
+    if cluster.kind_nodes().is_none() {
+        return vec![format!(
+            "nodes: {knob} not read (the nodes of a cluster of yours are not reached from here: cargo xtask sysctl --daemonset reads it)"
+        )];
+    }
     // Every node: kind names them after the cluster (`kubectl get nodes`).
-    let listed = cluster.kubectl.run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
+    let listed = cluster.kubectl().run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
     let nodes: Vec<String> = match &listed {
         Ok(text) => text.lines().filter_map(|l| l.strip_prefix("node/")).map(str::to_owned).collect(),
         Err(e) => return vec![format!("nodes: {knob} unknown (kubectl get nodes: {})", one_line(&format!("{e:#}")))],
@@ -166,16 +213,16 @@ async fn node_sysctl(cluster: &Cluster) -> Vec<String> {
 
 /// After the platform failed to start: the cluster goes if the run made it and may not
 /// keep it, else the run's namespaces.
-async fn after_failed_start(cluster: &Cluster, opts: &KindRunOptions, progress: &Progress) {
-    if cluster.created && !opts.keep_cluster {
+async fn after_failed_start(cluster: &dyn Provider, opts: &KindRunOptions, progress: &Progress) {
+    if cluster.created() && !opts.keep_cluster {
         if let Err(e) = cluster.delete(progress).await {
-            progress.say(format!("could not delete cluster {}: {e:#}", cluster.name));
+            progress.say(format!("could not delete cluster {}: {e:#}", cluster.name()));
         }
         return;
     }
     let label = format!("io.forgejo-e2e.run={}", opts.run_id);
     let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=120s"];
-    if let Err(e) = cluster.kubectl.run(&delete, Duration::from_secs(150)).await {
+    if let Err(e) = cluster.kubectl().run(&delete, Duration::from_secs(150)).await {
         progress.say(format!("could not remove the run's namespaces: {e:#}"));
     }
 }
@@ -187,7 +234,10 @@ fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
     let image = crate::docker::images::planned_reference;
     let dind_kind = if opts.dind == DindMode::Rootless { ImageKind::DindRootless } else { ImageKind::Dind };
     Ok(KindOptions {
-        cluster: opts.cluster.name.clone(),
+        cluster: match &opts.cluster {
+            ClusterChoice::Kind(c) => c.name.clone(),
+            ClusterChoice::Existing(_) => "fe2e".to_owned(),
+        },
         reuse: true,
         keep: opts.keep,
         keep_on_failure: false,

@@ -101,8 +101,8 @@ impl KindPlatform {
         }
         args.extend(["--namespace", namespace, "--timeout", "3m", "--values"].map(String::from));
         args.push(values.display().to_string());
-        let mut cmd = tokio::process::Command::new(&self.helm);
-        cmd.args(&args).arg("--kubeconfig").arg(&self.kubectl().kubeconfig);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.kubectl().helm(&self.helm, &args);
         let what = format!("helm {} {}", verb[0], chart.reference);
         let out = run_with(cmd, &what, HELM_INSTALL, None, |_| {}, Some(&self.progress)).await?;
         anyhow::ensure!(out.success, "{what}: {}", out.tail(2));
@@ -183,8 +183,13 @@ impl KindPlatform {
         });
         let registration =
             json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
-        let mut docs =
-            vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}})];
+        // The run's own namespace admits DIND's privileged container whatever the cluster's
+        // Pod Security default is.
+        let mut ns_labels = labels.clone();
+        ns_labels[crate::cluster::preflight::PSA_ENFORCE] = json!("privileged");
+        let mut docs = vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
+        ];
         // A registered runner is registered by the chart, with a token.
         if self.kind_opts.registration == crate::kind::Registration::OfflineSecret {
             docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -260,14 +265,15 @@ impl KindPlatform {
             )
             .await
             .unwrap_or_default();
-        let hint = if stuck.reason.contains("Image") {
-            format!(
-                "; the image is not on the cluster's nodes and cannot be pulled from here: load it with kind load docker-image {} --name {}",
-                stuck.image.trim_start_matches("docker.io/"),
-                self.kind_opts.cluster
-            )
-        } else {
-            String::new()
+        let image = stuck.image.trim_start_matches("docker.io/");
+        let hint = match self.cluster.kind_nodes() {
+            _ if !stuck.reason.contains("Image") => String::new(),
+            Some(kind) => format!(
+                "; the image is not on the cluster's nodes and cannot be pulled from here: load it with kind load docker-image {image} --name {kind}"
+            ),
+            None => {
+                format!("; the image is not on that node and it cannot pull it: make {image} pullable by the nodes")
+            }
         };
         let message = if stuck.message.is_empty() { String::new() } else { format!(": {}", stuck.message) };
         let detail = format!("{message}{hint} (events: {})", one_line(&last_lines(&events, 3)));
@@ -374,9 +380,7 @@ impl KindPlatform {
     /// one too).
     pub(super) async fn remove(&self, namespace: &str) -> Result<()> {
         let k = self.kubectl();
-        let mut cmd = tokio::process::Command::new(&self.helm);
-        cmd.args(["uninstall", RELEASE, "--namespace", namespace, "--ignore-not-found", "--kubeconfig"])
-            .arg(&k.kubeconfig);
+        let cmd = k.helm(&self.helm, &["uninstall", RELEASE, "--namespace", namespace, "--ignore-not-found"]);
         let _ = run_with(cmd, "helm uninstall", Duration::from_secs(120), None, |_| {}, None).await;
         let _ = k
             .run(

@@ -12,17 +12,31 @@ use crate::kind::{ChartSource, KindOptions};
 use crate::report::Finding;
 use crate::{Progress, user_error};
 
+/// What the gate let through: the findings allowed, and every kind the charts render (the
+/// preflight asks for the rights to make them).
+pub(super) struct Gated {
+    pub allowed: Vec<Finding>,
+    pub kinds: Vec<(String, String)>,
+}
+
 /// Renders every chart in `charts`, says each finding, writes them all, and fails on the
-/// first one `allow` does not name. Returns the allowed ones.
+/// first one `allow` does not name.
 pub(super) fn gate(
     helm: &Path,
     charts: &[(&ChartSource, KindOptions)],
     allow: &[String],
     progress: &Progress,
-) -> Result<Vec<Finding>> {
+) -> Result<Gated> {
     let mut all = Vec::new();
+    let mut kinds = Vec::new();
     for (source, opts) in charts {
-        all.extend(findings(helm, source, opts, allow, progress)?);
+        let (found, rendered) = findings(helm, source, opts, allow, progress)?;
+        all.extend(found);
+        for k in crate::cluster::preflight::rendered_kinds(&rendered) {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
     }
     let path = crate::output_dir().join("render-check.json");
     if let Some(dir) = path.parent() {
@@ -42,17 +56,18 @@ pub(super) fn gate(
         let said = format!("{}{more}", first.finding);
         return Err(crate::failure::Failed::RenderFinding { chart: first.chart.clone(), keys, said }.into());
     }
-    Ok(all)
+    Ok(Gated { allowed: all, kinds })
 }
 
-/// One chart's findings; a chart that does not render is one line quoting helm.
+/// One chart's findings and what it rendered; a chart that does not render is one line
+/// quoting helm.
 fn findings(
     helm: &Path,
     source: &ChartSource,
     opts: &KindOptions,
     allow: &[String],
     progress: &Progress,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, String)> {
     let chart = source.describe();
     let report = crate::kind::render_check(helm, source, opts).map_err(|e| {
         let hint =
@@ -77,5 +92,5 @@ fn findings(
         progress.say(format!("render check: FINDING {}{accepted}", f.finding));
     }
     progress.say(format!("render check of {chart}: {} findings", out.len()));
-    Ok(out)
+    Ok((out, report.rendered))
 }

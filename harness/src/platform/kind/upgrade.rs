@@ -15,7 +15,7 @@ use crate::platform::RunItem;
 use crate::platform::conclude::Gathered;
 use crate::platform::upgrade::{side_check, upgrade_row};
 use crate::report::ScenarioResult;
-use crate::scenario::{Check, Outcome, Platform, overall};
+use crate::scenario::{Check, Outcome, overall};
 
 /// One upgrade to carry out.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl KindPlatform {
         up: &KindUpgrade,
         start: Instant,
     ) -> ScenarioResult {
-        upgrade_row(name, Platform::Kind, self.dind, outcome, checks, bundle, up.note.clone(), start)
+        upgrade_row(name, self.cluster.platform(), self.dind, outcome, checks, bundle, up.note.clone(), start)
     }
 
     async fn upgrade_steps(
@@ -288,9 +288,7 @@ impl KindPlatform {
     }
 
     async fn revision(&self, namespace: &str) -> Option<String> {
-        let mut cmd = tokio::process::Command::new(&self.helm);
-        cmd.args(["status", RELEASE, "--namespace", namespace, "-o", "json", "--kubeconfig"])
-            .arg(&self.kubectl().kubeconfig);
+        let cmd = self.kubectl().helm(&self.helm, &["status", RELEASE, "--namespace", namespace, "-o", "json"]);
         let out = crate::process::run(cmd, "helm status", Duration::from_secs(30), None).await.ok()?;
         let doc: serde_json::Value = serde_json::from_str(&out.text).ok()?;
         doc["version"].as_u64().map(|v| v.to_string())

@@ -19,7 +19,6 @@ use futures_util::future::LocalBoxFuture;
 
 use super::{Repository, run_pushed};
 use crate::Progress;
-use crate::cluster::Cluster;
 use crate::config::ChartValues;
 use crate::executor::Kind;
 use crate::executor::choice::ForgeSetup;
@@ -55,21 +54,24 @@ impl KindForge {
     /// The runner's image into the nodes, then the forge on the nodes' network (at most
     /// `deadline` until its API answers) serving `actions/checkout@v4` itself.
     pub async fn start(
-        cluster: &Cluster,
+        cluster: &dyn crate::cluster::provider::Provider,
         run_id: &str,
         setup: &ForgeSetup,
         out_dir: &Path,
         progress: &Progress,
     ) -> Result<Self> {
-        cluster.load_image(&setup.runner_image, progress).await?;
+        let Some(kind) = cluster.kind_nodes() else {
+            anyhow::bail!("the forge starts beside a kind cluster only");
+        };
+        cluster.provide_image(&setup.runner_image, progress).await?;
         let password = crate::sys::fresh_hex(run_id, 16);
         let spec = ServerSpec::new(setup.dialect, run_id, &setup.forge_image, &password);
         let dir = out_dir.join("actions-checkout");
-        let server = start_beside(&cluster.name, spec, &dir, Duration::from_secs(120)).await?;
+        let server = start_beside(kind, spec, &dir, Duration::from_secs(120)).await?;
         Ok(Self {
             server: Arc::new(server),
             own: Default::default(),
-            cluster: cluster.name.clone(),
+            cluster: kind.to_owned(),
             out_dir: out_dir.to_owned(),
             runner_image: setup.runner_image.clone(),
             issued: Default::default(),

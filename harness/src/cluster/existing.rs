@@ -1,0 +1,201 @@
+//! A cluster the user already has, reached only through a kubeconfig (`--kubeconfig`, else
+//! `KUBECONFIG`, else `~/.kube/config`) and a context (`--context`, else its current one).
+//! The run never creates or deletes it, loads nothing into its nodes and reaches none of them
+//! but through the API: images must already be on the nodes or be pullable by them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use futures_util::future::BoxFuture;
+
+use super::provider::Provider;
+use crate::docker::Privilege;
+use crate::process::Kubectl;
+use crate::scenario::Platform;
+use crate::{Progress, user_error};
+
+/// `--platform kubernetes`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct ExistingOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// `--namespace`: the user's namespace (the run makes its own without it).
+    pub namespace: Option<String>,
+}
+
+/// The cluster, as its kubeconfig names it.
+pub struct Existing {
+    kubectl: Kubectl,
+    /// The API server's URL and the context, for the header.
+    server: String,
+    context: String,
+}
+
+/// The kubeconfig a run is aimed at: the flag, else `KUBECONFIG` (one file), else
+/// `~/.kube/config`; a missing file is one line.
+pub fn kubeconfig_of(opts: &ExistingOptions) -> Result<PathBuf> {
+    let path = match (&opts.kubeconfig, std::env::var_os("KUBECONFIG")) {
+        (Some(p), _) => p.clone(),
+        (None, Some(env)) if !env.is_empty() => {
+            let files: Vec<PathBuf> = std::env::split_paths(&env).collect();
+            if files.len() > 1 {
+                return Err(user_error!(
+                    "KUBECONFIG lists {} files: name the one to use with --kubeconfig FILE",
+                    files.len()
+                ));
+            }
+            files.into_iter().next().unwrap_or_default()
+        }
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config"),
+    };
+    if !path.is_file() {
+        return Err(user_error!(
+            "no kubeconfig at {}: give --kubeconfig FILE (or set KUBECONFIG) for the cluster to run on",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+impl Existing {
+    /// The cluster named by `opts`' kubeconfig and context: kubectl found (built, or on
+    /// PATH), the context's server read. Nothing is asked of the cluster yet (that is the
+    /// preflight's).
+    pub async fn reach(opts: &ExistingOptions, progress: &Progress) -> Result<Existing> {
+        let kubeconfig = kubeconfig_of(opts)?;
+        let binary = match crate::sys::which("kubectl") {
+            Some(p) => p,
+            None => crate::tools::named(&["kubectl"])?.remove(0).ensure(progress).await?,
+        };
+        let kubectl = Kubectl { binary, kubeconfig, context: opts.context.clone() };
+        let view = kubectl.run(&["config", "view", "--minify", "-o", "json"], Duration::from_secs(10)).await;
+        let view: serde_json::Value = match view {
+            Ok(text) => serde_json::from_str(&text).unwrap_or_default(),
+            Err(e) => {
+                return Err(user_error!(
+                    "kubeconfig {}{}: {}",
+                    kubectl.kubeconfig.display(),
+                    opts.context.as_ref().map_or(String::new(), |c| format!(" has no usable context {c}")),
+                    crate::error::one_line(&format!("{e:#}"))
+                ));
+            }
+        };
+        let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap_or("?").to_owned();
+        let context = view["contexts"][0]["name"].as_str().unwrap_or("?").to_owned();
+        Ok(Existing { kubectl, server, context })
+    }
+}
+
+impl Provider for Existing {
+    fn platform(&self) -> Platform {
+        Platform::Kubernetes
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "platform kubernetes (the cluster at {}, context {}, kubeconfig {}; never created nor deleted by the run)",
+            self.server,
+            self.context,
+            self.kubectl.kubeconfig.display()
+        )
+    }
+
+    fn kubectl(&self) -> &Kubectl {
+        &self.kubectl
+    }
+
+    fn name(&self) -> &str {
+        "fe2e"
+    }
+
+    fn privilege(&self) -> Privilege {
+        Privilege::Privileged
+    }
+
+    /// Found on a node's image list (`status.images`), or the run stops with the way out:
+    /// nothing is loaded into a cluster the run did not make.
+    fn provide_image<'a>(&'a self, image: &'a str, progress: &'a Progress) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let nodes = self.kubectl.json(&["get", "nodes"]).await?;
+            let on = nodes_with(&nodes, image);
+            if on.is_empty() {
+                return Err(user_error!(
+                    "{image} is on none of the cluster's nodes, and the run loads nothing into a cluster it did not make: \
+                     make it pullable by the nodes (a registry they trust), or load it onto them yourself"
+                ));
+            }
+            progress.say(format!("{image}: on node {}", on.join(", ")));
+            Ok(())
+        })
+    }
+
+    /// `kubectl cluster-info dump` of the run's namespaces (the nodes' own logs are not the
+    /// run's to read).
+    fn export_logs<'a>(&'a self, namespaces: &'a [String]) -> BoxFuture<'a, Result<PathBuf>> {
+        Box::pin(async move {
+            let dir = crate::output_dir().join("clusters").join("kubernetes-dump");
+            let dir_arg = dir.display().to_string();
+            let list = namespaces.join(",");
+            let mut args = vec!["cluster-info", "dump", "--output-directory", &dir_arg];
+            if !list.is_empty() {
+                args.extend(["--namespaces", &list]);
+            }
+            self.kubectl.run(&args, Duration::from_secs(120)).await?;
+            Ok(dir)
+        })
+    }
+
+    fn delete<'a>(&'a self, _progress: &'a Progress) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { anyhow::bail!("a cluster the run did not make is never deleted") })
+    }
+
+    fn kept_hint(&self, namespace: &str) -> String {
+        format!("remove: kubectl --kubeconfig {} delete namespace {namespace}", self.kubectl.kubeconfig.display())
+    }
+}
+
+/// The nodes whose image list (`status.images[].names`) has `image` (Docker Hub's names in
+/// full too).
+fn nodes_with(nodes: &serde_json::Value, image: &str) -> Vec<String> {
+    let full = format!("docker.io/{image}");
+    nodes["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| {
+            n["status"]["images"].as_array().into_iter().flatten().any(|i| {
+                i["names"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| x.as_str() == Some(image) || x.as_str() == Some(&full))
+            })
+        })
+        .map(|n| n["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_is_found_by_the_names_a_node_lists() {
+        let nodes = serde_json::json!({"items": [
+            {"metadata": {"name": "a"}, "status": {"images": [{"names": ["docker.io/forgejo-e2e/job:1"]}]}},
+            {"metadata": {"name": "b"}, "status": {"images": [{"names": ["registry.local:5000/dind:2"]}]}},
+            {"metadata": {"name": "c"}, "status": {}}]});
+        assert_eq!(nodes_with(&nodes, "forgejo-e2e/job:1"), ["a"]);
+        assert_eq!(nodes_with(&nodes, "registry.local:5000/dind:2"), ["b"]);
+        assert!(nodes_with(&nodes, "forgejo-e2e/job:2").is_empty());
+    }
+
+    #[test]
+    fn a_missing_kubeconfig_is_one_line_naming_the_flag() {
+        let opts = ExistingOptions { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Default::default() };
+        let e = kubeconfig_of(&opts).expect_err("no such file");
+        assert!(e.downcast_ref::<crate::UserError>().is_some());
+        assert!(e.to_string().contains("--kubeconfig FILE"), "{e}");
+    }
+}

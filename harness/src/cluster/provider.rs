@@ -1,0 +1,51 @@
+//! Where the Kubernetes platform's cluster comes from: the seam between having a cluster and
+//! using it. kind (`Cluster`, `mod.rs`) creates one here, loads images into its nodes and may
+//! delete it; an existing cluster (`existing.rs`) is only reached through a kubeconfig, never
+//! created or deleted. Everything after the cluster exists — the chart, the pods, the jobs —
+//! is one code path, `platform/kind/`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use futures_util::future::BoxFuture;
+
+use crate::Progress;
+use crate::docker::Privilege;
+use crate::process::Kubectl;
+use crate::scenario::Platform;
+
+/// A cluster the run uses, and what only its provider knows.
+pub trait Provider: Send + Sync {
+    /// The platform the reports name: `kind`, or `kubernetes` for a cluster of the user's.
+    fn platform(&self) -> Platform;
+    /// The run's header: which cluster, how it is reached.
+    fn describe(&self) -> String;
+    /// kubectl (and, through it, helm) aimed at this cluster.
+    fn kubectl(&self) -> &Kubectl;
+    /// A short name for what the run names after the cluster (the registration Secret).
+    fn name(&self) -> &str;
+    /// How a privileged pod runs on the nodes, for the summary.
+    fn privilege(&self) -> Privilege;
+    /// The image a chart's hook Job runs kubectl from, where the provider made one.
+    fn kubectl_image(&self) -> Option<String> {
+        None
+    }
+    /// `image` on the nodes before a pod uses it: loaded (kind), or found there.
+    fn provide_image<'a>(&'a self, image: &'a str, progress: &'a Progress) -> BoxFuture<'a, Result<()>>;
+    /// The name of the kind cluster whose nodes are containers of this host's engine — what
+    /// only a node can do (a container's task killed, the API server stopped, its sysctl
+    /// read) is done there. `None` for a cluster reached only through its API.
+    fn kind_nodes(&self) -> Option<&str> {
+        None
+    }
+    /// The cluster's logs (and the run's namespaces in them) for a failed run's bundle.
+    fn export_logs<'a>(&'a self, namespaces: &'a [String]) -> BoxFuture<'a, Result<PathBuf>>;
+    /// Whether this run made the cluster, and so may remove it.
+    fn created(&self) -> bool {
+        false
+    }
+    /// Removes the cluster; only ever called when [`Provider::created`].
+    fn delete<'a>(&'a self, progress: &'a Progress) -> BoxFuture<'a, Result<()>>;
+    /// How to remove what a kept run left, said with `--keep`.
+    fn kept_hint(&self, namespace: &str) -> String;
+}
