@@ -282,6 +282,7 @@ impl KindBench<'_> {
                 dind: DindMode::Rootful,
                 node_image: None,
                 smoke_when_reused: false,
+                nodes: None,
             }),
             chart: self.chart.clone(),
             chart_version: String::new(),
@@ -289,6 +290,7 @@ impl KindBench<'_> {
             keep: false,
             keep_on_failure: false,
             deadlines: Deadlines::default(),
+            jobs: 1,
             upgrades: Vec::new(),
             allow_findings: Vec::new(),
         };

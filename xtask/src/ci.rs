@@ -35,10 +35,12 @@ Runs, in order and all of them even after a failure: cargo fmt --check, clippy w
 warnings denied, cargo hakari verify (the workspace-hack still unifies every member's
 features, so the probe builds on xtask's dependencies), cargo xtask tools (helm, kind,
 Kubernetes, Gitea and its runner from their Go modules), cargo xtask images --forge, the
-workspace tests including those that need Docker, a kind cluster up (rootful, then
-rootless), cargo xtask e2e --platform kind on it with the project's test chart (rootful
+workspace tests including those that need Docker, a kind cluster of three nodes up
+(rootful, then rootless), cargo xtask e2e --platform kind on it with the project's test chart (rootful
 with the negative variants, then rootless, the upgrade matrix, the user-workflow
-fixtures), the cluster down, the workflow check, cargo xtask e2e with the negative
+fixtures), the same cluster as a cluster of the user's (--platform kubernetes through its
+kubeconfig, every scenario and negative with --jobs 2, then the preflight's refusals of a
+read-only account and a baseline namespace), the cluster down, the workflow check, cargo xtask e2e with the negative
 variants (rootful), again with rootless DIND, the upgrade matrix, every scenario with act,
 the user-workflow fixtures (one per failure kind: the run must fail and every job's row
 match fixtures/user-workflows/expected.yaml), and the negative variants on a setup whose
@@ -84,9 +86,12 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // the real forge and runner (`auto`); their images first.
         ("images", "xtask", vec!["images", "--forge"]),
         ("tests", "cargo", tests),
-        // A real kind cluster from the node image built offline: Ready, images loaded, a
-        // privileged pod's DIND serving TLS (rootful, then rootless on the same cluster).
-        ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci"]),
+        // A real kind cluster from the node image built offline, one control plane and two
+        // workers whose pods reach each other: Ready, images loaded, a privileged pod's DIND
+        // serving TLS (rootful, then rootless on the same cluster).
+        // A CI cluster an interrupted earlier run left (of another size, perhaps) goes first.
+        ("leftover cluster", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
+        ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--nodes", "3"]),
         ("cluster up rootless", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--dind", "rootless"]),
         // The kind platform for real on that cluster: the project's test chart (the wrenix
         // chart has no licence: CI has no copy), every scenario, rootful then rootless.
@@ -104,8 +109,9 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
             kind_e2e_on(DROPS_OPTIONS_CHART, &["--scenario", "docker-build", "--allow-finding", "container.options"]),
         ),
         // The same cluster as one of the user's: reached only through its kubeconfig, never
-        // created, loaded into or deleted by the run; then the preflight's refusals.
-        ("e2e kubernetes", "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative"])),
+        // created, loaded into or deleted by the run, two installs pinned to the two
+        // workers; then the preflight's refusals.
+        ("e2e kubernetes", "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative", "--jobs", "2"])),
         (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
         (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),

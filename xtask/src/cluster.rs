@@ -12,6 +12,7 @@ use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
 cargo xtask cluster up|down|status [--name N] [--dind rootful|rootless] [--node-image REF]
+                                   [--nodes N]
 
 The local kind cluster the kind platform runs on (default name: fe2e, the one
 `cargo xtask e2e --platform kind` uses).
@@ -24,6 +25,10 @@ The local kind cluster the kind platform runs on (default name: fe2e, the one
           the engine refuses --privileged, kind's docker calls go through a shim that gives
           the nodes an explicit capability set (said in the output). On failure: kind export
           logs under target/e2e/clusters/N/, and a cluster this call created is deleted.
+          --nodes N makes it with one control plane and N-1 workers (1 to 5; default: 1, or
+          a reused cluster as it is): with the offline node image each node's pods get a
+          subnet of their own and every node a route to the others' (kind's own CNI,
+          kindnet, is an image this machine cannot pull).
   down    deletes it: node containers, the kind network the harness made, its kubeconfig
           (never ~/.kube/config); fails if anything labelled with the cluster is left.
   status  whether it exists, its nodes and their readiness, the kubeconfig path.
@@ -32,14 +37,24 @@ Everything it creates carries io.forgejo-e2e.managed=true and io.forgejo-e2e.clu
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
     let mut action = None;
-    let mut opts =
-        ClusterOptions { name: "fe2e".into(), dind: DindMode::Rootful, node_image: None, smoke_when_reused: true };
+    let mut opts = ClusterOptions {
+        name: "fe2e".into(),
+        dind: DindMode::Rootful,
+        node_image: None,
+        smoke_when_reused: true,
+        nodes: None,
+    };
     while let Some(arg) = args.next()? {
         match arg {
             Arg::Value(v) if action.is_none() => action = Some(v.to_string_lossy().into_owned()),
             Arg::Long("name") => opts.name = args.value("--name")?,
             Arg::Long("dind") => opts.dind = args.value("--dind")?.parse()?,
             Arg::Long("node-image") => opts.node_image = Some(args.value("--node-image")?),
+            Arg::Long("nodes") => {
+                let text = args.value("--nodes")?;
+                let n = text.parse().ok().filter(|n| (1..=5).contains(n));
+                opts.nodes = Some(n.ok_or_else(|| user_error!("--nodes takes a number from 1 to 5, not `{text}`"))?);
+            }
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
                 return Ok(ExitCode::SUCCESS);

@@ -50,7 +50,9 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
                     is missing (exit 2)
   --reuse           keep DIND's image store in volumes between runs (fe2e-cache-*), so job
                     images load once; cargo xtask clean removes them
-  --jobs N          scenarios run concurrently on separate pods (default: 1)
+  --jobs N          scenarios run concurrently on separate pods (default: 1); on kind and
+                    kubernetes N chart installs in namespaces of their own, each pod pinned
+                    to one of the schedulable nodes in turn where there are several
   --upgrade-matrix  validate the upgrade pairs of fixtures/upgrades.yaml: install A, run the
                     scenarios, upgrade in place to B, assert what must survive, run them again
   --upgrade-from A --upgrade-to B
@@ -112,7 +114,7 @@ need (SelfSubjectAccessReview), the namespace admits privileged pods (Pod Securi
 run's namespaces are labelled with the run and removed after it, checked by listing them.
 For now jobs run with act (a forge the cluster's pods reach is not built yet), and faults
 that act on a node from outside are skipped. Takes --chart, --chart-version,
---allow-finding, --keep, --keep-on-failure and:
+--allow-finding, --keep, --keep-on-failure, --jobs and:
   --kubeconfig FILE the cluster's kubeconfig (default: KUBECONFIG, else ~/.kube/config)
   --context NAME    its context (default: its current context)
   --namespace NS    check NS in the preflight (its rights, its Pod Security); running in
@@ -260,10 +262,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             "--apply-sysctl and --reuse are not for --platform kubernetes: its nodes are not this host (cargo xtask sysctl --daemonset prints a DaemonSet that sets the knob), and a cluster of yours is never created or removed"
         ));
     }
-    if o.platform.is_kubernetes() && !o.dry_run && o.jobs > 1 {
-        return Err(user_error!(
-            "--jobs is for the Docker platform: on Kubernetes the items run in one chart install, in turn"
-        ));
+    if o.platform.is_kubernetes() && o.jobs > 1 && (o.upgrade_matrix || o.upgrade_from.is_some()) {
+        return Err(user_error!("--jobs does not go with upgrades on Kubernetes: an upgrade runs its items in turn"));
     }
     if o.keep && o.keep_on_failure {
         return Err(user_error!("--keep keeps everything already; --keep-on-failure goes without it"));

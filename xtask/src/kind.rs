@@ -265,6 +265,7 @@ async fn run_kind(
                 dind: o.dind,
                 node_image: o.node_image.clone(),
                 smoke_when_reused: false,
+                nodes: None,
             }),
         },
         chart: plan.chart.clone(),
@@ -273,6 +274,7 @@ async fn run_kind(
         keep: o.keep,
         keep_on_failure: o.keep_on_failure,
         deadlines: o.deadlines,
+        jobs: o.jobs,
         upgrades,
         allow_findings: o.allow_findings.clone(),
     };

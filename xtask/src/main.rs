@@ -192,7 +192,6 @@ mod tests {
             ),
             (vec!["e2e", "--kubeconfig", "x"], "--kubeconfig, --context and --namespace are for --platform kubernetes"),
             (vec!["e2e", "--platform", "kubernetes", "--apply-sysctl"], "--apply-sysctl and --reuse are not for"),
-            (vec!["e2e", "--platform", "kubernetes", "--jobs", "2"], "--jobs is for the Docker platform"),
             (vec!["e2e", "--platform", "cloud"], "--platform is `docker`, `kind` or `kubernetes`"),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
             (
@@ -201,7 +200,7 @@ mod tests {
             ),
             (vec!["cluster", "sideways"], "cargo xtask cluster takes up, down or status, not `sideways`"),
             (vec!["cluster", "up", "--name", "Bad_Name"], "--name `Bad_Name`: use lowercase letters"),
-            (vec!["e2e", "--platform", "kind", "--jobs", "2"], "--jobs is for the Docker platform"),
+            (vec!["e2e", "--platform", "kind", "--jobs", "2", "--upgrade-matrix"], "--jobs does not go with upgrades"),
             (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
         ];
         for (argv, want) in &cases {

@@ -4,7 +4,9 @@
 //! kind` share this code.
 
 pub mod existing;
+mod mesh;
 pub mod node_image;
+pub mod nodes;
 pub mod preflight;
 pub mod provider;
 pub mod shim;
@@ -33,6 +35,9 @@ pub struct ClusterOptions {
     /// Prove a privileged DIND pod serves TLS even on a cluster that already existed
     /// (`cluster up`); a run's own chart pod proves the same, so `e2e` skips it on reuse.
     pub smoke_when_reused: bool,
+    /// `--nodes N`: one control plane and N−1 workers; `None` takes a cluster as it is (one
+    /// node when it is made).
+    pub nodes: Option<usize>,
 }
 
 /// Where the node image came from: said in every header.
@@ -70,6 +75,8 @@ pub struct Cluster {
     pub images: ImageSet,
     /// Whether this process created the cluster (and so may delete it after a run).
     pub created: bool,
+    /// How many nodes it is made with (`--nodes`); a reused cluster is taken as it is.
+    nodes: usize,
     kind: PathBuf,
     shim_dir: PathBuf,
 }
@@ -94,18 +101,20 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(user_error!("--name `{name}`: use lowercase letters, digits and '-' (at most 40)")) }
 }
 
-/// The kind config: one control-plane node. The offline image has no kindnet image, so
-/// kind's default CNI is off (the node's bridge CNI connects pods on the node); kube-proxy
-/// and CoreDNS are built here, so kubeadm's addons give Services and cluster DNS.
-pub fn kind_config(node_image: &NodeImage) -> String {
+/// The kind config: one control-plane node and `nodes - 1` workers. The offline image has
+/// no kindnet image, so kind's default CNI is off (each node's bridge CNI, on a subnet of its
+/// own, and routes between the nodes: `nodes.rs`); kube-proxy and CoreDNS are built here, so
+/// kubeadm's addons give Services and cluster DNS. `dir` takes the workers' conflists.
+pub fn kind_config(node_image: &NodeImage, nodes: usize, dir: &std::path::Path) -> Result<String> {
+    let built = matches!(node_image, NodeImage::Built(_));
     let mut config = format!(
-        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  image: {}\n",
-        node_image.reference()
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n{}",
+        self::nodes::kind_nodes(node_image.reference(), nodes.max(1), built, dir)?
     );
-    if matches!(node_image, NodeImage::Built(_)) {
+    if built {
         config.push_str("networking:\n  ipFamily: ipv4\n  disableDefaultCNI: true\n");
     }
-    config
+    Ok(config)
 }
 
 fn tool(name: &str) -> Result<crate::tools::Tool> {
@@ -141,6 +150,7 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
         images,
         kind,
         shim_dir,
+        nodes: opts.nodes.unwrap_or(1),
     };
     progress.say(format!(
         "cluster {}: node image {}; nodes {}",
@@ -154,6 +164,14 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
     cluster.created = if cluster.exists().await? {
         progress.say(format!("cluster {}: exists, reused", cluster.name));
         cluster.write_kubeconfig().await?;
+        let found = cluster.node_names().await?.len();
+        if let Some(n) = opts.nodes.filter(|n| *n != found) {
+            return Err(user_error!(
+                "cluster {} has {found} nodes, not {n}: take it as it is (leave --nodes out), or remove it first (cargo xtask cluster down --name {})",
+                cluster.name,
+                cluster.name
+            ));
+        }
         false
     } else {
         cluster.create(&dir, progress).await?;
@@ -161,11 +179,15 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
     };
     let ready = async {
         cluster.wait_ready(progress).await?;
+        let nodes = cluster.network().await?;
         cluster.load_images(opts.dind, progress).await?;
-        match cluster.created || opts.smoke_when_reused {
-            true => smoke::privileged_dind(&cluster, opts.dind, progress).await,
-            false => Ok(()),
+        if cluster.created || opts.smoke_when_reused {
+            smoke::privileged_dind(&cluster, opts.dind, progress).await?;
+            if nodes.len() > 1 {
+                mesh::across_nodes(&cluster, &nodes, progress).await?;
+            }
         }
+        anyhow::Ok(())
     };
     if let Err(e) = ready.await {
         let bundle = cluster.export_logs().await;
@@ -206,6 +228,7 @@ impl Cluster {
             created: false,
             kind,
             shim_dir: dir.join("shim"),
+            nodes: 1,
         })
     }
 
@@ -238,7 +261,7 @@ impl Cluster {
 
     async fn create(&self, dir: &std::path::Path, progress: &Progress) -> Result<()> {
         let config = dir.join("kind-config.yaml");
-        std::fs::write(&config, kind_config(&self.node_image))?;
+        std::fs::write(&config, kind_config(&self.node_image, self.nodes, &dir.join("cni"))?)?;
         let mut cmd = self.kind(&["create", "cluster", "--name", &self.name, "--retain", "--config"]);
         cmd.arg(&config).arg("--kubeconfig").arg(&self.kubectl.kubeconfig);
         let what = format!("kind create cluster {}", self.name);
@@ -254,10 +277,10 @@ impl Cluster {
         Ok(())
     }
 
-    /// Node Ready by its condition; then the `default` ServiceAccount exists (pods need it).
+    /// Every node Ready by its condition; then the `default` ServiceAccount exists (pods need it).
     pub async fn wait_ready(&self, progress: &Progress) -> Result<()> {
         let t = std::time::Instant::now();
-        crate::wait::until("the kind node Ready", Duration::from_secs(180), Duration::from_secs(2), || async {
+        crate::wait::until("every kind node Ready", Duration::from_secs(180), Duration::from_secs(2), || async {
             let nodes = self.kubectl.json(&["get", "nodes"]).await;
             Ok(match nodes {
                 Ok(v) => match node_ready(&v) {
@@ -275,8 +298,27 @@ impl Cluster {
             })
         })
         .await?;
-        progress.say(format!("cluster {}: node Ready after {:.1}s", self.name, t.elapsed().as_secs_f64()));
+        progress.say(format!("cluster {}: nodes Ready after {:.1}s", self.name, t.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    /// The node containers, as kind lists them.
+    pub async fn node_names(&self) -> Result<Vec<String>> {
+        let out =
+            run(self.kind(&["get", "nodes", "--name", &self.name]), "kind get nodes", Duration::from_secs(30), None)
+                .await?;
+        anyhow::ensure!(out.success, "kind get nodes: {}", out.tail(3));
+        Ok(out.text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// The node containers; with the offline image each node routed to the others' pod
+    /// subnets (and to no other address in their range).
+    async fn network(&self) -> Result<Vec<String>> {
+        let nodes = self.node_names().await?;
+        if matches!(self.node_image, NodeImage::Built(_)) {
+            self::nodes::route(&self.name, &nodes).await?;
+        }
+        Ok(nodes)
     }
 
     /// `kind load docker-image` of the DIND and job images, then each checked in the node's
@@ -317,14 +359,19 @@ impl Cluster {
         Ok(())
     }
 
-    /// Whether the node's containerd (namespace k8s.io) has `image`.
+    /// Whether every node's containerd (namespace k8s.io) has `image`.
     async fn node_has_image(&self, image: &str) -> Result<bool> {
-        let mut ls = tokio::process::Command::new("docker");
-        ls.args(["exec", &format!("{}-control-plane", self.name), "ctr", "--namespace=k8s.io", "images", "ls", "-q"]);
-        let listed = run(ls, "ctr images ls", Duration::from_secs(30), None).await?;
-        anyhow::ensure!(listed.success, "list the node's images: {}", listed.tail(2));
-        // containerd names Docker Hub's images in full; others (code.forgejo.org/…) as given.
-        Ok(listed.text.lines().any(|l| l.trim() == format!("docker.io/{image}") || l.trim() == image))
+        for node in self.node_names().await? {
+            let mut ls = tokio::process::Command::new("docker");
+            ls.args(["exec", &node, "ctr", "--namespace=k8s.io", "images", "ls", "-q"]);
+            let listed = run(ls, "ctr images ls", Duration::from_secs(30), None).await?;
+            anyhow::ensure!(listed.success, "list the images of node {node}: {}", listed.tail(2));
+            // containerd names Docker Hub's images in full; others (code.forgejo.org/…) as given.
+            if !listed.text.lines().any(|l| l.trim() == format!("docker.io/{image}") || l.trim() == image) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// One line per node: name, Ready or not (with the condition), Kubernetes version.
@@ -453,24 +500,29 @@ async fn remove_kind_network(docker: &Docker) -> Result<()> {
     Ok(())
 }
 
-/// Ready, or what the node's conditions say instead.
+/// Every node Ready, or what the first other node's conditions say instead.
 fn node_ready(nodes: &serde_json::Value) -> std::result::Result<(), String> {
     let items = nodes["items"].as_array().cloned().unwrap_or_default();
-    let Some(node) = items.first() else {
+    if items.is_empty() {
         return Err("no node registered yet".into());
-    };
-    let conditions = node["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let ready = conditions.iter().find(|c| c["type"] == "Ready");
-    match ready {
-        Some(c) if c["status"] == "True" => Ok(()),
-        Some(c) => Err(format!(
-            "Ready={} {}: {}",
-            c["status"].as_str().unwrap_or("?"),
-            c["reason"].as_str().unwrap_or(""),
-            c["message"].as_str().unwrap_or("")
-        )),
-        None => Err("the node reports no Ready condition yet".into()),
     }
+    for node in &items {
+        let conditions = node["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let name = node["metadata"]["name"].as_str().unwrap_or("?");
+        match conditions.iter().find(|c| c["type"] == "Ready") {
+            Some(c) if c["status"] == "True" => {}
+            Some(c) => {
+                return Err(format!(
+                    "{name}: Ready={} {}: {}",
+                    c["status"].as_str().unwrap_or("?"),
+                    c["reason"].as_str().unwrap_or(""),
+                    c["message"].as_str().unwrap_or("")
+                ));
+            }
+            None => return Err(format!("{name} reports no Ready condition yet")),
+        }
+    }
+    Ok(())
 }
 
 /// The line of `kind create cluster`'s output that says why it failed: kubeadm's own error
@@ -492,10 +544,11 @@ mod tests {
 
     #[test]
     fn the_offline_node_has_no_default_cni_but_keeps_kubeadms_addons() {
-        let built = kind_config(&NodeImage::Built("forgejo-e2e/kind-node:abc".into()));
+        let dir = crate::sys::Scratch::new("fe2e-kind-config-test");
+        let built = kind_config(&NodeImage::Built("forgejo-e2e/kind-node:abc".into()), 1, &dir).expect("config");
         assert!(built.contains("image: forgejo-e2e/kind-node:abc"), "{built}");
         assert!(built.contains("disableDefaultCNI: true") && !built.contains("skipPhases"), "{built}");
-        let given = kind_config(&NodeImage::Given("kindest/node:v1.34.11".into()));
+        let given = kind_config(&NodeImage::Given("kindest/node:v1.34.11".into()), 1, &dir).expect("config");
         assert!(!given.contains("disableDefaultCNI") && !given.contains("skipPhases"), "{given}");
     }
 
@@ -503,7 +556,7 @@ mod tests {
     fn node_readiness_quotes_the_condition() {
         let not_ready = serde_json::json!({"items": [{"status": {"conditions": [
             {"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "cni plugin not initialized"}]}}]});
-        assert_eq!(node_ready(&not_ready), Err("Ready=False KubeletNotReady: cni plugin not initialized".into()));
+        assert_eq!(node_ready(&not_ready), Err("?: Ready=False KubeletNotReady: cni plugin not initialized".into()));
         let ready = serde_json::json!({"items": [{"status": {"conditions": [{"type": "Ready", "status": "True"}]}}]});
         assert_eq!(node_ready(&ready), Ok(()));
         assert_eq!(node_ready(&serde_json::json!({"items": []})), Err("no node registered yet".into()));

@@ -30,6 +30,9 @@ pub struct ChartValues {
     pub volume_mounts: Option<Vec<serde_yaml::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_env_vars: Option<Vec<serde_yaml::Value>>,
+    /// The pod's `nodeSelector` (the harness pins a `--jobs` slot's pod to a node with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -50,12 +50,14 @@ impl KindPlatform {
         let configured_otherwise = self.delivery.reads_chart_config() && config != self.values.runner.config.file;
         let mut run = Gathered::default();
         let mut own = None;
+        // A slot (one of the run's shared installs) for as long as the item runs.
+        let slot = self.slots.take().await;
         let checks = if let Some(why) = item.label_mismatch(&config) {
             run.jobs = super::super::jobs::none_picked(item, &config);
             vec![Check::never_ran(why)]
         } else {
             let result = match change == PodChange::default() && !registers_otherwise && !configured_otherwise {
-                true => match self.shared().await {
+                true => match self.shared(slot.index).await {
                     Ok(shared) => self.run_job(item, shared, &config, deadlines, &mut run).await,
                     Err(e) => Err(e),
                 },
@@ -65,18 +67,19 @@ impl KindPlatform {
                 run.error = Some(e);
             }
             if fault.is_some_and(|f| f.at_start().is_some()) {
-                let namespace = own.as_ref().map_or(self.shared_namespace.as_str(), |(ns, _)| ns.as_str());
+                let namespace =
+                    own.as_ref().map_or(self.slots.all[slot.index].namespace.as_str(), |(ns, _)| ns.as_str());
                 let (reached, causes) = self.start_facts(namespace, change, run.error.as_ref()).await;
                 (run.reached, run.causes) = (reached, causes);
             }
             run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default()
         };
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
-        let shared = self.shared.get().and_then(|r| r.as_ref().ok());
+        let shared = self.slots.made(slot.index);
         if failed || item.variant.is_some() {
             let (namespace, pod) = match &own {
                 Some((ns, r)) => (ns.clone(), r.as_ref().map(|r| r.pod.clone())),
-                None => (self.shared_namespace.clone(), shared.map(|r| r.pod.clone())),
+                None => (self.slots.all[slot.index].namespace.clone(), shared.map(|r| r.pod.clone())),
             };
             self.collect_logs(&namespace, pod.as_deref(), &mut run).await;
         }

@@ -13,6 +13,7 @@ pub(in crate::platform) mod pod;
 mod prepare;
 pub(in crate::platform) mod release;
 mod render;
+mod slots;
 mod start_facts;
 mod upgrade;
 
@@ -31,7 +32,7 @@ use crate::cluster::provider::Provider;
 use crate::cluster::{Cluster, ClusterOptions, Kubectl};
 use crate::config::ChartValues;
 use crate::docker::DindMode;
-use crate::fault::{Deadlines, PodChange};
+use crate::fault::Deadlines;
 use crate::kind::{CertMode, ChartSource, KindOptions};
 use crate::report::ScenarioResult;
 use crate::scenario::Platform;
@@ -59,6 +60,8 @@ pub struct KindRunOptions {
     /// Leave everything (cluster, release, namespace) when an item failed.
     pub keep_on_failure: bool,
     pub deadlines: Deadlines,
+    /// `--jobs`: shared installs, items run at once, spread over the schedulable nodes.
+    pub jobs: usize,
     /// Chart upgrades to validate instead of the plain run (each runs the plain items
     /// before and after `helm upgrade`).
     pub upgrades: Vec<KindUpgrade>,
@@ -210,8 +213,8 @@ pub struct KindPlatform {
     pub(in crate::platform) progress: Progress,
     /// The run's own install, made when the first item needs it (an error is every such
     /// item's error).
-    shared: tokio::sync::OnceCell<std::result::Result<release::Release, String>>,
-    shared_namespace: String,
+    /// The run's shared installs, one per `--jobs` slot.
+    slots: slots::Slots,
     /// Seconds per setup phase, for the summary and the bench.
     setup: Phases,
     upgrades: Vec<KindUpgrade>,
@@ -232,29 +235,6 @@ impl KindPlatform {
     fn phase(&self, name: &str, seconds: f64) {
         self.setup.add(name, seconds);
     }
-
-    /// The run's install, made on first use.
-    async fn shared(&self) -> Result<&release::Release> {
-        let made = self
-            .shared
-            .get_or_init(|| async {
-                let r = self.install(
-                    &self.shared_namespace,
-                    &self.chart,
-                    &self.values,
-                    PodChange::default(),
-                    self.deadlines,
-                );
-                let r = r.await.map_err(|e| format!("{e:#}"));
-                // Each step of the install its own phase: helm, pod Ready, DIND, image load.
-                for (step, secs) in r.iter().flat_map(|r| &r.timings) {
-                    self.phase(step, *secs);
-                }
-                r
-            })
-            .await;
-        made.as_ref().map_err(|e| anyhow::anyhow!("the run's chart install failed: {e}"))
-    }
 }
 
 impl PlatformRun for KindPlatform {
@@ -267,8 +247,8 @@ impl PlatformRun for KindPlatform {
     }
 
     fn concurrency(&self) -> usize {
-        // In turn: the items share one chart install.
-        1
+        // One item per shared install at a time (`--jobs` installs).
+        self.slots.all.len()
     }
 
     fn set_artifacts(&mut self, artifacts: std::collections::HashMap<&'static str, Vec<u8>>) {
@@ -304,7 +284,7 @@ impl PlatformRun for KindPlatform {
             }
         }
         let keep = self.keep || (failed && self.keep_on_failure);
-        teardown(self, keep, self.keep_cluster, &self.shared_namespace).await
+        teardown(self, keep, self.keep_cluster, self.slots.first()).await
     }
 
     fn facts(&self) -> Facts {

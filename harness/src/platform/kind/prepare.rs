@@ -69,6 +69,14 @@ pub async fn prepare(
         progress.say(line);
     }
     progress.say(header(&opts, cluster.as_ref(), executor_line, &allowed));
+    // With --jobs N the shared installs spread over the nodes pods may be scheduled on.
+    let spread = match opts.jobs > 1 {
+        true => super::slots::schedulable(&cluster.kubectl().json(&["get", "nodes"]).await?),
+        false => Vec::new(),
+    };
+    if spread.len() > 1 {
+        progress.say(format!("--jobs {}: the run's installs spread over nodes {}", opts.jobs, spread.join(", ")));
+    }
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
@@ -108,8 +116,7 @@ pub async fn prepare(
         out_dir,
         deadlines: opts.deadlines,
         progress,
-        shared: tokio::sync::OnceCell::new(),
-        shared_namespace: format!("fe2e-{}", opts.run_id),
+        slots: super::slots::Slots::new(&opts.run_id, opts.jobs, &spread),
         setup: Phases::new(setup),
         upgrades: opts.upgrades,
         allowed_findings: allowed,

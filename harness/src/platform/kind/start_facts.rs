@@ -28,6 +28,29 @@ impl KindPlatform {
         let mut reached = recorded.unwrap_or_default();
         let mut causes = Vec::new();
         let Some(error) = error else { return (reached, causes) };
+        // A pod held at once by DIND's image may not have started its runner container yet:
+        // the kubelet is given a moment to report the runner's image, or its own refusal.
+        if matches!(Failed::of(error), Some(Failed::PodNeverReady { .. })) {
+            let started = crate::wait::until(
+                "the kubelet to report the runner container's image",
+                Duration::from_secs(20),
+                Duration::from_secs(1),
+                || async {
+                    let runner = self.newest_pod(namespace).await.and_then(|(_, p)| {
+                        p["status"]["containerStatuses"].as_array()?.iter().find(|c| c["name"] == "runner").cloned()
+                    });
+                    let id = runner.as_ref().and_then(|c| c["imageID"].as_str()).unwrap_or_default();
+                    let waiting = runner.as_ref().and_then(|c| c["state"]["waiting"]["reason"].as_str());
+                    Ok(match (id.is_empty(), waiting) {
+                        (false, _) => crate::wait::Poll::Ready(()),
+                        (true, Some(r)) if r.contains("Image") => crate::wait::Poll::Ready(()),
+                        (true, w) => crate::wait::Poll::NotYet(format!("runner {}", w.unwrap_or("not started"))),
+                    })
+                },
+            );
+            // Not reported within the wait: the facts below say what the pod shows.
+            let _ = started.await;
+        }
         let pod = self.newest_pod(namespace).await;
         let status = |name: &str| {
             pod.as_ref().and_then(|(_, p)| {
