@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
-cargo xtask bench [--platform docker|kind] [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
+cargo xtask bench [--platform docker|kind|kubernetes] [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
                   [--cluster NAME] [--chart DIR]
 
 Runs the Docker-platform suite cold (the harness's images removed, so they are built from
@@ -42,6 +42,12 @@ upload and job, teardown); warm runs reuse one cluster, primed by an unmeasured 
 deleted afterwards. The cluster is the bench's own (--cluster, default fe2e-bench: it must
 not exist before); the chart is --chart (default the project's test chart). Ctrl-C removes
 whatever the bench had made.
+
+--platform kubernetes: the same own cluster, made by a first unmeasured run and deleted at
+the end, measured both ways with act in one run: `warm act` on kind's path, `warm
+kubernetes` reached only through its kubeconfig as a cluster of the user's (its setup
+phases: preflight, images, node facts), so the existing-cluster path's overhead per
+scenario stands beside kind's.
 ";
 
 #[derive(Serialize)]
@@ -116,18 +122,17 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let modes: &[&str] = if skip_cold { &["warm"] } else { &["cold", "warm"] };
     match platform {
         Platform::Docker => {}
-        Platform::Kind => {
+        Platform::Kind | Platform::Kubernetes => {
             let cluster = cluster.unwrap_or_else(|| "fe2e-bench".into());
             let chart = chart
                 .unwrap_or_else(|| harness::fixtures_dir().join("charts/forgejo-runner-e2e").display().to_string());
             let bench = KindBench { cluster, chart, items: &items, values: &values, progress };
+            // A cluster of the user's beside kind's: the same cluster, the same executor, the
+            // two providers' paths in one run (warm only: the cluster exists either way).
+            let modes: &[&str] =
+                if platform == Platform::Kubernetes { &["warm act", "warm kubernetes"] } else { modes };
             bench.runs(modes, runs, &mut summaries, &mut walls).await?;
             return print_stats(&names, runs, jobs, &summaries, walls);
-        }
-        Platform::Kubernetes => {
-            return Err(user_error!(
-                "cargo xtask bench measures --platform docker or kind; kubernetes is not measured yet"
-            ));
         }
     }
     let mut modes = modes.to_vec();
@@ -235,14 +240,14 @@ impl KindBench<'_> {
         }
         let result = async {
             for &mode in modes {
-                if mode == "warm" {
-                    self.progress.say("warm: creating the cluster with one run (not measured)");
-                    self.one(true).await?;
+                if mode.starts_with("warm") {
+                    self.progress.say(format!("{mode}: priming the cluster with one run (not measured)"));
+                    self.one(true, mode).await?;
                 }
                 for i in 1..=runs {
                     self.progress.say(format!("kind {mode} run {i}/{runs}"));
                     let t = Instant::now();
-                    let summary = self.one(mode == "warm").await?;
+                    let summary = self.one(mode.starts_with("warm"), mode).await?;
                     walls.entry(mode).or_default().push(t.elapsed().as_secs_f64());
                     if !summary.all_passed() {
                         anyhow::bail!(
@@ -270,20 +275,31 @@ impl KindBench<'_> {
         outcome
     }
 
-    async fn one(&self, keep_cluster: bool) -> Result<Summary> {
+    /// One run of `mode`: on kind's path (`kind …`), or — `… kubernetes` — on the same
+    /// cluster reached only through its kubeconfig, as a cluster of the user's.
+    async fn one(&self, keep_cluster: bool, mode: &str) -> Result<Summary> {
+        let kind = harness::platform::kind::ClusterChoice::Kind(harness::cluster::ClusterOptions {
+            name: self.cluster.clone(),
+            dind: DindMode::Rootful,
+            node_image: None,
+            smoke_when_reused: false,
+            nodes: None,
+            registry: false,
+        });
+        let cluster = match mode.ends_with(" kubernetes") {
+            true => harness::platform::kind::ClusterChoice::Existing(harness::cluster::existing::ExistingOptions {
+                kubeconfig: Some(harness::cluster::state_dir(&self.cluster).join("kubeconfig")),
+                ..Default::default()
+            }),
+            false => kind,
+        };
         let opts = harness::platform::kind::KindRunOptions {
             run_id: new_run_id(),
             items: self.items.to_vec(),
             values: self.values.clone(),
             dind: DindMode::Rootful,
             certs: harness::kind::CertMode::Harness,
-            cluster: harness::platform::kind::ClusterChoice::Kind(harness::cluster::ClusterOptions {
-                name: self.cluster.clone(),
-                dind: DindMode::Rootful,
-                node_image: None,
-                smoke_when_reused: false,
-                nodes: None,
-            }),
+            cluster,
             chart: self.chart.clone(),
             chart_version: String::new(),
             keep_cluster,
@@ -294,7 +310,8 @@ impl KindBench<'_> {
             upgrades: Vec::new(),
             allow_findings: Vec::new(),
         };
-        match harness::run::run(harness::run::Target::Kind(opts), Default::default(), self.progress).await? {
+        // A cluster of the user's takes act (`executor::choice`), as `… act` asks.
+        match harness::run::run(harness::run::Target::Kind(opts), executor_of(mode), self.progress).await? {
             harness::run::Ended::Done(summary) => Ok(*summary),
             harness::run::Ended::Interrupted(signal) => {
                 Err(user_error!("interrupted by {signal}: the bench's cluster {} goes", self.cluster))

@@ -26,6 +26,9 @@ const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
 /// `--platform kubernetes` refused in its preflight: an account that may only read pods,
 /// and a namespace enforcing Pod Security `baseline` (`refusals.rs`).
 const KUBE_READER: &str = "kubernetes, reader";
+/// Every scenario on the CI cluster as a cluster of the user's, its images pushed to the
+/// registry `cluster up --registry` started beside it (`--registry` added at run time).
+const KUBE_E2E: &str = "e2e kubernetes";
 const KUBE_BASELINE: &str = "kubernetes, baseline";
 
 pub const HELP: &str = "\
@@ -91,7 +94,7 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // serving TLS (rootful, then rootless on the same cluster).
         // A CI cluster an interrupted earlier run left (of another size, perhaps) goes first.
         ("leftover cluster", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
-        ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--nodes", "3"]),
+        ("cluster up", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--nodes", "3", "--registry"]),
         ("cluster up rootless", "xtask", vec!["cluster", "up", "--name", "fe2e-ci", "--dind", "rootless"]),
         // The kind platform for real on that cluster: the project's test chart (the wrenix
         // chart has no licence: CI has no copy), every scenario, rootful then rootless.
@@ -111,7 +114,7 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // The same cluster as one of the user's: reached only through its kubeconfig, never
         // created, loaded into or deleted by the run, two installs pinned to the two
         // workers; then the preflight's refusals.
-        ("e2e kubernetes", "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative", "--jobs", "2"])),
+        (KUBE_E2E, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative", "--jobs", "2"])),
         (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
         (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
@@ -209,6 +212,19 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             }
         }
         let (t, started) = (Instant::now(), std::time::SystemTime::now());
+        let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        if name == KUBE_E2E {
+            // Without the registry the nodes would find the images `kind load` put there.
+            match harness::cluster::registry::load(crate::refusals::CLUSTER) {
+                Some(r) => argv.extend([
+                    "--registry".to_owned(),
+                    r.address,
+                    "--registry-ca".to_owned(),
+                    r.ca.display().to_string(),
+                ]),
+                None => argv.extend(["--registry".to_owned(), "no-registry-beside-the-ci-cluster.invalid".to_owned()]),
+            }
+        }
         let mut cmd = if program == "cargo" { Command::new(&cargo) } else { Command::new(&me) };
         let status = cmd
             .args(&argv)

@@ -12,7 +12,7 @@ use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
 cargo xtask cluster up|down|status [--name N] [--dind rootful|rootless] [--node-image REF]
-                                   [--nodes N]
+                                   [--nodes N] [--registry]
 
 The local kind cluster the kind platform runs on (default name: fe2e, the one
 `cargo xtask e2e --platform kind` uses).
@@ -28,7 +28,10 @@ The local kind cluster the kind platform runs on (default name: fe2e, the one
           --nodes N makes it with one control plane and N-1 workers (1 to 5; default: 1, or
           a reused cluster as it is): with the offline node image each node's pods get a
           subnet of their own and every node a route to the others' (kind's own CNI,
-          kindnet, is an image this machine cannot pull).
+          kindnet, is an image this machine cannot pull). --registry starts a registry
+          beside it (Debian's docker-registry, TLS with an rcgen CA, on the nodes' gateway)
+          that its nodes and this engine trust, for e2e --platform kubernetes --registry;
+          the address is printed, and removed with the cluster.
   down    deletes it: node containers, the kind network the harness made, its kubeconfig
           (never ~/.kube/config); fails if anything labelled with the cluster is left.
   status  whether it exists, its nodes and their readiness, the kubeconfig path.
@@ -43,6 +46,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         node_image: None,
         smoke_when_reused: true,
         nodes: None,
+        registry: false,
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -50,6 +54,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             Arg::Long("name") => opts.name = args.value("--name")?,
             Arg::Long("dind") => opts.dind = args.value("--dind")?.parse()?,
             Arg::Long("node-image") => opts.node_image = Some(args.value("--node-image")?),
+            Arg::Long("registry") => opts.registry = true,
             Arg::Long("nodes") => {
                 let text = args.value("--nodes")?;
                 let n = text.parse().ok().filter(|n| (1..=5).contains(n));
@@ -71,6 +76,14 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
             println!("cluster {} is up: node image {}", c.name, c.node_image.describe());
             println!("kubeconfig: {}", c.kubectl.kubeconfig.display());
             println!("  export KUBECONFIG={}", c.kubectl.kubeconfig.display());
+            if let Some(r) = harness::cluster::registry::load(&c.name).filter(|_| opts.registry) {
+                println!("registry: {} (CA {})", r.address, r.ca.display());
+                println!(
+                    "  cargo xtask e2e --platform kubernetes --kubeconfig {} --registry {}",
+                    c.kubectl.kubeconfig.display(),
+                    r.address
+                );
+            }
             println!("remove it with: cargo xtask cluster down --name {}", c.name);
             Ok(ExitCode::SUCCESS)
         }

@@ -119,6 +119,11 @@ that act on a node from outside are skipped. Takes --chart, --chart-version,
   --context NAME    its context (default: its current context)
   --namespace NS    check NS in the preflight (its rights, its Pod Security); running in
                     a namespace of yours is not built yet (the run makes its own)
+  --registry HOST[:PORT]  push the images built here (DIND, the job image the runner
+                    container runs) to this registry and have the nodes pull them from it;
+                    this engine must reach and trust it
+  --registry-ca FILE  the registry's CA: this engine trusts it for the run
+                    (/etc/docker/certs.d/HOST:PORT/ca.crt, removed after unless it was there)
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -172,6 +177,8 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("kubeconfig") => o.existing.kubeconfig = Some(PathBuf::from(args.value("--kubeconfig")?)),
             Arg::Long("context") => o.existing.context = Some(args.value("--context")?),
             Arg::Long("namespace") => o.existing.namespace = Some(args.value("--namespace")?),
+            Arg::Long("registry") => o.existing.registry = Some(args.value("--registry")?),
+            Arg::Long("registry-ca") => o.existing.registry_ca = Some(PathBuf::from(args.value("--registry-ca")?)),
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("allow-finding") => o.allow_findings.push(args.value("--allow-finding")?),
@@ -254,8 +261,19 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
         return Err(user_error!("--registry-mirror, --node-image and --cluster are for --platform kind"));
     }
     let e = &o.existing;
-    if o.platform != Platform::Kubernetes && (e.kubeconfig.is_some() || e.context.is_some() || e.namespace.is_some()) {
-        return Err(user_error!("--kubeconfig, --context and --namespace are for --platform kubernetes"));
+    if o.platform != Platform::Kubernetes
+        && (e.kubeconfig.is_some()
+            || e.context.is_some()
+            || e.namespace.is_some()
+            || e.registry.is_some()
+            || e.registry_ca.is_some())
+    {
+        return Err(user_error!(
+            "--kubeconfig, --context, --namespace, --registry and --registry-ca are for --platform kubernetes"
+        ));
+    }
+    if e.registry_ca.is_some() && e.registry.is_none() {
+        return Err(user_error!("--registry-ca is the CA of a --registry: add --registry HOST[:PORT]"));
     }
     if o.platform == Platform::Kubernetes && (o.apply_sysctl || o.reuse) {
         return Err(user_error!(

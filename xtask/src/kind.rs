@@ -266,6 +266,7 @@ async fn run_kind(
                 node_image: o.node_image.clone(),
                 smoke_when_reused: false,
                 nodes: None,
+                registry: false,
             }),
         },
         chart: plan.chart.clone(),

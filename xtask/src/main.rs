@@ -190,7 +190,11 @@ mod tests {
                 vec!["e2e", "--platform", "kubernetes", "--cluster", "x"],
                 "--registry-mirror, --node-image and --cluster are for",
             ),
-            (vec!["e2e", "--kubeconfig", "x"], "--kubeconfig, --context and --namespace are for --platform kubernetes"),
+            (
+                vec!["e2e", "--kubeconfig", "x"],
+                "--kubeconfig, --context, --namespace, --registry and --registry-ca are for",
+            ),
+            (vec!["e2e", "--platform", "kubernetes", "--registry-ca", "x"], "--registry-ca is the CA of a --registry"),
             (vec!["e2e", "--platform", "kubernetes", "--apply-sysctl"], "--apply-sysctl and --reuse are not for"),
             (vec!["e2e", "--platform", "cloud"], "--platform is `docker`, `kind` or `kubernetes`"),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),

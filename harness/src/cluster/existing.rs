@@ -22,7 +22,17 @@ pub struct ExistingOptions {
     pub context: Option<String>,
     /// `--namespace`: the user's namespace (the run makes its own without it).
     pub namespace: Option<String>,
+    /// `--registry HOST[:PORT]`: where the harness pushes the images it built, for the
+    /// nodes to pull; `--registry-ca FILE`: its CA, for this engine to trust while the run
+    /// pushes.
+    pub registry: Option<String>,
+    pub registry_ca: Option<PathBuf>,
 }
+
+/// Where this engine looks for a registry's CA.
+const ENGINE_CERTS: &str = "/etc/docker/certs.d";
+/// Marks an engine CA folder the harness wrote (and so removes).
+const WRITTEN: &str = "written-by-forgejo-e2e";
 
 /// The cluster, as its kubeconfig names it.
 pub struct Existing {
@@ -30,6 +40,39 @@ pub struct Existing {
     /// The API server's URL and the context, for the header.
     server: String,
     context: String,
+    registry: Option<String>,
+    /// Each image pushed to the registry: local reference → the one the nodes pull.
+    pushed: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// This engine trusts `ca` for `registry` while the run pushes: its own trust kept when it
+/// is the same CA, refused in one line when it is another; else written, marked as the
+/// harness's.
+pub fn trust_registry_ca(registry: &str, ca: &std::path::Path) -> Result<()> {
+    let pem = std::fs::read_to_string(ca)
+        .map_err(|e| user_error!("--registry-ca {}: {e}; give the registry's CA certificate (PEM)", ca.display()))?;
+    let dir = PathBuf::from(ENGINE_CERTS).join(registry);
+    match std::fs::read_to_string(dir.join("ca.crt")) {
+        Ok(have) if have.trim() == pem.trim() => Ok(()),
+        Ok(_) if !dir.join(WRITTEN).exists() => Err(user_error!(
+            "this Docker engine already trusts another CA for {registry} ({}): remove it or give that CA as --registry-ca",
+            dir.join("ca.crt").display()
+        )),
+        _ => {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(WRITTEN), "")?;
+            std::fs::write(dir.join("ca.crt"), pem)?;
+            Ok(())
+        }
+    }
+}
+
+/// The engine's trust in `registry` gone, where the harness wrote it.
+pub fn untrust_registry(registry: &str) {
+    let dir = PathBuf::from(ENGINE_CERTS).join(registry);
+    if dir.join(WRITTEN).exists() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// The kubeconfig a run is aimed at: the flag, else `KUBECONFIG` (one file), else
@@ -83,7 +126,10 @@ impl Existing {
         };
         let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap_or("?").to_owned();
         let context = view["contexts"][0]["name"].as_str().unwrap_or("?").to_owned();
-        Ok(Existing { kubectl, server, context })
+        if let (Some(registry), Some(ca)) = (&opts.registry, &opts.registry_ca) {
+            trust_registry_ca(registry, ca)?;
+        }
+        Ok(Existing { kubectl, server, context, registry: opts.registry.clone(), pushed: Default::default() })
     }
 }
 
@@ -94,10 +140,14 @@ impl Provider for Existing {
 
     fn describe(&self) -> String {
         format!(
-            "platform kubernetes (the cluster at {}, context {}, kubeconfig {}; never created nor deleted by the run)",
+            "platform kubernetes (the cluster at {}, context {}, kubeconfig {}; never created nor deleted by the run; {})",
             self.server,
             self.context,
-            self.kubectl.kubeconfig.display()
+            self.kubectl.kubeconfig.display(),
+            match &self.registry {
+                Some(r) => format!("images pushed to {r}, pulled by the nodes"),
+                None => "images found on the nodes".to_owned(),
+            }
         )
     }
 
@@ -113,10 +163,22 @@ impl Provider for Existing {
         Privilege::Privileged
     }
 
-    /// Found on a node's image list (`status.images`), or the run stops with the way out:
-    /// nothing is loaded into a cluster the run did not make.
+    /// Pushed to `--registry`; without one, found on a node's image list (`status.images`),
+    /// or the run stops with the way out: nothing is loaded into a cluster the run did not
+    /// make.
     fn provide_image<'a>(&'a self, image: &'a str, progress: &'a Progress) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            if let Some(registry) = &self.registry {
+                let docker = crate::docker::connect().await?;
+                let pushed = super::registry::push(&docker, image, registry, progress).await.map_err(|e| {
+                    user_error!(
+                        "{image} could not be pushed to --registry {registry}: {}; check that this engine reaches and trusts it (--registry-ca FILE)",
+                        crate::error::one_line(&format!("{e:#}"))
+                    )
+                })?;
+                self.pushed.lock().unwrap_or_else(|e| e.into_inner()).insert(image.to_owned(), pushed);
+                return Ok(());
+            }
             let nodes = self.kubectl.json(&["get", "nodes"]).await?;
             let on = nodes_with(&nodes, image);
             if on.is_empty() {
@@ -144,6 +206,17 @@ impl Provider for Existing {
             self.kubectl.run(&args, Duration::from_secs(120)).await?;
             Ok(dir)
         })
+    }
+
+    fn pull_ref(&self, local: &str) -> String {
+        let pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+        pushed.get(local).cloned().unwrap_or_else(|| local.to_owned())
+    }
+
+    fn finish(&self) {
+        if let Some(registry) = &self.registry {
+            untrust_registry(registry);
+        }
     }
 
     fn delete<'a>(&'a self, _progress: &'a Progress) -> BoxFuture<'a, Result<()>> {

@@ -5,10 +5,12 @@
 
 pub mod existing;
 mod mesh;
+pub mod node_facts;
 pub mod node_image;
 pub mod nodes;
 pub mod preflight;
 pub mod provider;
+pub mod registry;
 pub mod shim;
 mod smoke;
 
@@ -38,6 +40,8 @@ pub struct ClusterOptions {
     /// `--nodes N`: one control plane and N−1 workers; `None` takes a cluster as it is (one
     /// node when it is made).
     pub nodes: Option<usize>,
+    /// `--registry`: a registry beside the cluster that its nodes trust (`registry.rs`).
+    pub registry: bool,
 }
 
 /// Where the node image came from: said in every header.
@@ -105,14 +109,24 @@ pub fn check_name(name: &str) -> Result<()> {
 /// no kindnet image, so kind's default CNI is off (each node's bridge CNI, on a subnet of its
 /// own, and routes between the nodes: `nodes.rs`); kube-proxy and CoreDNS are built here, so
 /// kubeadm's addons give Services and cluster DNS. `dir` takes the workers' conflists.
-pub fn kind_config(node_image: &NodeImage, nodes: usize, dir: &std::path::Path) -> Result<String> {
+/// With the offline image every node's containerd also reads registry hosts from
+/// `registry::NODE_CERTS`, where `certs` (the cluster's folder for a registry's trust) is
+/// mounted, so `up --registry` can make the nodes trust one.
+pub fn kind_config(
+    node_image: &NodeImage,
+    nodes: usize,
+    dir: &std::path::Path,
+    certs: &std::path::Path,
+) -> Result<String> {
     let built = matches!(node_image, NodeImage::Built(_));
-    let mut config = format!(
-        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n{}",
-        self::nodes::kind_nodes(node_image.reference(), nodes.max(1), built, dir)?
-    );
+    let nodes = self::nodes::kind_nodes(node_image.reference(), nodes, built, dir, built.then_some(certs))?;
+    let mut config = format!("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n{nodes}");
     if built {
         config.push_str("networking:\n  ipFamily: ipv4\n  disableDefaultCNI: true\n");
+        config.push_str(&format!(
+            "containerdConfigPatches:\n- |-\n  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n    config_path = \"{}\"\n",
+            registry::NODE_CERTS
+        ));
     }
     Ok(config)
 }
@@ -186,6 +200,9 @@ pub async fn up(docker: &Docker, opts: &ClusterOptions, progress: &Progress) -> 
             if nodes.len() > 1 {
                 mesh::across_nodes(&cluster, &nodes, progress).await?;
             }
+        }
+        if opts.registry {
+            cluster.registry(docker, progress).await?;
         }
         anyhow::Ok(())
     };
@@ -261,7 +278,9 @@ impl Cluster {
 
     async fn create(&self, dir: &std::path::Path, progress: &Progress) -> Result<()> {
         let config = dir.join("kind-config.yaml");
-        std::fs::write(&config, kind_config(&self.node_image, self.nodes, &dir.join("cni"))?)?;
+        let certs = registry::node_certs_dir(&self.name);
+        std::fs::create_dir_all(&certs).with_context(|| format!("create {}", certs.display()))?;
+        std::fs::write(&config, kind_config(&self.node_image, self.nodes, &dir.join("cni"), &certs)?)?;
         let mut cmd = self.kind(&["create", "cluster", "--name", &self.name, "--retain", "--config"]);
         cmd.arg(&config).arg("--kubeconfig").arg(&self.kubectl.kubeconfig);
         let what = format!("kind create cluster {}", self.name);
@@ -300,6 +319,20 @@ impl Cluster {
         .await?;
         progress.say(format!("cluster {}: nodes Ready after {:.1}s", self.name, t.elapsed().as_secs_f64()));
         Ok(())
+    }
+
+    /// The registry beside the cluster, started unless it runs; a cluster made without the
+    /// nodes' registry folder (an older version's) cannot trust one.
+    async fn registry(&self, docker: &Docker, progress: &Progress) -> Result<registry::Registry> {
+        let config = std::fs::read_to_string(state_dir(&self.name).join("kind-config.yaml")).unwrap_or_default();
+        if !config.contains(registry::NODE_CERTS) {
+            return Err(user_error!(
+                "cluster {} was made without the nodes' registry folder, so its nodes cannot trust a registry: remove it (cargo xtask cluster down --name {}) and bring it up again with --registry",
+                self.name,
+                self.name
+            ));
+        }
+        registry::start(docker, &self.name, gateway(docker, &self.name).await?, progress).await
     }
 
     /// The node containers, as kind lists them.
@@ -415,6 +448,7 @@ impl Cluster {
         let out = run(cmd, "kind delete cluster", Duration::from_secs(120), Some(progress)).await?;
         anyhow::ensure!(out.success, "kind delete cluster {}: {}", self.name, out.tail(3));
         let docker = crate::docker::connect().await?;
+        registry::remove(&docker, &self.name).await?;
         remove_kind_network(&docker).await?;
         let dir = state_dir(&self.name);
         if dir.exists() {
@@ -424,6 +458,41 @@ impl Cluster {
         anyhow::ensure!(left.is_empty(), "cluster {} left {} resources behind: {left:?}", self.name, left.total());
         Ok(())
     }
+}
+
+/// The nodes pods may be scheduled on: Ready, and without a `NoSchedule` taint.
+pub fn schedulable(nodes: &serde_json::Value) -> Vec<String> {
+    nodes["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| {
+            let ready = n["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let tainted = n["spec"]["taints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| matches!(t["effect"].as_str(), Some("NoSchedule" | "NoExecute")));
+            ready && !tainted && !n["spec"]["unschedulable"].as_bool().unwrap_or(false)
+        })
+        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The gateway of kind cluster `cluster`'s nodes on their Docker network: this host, as the
+/// nodes reach it (what runs beside the cluster is published there).
+pub async fn gateway(docker: &Docker, cluster: &str) -> Result<std::net::Ipv4Addr> {
+    let node = format!("{cluster}-control-plane");
+    let info = docker.inspect_container(&node, None).await.with_context(|| format!("inspect {node}"))?;
+    let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+    networks
+        .values()
+        .find_map(|n| n.gateway.as_deref().and_then(|g| g.parse::<std::net::Ipv4Addr>().ok()))
+        .with_context(|| format!("{node} has no IPv4 gateway on its Docker network"))
 }
 
 /// kind as a provider: it made (or found) the cluster, its nodes are containers here.
@@ -545,10 +614,11 @@ mod tests {
     #[test]
     fn the_offline_node_has_no_default_cni_but_keeps_kubeadms_addons() {
         let dir = crate::sys::Scratch::new("fe2e-kind-config-test");
-        let built = kind_config(&NodeImage::Built("forgejo-e2e/kind-node:abc".into()), 1, &dir).expect("config");
+        let built = kind_config(&NodeImage::Built("forgejo-e2e/kind-node:abc".into()), 1, &dir, &dir).expect("config");
         assert!(built.contains("image: forgejo-e2e/kind-node:abc"), "{built}");
         assert!(built.contains("disableDefaultCNI: true") && !built.contains("skipPhases"), "{built}");
-        let given = kind_config(&NodeImage::Given("kindest/node:v1.34.11".into()), 1, &dir).expect("config");
+        assert!(built.contains("config_path = \"/etc/containerd/certs.d\""), "{built}");
+        let given = kind_config(&NodeImage::Given("kindest/node:v1.34.11".into()), 1, &dir, &dir).expect("config");
         assert!(!given.contains("disableDefaultCNI") && !given.contains("skipPhases"), "{given}");
     }
 

@@ -35,17 +35,26 @@ pub fn index_of(cluster: &str, node: &str) -> Option<usize> {
 
 /// The `nodes:` of the kind config: one control plane, `count - 1` workers, each worker's
 /// conflist (written under `dir`) mounted over the image's, or none where the node image is
-/// not the one built here (kind's own brings kindnet).
-pub fn kind_nodes(image: &str, count: usize, built: bool, dir: &Path) -> Result<String> {
-    let mut out = format!("nodes:\n- role: control-plane\n  image: {image}\n");
-    for i in 1..count {
-        out.push_str(&format!("- role: worker\n  image: {image}\n"));
-        if built {
-            let file = conflist_for(dir, i)?;
-            out.push_str(&format!(
-                "  extraMounts:\n  - hostPath: {}\n    containerPath: /{CONFLIST}\n    readOnly: true\n",
-                file.display()
-            ));
+/// not the one built here (kind's own brings kindnet); `certs` (a registry's trust for
+/// containerd) mounted on every node.
+pub fn kind_nodes(image: &str, count: usize, built: bool, dir: &Path, certs: Option<&Path>) -> Result<String> {
+    let mount = |host: &Path, inside: &str| {
+        format!("  - hostPath: {}\n    containerPath: {inside}\n    readOnly: true\n", host.display())
+    };
+    let mut out = String::from("nodes:\n");
+    for i in 0..count.max(1) {
+        let role = if i == 0 { "control-plane" } else { "worker" };
+        out.push_str(&format!("- role: {role}\n  image: {image}\n"));
+        let mut mounts = Vec::new();
+        if built && i > 0 {
+            mounts.push(mount(&conflist_for(dir, i)?, &format!("/{CONFLIST}")));
+        }
+        if let Some(certs) = certs {
+            mounts.push(mount(certs, super::registry::NODE_CERTS));
+        }
+        if !mounts.is_empty() {
+            out.push_str("  extraMounts:\n");
+            out.push_str(&mounts.concat());
         }
     }
     Ok(out)
@@ -120,13 +129,18 @@ mod tests {
     #[test]
     fn each_worker_mounts_a_conflist_with_a_subnet_of_its_own() {
         let dir = crate::sys::Scratch::new("fe2e-nodes-test");
-        let config = kind_nodes("img:1", 3, true, &dir).expect("config");
+        let config = kind_nodes("img:1", 3, true, &dir, None).expect("config");
         assert_eq!(config.matches("role: worker").count(), 2, "{config}");
         assert_eq!(config.matches("containerPath: /etc/cni/net.d/10-fe2e-bridge.conflist").count(), 2);
         let second = std::fs::read_to_string(dir.join("bridge-2.conflist")).expect("written");
         assert!(second.contains("10.244.2.0/24") && !second.contains(FIRST_SUBNET), "{second}");
-        let given = kind_nodes("kindest/node:v1", 2, false, &dir).expect("config");
+        let given = kind_nodes("kindest/node:v1", 2, false, &dir, None).expect("config");
         assert!(!given.contains("extraMounts"), "{given}");
-        assert_eq!(kind_nodes("img:1", 1, true, &dir).expect("config").matches("role:").count(), 1);
+        assert_eq!(kind_nodes("img:1", 1, true, &dir, None).expect("config").matches("role:").count(), 1);
+        // A registry's trust on every node, beside a worker's conflist.
+        let certs = dir.join("certs.d");
+        let config = kind_nodes("img:1", 2, true, &dir, Some(&certs)).expect("config");
+        assert_eq!(config.matches("containerPath: /etc/containerd/certs.d").count(), 2, "{config}");
+        assert_eq!(config.matches("extraMounts:").count(), 2, "{config}");
     }
 }

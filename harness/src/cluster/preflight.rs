@@ -74,6 +74,10 @@ pub fn rights_needed(namespace: &str, made: bool, kinds: &[(String, String)]) ->
     rights.push(right("create", "", "pods", "exec"));
     rights.push(right("get", "", "pods", "log"));
     rights.push(right("list", "", "events", ""));
+    // The short-lived DaemonSet that reads every node's facts (`node_facts.rs`).
+    for verb in ["create", "delete"] {
+        rights.push(right(verb, "apps", "daemonsets", ""));
+    }
     for (api_version, kind) in kinds {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let resource = plural(kind);

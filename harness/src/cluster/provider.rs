@@ -30,8 +30,17 @@ pub trait Provider: Send + Sync {
     fn kubectl_image(&self) -> Option<String> {
         None
     }
-    /// `image` on the nodes before a pod uses it: loaded (kind), or found there.
+    /// `image` on the nodes before a pod uses it: loaded (kind), pushed to the registry the
+    /// nodes pull from, or found there.
     fn provide_image<'a>(&'a self, image: &'a str, progress: &'a Progress) -> BoxFuture<'a, Result<()>>;
+    /// The reference a pod names `local` (an image of this engine) by: itself, or where
+    /// [`Provider::provide_image`] pushed it.
+    fn pull_ref(&self, local: &str) -> String {
+        local.to_owned()
+    }
+    /// What the provider changed on this host for the run undone (a registry's CA it
+    /// installed for the engine).
+    fn finish(&self) {}
     /// The name of the kind cluster whose nodes are containers of this host's engine — what
     /// only a node can do (a container's task killed, the API server stopped, its sysctl
     /// read) is done there. `None` for a cluster reached only through its API.

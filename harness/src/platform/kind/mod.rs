@@ -306,6 +306,8 @@ impl PlatformRun for KindPlatform {
 /// unless it is to be kept, which is said with how to get in.
 async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
     let cluster = &env.cluster;
+    // This host's side first (a registry CA the engine trusted for the pushes).
+    cluster.finish();
     if keep {
         env.progress.say(format!(
             "kept: {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  ({}{})",
@@ -319,6 +321,7 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
     if let Err(e) = env.delivery.teardown().await {
         env.progress.say(format!("could not remove what the run's delivery made: {e:#}"));
     }
+
     if !keep_cluster && cluster.created() {
         // The cluster goes, and everything in it.
         return cluster.delete(&env.progress).await;
@@ -352,7 +355,10 @@ pub async fn interrupted_cleanup(choice: &ClusterChoice, run_id: &str, keep_clus
     let cluster = match choice {
         ClusterChoice::Kind(o) => o.name.as_str(),
         ClusterChoice::Existing(o) => {
-            if let Ok(c) = Existing::reach(o, progress).await {
+            if let Some(registry) = &o.registry {
+                crate::cluster::existing::untrust_registry(registry);
+            }
+            if let Ok(c) = Existing::reach(&ExistingOptions { registry_ca: None, ..o.clone() }, progress).await {
                 let _ = c.kubectl().run(&delete, Duration::from_secs(90)).await;
                 progress.say(format!("removed the namespaces of run {run_id}"));
             }

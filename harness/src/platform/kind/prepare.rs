@@ -52,11 +52,18 @@ pub async fn prepare(
     let gated = render::gate(&helm, &charts, &opts.allow_findings, &progress)?;
     let allowed = gated.allowed;
     let t = Instant::now();
+    let mut phases = Vec::new();
     let cluster: Box<dyn Provider> = match &opts.cluster {
         ClusterChoice::Kind(c) => Box::new(crate::cluster::up(&docker, c, &progress).await?),
         ClusterChoice::Existing(e) => {
-            let images = [&kind_opts.dind_image, &kind_opts.job_image];
-            Box::new(existing(e, &opts.run_id, &gated.kinds, &images, &progress).await?)
+            let aim = Aim {
+                opts: e,
+                run_id: &opts.run_id,
+                kinds: &gated.kinds,
+                images: [&kind_opts.dind_image, &kind_opts.job_image],
+                dind: opts.dind,
+            };
+            Box::new(existing(aim, &mut phases, &progress).await?)
         }
     };
     let mut kind_opts = kind_opts;
@@ -64,14 +71,17 @@ pub async fn prepare(
         // A chart's hook Job runs kubectl from the image the node was built with.
         kind_opts.versions.kubectl_image = image;
     }
-    let setup = vec![("cluster".to_owned(), t.elapsed().as_secs_f64())];
+    let setup = match phases.is_empty() {
+        true => vec![("cluster".to_owned(), t.elapsed().as_secs_f64())],
+        false => phases,
+    };
     for line in node_sysctl(cluster.as_ref()).await {
         progress.say(line);
     }
     progress.say(header(&opts, cluster.as_ref(), executor_line, &allowed));
     // With --jobs N the shared installs spread over the nodes pods may be scheduled on.
     let spread = match opts.jobs > 1 {
-        true => super::slots::schedulable(&cluster.kubectl().json(&["get", "nodes"]).await?),
+        true => crate::cluster::schedulable(&cluster.kubectl().json(&["get", "nodes"]).await?),
         false => Vec::new(),
     };
     if spread.len() > 1 {
@@ -127,19 +137,39 @@ pub async fn prepare(
     })
 }
 
+/// What a run on a cluster of the user's checks before anything is made in it.
+struct Aim<'a> {
+    opts: &'a ExistingOptions,
+    run_id: &'a str,
+    /// Every kind the chart renders (their rights are reviewed).
+    kinds: &'a [(String, String)],
+    /// The DIND image (first) and the job image.
+    images: [&'a String; 2],
+    dind: DindMode,
+}
+
 /// A cluster of the user's, reached and checked before anything is made in it: the preflight
 /// (the API, the rights the run and the chart's kinds need, the namespace's Pod Security),
-/// then the images the pod needs found on its nodes.
-async fn existing(
-    opts: &ExistingOptions,
-    run_id: &str,
-    kinds: &[(String, String)],
-    images: &[&String],
+/// the images the pod needs made available to its nodes, then every node's facts.
+async fn existing(aim: Aim<'_>, phases: &mut Vec<(String, f64)>, progress: &Progress) -> Result<Existing> {
+    let cluster = Existing::reach(aim.opts, progress).await?;
+    let checked = checked(&cluster, &aim, phases, progress).await;
+    if checked.is_err() {
+        cluster.finish();
+    }
+    checked.map(|()| cluster)
+}
+
+/// Each step's seconds go into `phases` (the summary's setup phases).
+async fn checked(
+    cluster: &Existing,
+    aim: &Aim<'_>,
+    phases: &mut Vec<(String, f64)>,
     progress: &Progress,
-) -> Result<Existing> {
-    let cluster = Existing::reach(opts, progress).await?;
-    let namespace = opts.namespace.clone().unwrap_or_else(|| format!("fe2e-{run_id}"));
-    let rights = preflight::rights_needed(&namespace, opts.namespace.is_none(), kinds);
+) -> Result<()> {
+    let opts = aim.opts;
+    let namespace = opts.namespace.clone().unwrap_or_else(|| format!("fe2e-{}", aim.run_id));
+    let rights = preflight::rights_needed(&namespace, opts.namespace.is_none(), aim.kinds);
     let passed = preflight::check(cluster.kubectl(), opts.namespace.as_deref(), &rights).await?;
     progress.say(format!(
         "preflight: the API answers, {} rights held (SelfSubjectAccessReview){}, in {:.1}s",
@@ -147,15 +177,38 @@ async fn existing(
         opts.namespace.as_ref().map_or(String::new(), |n| format!(", namespace {n} admits privileged pods")),
         passed.seconds
     ));
+    phases.push(("preflight".to_owned(), passed.seconds));
     if let Some(ns) = &opts.namespace {
         return Err(user_error!(
             "--namespace {ns}: the preflight passed, but installs in a namespace of yours are not built yet (each install is a release in a namespace of its own): leave --namespace out and the run makes its own, labelled with the run"
         ));
     }
-    for image in images {
+    let t = Instant::now();
+    for image in aim.images {
         cluster.provide_image(image, progress).await?;
     }
-    Ok(cluster)
+    phases.push(("images to the nodes".to_owned(), t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    let nodes = cluster.kubectl().json(&["get", "nodes"]).await?;
+    let image = cluster.pull_ref(aim.images[0]);
+    let facts = crate::cluster::node_facts::read(cluster.kubectl(), aim.run_id, &image, &nodes).await?;
+    for f in &facts {
+        progress.say(f.line());
+    }
+    progress.say(format!("the nodes' facts, read by a DaemonSet: {:.1}s", t.elapsed().as_secs_f64()));
+    phases.push(("node facts".to_owned(), t.elapsed().as_secs_f64()));
+    let blocked: Vec<String> = facts
+        .iter()
+        .filter(|f| aim.dind == DindMode::Rootless && !f.blocks_rootless().is_empty())
+        .map(|f| format!("{} ({})", f.node, f.blocks_rootless().iter().map(|b| b.check).collect::<Vec<_>>().join(", ")))
+        .collect();
+    if !blocked.is_empty() {
+        return Err(user_error!(
+            "rootless DIND cannot start on node {}: set the knob to 0 on the nodes (cargo xtask sysctl --daemonset prints a DaemonSet that does), or run with --dind rootful",
+            blocked.join(", node ")
+        ));
+    }
+    Ok(())
 }
 
 fn header(opts: &KindRunOptions, cluster: &dyn Provider, executor: &str, allowed: &[crate::report::Finding]) -> String {
@@ -182,15 +235,14 @@ fn header(opts: &KindRunOptions, cluster: &dyn Provider, executor: &str, allowed
 }
 
 /// The user-namespace knob as each kind node sees it (they share the host's kernel: `e2e
-/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. Other
-/// clusters' nodes are not containers here: `cargo xtask sysctl --daemonset` is their path.
+/// --apply-sysctl` sets it on the host for the run), or n/a where the kernel has none. A cluster of
+/// the user's has its nodes read by the preflight (`cluster::node_facts`).
 async fn node_sysctl(cluster: &dyn Provider) -> Vec<String> {
     let knob = crate::node::USERNS_KNOB.name;
     let path = format!("/proc/sys/{}", knob.replace('.', "/"));
     if cluster.kind_nodes().is_none() {
-        return vec![format!(
-            "nodes: {knob} not read (the nodes of a cluster of yours are not reached from here: cargo xtask sysctl --daemonset reads it)"
-        )];
+        // A cluster of the user's: the preflight's DaemonSet read its nodes' facts.
+        return Vec::new();
     }
     // Every node: kind names them after the cluster (`kubectl get nodes`).
     let listed = cluster.kubectl().run(&["get", "nodes", "-o", "name"], Duration::from_secs(20)).await;
@@ -221,6 +273,7 @@ async fn node_sysctl(cluster: &dyn Provider) -> Vec<String> {
 /// After the platform failed to start: the cluster goes if the run made it and may not
 /// keep it, else the run's namespaces.
 async fn after_failed_start(cluster: &dyn Provider, opts: &KindRunOptions, progress: &Progress) {
+    cluster.finish();
     if cluster.created() && !opts.keep_cluster {
         if let Err(e) = cluster.delete(progress).await {
             progress.say(format!("could not delete cluster {}: {e:#}", cluster.name()));

@@ -134,6 +134,8 @@ impl KindPlatform {
         token: &str,
     ) -> Result<PathBuf> {
         let mut opts = self.kind_opts.clone();
+        // The references the nodes pull (where the cluster's provider pushed the images).
+        opts.dind_image = self.cluster.pull_ref(&opts.dind_image);
         opts.values = values.clone();
         if change.dind_never_starts {
             opts.dind_image = PAUSE_IMAGE.to_owned();
@@ -148,9 +150,11 @@ impl KindPlatform {
         self.delivery.shape_values(self, namespace, &mut values);
         // The runner container: the runner's own image, registered by the chart; or the
         // harness's job image with the forgejo-runner stand-in.
-        let runner_image = self.delivery.runner_image(&self.job_image);
-        values.image =
-            Some(ImageValues { pull_policy: Some("IfNotPresent".into()), ..ImageValues::from_reference(runner_image) });
+        let runner_image = self.cluster.pull_ref(self.delivery.runner_image(&self.job_image));
+        values.image = Some(ImageValues {
+            pull_policy: Some("IfNotPresent".into()),
+            ..ImageValues::from_reference(&runner_image)
+        });
         // DIND's data root on an emptyDir: overlay2 instead of vfs on the container's root;
         // a size-limited tmpfs where the fault fills it.
         let data = match change.data_limit_mib {

@@ -83,29 +83,6 @@ impl Slots {
     }
 }
 
-/// The nodes pods may be scheduled on: Ready, and without a `NoSchedule` taint.
-pub(super) fn schedulable(nodes: &serde_json::Value) -> Vec<String> {
-    nodes["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|n| {
-            let ready = n["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            let tainted = n["spec"]["taints"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|t| matches!(t["effect"].as_str(), Some("NoSchedule" | "NoExecute")));
-            ready && !tainted && !n["spec"]["unschedulable"].as_bool().unwrap_or(false)
-        })
-        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
 impl KindPlatform {
     /// Slot `index`'s install, made on first use (pinned to its node, if it has one).
     pub(super) async fn shared(&self, index: usize) -> Result<&Release> {
@@ -145,7 +122,7 @@ mod tests {
             {"metadata": {"name": "c-worker"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
             {"metadata": {"name": "c-worker2"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
             {"metadata": {"name": "c-worker3"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}]});
-        let nodes = schedulable(&nodes);
+        let nodes = crate::cluster::schedulable(&nodes);
         assert_eq!(nodes, ["c-worker", "c-worker2"]);
         let slots = Slots::new("ab12", 3, &nodes);
         let pinned: Vec<Option<&str>> = slots.all.iter().map(|s| s.node.as_deref()).collect();

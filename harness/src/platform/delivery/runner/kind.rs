@@ -282,13 +282,7 @@ async fn start_beside(cluster: &str, spec: ServerSpec, dir: &Path, deadline: Dur
 }
 
 async fn beside(docker: &bollard::Docker, cluster: &str) -> Result<std::net::SocketAddrV4> {
-    let node = format!("{cluster}-control-plane");
-    let info = docker.inspect_container(&node, None).await.with_context(|| format!("inspect {node}"))?;
-    let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
-    let gateway = networks
-        .values()
-        .find_map(|n| n.gateway.as_deref().and_then(|g| g.parse::<std::net::Ipv4Addr>().ok()))
-        .with_context(|| format!("{node} has no IPv4 gateway on its Docker network"))?;
+    let gateway = crate::cluster::gateway(docker, cluster).await?;
     let free = std::net::TcpListener::bind((gateway, 0)).with_context(|| format!("a free port on {gateway}"))?;
     Ok(std::net::SocketAddrV4::new(gateway, free.local_addr()?.port()))
 }
