@@ -170,7 +170,7 @@ impl Provider for Existing {
         Box::pin(async move {
             if let Some(registry) = &self.registry {
                 let docker = crate::docker::connect().await?;
-                let pushed = super::registry::push(&docker, image, registry, progress).await.map_err(|e| {
+                let pushed = crate::docker::push::push(&docker, image, registry, progress).await.map_err(|e| {
                     user_error!(
                         "{image} could not be pushed to --registry {registry}: {}; check that this engine reaches and trusts it (--registry-ca FILE)",
                         crate::error::one_line(&format!("{e:#}"))

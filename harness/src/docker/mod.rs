@@ -9,6 +9,7 @@ pub mod labels;
 pub mod obtain;
 mod pod;
 mod privilege;
+pub mod push;
 
 pub use cleanup::{Leftovers, count_managed, sweep};
 pub use client::connect;

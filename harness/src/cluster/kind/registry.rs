@@ -185,25 +185,3 @@ pub async fn remove(docker: &Docker, cluster: &str) -> Result<()> {
     let _ = std::fs::remove_file(state_file(cluster));
     Ok(())
 }
-
-/// `local` (an image of this engine) pushed to `registry` under the same repository and tag;
-/// the reference the nodes pull.
-pub async fn push(docker: &Docker, local: &str, registry: &str, progress: &Progress) -> Result<String> {
-    use futures_util::StreamExt;
-    let (repo, tag) = local.rsplit_once(':').with_context(|| format!("{local} has no tag"))?;
-    let target = format!("{registry}/{repo}");
-    let opts = bollard::query_parameters::TagImageOptionsBuilder::default().repo(&target).tag(tag).build();
-    docker.tag_image(local, Some(opts)).await.with_context(|| format!("tag {local} as {target}:{tag}"))?;
-    let t = std::time::Instant::now();
-    let opts = bollard::query_parameters::PushImageOptionsBuilder::default().tag(tag).build();
-    // An empty auth, as the docker CLI sends for a registry without login (none: refused).
-    let mut stream = docker.push_image(&target, Some(opts), Some(bollard::auth::DockerCredentials::default()));
-    while let Some(item) = stream.next().await {
-        let info = item.with_context(|| format!("push {target}:{tag}"))?;
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            anyhow::bail!("push {target}:{tag}: {e}");
-        }
-    }
-    progress.say(format!("{local}: pushed to {registry} in {:.1}s", t.elapsed().as_secs_f64()));
-    Ok(format!("{target}:{tag}"))
-}
