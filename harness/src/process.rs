@@ -176,22 +176,29 @@ impl Kubectl {
 
     /// `kubectl apply -f -` of a manifest.
     pub async fn apply(&self, manifest: &str) -> Result<()> {
+        self.feed(&["apply", "-f", "-"], manifest, Duration::from_secs(60)).await.map(drop)
+    }
+
+    /// `kubectl ARGS` with `input` on its stdin, at most `deadline`; its stdout, or an error
+    /// quoting its stderr.
+    pub async fn feed(&self, args: &[&str], input: &str, deadline: Duration) -> Result<Vec<u8>> {
         use tokio::io::AsyncWriteExt;
+        let what = format!("kubectl {}", args.first().copied().unwrap_or_default());
         let mut child = self
-            .command(&["apply", "-f", "-"])
+            .command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .context("start kubectl apply")?;
+            .with_context(|| format!("start {what}"))?;
         let mut stdin = child.stdin.take().context("kubectl's stdin")?;
-        stdin.write_all(manifest.as_bytes()).await?;
+        stdin.write_all(input.as_bytes()).await?;
         drop(stdin);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        let out = tokio::time::timeout(deadline, child.wait_with_output())
             .await
-            .context("kubectl apply: not done after 60s")??;
-        anyhow::ensure!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr).trim());
-        Ok(())
+            .with_context(|| format!("{what}: not done after {}s", deadline.as_secs()))??;
+        anyhow::ensure!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        Ok(out.stdout)
     }
 }

@@ -3,7 +3,6 @@
 //! `baseline`. Each run must stop in its preflight — exit 2 within 30 s, the refused fact in
 //! `preflight.json` — with nothing made in the cluster and the namespace left as it was.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,14 +23,9 @@ pub fn admin_kubeconfig() -> String {
     harness::cluster::state_dir(CLUSTER).join("kubeconfig").display().to_string()
 }
 
-fn admin() -> Result<Kubectl> {
-    let binary = harness::tools::named(&["kubectl"])?
-        .remove(0)
-        .locate()
-        .path()
-        .map(PathBuf::from)
-        .context("kubectl is not built: cargo xtask tools")?;
-    Ok(Kubectl { binary, kubeconfig: admin_kubeconfig().into(), context: None })
+/// kubectl on the CI cluster with its own kubeconfig, as `cargo xtask cluster` finds it.
+async fn admin() -> Result<Kubectl> {
+    Ok(harness::cluster::Cluster::find(CLUSTER).await?.kubectl)
 }
 
 /// What the cluster looked like before a refused run: its namespaces and the labels of the
@@ -45,7 +39,7 @@ pub struct Before {
 /// kubeconfig of its own, never onto a command line), and the namespace enforcing
 /// `baseline`; then the cluster as it is before the refused runs.
 pub async fn prepare() -> Result<Before> {
-    let k = admin()?;
+    let k = admin().await?;
     let manifest = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": READER_NS}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BASELINE_NS, "labels": {PSA_ENFORCE: "baseline"}}},
@@ -102,7 +96,7 @@ pub async fn refused(
     let report: Option<Report> = std::fs::read_to_string(harness::run::reports_dir().join("preflight.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    let unchanged = match admin() {
+    let unchanged = match admin().await {
         Ok(k) => look(&k)
             .await
             .is_ok_and(|now| now.namespaces == before.namespaces && now.baseline_labels == before.baseline_labels),
@@ -131,7 +125,7 @@ pub fn refused_baseline(r: &Report) -> bool {
 
 /// The fixtures go: both namespaces (the account with its own) and its kubeconfig.
 pub async fn remove() -> Result<()> {
-    let k = admin()?;
+    let k = admin().await?;
     k.run(
         &["delete", "namespace", READER_NS, BASELINE_NS, "--ignore-not-found", "--wait=true", "--timeout=60s"],
         Duration::from_secs(90),

@@ -235,28 +235,14 @@ async fn checked(k: &Kubectl, namespace: Option<&str>, rights: &[Right], report:
 
 /// The reviews created in one call; the API answers in the same order.
 async fn reviewed(k: &Kubectl, rights: &[Right]) -> Result<Vec<Value>> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = k
-        .command(&["create", "-f", "-", "-o", "json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start kubectl create")?;
-    let mut stdin = child.stdin.take().context("kubectl's stdin")?;
-    stdin.write_all(reviews(rights).to_string().as_bytes()).await?;
-    drop(stdin);
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .context("the SelfSubjectAccessReviews: no answer after 20s")??;
-    if !out.status.success() {
-        return Err(user_error!(
+    let args = ["create", "-f", "-", "-o", "json"];
+    let out = k.feed(&args, &reviews(rights).to_string(), Duration::from_secs(20)).await.map_err(|e| {
+        user_error!(
             "the API refused SelfSubjectAccessReview (the run cannot ask what it may do): {}",
-            crate::error::one_line(&String::from_utf8_lossy(&out.stderr))
-        ));
-    }
-    serde_json::Deserializer::from_slice(&out.stdout)
+            crate::error::one_line(&format!("{e:#}"))
+        )
+    })?;
+    serde_json::Deserializer::from_slice(&out)
         .into_iter::<Value>()
         .collect::<std::result::Result<Vec<_>, _>>()
         .context("the SelfSubjectAccessReviews' answer is not JSON")
