@@ -27,7 +27,9 @@ const DROPS_OPTIONS_CHART: &str = "target/e2e/charts/drops-container-options";
 /// and a namespace enforcing Pod Security `baseline` (`refusals.rs`).
 const KUBE_READER: &str = "kubernetes, reader";
 /// Every scenario on the CI cluster as a cluster of the user's, its images pushed to the
-/// registry `cluster up --registry` started beside it (`--registry` added at run time).
+/// registry `cluster up --registry` started beside it, jobs taken by the chart's registered
+/// runner from a forge on the registry's address (`--registry`, `--forge-host` added at run
+/// time).
 const KUBE_E2E: &str = "e2e kubernetes";
 const KUBE_BASELINE: &str = "kubernetes, baseline";
 
@@ -114,7 +116,11 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         // The same cluster as one of the user's: reached only through its kubeconfig, never
         // created, loaded into or deleted by the run, two installs pinned to the two
         // workers; then the preflight's refusals.
-        (KUBE_E2E, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--negative", "--jobs", "2"])),
+        (
+            KUBE_E2E,
+            "xtask",
+            kubernetes_e2e(&["--kubeconfig", admin, "--executor", "runner", "--negative", "--jobs", "2"]),
+        ),
         (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
         (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
@@ -215,8 +221,12 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         if name == KUBE_E2E {
             // Without the registry the nodes would find the images `kind load` put there.
+            // The registry listens on the nodes' gateway, an address of this host the
+            // pods reach: the run's forge listens there too.
             match harness::cluster::registry::load(crate::refusals::CLUSTER) {
                 Some(r) => argv.extend([
+                    "--forge-host".to_owned(),
+                    r.address.split(':').next().unwrap_or_default().to_owned(),
                     "--registry".to_owned(),
                     r.address,
                     "--registry-ca".to_owned(),

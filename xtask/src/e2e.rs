@@ -112,8 +112,9 @@ DIND and job images must be on them or pullable). A preflight first, each refusa
 with exit 2: the API answers, the account holds every right the run and the chart's kinds
 need (SelfSubjectAccessReview), the namespace admits privileged pods (Pod Security). The
 run's namespaces are labelled with the run and removed after it, checked by listing them.
-For now jobs run with act (a forge the cluster's pods reach is not built yet), and faults
-that act on a node from outside are skipped. Takes --chart, --chart-version,
+Jobs run with act unless --forge-host names where the pods reach this machine: then the
+run's forge listens there and the chart's runner registers with it. Faults that act on a
+node from outside are skipped. Takes --chart, --chart-version,
 --allow-finding, --keep, --keep-on-failure, --jobs and:
   --kubeconfig FILE the cluster's kubeconfig (default: KUBECONFIG, else ~/.kube/config)
   --context NAME    its context (default: its current context)
@@ -124,6 +125,9 @@ that act on a node from outside are skipped. Takes --chart, --chart-version,
                     this engine must reach and trust it
   --registry-ca FILE  the registry's CA: this engine trusts it for the run
                     (/etc/docker/certs.d/HOST:PORT/ca.crt, removed after unless it was there)
+  --forge-host ADDR an IPv4 address of this machine the cluster's pods reach: the run's
+                    forge listens there (a free port) and the chart's runner registers
+                    with it (--executor runner; auto takes it)
 Exit status: 0 when no scenario failed and at least one passed; 1 otherwise; 2 for usage.
 ";
 
@@ -179,6 +183,13 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("namespace") => o.existing.namespace = Some(args.value("--namespace")?),
             Arg::Long("registry") => o.existing.registry = Some(args.value("--registry")?),
             Arg::Long("registry-ca") => o.existing.registry_ca = Some(PathBuf::from(args.value("--registry-ca")?)),
+            Arg::Long("forge-host") => {
+                let value = args.value("--forge-host")?;
+                let ip = value.parse().map_err(|_| {
+                    user_error!("--forge-host is an IPv4 address of this machine (e.g. 10.0.0.5), not `{value}`")
+                })?;
+                o.existing.forge_host = Some(ip);
+            }
             Arg::Long("chart") => o.chart = Some(args.value("--chart")?),
             Arg::Long("chart-version") => o.chart_version = Some(args.value("--chart-version")?),
             Arg::Long("allow-finding") => o.allow_findings.push(args.value("--allow-finding")?),
@@ -266,12 +277,14 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             || e.context.is_some()
             || e.namespace.is_some()
             || e.registry.is_some()
-            || e.registry_ca.is_some())
+            || e.registry_ca.is_some()
+            || e.forge_host.is_some())
     {
         return Err(user_error!(
-            "--kubeconfig, --context, --namespace, --registry and --registry-ca are for --platform kubernetes"
+            "--kubeconfig, --context, --namespace, --registry, --registry-ca and --forge-host are for --platform kubernetes"
         ));
     }
+    o.executor.forge_host = e.forge_host.is_some();
     if e.registry_ca.is_some() && e.registry.is_none() {
         return Err(user_error!("--registry-ca is the CA of a --registry: add --registry HOST[:PORT]"));
     }

@@ -192,7 +192,11 @@ mod tests {
             ),
             (
                 vec!["e2e", "--kubeconfig", "x"],
-                "--kubeconfig, --context, --namespace, --registry and --registry-ca are for",
+                "--kubeconfig, --context, --namespace, --registry, --registry-ca and --forge-host are for",
+            ),
+            (
+                vec!["e2e", "--platform", "kubernetes", "--forge-host", "forge.example"],
+                "--forge-host is an IPv4 address",
             ),
             (vec!["e2e", "--platform", "kubernetes", "--registry-ca", "x"], "--registry-ca is the CA of a --registry"),
             (vec!["e2e", "--platform", "kubernetes", "--apply-sysctl"], "--apply-sysctl and --reuse are not for"),

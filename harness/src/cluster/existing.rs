@@ -27,6 +27,9 @@ pub struct ExistingOptions {
     /// pushes.
     pub registry: Option<String>,
     pub registry_ca: Option<PathBuf>,
+    /// `--forge-host ADDR`: an address of this machine the cluster's pods reach; the run's
+    /// forge listens there for the chart's runner (without it jobs run with act).
+    pub forge_host: Option<std::net::Ipv4Addr>,
 }
 
 /// Where this engine looks for a registry's CA.
@@ -41,6 +44,7 @@ pub struct Existing {
     server: String,
     context: String,
     registry: Option<String>,
+    forge_host: Option<std::net::Ipv4Addr>,
     /// Each image pushed to the registry: local reference → the one the nodes pull.
     pushed: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
@@ -126,10 +130,24 @@ impl Existing {
         };
         let server = view["clusters"][0]["cluster"]["server"].as_str().unwrap_or("?").to_owned();
         let context = view["contexts"][0]["name"].as_str().unwrap_or("?").to_owned();
+        if let Some(host) = opts.forge_host
+            && let Err(e) = std::net::TcpListener::bind((host, 0))
+        {
+            return Err(user_error!(
+                "--forge-host {host}: this machine cannot listen there ({e}); give one of its own addresses that the pods reach"
+            ));
+        }
         if let (Some(registry), Some(ca)) = (&opts.registry, &opts.registry_ca) {
             trust_registry_ca(registry, ca)?;
         }
-        Ok(Existing { kubectl, server, context, registry: opts.registry.clone(), pushed: Default::default() })
+        Ok(Existing {
+            kubectl,
+            server,
+            context,
+            registry: opts.registry.clone(),
+            forge_host: opts.forge_host,
+            pushed: Default::default(),
+        })
     }
 }
 
@@ -205,6 +223,17 @@ impl Provider for Existing {
             }
             self.kubectl.run(&args, Duration::from_secs(120)).await?;
             Ok(dir)
+        })
+    }
+
+    /// `--forge-host`: only the user knows which of this machine's addresses their pods reach.
+    fn forge_host(&self) -> BoxFuture<'_, Result<std::net::Ipv4Addr>> {
+        Box::pin(async {
+            self.forge_host.ok_or_else(|| {
+                user_error!(
+                    "the chart's runner on a cluster of yours needs a forge its pods reach: give --forge-host ADDR (an address of this machine they reach)"
+                )
+            })
         })
     }
 

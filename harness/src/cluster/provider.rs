@@ -38,6 +38,9 @@ pub trait Provider: Send + Sync {
     fn pull_ref(&self, local: &str) -> String {
         local.to_owned()
     }
+    /// The address of this machine the cluster's pods reach, where the run's forge listens
+    /// for the chart's runner: kind's nodes' gateway, or the one the user named.
+    fn forge_host(&self) -> BoxFuture<'_, Result<std::net::Ipv4Addr>>;
     /// What the provider changed on this host for the run undone (a registry's CA it
     /// installed for the engine).
     fn finish(&self) {}

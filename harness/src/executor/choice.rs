@@ -75,6 +75,8 @@ pub struct Request {
     pub upgrades: bool,
     /// The executor's tools may be fetched when missing (act into the tools cache).
     pub provision: bool,
+    /// On a cluster of the user's, `--forge-host` named where its pods reach a forge.
+    pub forge_host: bool,
 }
 
 /// Why upgrades on the Docker platform run with act: its pod is the harness's model of the
@@ -95,9 +97,10 @@ pub struct ForgeSetup {
     pub forge: String,
 }
 
-/// Why a cluster of the user's runs its jobs with act, for now.
-const ON_EXISTING: &str = "on a cluster of yours the chart's runner needs a forge its pods reach, and this version \
-                           starts one only beside a kind cluster: jobs run with act in the chart's runner container";
+/// Why a cluster of the user's runs its jobs with act without `--forge-host`.
+const ON_EXISTING: &str = "on a cluster of yours the chart's runner needs a forge its pods reach: give --forge-host \
+                           ADDR (an address of this machine they reach); without it jobs run with act in the \
+                           chart's runner container";
 
 const ACT_ASKED: &str = "--executor act: the offline stand-in for a registered runner; nothing is pushed";
 
@@ -162,9 +165,9 @@ impl Request {
         if self.choice == Choice::Act {
             return Ok(Decided::act(ACT_ASKED.into()));
         }
-        if platform == Platform::Kubernetes {
-            // The forge beside a kind cluster is reached through its nodes' network; a
-            // cluster of the user's has no such road from here yet.
+        if platform == Platform::Kubernetes && !self.forge_host {
+            // The forge beside a kind cluster is reached through its nodes' network; only the
+            // user knows this machine's road from a cluster of theirs.
             return match self.choice {
                 Choice::Runner => Err(crate::user_error!("--executor runner: {ON_EXISTING}; use --executor act")),
                 _ => Ok(Decided::act(format!("auto: {ON_EXISTING}"))),
@@ -308,6 +311,20 @@ mod tests {
         let line = err.to_string();
         assert!(err.downcast_ref::<crate::UserError>().is_some() && !line.contains('\n'), "{line}");
         assert!(line.contains("cargo xtask tools gitea gitea-runner") && line.contains("docker load -i"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn on_a_cluster_of_yours_the_runner_waits_for_forge_host() {
+        // Refused before the engine is asked anything: no daemon needed.
+        let docker = Docker::connect_with_http("http://127.0.0.1:9", 1, bollard::API_DEFAULT_VERSION).expect("client");
+        let progress = Progress::new();
+        let runner = Request { choice: Choice::Runner, ..Default::default() };
+        let err = runner.decide(&docker, Platform::Kubernetes, &progress).await.expect_err("refused");
+        let line = err.to_string();
+        assert!(err.downcast_ref::<crate::UserError>().is_some() && line.contains("give --forge-host ADDR"), "{line}");
+        let auto = Request::default().decide(&docker, Platform::Kubernetes, &progress).await.expect("act");
+        assert_eq!(auto.kind, Kind::Act);
+        assert!(auto.describe().contains("auto: on a cluster of yours"), "{}", auto.describe());
     }
 
     #[test]

@@ -505,6 +505,11 @@ impl super::provider::Provider for Cluster {
         Box::pin(self.load_image(image, progress))
     }
 
+    /// The gateway of the nodes' Docker network: this host, as the nodes see it.
+    fn forge_host(&self) -> futures_util::future::BoxFuture<'_, Result<std::net::Ipv4Addr>> {
+        Box::pin(async { gateway(&crate::docker::connect().await?, &self.name).await })
+    }
+
     fn kind_nodes(&self) -> Option<&str> {
         Some(&self.name)
     }

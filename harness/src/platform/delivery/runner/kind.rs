@@ -1,8 +1,8 @@
-//! The kind platform with a registered runner: the run's forge (Gitea built here, or
-//! Forgejo from its image) runs **beside the cluster**, a container on the nodes' Docker
-//! network at a fixed address, as a team's forge lives outside the cluster its runners run
-//! in; pods reach it by that address through their node, as they would a forge outside a
-//! real cluster. The
+//! The kind and Kubernetes platforms with a registered runner: the run's forge (Gitea built
+//! here, or Forgejo from its image) runs **beside the cluster**, a container of this engine
+//! published on an address of this host the pods reach (kind's nodes' gateway, or
+//! `--forge-host` on a cluster of yours), as a team's forge lives outside the cluster its
+//! runners run in. The
 //! chart's pod runs the runner's own image with the `config.yaml` the chart rendered,
 //! registered by the chart's own mechanism against an organisation of its install's (so
 //! two installs never take each other's jobs); per item a repository in that organisation,
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use futures_util::future::LocalBoxFuture;
 
@@ -41,9 +41,9 @@ pub struct KindForge {
     /// Forges of their own beside the cluster, by the namespace of the install that uses
     /// one: an item whose fault stops its forge (the run's goes on serving the others).
     own: Mutex<HashMap<String, Arc<Server>>>,
-    /// The cluster whose nodes' gateway an own forge is published on, and where its
-    /// checkout action is laid out.
-    cluster: String,
+    /// The address of this host the pods reach (kind's nodes' gateway, or `--forge-host`),
+    /// where an own forge is published too.
+    host: std::net::Ipv4Addr,
     out_dir: PathBuf,
     pub runner_image: String,
     /// Every registration token handed out, kept out of bundles.
@@ -60,18 +60,16 @@ impl KindForge {
         out_dir: &Path,
         progress: &Progress,
     ) -> Result<Self> {
-        let Some(kind) = cluster.kind_nodes() else {
-            anyhow::bail!("the forge starts beside a kind cluster only");
-        };
+        let host = cluster.forge_host().await?;
         cluster.provide_image(&setup.runner_image, progress).await?;
         let password = crate::sys::fresh_hex(run_id, 16);
         let spec = ServerSpec::new(setup.dialect, run_id, &setup.forge_image, &password);
         let dir = out_dir.join("actions-checkout");
-        let server = start_beside(kind, spec, &dir, Duration::from_secs(120)).await?;
+        let server = start_beside(host, spec, &dir, Duration::from_secs(120)).await?;
         Ok(Self {
             server: Arc::new(server),
             own: Default::default(),
-            cluster: kind.to_owned(),
+            host,
             out_dir: out_dir.to_owned(),
             runner_image: setup.runner_image.clone(),
             issued: Default::default(),
@@ -108,7 +106,7 @@ impl KindForge {
     async fn start_own(&self, namespace: &str) -> Result<String> {
         let name = namespace.strip_prefix(&format!("fe2e-{}-", self.server.spec.run_id)).unwrap_or(namespace);
         let dir = self.out_dir.join(format!("actions-checkout-{name}"));
-        let own = start_beside(&self.cluster, self.server.spec.own(name), &dir, Duration::from_secs(180)).await?;
+        let own = start_beside(self.host, self.server.spec.own(name), &dir, Duration::from_secs(180)).await?;
         let container = own.spec.container();
         self.own.lock().unwrap_or_else(|e| e.into_inner()).insert(namespace.to_owned(), Arc::new(own));
         Ok(container)
@@ -269,22 +267,23 @@ pub(in crate::platform) fn org_of(namespace: &str) -> String {
     format!("{}-{hash}", namespace[..31].trim_end_matches('-'))
 }
 
-/// Where pods reach the forge: the gateway of the nodes' Docker network (this host, seen
-/// from the nodes) at a port free there now.
-/// `spec`'s forge started beside `cluster` at a free port of its nodes' gateway (at most
-/// `deadline` until its API answers), serving `actions/checkout@v4` itself from `dir`.
-async fn start_beside(cluster: &str, spec: ServerSpec, dir: &Path, deadline: Duration) -> Result<Server> {
+/// `spec`'s forge started at a free port of `host` (an address of this machine the pods
+/// reach; at most `deadline` until its API answers), serving `actions/checkout@v4` itself
+/// from `dir`.
+async fn start_beside(host: std::net::Ipv4Addr, spec: ServerSpec, dir: &Path, deadline: Duration) -> Result<Server> {
     let docker = crate::docker::connect().await?;
-    let spec = ServerSpec { beside: Some(beside(&docker, cluster).await?), ..spec };
+    let spec = ServerSpec { beside: Some(free_port(host)?), ..spec };
     let server = server::start(&docker, spec, deadline).await?;
     crate::forge::actions::serve_checkout(&server.api, &server.spec.admin, dir).await?;
     Ok(server)
 }
 
-async fn beside(docker: &bollard::Docker, cluster: &str) -> Result<std::net::SocketAddrV4> {
-    let gateway = crate::cluster::gateway(docker, cluster).await?;
-    let free = std::net::TcpListener::bind((gateway, 0)).with_context(|| format!("a free port on {gateway}"))?;
-    Ok(std::net::SocketAddrV4::new(gateway, free.local_addr()?.port()))
+/// A port free on `host` now; an address that is not this machine's is the user's to fix.
+fn free_port(host: std::net::Ipv4Addr) -> Result<std::net::SocketAddrV4> {
+    let free = std::net::TcpListener::bind((host, 0)).map_err(|e| {
+        crate::user_error!("the forge cannot listen on {host} ({e}): give --forge-host an address of this machine")
+    })?;
+    Ok(std::net::SocketAddrV4::new(host, free.local_addr()?.port()))
 }
 
 impl KindForge {
