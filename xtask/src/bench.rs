@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::args::{Arg, Args, unexpected};
 
 pub const HELP: &str = "\
-cargo xtask bench [--platform docker|kind|kubernetes] [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold]
+cargo xtask bench [--platform docker|kind|kubernetes] [--runs N] [--scenario NAME]... [--jobs N] [--skip-cold|--cold]
                   [--cluster NAME] [--chart DIR]
 
 Runs the Docker-platform suite cold (the harness's images removed, so they are built from
@@ -32,7 +32,9 @@ steps as the log reports them). The runs take `--executor auto`; where that is a
 registered runner (Gitea and its runner built here, or Forgejo's images present), the warm
 runs are repeated with act (`warm act: …`), so the loop's overhead stands beside act's in
 one run, with the push-to-job-start latency (the runner's first log row against the
-moment the push returned). Default scenarios: docker-build, testcontainers,
+moment the push returned). --cold measures the cold runs only: what a first run pays after
+compiling (the images built, the DIND stores filled); --skip-cold the warm ones only.
+Default scenarios: docker-build, testcontainers,
 tls-enforced. Writes target/e2e/bench.json. Removes the harness's images (they are built
 again); touches nothing else.
 
@@ -73,7 +75,7 @@ fn stat(name: String, mut v: Vec<f64>) -> Stat {
 }
 
 pub async fn run(mut args: Args) -> Result<ExitCode> {
-    let (mut runs, mut names, mut jobs, mut skip_cold) = (2usize, Vec::new(), 1usize, false);
+    let (mut runs, mut names, mut jobs, mut skip_cold, mut cold_only) = (2usize, Vec::new(), 1usize, false, false);
     let (mut platform, mut cluster, mut chart) = (Platform::Docker, None::<String>, None::<String>);
     while let Some(arg) = args.next()? {
         match arg {
@@ -98,12 +100,21 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
                     .ok_or_else(|| user_error!("--jobs takes 1 to 16, not `{t}`"))?;
             }
             Arg::Long("skip-cold") => skip_cold = true,
+            Arg::Long("cold") => cold_only = true,
             Arg::Long("help") | Arg::Short('h') => {
                 print!("{HELP}");
                 return Ok(ExitCode::SUCCESS);
             }
             other => return Err(unexpected("bench", other)),
         }
+    }
+    if skip_cold && cold_only {
+        return Err(user_error!("--cold measures only the cold runs and --skip-cold only the warm ones: give one"));
+    }
+    if cold_only && platform == Platform::Kubernetes {
+        return Err(user_error!(
+            "--cold is not for --platform kubernetes: it measures a cluster that exists, warm (try --platform kind --cold)"
+        ));
     }
     if names.is_empty() {
         names = ["docker-build", "testcontainers", "tls-enforced"].map(String::from).to_vec();
@@ -119,7 +130,11 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let progress = Progress::new();
     let mut summaries: Vec<(&str, Summary)> = Vec::new();
     let mut walls: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let modes: &[&str] = if skip_cold { &["warm"] } else { &["cold", "warm"] };
+    let modes: &[&str] = match (skip_cold, cold_only) {
+        (true, _) => &["warm"],
+        (_, true) => &["cold"],
+        _ => &["cold", "warm"],
+    };
     match platform {
         Platform::Docker => {}
         Platform::Kind | Platform::Kubernetes => {

@@ -119,7 +119,16 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
         (
             KUBE_E2E,
             "xtask",
-            kubernetes_e2e(&["--kubeconfig", admin, "--executor", "runner", "--negative", "--jobs", "2"]),
+            kubernetes_e2e(&[
+                "--kubeconfig",
+                admin,
+                "--executor",
+                "runner",
+                "--apply-sysctl",
+                "--negative",
+                "--jobs",
+                "2",
+            ]),
         ),
         (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
         (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),

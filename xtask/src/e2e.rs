@@ -58,7 +58,8 @@ target/e2e/junit.xml, target/e2e/summary.json and, per failure, a bundle of logs
   --upgrade-from A --upgrade-to B
                     one pair: values files on the Docker platform, chart versions on kind
   --apply-sysctl    set kernel.apparmor_restrict_unprivileged_userns=0 on this host for
-                    the run and put the old value back after (changes the host: off by default)
+                    the run and put the old value back after (changes the host: off by default);
+                    on --platform kubernetes on every node, by a privileged DaemonSet
   --executor auto|act|runner|forgejo-runner
                     who runs the jobs. runner: a real runner registered with a real forge
                     (the workspace pushed, the forge schedules, the runner's daemon runs the
@@ -288,11 +289,13 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
     if e.registry_ca.is_some() && e.registry.is_none() {
         return Err(user_error!("--registry-ca is the CA of a --registry: add --registry HOST[:PORT]"));
     }
-    if o.platform == Platform::Kubernetes && (o.apply_sysctl || o.reuse) {
+    if o.platform == Platform::Kubernetes && o.reuse {
         return Err(user_error!(
-            "--apply-sysctl and --reuse are not for --platform kubernetes: its nodes are not this host (cargo xtask sysctl --daemonset prints a DaemonSet that sets the knob), and a cluster of yours is never created or removed"
+            "--reuse is not for --platform kubernetes: it keeps image stores on this host, and a cluster of yours is never created or removed"
         ));
     }
+    // Its nodes are not this host: a privileged DaemonSet sets the knob there and restores it.
+    o.existing.apply_sysctl = o.apply_sysctl && o.platform == Platform::Kubernetes;
     if o.platform.is_kubernetes() && o.jobs > 1 && (o.upgrade_matrix || o.upgrade_from.is_some()) {
         return Err(user_error!("--jobs does not go with upgrades on Kubernetes: an upgrade runs its items in turn"));
     }
@@ -322,8 +325,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // A fresh machine gets its Docker engine and debootstrap here, each step said.
     harness::node::provision::machine(!o.no_provision, &progress).await?;
     let sysctl = Sysctl::new(Path::new("/"));
-    // One knob for the host and its kind nodes: they share the kernel.
-    let apply_sysctl = o.apply_sysctl;
+    // One knob for the host and its kind nodes: they share the kernel. A cluster of the
+    // user's has its own nodes (`cluster::node_sysctl`).
+    let apply_sysctl = o.apply_sysctl && o.platform != Platform::Kubernetes;
     if apply_sysctl {
         match sysctl.apply(false)? {
             ApplyOutcome::NotApplicable => progress.say(

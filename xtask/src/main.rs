@@ -199,7 +199,7 @@ mod tests {
                 "--forge-host is an IPv4 address",
             ),
             (vec!["e2e", "--platform", "kubernetes", "--registry-ca", "x"], "--registry-ca is the CA of a --registry"),
-            (vec!["e2e", "--platform", "kubernetes", "--apply-sysctl"], "--apply-sysctl and --reuse are not for"),
+            (vec!["e2e", "--platform", "kubernetes", "--reuse"], "--reuse is not for --platform kubernetes"),
             (vec!["e2e", "--platform", "cloud"], "--platform is `docker`, `kind` or `kubernetes`"),
             (vec!["e2e", "--platform", "kind", "--render"], "--render goes with --dry-run"),
             (
@@ -210,6 +210,8 @@ mod tests {
             (vec!["cluster", "up", "--name", "Bad_Name"], "--name `Bad_Name`: use lowercase letters"),
             (vec!["e2e", "--platform", "kind", "--jobs", "2", "--upgrade-matrix"], "--jobs does not go with upgrades"),
             (vec!["sysctl", "--check", "--apply"], "--check, --apply, --restore and --daemonset go one at a time"),
+            (vec!["bench", "--cold", "--skip-cold"], "--cold measures only the cold runs"),
+            (vec!["bench", "--platform", "kubernetes", "--cold"], "--cold is not for --platform kubernetes"),
         ];
         for (argv, want) in &cases {
             let mut args = Args::from_vec(argv);
@@ -219,6 +221,7 @@ mod tests {
                 "certs" => certs::run(args).expect_err("rejected"),
                 "sysctl" => sysctl::run(args).expect_err("rejected"),
                 "cluster" => cluster::run(args).await.expect_err("rejected"),
+                "bench" => bench::run(args).await.expect_err("rejected"),
                 _ => e2e::run(args).await.expect_err("rejected"),
             };
             assert!(err.chain().any(|c| c.is::<harness::UserError>()), "{err:#}");

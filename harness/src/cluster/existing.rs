@@ -30,6 +30,8 @@ pub struct ExistingOptions {
     /// `--forge-host ADDR`: an address of this machine the cluster's pods reach; the run's
     /// forge listens there for the chart's runner (without it jobs run with act).
     pub forge_host: Option<std::net::Ipv4Addr>,
+    /// `--apply-sysctl`: the nodes' knob set to 0 for the run by the facts DaemonSet.
+    pub apply_sysctl: bool,
 }
 
 /// Where this engine looks for a registry's CA.
@@ -45,6 +47,8 @@ pub struct Existing {
     context: String,
     registry: Option<String>,
     forge_host: Option<std::net::Ipv4Addr>,
+    /// What `--apply-sysctl` changed on the nodes, restored at the end.
+    applied: std::sync::Mutex<Option<super::node_sysctl::Applied>>,
     /// Each image pushed to the registry: local reference → the one the nodes pull.
     pushed: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
@@ -146,8 +150,16 @@ impl Existing {
             context,
             registry: opts.registry.clone(),
             forge_host: opts.forge_host,
+            applied: Default::default(),
             pushed: Default::default(),
         })
+    }
+}
+
+impl Existing {
+    /// What `--apply-sysctl` changed, for [`Provider::finish`] to restore.
+    pub fn applied(&self, applied: super::node_sysctl::Applied) {
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(applied);
     }
 }
 
@@ -242,10 +254,24 @@ impl Provider for Existing {
         pushed.get(local).cloned().unwrap_or_else(|| local.to_owned())
     }
 
-    fn finish(&self) {
-        if let Some(registry) = &self.registry {
-            untrust_registry(registry);
-        }
+    /// The nodes' knob back to each one's value (once), then the engine's trust in the
+    /// registry gone.
+    fn finish<'a>(&'a self, progress: &'a Progress) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(applied) = applied {
+                match super::node_sysctl::restore(&self.kubectl, &applied).await {
+                    Ok(lines) => lines.into_iter().for_each(|l| progress.say(l)),
+                    Err(e) => progress.say(format!(
+                        "--apply-sysctl: could not restore the nodes' kernel.apparmor_restrict_unprivileged_userns ({}): {e:#}",
+                        applied.nodes.iter().map(|(n, v)| format!("{n} was {v}")).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
+            if let Some(registry) = &self.registry {
+                untrust_registry(registry);
+            }
+        })
     }
 
     fn delete<'a>(&'a self, _progress: &'a Progress) -> BoxFuture<'a, Result<()>> {

@@ -3,11 +3,13 @@
 //! (`kind/`: a cluster made here from the offline node image, its nodes, a registry beside
 //! it) and by a cluster the user already has (`existing.rs`, through its kubeconfig). Before
 //! a run on the latter: `preflight.rs` (the API, the rights, Pod Security) and
-//! `node_facts.rs` (every node's knobs, read by a short-lived DaemonSet).
+//! `node_facts.rs` (every node's knobs, read by a short-lived DaemonSet) and, with
+//! `--apply-sysctl`, `node_sysctl.rs` (the knob set there, restored at the end).
 
 pub mod existing;
 pub mod kind;
 pub mod node_facts;
+pub mod node_sysctl;
 pub mod preflight;
 pub mod provider;
 

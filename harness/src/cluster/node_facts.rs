@@ -4,7 +4,8 @@
 //! harness judges them with `cargo xtask doctor`'s own verdicts (`node::host_findings` over
 //! a copy of those files), beside the OS and kernel the node reports to the API. Rootless
 //! DIND on a node whose kernel refuses unprivileged user namespaces is refused before the
-//! run, naming the node.
+//! run, naming the node. With `--apply-sysctl` the pod is privileged and first sets the knob
+//! to 0 (`node_sysctl.rs`), so the verdicts are on what the run will meet.
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct NodeFacts {
     pub os: String,
     pub kernel: String,
     pub findings: Vec<Finding>,
+    /// `--apply-sysctl` set the knob to 0 on this node: its value before.
+    pub was: Option<String>,
 }
 
 impl NodeFacts {
@@ -60,9 +63,13 @@ impl NodeFacts {
     }
 }
 
-/// The pod's script: each knob file's contents after its path, and the cgroup marker.
-fn script() -> String {
-    let mut s = String::new();
+/// The pod's script: the knob set first where `apply`, then each knob file's contents
+/// after its path, and the cgroup marker.
+fn script(apply: bool) -> String {
+    let mut s = match apply {
+        true => super::node_sysctl::apply_script(super::node_sysctl::KNOB),
+        false => String::new(),
+    };
     for knob in KNOBS {
         s.push_str(&format!("[ -e /{knob} ] && echo \"{knob}=$(cat /{knob})\"; "));
     }
@@ -70,7 +77,7 @@ fn script() -> String {
     s
 }
 
-fn manifest(namespace: &str, image: &str, run_id: &str) -> String {
+fn manifest(namespace: &str, image: &str, run_id: &str, apply: bool) -> String {
     let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id});
     let ns_labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id,
                            crate::cluster::preflight::PSA_ENFORCE: "privileged"});
@@ -83,7 +90,8 @@ fn manifest(namespace: &str, image: &str, run_id: &str) -> String {
                                      "spec": {"terminationGracePeriodSeconds": 0,
                                               "containers": [{"name": "facts", "image": image,
                                                               "imagePullPolicy": "IfNotPresent",
-                                                              "command": ["sh", "-c", script()]}]}}}}),
+                                                              "securityContext": {"privileged": apply},
+                                                              "command": ["sh", "-c", script(apply)]}]}}}}),
     ];
     docs.iter().map(|d| format!("---\n{d}\n")).collect()
 }
@@ -107,10 +115,16 @@ fn lay_out(printed: &str, root: &Path) -> Result<()> {
 }
 
 /// Every schedulable node's facts, read by a DaemonSet of `image` in a namespace of the
-/// run's own (removed after, also on failure).
-pub async fn read(k: &Kubectl, run_id: &str, image: &str, nodes: &serde_json::Value) -> Result<Vec<NodeFacts>> {
+/// run's own (removed after, also on failure); where `apply`, the knob set to 0 first.
+pub async fn read(
+    k: &Kubectl,
+    run_id: &str,
+    image: &str,
+    nodes: &serde_json::Value,
+    apply: bool,
+) -> Result<Vec<NodeFacts>> {
     let namespace = format!("fe2e-{run_id}-facts");
-    k.apply(&manifest(&namespace, image, run_id)).await?;
+    k.apply(&manifest(&namespace, image, run_id, apply)).await?;
     let result = gather(k, &namespace, nodes).await;
     let removed =
         k.run(&["delete", "namespace", &namespace, "--wait=true", "--timeout=60s"], Duration::from_secs(90)).await;
@@ -166,6 +180,12 @@ async fn gather(k: &Kubectl, namespace: &str, nodes: &serde_json::Value) -> Resu
             Ok(if text.contains("fe2e-facts-done") { Poll::Ready(text) } else { Poll::NotYet(text) })
         })
         .await?;
+        let value_of = |key: &str| printed.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+        if let Some(v) = value_of(super::node_sysctl::REFUSED) {
+            return Err(crate::user_error!(
+                "--apply-sysctl: node {node} refused kernel.apparmor_restrict_unprivileged_userns=0 (it stays {v}): the privileged pod could not write it; set it on the node yourself"
+            ));
+        }
         let root = crate::sys::Scratch::new(&format!("fe2e-node-facts-{node}"));
         lay_out(&printed, &root)?;
         let findings: Vec<Finding> =
@@ -182,6 +202,7 @@ async fn gather(k: &Kubectl, namespace: &str, nodes: &serde_json::Value) -> Resu
             os: info["osImage"].as_str().unwrap_or("?").to_owned(),
             kernel: info["kernelVersion"].as_str().unwrap_or("?").to_owned(),
             findings,
+            was: value_of(super::node_sysctl::WAS),
         });
     }
     Ok(facts)
@@ -198,7 +219,8 @@ mod tests {
         lay_out(printed, &root).expect("laid out");
         let findings: Vec<Finding> =
             host_findings(&root).into_iter().filter(|f| !f.check.starts_with("/dev/")).collect();
-        let facts = NodeFacts { node: "w1".into(), os: "Ubuntu 24.04".into(), kernel: "6.8".into(), findings };
+        let facts =
+            NodeFacts { node: "w1".into(), os: "Ubuntu 24.04".into(), kernel: "6.8".into(), findings, was: None };
         let blocks: Vec<&str> = facts.blocks_rootless().iter().map(|f| f.check).collect();
         assert_eq!(blocks, ["kernel.apparmor_restrict_unprivileged_userns"]);
         let line = facts.line();
@@ -208,14 +230,22 @@ mod tests {
         lay_out("proc/sys/user/max_user_namespaces=15000\nfe2e-facts-done\n", &bare).expect("laid out");
         let findings = host_findings(&bare).into_iter().filter(|f| !f.check.starts_with("/dev/")).collect();
         assert!(
-            NodeFacts { node: "w".into(), os: "".into(), kernel: "".into(), findings }.blocks_rootless().is_empty()
+            NodeFacts { node: "w".into(), os: "".into(), kernel: "".into(), findings, was: None }
+                .blocks_rootless()
+                .is_empty()
         );
     }
 
     #[test]
-    fn the_daemonset_only_reads() {
-        let m = manifest("fe2e-x-facts", "forgejo-e2e/dind:1", "x");
-        assert!(m.contains(r#""kind":"DaemonSet""#) && !m.contains("privileged\":true"), "{m}");
-        assert!(script().contains("cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns"));
+    fn the_daemonset_only_reads_unless_it_applies_the_knob() {
+        let m = manifest("fe2e-x-facts", "forgejo-e2e/dind:1", "x", false);
+        assert!(m.contains(r#""kind":"DaemonSet""#) && m.contains(r#""privileged":false"#), "{m}");
+        assert!(script(false).contains("cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns"));
+        assert!(!script(false).contains("echo 0 >"));
+        let m = manifest("fe2e-x-facts", "forgejo-e2e/dind:1", "x", true);
+        assert!(m.contains(r#""privileged":true"#), "{m}");
+        // Set before it is read: the verdicts are on what the run meets.
+        let s = script(true);
+        assert!(s.find("echo 0 >").expect("sets") < s.find("echo \"proc/sys").expect("reads"), "{s}");
     }
 }

@@ -41,9 +41,11 @@ pub trait Provider: Send + Sync {
     /// The address of this machine the cluster's pods reach, where the run's forge listens
     /// for the chart's runner: kind's nodes' gateway, or the one the user named.
     fn forge_host(&self) -> BoxFuture<'_, Result<std::net::Ipv4Addr>>;
-    /// What the provider changed on this host for the run undone (a registry's CA it
-    /// installed for the engine).
-    fn finish(&self) {}
+    /// What the provider changed for the run undone — a registry's CA it installed for the
+    /// engine, the nodes' knob `--apply-sysctl` set — each said in a line of `progress`.
+    fn finish<'a>(&'a self, _progress: &'a Progress) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
     /// The name of the kind cluster whose nodes are containers of this host's engine — what
     /// only a node can do (a container's task killed, the API server stopped, its sysctl
     /// read) is done there. `None` for a cluster reached only through its API.

@@ -306,8 +306,9 @@ impl PlatformRun for KindPlatform {
 /// unless it is to be kept, which is said with how to get in.
 async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
     let cluster = &env.cluster;
-    // This host's side first (a registry CA the engine trusted for the pushes).
-    cluster.finish();
+    // What the provider changed first (a registry CA the engine trusted for the pushes, the
+    // nodes' knob): also when everything else is kept.
+    cluster.finish(&env.progress).await;
     if keep {
         env.progress.say(format!(
             "kept: {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  ({}{})",
@@ -359,6 +360,12 @@ pub async fn interrupted_cleanup(choice: &ClusterChoice, run_id: &str, keep_clus
                 crate::cluster::existing::untrust_registry(registry);
             }
             if let Ok(c) = Existing::reach(&ExistingOptions { registry_ca: None, ..o.clone() }, progress).await {
+                if let Some(applied) = crate::cluster::node_sysctl::Applied::load(run_id) {
+                    match crate::cluster::node_sysctl::restore(c.kubectl(), &applied).await {
+                        Ok(lines) => lines.into_iter().for_each(|l| progress.say(l)),
+                        Err(e) => progress.say(format!("--apply-sysctl: could not restore the nodes' knob: {e:#}")),
+                    }
+                }
                 let _ = c.kubectl().run(&delete, Duration::from_secs(90)).await;
                 progress.say(format!("removed the namespaces of run {run_id}"));
             }

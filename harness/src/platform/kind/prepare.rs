@@ -155,7 +155,7 @@ async fn existing(aim: Aim<'_>, phases: &mut Vec<(String, f64)>, progress: &Prog
     let cluster = Existing::reach(aim.opts, progress).await?;
     let checked = checked(&cluster, &aim, phases, progress).await;
     if checked.is_err() {
-        cluster.finish();
+        cluster.finish(progress).await;
     }
     checked.map(|()| cluster)
 }
@@ -191,7 +191,20 @@ async fn checked(
     let t = Instant::now();
     let nodes = cluster.kubectl().json(&["get", "nodes"]).await?;
     let image = cluster.pull_ref(aim.images[0]);
-    let facts = crate::cluster::node_facts::read(cluster.kubectl(), aim.run_id, &image, &nodes).await?;
+    let apply = aim.opts.apply_sysctl;
+    let facts = crate::cluster::node_facts::read(cluster.kubectl(), aim.run_id, &image, &nodes, apply).await?;
+    let set: Vec<(String, String)> = facts.iter().filter_map(|f| Some((f.node.clone(), f.was.clone()?))).collect();
+    for (node, was) in &set {
+        progress.say(format!(
+            "--apply-sysctl: node {node}: kernel.apparmor_restrict_unprivileged_userns 0 (was {was}) for this run"
+        ));
+    }
+    if apply && set.is_empty() {
+        progress.say("--apply-sysctl: no node has kernel.apparmor_restrict_unprivileged_userns set (absent or 0): nothing to change");
+    }
+    let applied = crate::cluster::node_sysctl::Applied { run_id: aim.run_id.to_owned(), image, nodes: set };
+    applied.save()?;
+    cluster.applied(applied);
     for f in &facts {
         progress.say(f.line());
     }
@@ -204,7 +217,7 @@ async fn checked(
         .collect();
     if !blocked.is_empty() {
         return Err(user_error!(
-            "rootless DIND cannot start on node {}: set the knob to 0 on the nodes (cargo xtask sysctl --daemonset prints a DaemonSet that does), or run with --dind rootful",
+            "rootless DIND cannot start on node {}: rerun with --apply-sysctl (a privileged DaemonSet sets the knob to 0 for the run), set it yourself (cargo xtask sysctl --daemonset prints one that does), or run with --dind rootful",
             blocked.join(", node ")
         ));
     }
@@ -273,7 +286,7 @@ async fn node_sysctl(cluster: &dyn Provider) -> Vec<String> {
 /// After the platform failed to start: the cluster goes if the run made it and may not
 /// keep it, else the run's namespaces.
 async fn after_failed_start(cluster: &dyn Provider, opts: &KindRunOptions, progress: &Progress) {
-    cluster.finish();
+    cluster.finish(progress).await;
     if cluster.created() && !opts.keep_cluster {
         if let Err(e) = cluster.delete(progress).await {
             progress.say(format!("could not delete cluster {}: {e:#}", cluster.name()));
