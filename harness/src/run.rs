@@ -17,6 +17,8 @@ use crate::platform::seam::PlatformRun;
 use crate::report::Summary;
 
 /// What a run runs on, with that platform's options.
+// One per run, moved once into its platform: the larger variant's size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     Docker(DockerRunOptions),
     Kind(crate::platform::kind::KindRunOptions),

@@ -126,6 +126,9 @@ node from outside are skipped. Takes --chart, --chart-version,
                     this engine must reach and trust it
   --registry-ca FILE  the registry's CA: this engine trusts it for the run
                     (/etc/docker/certs.d/HOST:PORT/ca.crt, removed after unless it was there)
+  --dind-image REF  DIND's image as the nodes pull it (yours, e.g. docker.io/library/
+                    docker:27-dind, or its -rootless with --dind rootless): used for the pod
+                    and the node facts, never built nor pushed here
   --forge-host ADDR an IPv4 address of this machine the cluster's pods reach: the run's
                     forge listens there (a free port) and the chart's runner registers
                     with it (--executor runner; auto takes it)
@@ -184,6 +187,7 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             Arg::Long("namespace") => o.existing.namespace = Some(args.value("--namespace")?),
             Arg::Long("registry") => o.existing.registry = Some(args.value("--registry")?),
             Arg::Long("registry-ca") => o.existing.registry_ca = Some(PathBuf::from(args.value("--registry-ca")?)),
+            Arg::Long("dind-image") => o.existing.dind_image = Some(args.value("--dind-image")?),
             Arg::Long("forge-host") => {
                 let value = args.value("--forge-host")?;
                 let ip = value.parse().map_err(|_| {
@@ -279,10 +283,11 @@ fn parse(mut args: Args) -> Result<Option<Options>> {
             || e.namespace.is_some()
             || e.registry.is_some()
             || e.registry_ca.is_some()
-            || e.forge_host.is_some())
+            || e.forge_host.is_some()
+            || e.dind_image.is_some())
     {
         return Err(user_error!(
-            "--kubeconfig, --context, --namespace, --registry, --registry-ca and --forge-host are for --platform kubernetes"
+            "--kubeconfig, --context, --namespace, --registry, --registry-ca, --forge-host and --dind-image are for --platform kubernetes"
         ));
     }
     o.executor.forge_host = e.forge_host.is_some();

@@ -192,7 +192,7 @@ mod tests {
             ),
             (
                 vec!["e2e", "--kubeconfig", "x"],
-                "--kubeconfig, --context, --namespace, --registry, --registry-ca and --forge-host are for",
+                "--kubeconfig, --context, --namespace, --registry, --registry-ca, --forge-host and --dind-image are for",
             ),
             (
                 vec!["e2e", "--platform", "kubernetes", "--forge-host", "forge.example"],

@@ -32,6 +32,9 @@ pub struct ExistingOptions {
     pub forge_host: Option<std::net::Ipv4Addr>,
     /// `--apply-sysctl`: the nodes' knob set to 0 for the run by the facts DaemonSet.
     pub apply_sysctl: bool,
+    /// `--dind-image REF`: DIND's image as the nodes pull it (yours: neither built for the
+    /// pod nor pushed), instead of the one built here.
+    pub dind_image: Option<String>,
 }
 
 /// Where this engine looks for a registry's CA.

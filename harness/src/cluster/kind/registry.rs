@@ -156,15 +156,15 @@ pub async fn start(
 }
 
 /// `dir/<address>/ca.crt`, and for containerd (`node_dir`: where `dir` is in the node) its
-/// `hosts.toml` naming the registry and that CA.
+/// `hosts.toml` naming the registry as the one host, with that CA. (A `[host]` table beside
+/// `server` made containerd fall back to `server` without the CA after a 404, so a missing
+/// image was reported as an unknown authority.)
 fn trust(dir: &Path, address: &str, ca: &str, node_dir: Option<&str>) -> Result<()> {
     let folder = dir.join(address);
     std::fs::create_dir_all(&folder).with_context(|| format!("create {}", folder.display()))?;
     std::fs::write(folder.join("ca.crt"), ca)?;
     if let Some(node_dir) = node_dir {
-        let hosts = format!(
-            "server = \"https://{address}\"\n\n[host.\"https://{address}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{node_dir}/{address}/ca.crt\"\n"
-        );
+        let hosts = format!("server = \"https://{address}\"\nca = \"{node_dir}/{address}/ca.crt\"\n");
         std::fs::write(folder.join("hosts.toml"), hosts)?;
     }
     Ok(())

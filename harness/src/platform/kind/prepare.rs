@@ -184,7 +184,9 @@ async fn checked(
         ));
     }
     let t = Instant::now();
-    for image in aim.images {
+    // A --dind-image of the user's is the nodes' to pull: the facts pods below say if they cannot.
+    let theirs = |image: &&String| opts.dind_image.as_ref() == Some(*image);
+    for image in aim.images.iter().filter(|i| !theirs(i)) {
         cluster.provide_image(image, progress).await?;
     }
     phases.push(("images to the nodes".to_owned(), t.elapsed().as_secs_f64()));
@@ -234,8 +236,14 @@ fn header(opts: &KindRunOptions, cluster: &dyn Provider, executor: &str, allowed
         [] => String::new(),
         a => format!("; render findings allowed: {}", a.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")),
     };
+    let theirs = match &opts.cluster {
+        ClusterChoice::Existing(ExistingOptions { dind_image: Some(image), .. }) => {
+            format!(" from --dind-image {image} (yours: pulled by the nodes, not built here)")
+        }
+        _ => String::new(),
+    };
     format!(
-        "run {}: {}, DIND {} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
+        "run {}: {}, DIND {}{theirs} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
         opts.run_id,
         cluster.describe(),
         opts.dind.name(),
@@ -319,7 +327,10 @@ fn kind_options(opts: &KindRunOptions, real: bool) -> Result<KindOptions> {
         registration: if real { Registration::Token } else { Registration::OfflineSecret },
         apply_sysctl: false,
         dind: opts.dind,
-        dind_image: image(dind_kind)?,
+        dind_image: match &opts.cluster {
+            ClusterChoice::Existing(ExistingOptions { dind_image: Some(theirs), .. }) => theirs.clone(),
+            _ => image(dind_kind)?,
+        },
         job_image: image(ImageKind::Job)?,
         values: opts.values.clone(),
         versions: Versions::load()?,
