@@ -78,20 +78,30 @@ fn script(apply: bool) -> String {
 }
 
 fn manifest(namespace: &str, image: &str, run_id: &str, apply: bool) -> String {
+    let container = json!({"name": "facts", "image": image, "imagePullPolicy": "IfNotPresent",
+                           "securityContext": {"privileged": apply},
+                           "command": ["sh", "-c", script(apply)]});
+    daemonset_in_own_namespace(namespace, "fe2e-node-facts", run_id, container)
+}
+
+/// A namespace of the run's own (admitting privileged pods) and, in it, a DaemonSet `name`
+/// of one `container` on every schedulable node: what the node facts and their sysctl use.
+pub(super) fn daemonset_in_own_namespace(
+    namespace: &str,
+    name: &str,
+    run_id: &str,
+    container: serde_json::Value,
+) -> String {
     let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id});
     let ns_labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id,
                            crate::cluster::preflight::PSA_ENFORCE: "privileged"});
     let docs = [
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
         json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-               "metadata": {"name": "fe2e-node-facts", "namespace": namespace, "labels": labels},
-               "spec": {"selector": {"matchLabels": {"app": "fe2e-node-facts"}},
-                        "template": {"metadata": {"labels": {"app": "fe2e-node-facts"}},
-                                     "spec": {"terminationGracePeriodSeconds": 0,
-                                              "containers": [{"name": "facts", "image": image,
-                                                              "imagePullPolicy": "IfNotPresent",
-                                                              "securityContext": {"privileged": apply},
-                                                              "command": ["sh", "-c", script(apply)]}]}}}}),
+               "metadata": {"name": name, "namespace": namespace, "labels": labels},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}},
+                                     "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]}}}}),
     ];
     docs.iter().map(|d| format!("---\n{d}\n")).collect()
 }

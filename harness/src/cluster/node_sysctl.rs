@@ -81,22 +81,11 @@ fn restore_script(knob: &str, nodes: &[(String, String)]) -> Result<String> {
 
 fn restore_manifest(a: &Applied) -> Result<String> {
     let namespace = format!("fe2e-{}-sysctl", a.run_id);
-    let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": a.run_id});
-    let ns_labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": a.run_id,
-                           super::preflight::PSA_ENFORCE: "privileged"});
     let container = json!({"name": "restore", "image": a.image, "imagePullPolicy": "IfNotPresent",
                            "securityContext": {"privileged": true},
                            "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                            "command": ["sh", "-c", restore_script(KNOB, &a.nodes)?]});
-    let docs = [
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
-        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-               "metadata": {"name": "fe2e-sysctl-restore", "namespace": namespace, "labels": labels},
-               "spec": {"selector": {"matchLabels": {"app": "fe2e-sysctl-restore"}},
-                        "template": {"metadata": {"labels": {"app": "fe2e-sysctl-restore"}},
-                                     "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]}}}}),
-    ];
-    Ok(docs.iter().map(|d| format!("---\n{d}\n")).collect())
+    Ok(super::node_facts::daemonset_in_own_namespace(&namespace, "fe2e-sysctl-restore", &a.run_id, container))
 }
 
 /// Each node's own value written back by a DaemonSet in a namespace of the run's own
