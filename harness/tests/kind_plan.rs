@@ -64,7 +64,8 @@ fn offline_registration_reuse_mirror_and_chart_certs_plan_matches_golden() {
 #[test]
 fn runner_values_reproduce_the_article_key_by_key() {
     let o = options();
-    let (values, notes) = runner_values(&o, "http://forge.test:3000", "tok");
+    let (values, notes) =
+        runner_values(&o, &harness::kind::InstallSecrets::alone(&o.cluster), "http://forge.test:3000", "tok");
     let file = serde_yaml::to_value(&values.runner.config.file).expect("yaml");
     // The chart's example envs are removed the way Helm removes a default: set to null.
     let envs = &file["runner"]["envs"];

@@ -32,6 +32,9 @@ const KUBE_READER: &str = "kubernetes, reader";
 /// time).
 const KUBE_E2E: &str = "e2e kubernetes";
 const KUBE_BASELINE: &str = "kubernetes, baseline";
+/// The same in a namespace of a team's, through an account bound to `admin` there only; the
+/// namespace's own objects must come out as they went in (`theirs.rs`).
+const KUBE_THEIRS: &str = "e2e kubernetes, your ns";
 
 pub const HELP: &str = "\
 cargo xtask ci [--skip-e2e] [--no-provision] [--step NAME]...
@@ -44,8 +47,9 @@ workspace tests including those that need Docker, a kind cluster of three nodes 
 (rootful, then rootless), cargo xtask e2e --platform kind on it with the project's test chart (rootful
 with the negative variants, then rootless, the upgrade matrix, the user-workflow
 fixtures), the same cluster as a cluster of the user's (--platform kubernetes through its
-kubeconfig, every scenario and negative with --jobs 2, then the preflight's refusals of a
-read-only account and a baseline namespace), the cluster down, the workflow check, cargo xtask e2e with the negative
+kubeconfig, every scenario and negative with --jobs 2; again in a team's namespace through
+an account bound to `admin` there, the team's objects left as they were; then the
+preflight's refusals of a read-only account and a baseline namespace), the cluster down, the workflow check, cargo xtask e2e with the negative
 variants (rootful), again with rootless DIND, the upgrade matrix, every scenario with act,
 the user-workflow fixtures (one per failure kind: the run must fail and every job's row
 match fixtures/user-workflows/expected.yaml), and the negative variants on a setup whose
@@ -130,6 +134,21 @@ pub fn steps(skip_e2e: bool) -> Vec<(&'static str, &'static str, Vec<&'static st
                 "2",
             ]),
         ),
+        (
+            KUBE_THEIRS,
+            "xtask",
+            kubernetes_e2e(&[
+                "--kubeconfig",
+                crate::theirs::TEAM_KUBECONFIG,
+                "--namespace",
+                crate::theirs::THEIRS_NS,
+                "--executor",
+                "runner",
+                "--negative",
+                "--jobs",
+                "2",
+            ]),
+        ),
         (KUBE_READER, "xtask", kubernetes_e2e(&["--kubeconfig", crate::refusals::READER_KUBECONFIG])),
         (KUBE_BASELINE, "xtask", kubernetes_e2e(&["--kubeconfig", admin, "--namespace", crate::refusals::BASELINE_NS])),
         ("cluster down", "xtask", vec!["cluster", "down", "--name", "fe2e-ci"]),
@@ -209,6 +228,7 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
     let goldens_before = goldens();
     let (mut rows, mut why) = (Vec::new(), Vec::new());
     let mut before_refusals = None;
+    let mut before_theirs = None;
     let all = steps(skip_e2e);
     if let Some(unknown) = only.iter().find(|n| !all.iter().any(|s| s.0 == n.as_str())) {
         let names: Vec<&str> = all.iter().map(|s| s.0).collect();
@@ -226,9 +246,15 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
                 Err(e) => progress.say(format!("ci: the refusals' account and namespace: {e:#}")),
             }
         }
+        if name == KUBE_THEIRS {
+            match crate::theirs::prepare().await {
+                Ok(b) => before_theirs = Some(b),
+                Err(e) => progress.say(format!("ci: the team's namespace and account: {e:#}")),
+            }
+        }
         let (t, started) = (Instant::now(), std::time::SystemTime::now());
         let mut argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
-        if name == KUBE_E2E {
+        if name == KUBE_E2E || name == KUBE_THEIRS {
             // Without the registry the nodes would find the images `kind load` put there.
             // The registry listens on the nodes' gateway, an address of this host the
             // pods reach: the run's forge listens there too.
@@ -266,8 +292,18 @@ pub async fn run(mut args: Args) -> Result<ExitCode> {
         {
             progress.say(format!("ci: could not remove the refusals' namespaces: {e:#}"));
         }
+        let theirs_kept = match (name, &before_theirs) {
+            (KUBE_THEIRS, Some(b)) => crate::theirs::unchanged(b, &progress).await,
+            _ => false,
+        };
+        if name == KUBE_THEIRS
+            && let Err(e) = crate::theirs::remove().await
+        {
+            progress.say(format!("ci: could not remove the team's namespace: {e:#}"));
+        }
         let ok = match name {
             KUBE_READER | KUBE_BASELINE => refusal == Some(true),
+            KUBE_THEIRS => status.success() && theirs_kept,
             BROKEN_SETUP => !status.success() && negatives_failed(&progress),
             DROPS_OPTIONS_REFUSED => status.code() == Some(1) && refused_at_render(&progress),
             DROPS_OPTIONS => status.code() == Some(1) && failed_without_certs(&progress),

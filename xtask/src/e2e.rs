@@ -112,15 +112,17 @@ only through its kubeconfig; never created or deleted, nothing loaded into its n
 DIND and job images must be on them or pullable). A preflight first, each refusal one line
 with exit 2: the API answers, the account holds every right the run and the chart's kinds
 need (SelfSubjectAccessReview), the namespace admits privileged pods (Pod Security). The
-run's namespaces are labelled with the run and removed after it, checked by listing them.
+run's namespaces (or, with --namespace, its releases and Secrets) are removed after it,
+checked by listing what is left.
 Jobs run with act unless --forge-host names where the pods reach this machine: then the
-run's forge listens there and the chart's runner registers with it. Faults that act on a
-node from outside are skipped. Takes --chart, --chart-version,
+run's forge listens there and the chart's runner registers with it. A fault's kill
+runs in a privileged pod on the node; its API server is never stopped. Takes --chart, --chart-version,
 --allow-finding, --keep, --keep-on-failure, --jobs and:
   --kubeconfig FILE the cluster's kubeconfig (default: KUBECONFIG, else ~/.kube/config)
   --context NAME    its context (default: its current context)
-  --namespace NS    check NS in the preflight (its rights, its Pod Security); running in
-                    a namespace of yours is not built yet (the run makes its own)
+  --namespace NS    install into NS, a namespace of yours that admits privileged pods,
+                    instead of namespaces of the run's own; each install is a release
+                    fe2e-<run>[-...] there, and only what the run made is removed
   --registry HOST[:PORT]  push the images built here (DIND, the job image the runner
                     container runs) to this registry and have the nodes pull them from it;
                     this engine must reach and trust it

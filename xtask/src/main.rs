@@ -17,6 +17,7 @@ mod negative_halves;
 mod refusals;
 mod scenarios;
 mod sysctl;
+mod theirs;
 mod tools;
 mod workflow_kinds;
 mod workflows;

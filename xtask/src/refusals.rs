@@ -24,7 +24,7 @@ pub fn admin_kubeconfig() -> String {
 }
 
 /// kubectl on the CI cluster with its own kubeconfig, as `cargo xtask cluster` finds it.
-async fn admin() -> Result<Kubectl> {
+pub async fn admin() -> Result<Kubectl> {
     Ok(harness::cluster::Cluster::find(CLUSTER).await?.kubectl)
 }
 
@@ -50,21 +50,27 @@ pub async fn prepare() -> Result<Before> {
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
          "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": READER_NS}]}]});
     k.apply(&manifest.to_string()).await?;
+    account_kubeconfig(&k, (READER_NS, "reader"), READER_KUBECONFIG).await?;
+    look(&k).await
+}
+
+/// A kubeconfig at `path` (relative to the workspace) for service account `account` of
+/// `namespace`: its token written into the file, never onto a command line.
+pub async fn account_kubeconfig(k: &Kubectl, (namespace, account): (&str, &str), path: &str) -> Result<()> {
     let token = k
-        .run(&["--namespace", READER_NS, "create", "token", "reader", "--duration", "1h"], Duration::from_secs(20))
+        .run(&["--namespace", namespace, "create", "token", account, "--duration", "2h"], Duration::from_secs(20))
         .await?;
     let view: serde_json::Value = serde_json::from_str(
         &k.run(&["config", "view", "--raw", "--minify", "-o", "json"], Duration::from_secs(10)).await?,
     )?;
     let cluster = view["clusters"][0].clone();
     let config = serde_json::json!({"apiVersion": "v1", "kind": "Config", "clusters": [cluster],
-        "users": [{"name": "reader", "user": {"token": token.trim()}}],
-        "contexts": [{"name": "reader", "context": {"cluster": cluster["name"], "user": "reader", "namespace": READER_NS}}],
-        "current-context": "reader"});
-    let path = harness::workspace_root().join(READER_KUBECONFIG);
+        "users": [{"name": account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account, "namespace": namespace}}],
+        "current-context": account});
+    let path = harness::workspace_root().join(path);
     std::fs::create_dir_all(path.parent().context("a parent")?)?;
-    write_private(&path, &config.to_string())?;
-    look(&k).await
+    write_private(&path, &config.to_string())
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {

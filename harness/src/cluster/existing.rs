@@ -171,6 +171,11 @@ impl Provider for Existing {
         Platform::Kubernetes
     }
 
+    /// Through a privileged pod on the node (`node_kill.rs`): the nodes are not this host's.
+    fn arm_kill<'a>(&'a self, kill: super::provider::Kill<'a>) -> BoxFuture<'a, Result<super::provider::Armed>> {
+        Box::pin(super::node_kill::arm(&self.kubectl, kill))
+    }
+
     fn describe(&self) -> String {
         format!(
             "platform kubernetes (the cluster at {}, context {}, kubeconfig {}; never created nor deleted by the run; {})",

@@ -9,6 +9,7 @@
 pub mod existing;
 pub mod kind;
 pub mod node_facts;
+pub mod node_kill;
 pub mod node_sysctl;
 pub mod preflight;
 pub mod provider;

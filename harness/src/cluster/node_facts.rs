@@ -77,33 +77,84 @@ fn script(apply: bool) -> String {
     s
 }
 
-fn manifest(namespace: &str, image: &str, run_id: &str, apply: bool) -> String {
+fn manifest(at: &ShortLived, image: &str, run_id: &str, apply: bool) -> String {
     let container = json!({"name": "facts", "image": image, "imagePullPolicy": "IfNotPresent",
                            "securityContext": {"privileged": apply},
                            "command": ["sh", "-c", script(apply)]});
-    daemonset_in_own_namespace(namespace, "fe2e-node-facts", run_id, container)
+    at.manifest(run_id, container)
 }
 
-/// A namespace of the run's own (admitting privileged pods) and, in it, a DaemonSet `name`
-/// of one `container` on every schedulable node: what the node facts and their sysctl use.
-pub(super) fn daemonset_in_own_namespace(
-    namespace: &str,
-    name: &str,
-    run_id: &str,
-    container: serde_json::Value,
-) -> String {
-    let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id});
-    let ns_labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id,
-                           crate::cluster::preflight::PSA_ENFORCE: "privileged"});
-    let docs = [
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
-        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-               "metadata": {"name": name, "namespace": namespace, "labels": labels},
-               "spec": {"selector": {"matchLabels": {"app": name}},
-                        "template": {"metadata": {"labels": {"app": name}},
-                                     "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]}}}}),
-    ];
-    docs.iter().map(|d| format!("---\n{d}\n")).collect()
+/// A DaemonSet of the run's that lives for one step (the node facts, their sysctl restore):
+/// in a namespace of its own (admitting privileged pods), or in the user's `--namespace`
+/// beside what else is there. Named for the run either way.
+pub(super) struct ShortLived {
+    namespace: String,
+    name: String,
+    theirs: bool,
+}
+
+impl ShortLived {
+    /// The run's DaemonSet for `what`, in `theirs` (the user's namespace) or its own.
+    pub(super) fn new(run_id: &str, what: &str, theirs: Option<&str>) -> Self {
+        let name = format!("fe2e-{run_id}-{what}");
+        Self { namespace: theirs.unwrap_or(&name).to_owned(), theirs: theirs.is_some(), name }
+    }
+
+    /// Its namespace (unless the user's) and the DaemonSet of one `container` on every
+    /// schedulable node.
+    fn manifest(&self, run_id: &str, container: serde_json::Value) -> String {
+        let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": run_id});
+        let mut docs = Vec::new();
+        if !self.theirs {
+            let mut ns_labels = labels.clone();
+            ns_labels[crate::cluster::preflight::PSA_ENFORCE] = json!("privileged");
+            docs.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace, "labels": ns_labels}}));
+        }
+        docs.push(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+               "metadata": {"name": self.name, "namespace": self.namespace, "labels": labels},
+               "spec": {"selector": {"matchLabels": {"app": self.name}},
+                        "template": {"metadata": {"labels": {"app": self.name}},
+                                     "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]}}}}));
+        docs.iter().map(|d| format!("---\n{d}\n")).collect()
+    }
+
+    pub(super) async fn start(&self, k: &Kubectl, run_id: &str, container: serde_json::Value) -> Result<()> {
+        k.apply(&self.manifest(run_id, container)).await
+    }
+
+    /// Its pods (on `node` only, if given).
+    pub(super) async fn pods(&self, k: &Kubectl, node: Option<&str>) -> Result<serde_json::Value> {
+        let selector = format!("app={}", self.name);
+        let mut args = vec!["--namespace", self.namespace.as_str(), "get", "pods", "-l", selector.as_str()];
+        let on = node.map(|n| format!("spec.nodeName={n}"));
+        if let Some(on) = &on {
+            args.extend(["--field-selector", on.as_str()]);
+        }
+        k.json(&args).await
+    }
+
+    pub(super) async fn logs(&self, k: &Kubectl, pod: &str) -> Result<String> {
+        k.run(&["--namespace", &self.namespace, "logs", pod], Duration::from_secs(20)).await
+    }
+
+    /// Gone, with its pods: its namespace deleted, or in the user's the DaemonSet (its pods
+    /// go with it, waited for).
+    pub(super) async fn remove(&self, k: &Kubectl) -> Result<()> {
+        let delete = match self.theirs {
+            false => vec!["delete", "namespace", self.namespace.as_str()],
+            true => vec![
+                "--namespace",
+                self.namespace.as_str(),
+                "delete",
+                "daemonset",
+                self.name.as_str(),
+                "--cascade=foreground",
+            ],
+        };
+        k.run(&[&delete[..], &["--ignore-not-found", "--wait=true", "--timeout=60s"]].concat(), Duration::from_secs(90))
+            .await
+            .map(|_| ())
+    }
 }
 
 /// A pod's printed facts laid out as files under `root`, as `doctor` reads a machine.
@@ -125,32 +176,32 @@ fn lay_out(printed: &str, root: &Path) -> Result<()> {
 }
 
 /// Every schedulable node's facts, read by a DaemonSet of `image` in a namespace of the
-/// run's own (removed after, also on failure); where `apply`, the knob set to 0 first.
+/// run's own or the user's `theirs` (removed after, also on failure); where `apply`, the
+/// knob set to 0 first.
 pub async fn read(
     k: &Kubectl,
-    run_id: &str,
+    (run_id, theirs): (&str, Option<&str>),
     image: &str,
     nodes: &serde_json::Value,
     apply: bool,
 ) -> Result<Vec<NodeFacts>> {
-    let namespace = format!("fe2e-{run_id}-facts");
-    k.apply(&manifest(&namespace, image, run_id, apply)).await?;
-    let result = gather(k, &namespace, nodes).await;
-    let removed =
-        k.run(&["delete", "namespace", &namespace, "--wait=true", "--timeout=60s"], Duration::from_secs(90)).await;
+    let at = ShortLived::new(run_id, "facts", theirs);
+    k.apply(&manifest(&at, image, run_id, apply)).await?;
+    let result = gather(k, &at, nodes).await;
+    let removed = at.remove(k).await;
     let facts = result?;
     removed?;
     Ok(facts)
 }
 
-async fn gather(k: &Kubectl, namespace: &str, nodes: &serde_json::Value) -> Result<Vec<NodeFacts>> {
+async fn gather(k: &Kubectl, at: &ShortLived, nodes: &serde_json::Value) -> Result<Vec<NodeFacts>> {
     let wanted = super::schedulable(nodes);
     let pods = until(
         "a facts pod done on every schedulable node",
         Duration::from_secs(90),
         Duration::from_secs(1),
         || async {
-            let pods = k.json(&["--namespace", namespace, "get", "pods"]).await?;
+            let pods = at.pods(k, None).await?;
             let mut done = Vec::new();
             for pod in pods["items"].as_array().into_iter().flatten() {
                 let (Some(name), Some(node)) = (pod["metadata"]["name"].as_str(), pod["spec"]["nodeName"].as_str())
@@ -186,7 +237,7 @@ async fn gather(k: &Kubectl, namespace: &str, nodes: &serde_json::Value) -> Resu
     let mut facts = Vec::new();
     for (node, pod) in pods.into_iter().filter(|(n, _)| wanted.contains(n)) {
         let printed = until("the facts pod's lines", Duration::from_secs(20), Duration::from_secs(1), || async {
-            let text = k.run(&["--namespace", namespace, "logs", &pod], Duration::from_secs(20)).await?;
+            let text = at.logs(k, &pod).await?;
             Ok(if text.contains("fe2e-facts-done") { Poll::Ready(text) } else { Poll::NotYet(text) })
         })
         .await?;
@@ -248,11 +299,17 @@ mod tests {
 
     #[test]
     fn the_daemonset_only_reads_unless_it_applies_the_knob() {
-        let m = manifest("fe2e-x-facts", "forgejo-e2e/dind:1", "x", false);
+        let own = ShortLived::new("x", "facts", None);
+        let m = manifest(&own, "forgejo-e2e/dind:1", "x", false);
         assert!(m.contains(r#""kind":"DaemonSet""#) && m.contains(r#""privileged":false"#), "{m}");
+        assert!(m.contains(r#""kind":"Namespace""#) && m.contains(r#""namespace":"fe2e-x-facts""#), "{m}");
+        // In the user's namespace: the DaemonSet alone, named for the run.
+        let m = manifest(&ShortLived::new("x", "facts", Some("ci")), "forgejo-e2e/dind:1", "x", false);
+        assert!(!m.contains(r#""kind":"Namespace""#) && m.contains(r#""namespace":"ci""#), "{m}");
+        assert!(m.contains(r#""name":"fe2e-x-facts""#), "{m}");
         assert!(script(false).contains("cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns"));
         assert!(!script(false).contains("echo 0 >"));
-        let m = manifest("fe2e-x-facts", "forgejo-e2e/dind:1", "x", true);
+        let m = manifest(&own, "forgejo-e2e/dind:1", "x", true);
         assert!(m.contains(r#""privileged":true"#), "{m}");
         // Set before it is read: the verdicts are on what the run meets.
         let s = script(true);

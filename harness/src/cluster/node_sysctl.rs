@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
+use super::node_facts::ShortLived;
 use crate::process::Kubectl;
 use crate::wait::{Poll, until};
 
@@ -30,6 +31,9 @@ pub struct Applied {
     pub image: String,
     /// Node and its value before, for every node whose knob was set to 0.
     pub nodes: Vec<(String, String)>,
+    /// The user's `--namespace`, where the restore's DaemonSet goes (else one of its own).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 impl Applied {
@@ -79,45 +83,39 @@ fn restore_script(knob: &str, nodes: &[(String, String)]) -> Result<String> {
     Ok(s)
 }
 
-fn restore_manifest(a: &Applied) -> Result<String> {
-    let namespace = format!("fe2e-{}-sysctl", a.run_id);
-    let container = json!({"name": "restore", "image": a.image, "imagePullPolicy": "IfNotPresent",
+fn restore_container(a: &Applied) -> Result<serde_json::Value> {
+    Ok(json!({"name": "restore", "image": a.image, "imagePullPolicy": "IfNotPresent",
                            "securityContext": {"privileged": true},
                            "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                           "command": ["sh", "-c", restore_script(KNOB, &a.nodes)?]});
-    Ok(super::node_facts::daemonset_in_own_namespace(&namespace, "fe2e-sysctl-restore", &a.run_id, container))
+                           "command": ["sh", "-c", restore_script(KNOB, &a.nodes)?]}))
 }
 
-/// Each node's own value written back by a DaemonSet in a namespace of the run's own
-/// (removed after, also when the restore fails); one line per node restored.
+/// Each node's own value written back by a DaemonSet in a namespace of the run's own or the
+/// user's (removed after, also when the restore fails); one line per node restored.
 pub async fn restore(k: &Kubectl, a: &Applied) -> Result<Vec<String>> {
     if a.nodes.is_empty() {
         return Ok(Vec::new());
     }
-    let namespace = format!("fe2e-{}-sysctl", a.run_id);
-    k.apply(&restore_manifest(a)?).await?;
-    let result = restored(k, &namespace, a).await;
-    let removed =
-        k.run(&["delete", "namespace", &namespace, "--wait=true", "--timeout=60s"], Duration::from_secs(90)).await;
+    let at = ShortLived::new(&a.run_id, "sysctl", a.namespace.as_deref());
+    at.start(k, &a.run_id, restore_container(a)?).await?;
+    let result = restored(k, &at, a).await;
+    let removed = at.remove(k).await;
     let lines = result?;
     removed?;
     let _ = std::fs::remove_file(Applied::path(&a.run_id));
     Ok(lines)
 }
 
-async fn restored(k: &Kubectl, namespace: &str, a: &Applied) -> Result<Vec<String>> {
+async fn restored(k: &Kubectl, at: &ShortLived, a: &Applied) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     for (node, value) in &a.nodes {
         let what = format!("the restore pod on node {node}");
         let printed = until(&what, Duration::from_secs(90), Duration::from_secs(1), || async {
-            let pods = k
-                .json(&["--namespace", namespace, "get", "pods", "--field-selector", &format!("spec.nodeName={node}")])
-                .await?;
+            let pods = at.pods(k, Some(node)).await?;
             let Some(pod) = pods["items"][0]["metadata"]["name"].as_str() else {
                 return Ok(Poll::NotYet("no pod yet".into()));
             };
-            let text =
-                k.run(&["--namespace", namespace, "logs", pod], Duration::from_secs(20)).await.unwrap_or_default();
+            let text = at.logs(k, pod).await.unwrap_or_default();
             Ok(if text.contains(RESTORED) { Poll::Ready(text) } else { Poll::NotYet(format!("pod {pod}: not done")) })
         })
         .await?;

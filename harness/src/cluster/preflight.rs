@@ -68,7 +68,8 @@ pub fn rights_needed(namespace: &str, made: bool, kinds: &[(String, String)]) ->
     for verb in ["create", "get", "list", "update", "delete"] {
         rights.push(right(verb, "", "secrets", ""));
     }
-    for verb in ["get", "list", "delete"] {
+    // `create`: a fault's killer pod on a node (`node_kill.rs`).
+    for verb in ["create", "get", "list", "delete"] {
         rights.push(right(verb, "", "pods", ""));
     }
     rights.push(right("create", "", "pods", "exec"));
@@ -81,7 +82,8 @@ pub fn rights_needed(namespace: &str, made: bool, kinds: &[(String, String)]) ->
     for (api_version, kind) in kinds {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let resource = plural(kind);
-        for verb in ["create", "get", "patch", "delete"] {
+        // `list`: the leak check reads what is left of each kind in the user's namespace.
+        for verb in ["create", "get", "list", "patch", "delete"] {
             let r = right(verb, group, &resource, "");
             if !rights.contains(&r) {
                 rights.push(r);
@@ -89,6 +91,14 @@ pub fn rights_needed(namespace: &str, made: bool, kinds: &[(String, String)]) ->
         }
     }
     rights
+}
+
+/// A kind's resource as kubectl names it: `deployments.apps`, `serviceaccounts`.
+pub fn resource(api_version: &str, kind: &str) -> String {
+    match api_version.rsplit_once('/') {
+        Some((group, _)) => format!("{}.{group}", plural(kind)),
+        None => plural(kind),
+    }
 }
 
 /// A kind's resource name as the API spells it (`Deployment` → `deployments`, `Policy` →

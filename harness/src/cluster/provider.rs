@@ -14,6 +14,21 @@ use crate::docker::Privilege;
 use crate::process::Kubectl;
 use crate::scenario::Platform;
 
+/// A fault's action made ready before its trigger, fired once on it.
+pub type Armed = Box<dyn Fn() -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+/// The container a fault kills: where it runs, and how a provider that acts through a pod
+/// makes one there (a namespace admitting privileged pods, an image the node has, the labels
+/// that tie it to the run).
+pub struct Kill<'a> {
+    pub node: &'a str,
+    /// The container's runtime id (its `containerID` without `containerd://`).
+    pub id: &'a str,
+    pub namespace: &'a str,
+    pub image: &'a str,
+    pub labels: serde_json::Value,
+}
+
 /// A cluster the run uses, and what only its provider knows.
 pub trait Provider: Send + Sync {
     /// The platform the reports name: `kind`, or `kubernetes` for a cluster of the user's.
@@ -52,6 +67,10 @@ pub trait Provider: Send + Sync {
     fn kind_nodes(&self) -> Option<&str> {
         None
     }
+    /// SIGKILL to a container's processes on its node, armed now and fired on the fault's
+    /// trigger: through containerd on a kind node, or through a privileged pod sharing the
+    /// node's process namespace on a cluster reached only through its API.
+    fn arm_kill<'a>(&'a self, kill: Kill<'a>) -> BoxFuture<'a, Result<Armed>>;
     /// The cluster's logs (and the run's namespaces in them) for a failed run's bundle.
     fn export_logs<'a>(&'a self, namespaces: &'a [String]) -> BoxFuture<'a, Result<PathBuf>>;
     /// Whether this run made the cluster, and so may remove it.

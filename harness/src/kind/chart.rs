@@ -62,7 +62,8 @@ pub struct RenderReport {
 /// Renders `chart` with the values the harness generates for `opts` using the `helm`
 /// binary, and compares. A render error is an error quoting helm.
 pub fn render_check(helm: &Path, chart: &ChartSource, opts: &KindOptions) -> Result<RenderReport> {
-    let (values, _) = runner_values(opts, super::NO_FORGE_YET, "render-check-token");
+    let secrets = super::InstallSecrets::alone(&opts.cluster);
+    let (values, _) = runner_values(opts, &secrets, super::NO_FORGE_YET, "render-check-token");
     let values_yaml = serde_yaml::to_string(&values)?;
     let defaults_text = helm_out(helm, &[&["show", "values"][..], &arg_refs(&chart.args())].concat(), None)?;
     let defaults: Value = serde_yaml::from_str(&defaults_text).context("parse the chart's default values")?;

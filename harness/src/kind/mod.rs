@@ -19,5 +19,7 @@ pub use plan::{Action, Phase, Plan, Secret, Step, Wait, build_plan, build_upgrad
 pub use pod_check::{PodIntent, compare_pod, container_images};
 pub use pod_state::{PodState, Stuck, pod_state};
 pub use render_check::{RenderFinding, compare_rendered, helm_merge};
-pub use values::{CERTS_SECRET, CHART_EXAMPLE_ENVS, NO_FORGE_YET, kind_config, runner_values, without_nulls};
+pub use values::{
+    CERTS_SECRET, CHART_EXAMPLE_ENVS, InstallSecrets, NO_FORGE_YET, kind_config, runner_values, without_nulls,
+};
 pub use versions::Versions;

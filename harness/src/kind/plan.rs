@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::options::{CertMode, KindOptions, Registration};
-use super::values::{CERTS_SECRET, kind_config, runner_values};
+use super::values::{CERTS_SECRET, InstallSecrets, kind_config, runner_values};
 use crate::forge::dialect::{Dialect, Forgejo, Scope};
 use crate::forge::server::{PASSWORD_ENV, ServerSpec};
 
@@ -547,7 +547,12 @@ fn runner(p: &mut Plan, c: &Ctx) -> anyhow::Result<()> {
             &[&["kubectl"][..], &ns[..], &["apply", "-f", "dind-certs-secret.yaml"]].concat(),
         );
     }
-    let (values, notes) = runner_values(opts, &forge_url(), Secret::RegistrationToken.placeholder());
+    let (values, notes) = runner_values(
+        opts,
+        &InstallSecrets::alone(&opts.cluster),
+        &forge_url(),
+        Secret::RegistrationToken.placeholder(),
+    );
     p.notes = notes;
     p.add(
         Phase::Runner,

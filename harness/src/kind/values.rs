@@ -9,8 +9,28 @@ use crate::pki::SECRET_ITEMS_PATHS;
 
 /// Where the harness's DIND image copies a mounted certificate Secret from.
 pub const BYO_CERTS_DIR: &str = "/run/forgejo-e2e/certs";
-/// The Secret holding the harness's TLS set.
+/// The Secret holding the harness's TLS set, where an install is alone in its namespace (the
+/// plan, the render check).
 pub const CERTS_SECRET: &str = "fe2e-dind-certs";
+
+/// The Secrets an install's values name: the harness's TLS set and the `.runner` made offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallSecrets {
+    pub certs: String,
+    pub registration: String,
+}
+
+impl InstallSecrets {
+    /// An install alone in its namespace (the plan, the render check).
+    pub fn alone(cluster: &str) -> Self {
+        Self { certs: CERTS_SECRET.to_owned(), registration: format!("{cluster}-registration") }
+    }
+
+    /// Release `release`'s, named for it so that installs can share a namespace.
+    pub fn of(release: &str) -> Self {
+        Self { certs: format!("{release}-dind-certs"), registration: format!("{release}-registration") }
+    }
+}
 /// The example variables in the chart's default `runner.config.file.runner.envs` (0.4.x):
 /// Helm merges maps key by key, so they reach every job unless the values null them.
 pub const CHART_EXAMPLE_ENVS: [&str; 2] = ["A_TEST_ENV_NAME_1", "A_TEST_ENV_NAME_2"];
@@ -35,7 +55,12 @@ pub fn kind_config(opts: &KindOptions) -> String {
 
 /// The runner chart's values: the configured values (the article's by default) plus what
 /// the harness must set to run them in kind. Every change is listed in the returned notes.
-pub fn runner_values(opts: &KindOptions, instance: &str, token: &str) -> (ChartValues, Vec<String>) {
+pub fn runner_values(
+    opts: &KindOptions,
+    secrets: &InstallSecrets,
+    instance: &str,
+    token: &str,
+) -> (ChartValues, Vec<String>) {
     let mut v = opts.values.clone();
     let mut notes = Vec::new();
     let c = &mut v.runner.config;
@@ -49,7 +74,7 @@ pub fn runner_values(opts: &KindOptions, instance: &str, token: &str) -> (ChartV
             notes.push("runner.config.token = the registration token from the Forgejo API".into());
         }
         Registration::OfflineSecret => {
-            c.existing_secret = Some(format!("{}-registration", opts.cluster));
+            c.existing_secret = Some(secrets.registration.clone());
             notes.push("runner.config.existingSecret = a .runner made offline from a shared secret".into());
         }
     }
@@ -76,7 +101,7 @@ pub fn runner_values(opts: &KindOptions, instance: &str, token: &str) -> (ChartV
             .iter()
             .map(|(key, path)| map(&[("key", Value::from(*key)), ("path", Value::from(*path))]))
             .collect();
-        let secret = map(&[("secretName", Value::from(CERTS_SECRET)), ("items", Value::Sequence(items))]);
+        let secret = map(&[("secretName", Value::from(secrets.certs.as_str())), ("items", Value::Sequence(items))]);
         v.volumes = Some(vec![map(&[("name", Value::from("fe2e-certs")), ("secret", secret)])]);
         v.volume_mounts = Some(vec![map(&[
             ("name", Value::from("fe2e-certs")),
@@ -84,7 +109,8 @@ pub fn runner_values(opts: &KindOptions, instance: &str, token: &str) -> (ChartV
             ("readOnly", Value::from(true)),
         ])]);
         notes.push(format!(
-            "dind: Secret {CERTS_SECRET} at {BYO_CERTS_DIR}; the harness's DIND image copies it into /certs (no CA key)"
+            "dind: Secret {} at {BYO_CERTS_DIR}; the harness's DIND image copies it into /certs (no CA key)",
+            secrets.certs
         ));
     }
     (v, notes)

@@ -514,6 +514,38 @@ impl super::provider::Provider for Cluster {
         Some(&self.name)
     }
 
+    /// The node is a container of this engine: containerd's `task kill` there, at once.
+    fn arm_kill<'a>(
+        &'a self,
+        kill: super::provider::Kill<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<super::provider::Armed>> {
+        let (node, id) = (kill.node.to_owned(), kill.id.to_owned());
+        Box::pin(async move {
+            let armed: super::provider::Armed = Box::new(move || {
+                let (node, id) = (node.clone(), id.clone());
+                Box::pin(async move {
+                    let mut cmd = tokio::process::Command::new("docker");
+                    cmd.args([
+                        "exec",
+                        &node,
+                        "ctr",
+                        "--namespace",
+                        "k8s.io",
+                        "task",
+                        "kill",
+                        "--signal",
+                        "SIGKILL",
+                        &id,
+                    ]);
+                    let out = run(cmd, "kill the container's task", Duration::from_secs(30), None).await?;
+                    anyhow::ensure!(out.success, "kill container {id} on {node}: {}", out.tail(3));
+                    Ok(())
+                })
+            });
+            Ok(armed)
+        })
+    }
+
     fn export_logs<'a>(&'a self, _namespaces: &'a [String]) -> futures_util::future::BoxFuture<'a, Result<PathBuf>> {
         Box::pin(Cluster::export_logs(self))
     }

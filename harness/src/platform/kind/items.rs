@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::place::Place;
 use super::release::{HELM_INSTALL, Release};
-use super::{KindPlatform, RELEASE, one_line};
+use super::{KindPlatform, one_line};
 use crate::config::RunnerConfig;
 use crate::failure::Failed;
 use crate::fault::{Deadlines, PodChange, deadlines_for};
@@ -67,9 +68,8 @@ impl KindPlatform {
                 run.error = Some(e);
             }
             if fault.is_some_and(|f| f.at_start().is_some()) {
-                let namespace =
-                    own.as_ref().map_or(self.slots.all[slot.index].namespace.as_str(), |(ns, _)| ns.as_str());
-                let (reached, causes) = self.start_facts(namespace, change, run.error.as_ref()).await;
+                let place = own.as_ref().map_or(&self.slots.all[slot.index].place, |(p, _)| p);
+                let (reached, causes) = self.start_facts(place, change, run.error.as_ref()).await;
                 (run.reached, run.causes) = (reached, causes);
             }
             run.evidence.as_ref().map(|ev| item.checks(ev)).unwrap_or_default()
@@ -77,24 +77,25 @@ impl KindPlatform {
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
         let shared = self.slots.made(slot.index);
         if failed || item.variant.is_some() {
-            let (namespace, pod) = match &own {
-                Some((ns, r)) => (ns.clone(), r.as_ref().map(|r| r.pod.clone())),
-                None => (self.slots.all[slot.index].namespace.clone(), shared.map(|r| r.pod.clone())),
+            let (place, pod) = match &own {
+                Some((p, r)) => (p.clone(), r.as_ref().map(|r| r.pod.clone())),
+                None => (self.slots.all[slot.index].place.clone(), shared.map(|r| r.pod.clone())),
             };
-            self.collect_logs(&namespace, pod.as_deref(), &mut run).await;
+            self.collect_logs(&place, pod.as_deref(), &mut run).await;
         }
-        if let Some((ns, _)) = &own {
+        if let Some((place, _)) = &own {
+            let name = &place.release;
             // What the install reached was read above, if it was needed.
-            self.reached.lock().unwrap_or_else(|e| e.into_inner()).remove(ns);
+            self.reached.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
             let t = Instant::now();
-            if let Err(e) = self.delivery.own_forge_done(ns).await {
-                run.notes.push(format!("cleanup of {ns}'s forge: {e:#}"));
+            if let Err(e) = self.delivery.own_forge_done(name).await {
+                run.notes.push(format!("cleanup of {name}'s forge: {e:#}"));
             }
-            match self.remove(ns).await {
+            match self.remove(place).await {
                 Ok(()) => {
-                    self.progress.say(format!("{}: removed {ns} in {:.1}s", item.name, t.elapsed().as_secs_f64()))
+                    self.progress.say(format!("{}: removed {name} in {:.1}s", item.name, t.elapsed().as_secs_f64()))
                 }
-                Err(e) => run.notes.push(format!("cleanup of {ns}: {e:#}")),
+                Err(e) => run.notes.push(format!("cleanup of {name}: {e:#}")),
             }
         } else if let (true, Some(shared)) = (failed, shared)
             && let Err(e) = self.recover(shared).await
@@ -121,12 +122,11 @@ impl KindPlatform {
         config: &RunnerConfig,
         deadlines: Deadlines,
         run: &mut Gathered,
-        own: &mut Option<(String, Option<Release>)>,
+        own: &mut Option<(Place, Option<Release>)>,
     ) -> Result<()> {
-        let variant = item.variant.map_or("item", |v| v.name);
-        let mut namespace = format!("fe2e-{}-{variant}", self.run_id);
-        namespace.truncate(63);
-        *own = Some((namespace.clone(), None));
+        // Named for the item: two items with installs of their own may run at once.
+        let place = self.places.place(&item.name);
+        *own = Some((place.clone(), None));
         let t = Instant::now();
         let forgejo = item.variant.and_then(|v| v.fault).map(|f| f.forgejo_change()).unwrap_or_default();
         let mut base = self.values.clone();
@@ -136,24 +136,24 @@ impl KindPlatform {
         let values = crate::platform::delivery::runner::kind::registered_otherwise(&base, forgejo, &self.job_image);
         if forgejo.own_instance {
             let t = Instant::now();
-            let container = self.delivery.own_forge(&namespace).await?;
+            let container = self.delivery.own_forge(&place.release).await?;
             run.phases.push(("own forge".into(), t.elapsed().as_secs_f64()));
             self.progress.say(format!("{}: a forge of its own beside the cluster: {container}", item.name));
         }
-        let install = self.install(&namespace, &self.chart, &values, change, deadlines);
+        let install = self.install(&place, &self.chart, &values, change, deadlines);
         // A registration the fault makes fail is named as soon as the registering container
         // ends in error, not after helm's timeout (a hook Job's other container waits on).
         let release = match forgejo.wrong_registration_token {
             true => tokio::select! {
                 r = install => r,
-                Some(failed) = self.registration_fails(&namespace) => return Err(failed),
+                Some(failed) = self.registration_fails(&place) => return Err(failed),
             },
             false => install.await,
         };
         let release = match release {
             // The chart's registration ending in error is the refusal, in the words of the
             // registering container.
-            Err(e) if forgejo.wrong_registration_token => match self.registration_failed(&namespace).await {
+            Err(e) if forgejo.wrong_registration_token => match self.registration_failed(&place).await {
                 Some(failed) => return Err(failed),
                 None => return Err(e),
             },
@@ -161,15 +161,15 @@ impl KindPlatform {
         };
         run.phases.push(("install to ready".into(), t.elapsed().as_secs_f64()));
         let result = self.run_job(item, &release, config, deadlines, run).await;
-        *own = Some((namespace, Some(release)));
+        *own = Some((place, Some(release)));
         result
     }
 
     /// [`Self::registration_failed`] once it has (polled every 2 s, for as long as helm may
     /// take); `None` if it never did.
-    async fn registration_fails(&self, namespace: &str) -> Option<anyhow::Error> {
+    async fn registration_fails(&self, place: &Place) -> Option<anyhow::Error> {
         let failed = until("the chart's registration ends in error", HELM_INSTALL, Duration::from_secs(2), || async {
-            Ok(match self.registration_failed(namespace).await {
+            Ok(match self.registration_failed(place).await {
                 Some(said) => Poll::Ready(said),
                 None => Poll::NotYet("no registering container ended in error".into()),
             })
@@ -181,9 +181,10 @@ impl KindPlatform {
     /// a container of the install's pods that exited in error — the test chart's `register`
     /// init container, the wrenix chart's hook Job's `generate-config` — with its last words,
     /// a [`Failed::RegistrationRefused`] when they show the forge's refusal.
-    async fn registration_failed(&self, namespace: &str) -> Option<anyhow::Error> {
+    async fn registration_failed(&self, place: &Place) -> Option<anyhow::Error> {
         let k = self.kubectl();
-        let pods = k.json(&["--namespace", namespace, "get", "pods"]).await.ok()?;
+        let namespace = place.namespace.as_str();
+        let pods = k.json(&["--namespace", namespace, "get", "pods", "-l", &place.selector()]).await.ok()?;
         let (pod, container) = pods["items"].as_array()?.iter().find_map(|p| {
             let statuses = ["initContainerStatuses", "containerStatuses"]
                 .into_iter()
@@ -239,7 +240,7 @@ impl KindPlatform {
     /// After a failed item in the shared pod: DIND answering again (a killed container is
     /// restarted by the kubelet), no job containers left, the job image still there.
     async fn recover(&self, r: &Release) -> Result<()> {
-        let ready = self.ready(&r.namespace, self.deadlines).await?;
+        let ready = self.ready(&r.place, self.deadlines).await?;
         anyhow::ensure!(ready.pod == r.pod, "the pod was replaced ({} now): the run's install is gone", ready.pod);
         let rm = ["sh", "-c", "ids=$(docker ps -aq); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null"];
         self.kubectl().run(&self.cli_args(r, &rm), Duration::from_secs(60)).await?;
@@ -248,24 +249,29 @@ impl KindPlatform {
 
     /// What a failure bundle needs from the cluster: both containers' logs, the pod, events,
     /// the release's status and rendered manifests.
-    pub(super) async fn collect_logs(&self, ns: &str, pod: Option<&str>, run: &mut Gathered) {
+    pub(super) async fn collect_logs(&self, place: &Place, pod: Option<&str>, run: &mut Gathered) {
+        let (ns, release, selector) = (place.namespace.as_str(), place.release.as_str(), place.selector());
         let mut calls: Vec<(&'static str, Vec<&str>)> = Vec::new();
         if let Some(pod) = pod {
             calls.push(("dind.log", vec!["--namespace", ns, "logs", pod, "-c", "dind", "--tail", "300"]));
             calls.push(("runner.log", vec!["--namespace", ns, "logs", pod, "-c", "runner", "--tail", "300"]));
         }
-        calls.push(("pods-describe.txt", vec!["--namespace", ns, "describe", "pods"]));
+        calls.push(("pods-describe.txt", vec!["--namespace", ns, "describe", "pods", "-l", &selector]));
         calls.push(("events.txt", vec!["--namespace", ns, "get", "events", "--sort-by=.lastTimestamp"]));
         for (file, args) in calls {
-            let text = self.kubectl().run(&args, Duration::from_secs(30)).await.unwrap_or_else(|e| format!("{e:#}"));
+            let mut text =
+                self.kubectl().run(&args, Duration::from_secs(30)).await.unwrap_or_else(|e| format!("{e:#}"));
+            if file == "events.txt" && place.theirs {
+                // The user's namespace: only the events of the release's objects (their names
+                // start with it), under the table's head.
+                let lines = text.lines().enumerate().filter(|(i, l)| *i == 0 || l.contains(release));
+                text = lines.map(|(_, l)| format!("{l}\n")).collect();
+            }
             run.logs.push((file, self.redacted(text)));
         }
-        for (file, verb) in [("helm-status.txt", ["status", RELEASE]), ("helm-manifest.yaml", ["get", "manifest"])] {
-            let mut args = verb.to_vec();
-            if verb[0] == "get" {
-                args.push(RELEASE);
-            }
-            args.extend(["--namespace", ns]);
+        for (file, verb) in [("helm-status.txt", "status"), ("helm-manifest.yaml", "manifest")] {
+            let mut args = if verb == "status" { vec![verb] } else { vec!["get", verb] };
+            args.extend([release, "--namespace", ns]);
             let cmd = self.kubectl().helm(&self.helm, &args);
             let text = match crate::process::run(cmd, "helm", Duration::from_secs(30), None).await {
                 Ok(o) => o.text,

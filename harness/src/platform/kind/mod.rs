@@ -9,6 +9,7 @@
 
 mod items;
 mod node;
+pub(in crate::platform) mod place;
 pub(in crate::platform) mod pod;
 mod prepare;
 pub(in crate::platform) mod release;
@@ -36,9 +37,6 @@ use crate::fault::Deadlines;
 use crate::kind::{CertMode, ChartSource, KindOptions};
 use crate::report::ScenarioResult;
 use crate::scenario::Platform;
-
-/// Helm's release name, as in the plan (`runner-forgejo-runner` is the Deployment).
-const RELEASE: &str = "runner";
 
 /// What `cargo xtask e2e --platform kind` was asked to do.
 pub struct KindRunOptions {
@@ -131,17 +129,16 @@ pub(in crate::platform) trait Delivery: Send + Sync {
     fn ready<'a>(&'a self, _pod: &'a pod::KindPod<'a>) -> futures_util::future::LocalBoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
-    /// The token the install in `namespace` registers with; empty for a `.runner` made
-    /// offline.
-    fn registration_token<'a>(&'a self, namespace: &'a str)
-    -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
-    /// A forge of its own for the install in `namespace` (a fault stops it), which its
+    /// The token the install of Helm release `release` registers with; empty for a
+    /// `.runner` made offline.
+    fn registration_token<'a>(&'a self, release: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
+    /// A forge of its own for the install of `release` (a fault stops it), which its
     /// registration, values and jobs then use; its container's name.
-    fn own_forge<'a>(&'a self, namespace: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
+    fn own_forge<'a>(&'a self, release: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<String>>;
     /// The install's own forge removed, if it had one.
-    fn own_forge_done<'a>(&'a self, namespace: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<()>>;
-    /// The chart's values for the install in `namespace` as this runner needs them.
-    fn shape_values(&self, p: &KindPlatform, namespace: &str, values: &mut ChartValues);
+    fn own_forge_done<'a>(&'a self, release: &'a str) -> futures_util::future::LocalBoxFuture<'a, Result<()>>;
+    /// The chart's values for the install of `release` as this runner needs them.
+    fn shape_values(&self, p: &KindPlatform, release: &str, values: &mut ChartValues);
     /// Whether jobs get only the `config.yaml` the chart rendered (an item with another
     /// configuration then needs an install of its own).
     fn reads_chart_config(&self) -> bool;
@@ -211,9 +208,13 @@ pub struct KindPlatform {
     pub(in crate::platform) out_dir: PathBuf,
     deadlines: Deadlines,
     pub(in crate::platform) progress: Progress,
-    /// The run's own install, made when the first item needs it (an error is every such
-    /// item's error).
-    /// The run's shared installs, one per `--jobs` slot.
+    /// How the run's installs are named and placed (`--namespace`), and found again.
+    places: place::Places,
+    /// The resources the leak check lists in the user's namespace (the chart's kinds among
+    /// them).
+    leak_kinds: Vec<String>,
+    /// The run's shared installs, one per `--jobs` slot (an error making one is every item's
+    /// error there).
     slots: slots::Slots,
     /// Seconds per setup phase, for the summary and the bench.
     setup: Phases,
@@ -223,7 +224,7 @@ pub struct KindPlatform {
     keep: bool,
     keep_cluster: bool,
     keep_on_failure: bool,
-    /// What each install reached on its way to Ready, by namespace (see `start_facts.rs`).
+    /// What each install reached on its way to Ready, by release (see `start_facts.rs`).
     reached: std::sync::Mutex<std::collections::HashMap<String, Vec<crate::failure::Reached>>>,
 }
 
@@ -277,7 +278,9 @@ impl PlatformRun for KindPlatform {
 
     async fn teardown(&self, failed: bool) -> Result<()> {
         if failed {
-            let namespaces = self.run_namespaces().await.unwrap_or_default();
+            // The run's own namespaces, never all of the user's.
+            let places = self.places.listed(self.kubectl(), Some(&self.helm)).await.unwrap_or_default();
+            let namespaces: Vec<String> = places.into_iter().filter(|p| !p.theirs).map(|p| p.namespace).collect();
             match self.cluster.export_logs(&namespaces).await {
                 Ok(dir) => self.progress.say(format!("the cluster's logs: {}", dir.display())),
                 Err(e) => self.progress.say(format!("could not export the cluster's logs: {e:#}")),
@@ -302,19 +305,27 @@ impl PlatformRun for KindPlatform {
 }
 
 /// Everything the run made goes — the cluster when it made it and may not keep it, else
-/// every namespace labelled with the run (the release and its kept Secret with them) —
-/// unless it is to be kept, which is said with how to get in.
-async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace: &str) -> Result<()> {
+/// every install of the run as the cluster lists them (see `place.rs`) — unless it is to be
+/// kept, which is said with how to get in.
+async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, first: &place::Place) -> Result<()> {
     let cluster = &env.cluster;
     // What the provider changed first (a registry CA the engine trusted for the pushes, the
     // nodes' knob): also when everything else is kept.
     cluster.finish(&env.progress).await;
     if keep {
+        let (ns, release) = (&first.namespace, &first.release);
         env.progress.say(format!(
-            "kept: {}, namespace {namespace}; KUBECONFIG={} kubectl -n {namespace} exec -it deploy/{RELEASE}-forgejo-runner -c runner -- bash  ({}{})",
+            "kept: {}, release {release} in namespace {ns}; KUBECONFIG={} kubectl -n {ns} exec -it deploy/{release}-forgejo-runner -c runner -- bash  ({}{})",
             cluster.name(),
             cluster.kubectl().kubeconfig.display(),
-            cluster.kept_hint(namespace),
+            match first.theirs {
+                false => cluster.kept_hint(ns),
+                true => format!(
+                    "remove: helm uninstall --namespace {ns} each release fe2e-{run}*, then kubectl -n {ns} delete secrets,daemonsets -l {}={run}",
+                    place::RUN_LABEL,
+                    run = env.run_id
+                ),
+            },
             env.delivery.kept(&env.run_id)
         ));
         return Ok(());
@@ -327,32 +338,20 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, namespace:
         // The cluster goes, and everything in it.
         return cluster.delete(&env.progress).await;
     }
-    for ns in env.run_namespaces().await? {
-        env.remove(&ns).await?;
-    }
+    env.places.remove_all(env.kubectl(), Some(&env.helm)).await?;
     // The leak check reads the cluster, not a list the run kept.
-    let left = env.run_namespaces().await?;
-    anyhow::ensure!(left.is_empty(), "the run left namespaces behind: {}", left.join(", "));
+    let left = env.places.leftovers(env.kubectl(), &env.leak_kinds).await?;
+    anyhow::ensure!(left.is_empty(), "the run left behind: {}", left.join(", "));
     Ok(())
-}
-
-impl KindPlatform {
-    /// The namespaces labelled with this run, as the cluster lists them now.
-    async fn run_namespaces(&self) -> Result<Vec<String>> {
-        let label = format!("io.forgejo-e2e.run={}", self.run_id);
-        let listed =
-            self.kubectl().run(&["get", "namespaces", "-l", &label, "-o", "name"], Duration::from_secs(30)).await?;
-        Ok(listed.lines().filter_map(|l| l.strip_prefix("namespace/")).map(str::to_owned).collect())
-    }
 }
 
 use crate::error::one_line;
 
-/// After SIGINT/SIGTERM: the run's namespaces go (the releases with them), and a kind cluster
-/// too unless it is to be kept or existed before. Best effort: every step is tried.
+/// After SIGINT/SIGTERM: the run's installs go (see `place.rs`), and a kind cluster too
+/// unless it is to be kept or existed before. Best effort: every step is tried.
 pub async fn interrupted_cleanup(choice: &ClusterChoice, run_id: &str, keep_cluster: bool, progress: &Progress) {
-    let label = format!("io.forgejo-e2e.run={run_id}");
-    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=60s"];
+    // Helm where it is already installed: removing is no time to download it.
+    let helm = crate::tools::named(&["helm"]).ok().and_then(|t| t.first()?.locate().path().map(PathBuf::from));
     let cluster = match choice {
         ClusterChoice::Kind(o) => o.name.as_str(),
         ClusterChoice::Existing(o) => {
@@ -366,14 +365,17 @@ pub async fn interrupted_cleanup(choice: &ClusterChoice, run_id: &str, keep_clus
                         Err(e) => progress.say(format!("--apply-sysctl: could not restore the nodes' knob: {e:#}")),
                     }
                 }
-                let _ = c.kubectl().run(&delete, Duration::from_secs(90)).await;
-                progress.say(format!("removed the namespaces of run {run_id}"));
+                let places = place::Places::new(run_id, o.namespace.clone());
+                match places.remove_all(c.kubectl(), helm.as_deref()).await {
+                    Ok(()) => progress.say(format!("removed what run {run_id} made in the cluster")),
+                    Err(e) => progress.say(format!("could not remove what run {run_id} made: {e:#}")),
+                }
             }
             return;
         }
     };
     let Ok(c) = Cluster::find(cluster).await else { return };
-    let _ = c.kubectl.run(&delete, Duration::from_secs(90)).await;
+    let _ = place::Places::new(run_id, None).remove_all(&c.kubectl, helm.as_deref()).await;
     progress.say(format!("removed the namespaces of run {run_id}"));
     if !keep_cluster && c.exists().await.unwrap_or(false) {
         match c.delete(progress).await {

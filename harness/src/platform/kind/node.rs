@@ -1,18 +1,16 @@
-//! What a fault does to a kind node from outside: the node is a container of this engine.
+//! What a fault does to a kind node from outside that no other cluster lets the run do: the
+//! API server's container stopped (the node is a container of this engine). Killing a
+//! container is the cluster provider's (`Provider::arm_kill`).
 
 use std::time::Duration;
 
 use anyhow::Result;
 
-/// A fault's action on a kind node (a container of this engine): SIGKILL to container `id`'s
-/// task, or — without an id — the API server's container stopped (the kubelet restarts it).
-pub(super) async fn inject(node: &str, id: Option<&str>) -> Result<()> {
+/// The API server's container stopped on kind node `node` (the kubelet restarts it).
+pub(super) async fn stop_api_server(node: &str) -> Result<()> {
     let mut cmd = tokio::process::Command::new("docker");
-    match id {
-        Some(id) => cmd.args(["exec", node, "ctr", "--namespace", "k8s.io", "task", "kill", "--signal", "SIGKILL", id]),
-        None => cmd.args(["exec", node, "sh", "-c", "crictl stop --timeout 0 $(crictl ps -q --name kube-apiserver)"]),
-    };
+    cmd.args(["exec", node, "sh", "-c", "crictl stop --timeout 0 $(crictl ps -q --name kube-apiserver)"]);
     let out = crate::process::run(cmd, "inject the fault", Duration::from_secs(30), None).await?;
-    anyhow::ensure!(out.success, "inject the fault on {node}: {}", out.tail(3));
+    anyhow::ensure!(out.success, "stop the API server on {node}: {}", out.tail(3));
     Ok(())
 }

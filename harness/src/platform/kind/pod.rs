@@ -9,6 +9,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::release::{Release, exec_args};
 use super::{KindPlatform, one_line};
+use crate::cluster::provider::Kill;
 use crate::docker::{DindMode, ExecOutput};
 use crate::failure::Failed;
 use crate::fault::Hook;
@@ -34,7 +35,7 @@ impl KindPod<'_> {
     /// The pod as the API server reports it.
     async fn get(&self) -> Result<serde_json::Value> {
         let r = self.release;
-        self.platform.kubectl().json(&["--namespace", &r.namespace, "get", "pod", &r.pod]).await
+        self.platform.kubectl().json(&["--namespace", &r.place.namespace, "get", "pod", &r.pod]).await
     }
 }
 
@@ -90,7 +91,7 @@ impl PodHandle for KindPod<'_> {
     fn logs(&self, c: PodContainer) -> LocalBoxFuture<'_, String> {
         Box::pin(async move {
             let r = self.release;
-            let args = ["--namespace", &r.namespace, "logs", &r.pod, "-c", c.name()];
+            let args = ["--namespace", &r.place.namespace, "logs", &r.pod, "-c", c.name()];
             match self.platform.kubectl().run(&args, Duration::from_secs(30)).await {
                 Ok(text) => text,
                 Err(e) => format!("(kubectl logs: {e:#})"),
@@ -103,29 +104,41 @@ impl PodHandle for KindPod<'_> {
         Box::pin(async { Ok(looks_of(&self.get().await?)) })
     }
 
-    /// SIGKILL to the container's task on its node, or the API server's container stopped.
+    /// SIGKILL to the container's processes on its node (the cluster's provider knows how),
+    /// or the API server's container stopped (kind's nodes only).
     fn switch(&self, hook: Hook) -> LocalBoxFuture<'_, Result<Switch>> {
         Box::pin(async move {
-            // Faults that act on a node are not run elsewhere (`Fault::not_on`).
-            let Some(kind) = self.platform.cluster.kind_nodes() else {
-                anyhow::bail!("a fault's action on a node needs the nodes of a kind cluster");
-            };
-            let (node, id) = match hook {
-                Hook::KillDind | Hook::KillRunner => {
-                    let name = if hook == Hook::KillDind { "dind" } else { "runner" };
-                    let pod = self.get().await?;
-                    let (node, id) =
-                        container_of(&pod, name).with_context(|| format!("the pod has no container {name}"))?;
-                    (node, Some(id))
+            let name = match hook {
+                Hook::KillDind => "dind",
+                Hook::KillRunner => "runner",
+                Hook::StopApiServer => {
+                    // Not run elsewhere (`Fault::not_on`): a cluster of the user's API is theirs.
+                    let Some(kind) = self.platform.cluster.kind_nodes() else {
+                        anyhow::bail!("stopping the API server needs the nodes of a kind cluster");
+                    };
+                    let node = format!("{kind}-control-plane");
+                    let switch: Switch = Box::new(move || {
+                        let node = node.clone();
+                        Box::pin(async move { super::node::stop_api_server(&node).await })
+                    });
+                    return Ok(switch);
                 }
-                Hook::StopApiServer => (format!("{kind}-control-plane"), None),
                 Hook::StopForgejo => anyhow::bail!("stopping the forge is the delivery's, not the pod's"),
             };
-            let switch: Switch = Box::new(move || {
-                let (node, id) = (node.clone(), id.clone());
-                Box::pin(async move { super::node::inject(&node, id.as_deref()).await })
-            });
-            Ok(switch)
+            let pod = self.get().await?;
+            let (node, id) = container_of(&pod, name).with_context(|| format!("the pod has no container {name}"))?;
+            let p = self.platform;
+            // The killer runs the DIND image, which the node has: the pod runs it.
+            let image = p.cluster.pull_ref(&p.kind_opts.dind_image);
+            let place = &self.release.place;
+            let kill = Kill {
+                node: &node,
+                id: &id,
+                namespace: &place.namespace,
+                image: &image,
+                labels: place.labels(&p.run_id),
+            };
+            p.cluster.arm_kill(kill).await
         })
     }
 

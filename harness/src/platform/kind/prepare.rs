@@ -87,6 +87,7 @@ pub async fn prepare(
     if spread.len() > 1 {
         progress.say(format!("--jobs {}: the run's installs spread over nodes {}", opts.jobs, spread.join(", ")));
     }
+    let places = super::place::Places::new(&opts.run_id, theirs_namespace(&opts.cluster));
     let out_dir = crate::output_dir().join("runs").join(&opts.run_id);
     std::fs::create_dir_all(&out_dir)?;
     let mut setup = setup;
@@ -104,7 +105,7 @@ pub async fn prepare(
                 }
                 Err(e) => {
                     // Nothing the run made stays behind a failed start.
-                    after_failed_start(cluster.as_ref(), &opts, &progress).await;
+                    after_failed_start(cluster.as_ref(), &opts, (&places, &helm), &progress).await;
                     return Err(e);
                 }
             }
@@ -126,7 +127,9 @@ pub async fn prepare(
         out_dir,
         deadlines: opts.deadlines,
         progress,
-        slots: super::slots::Slots::new(&opts.run_id, opts.jobs, &spread),
+        slots: super::slots::Slots::new(&places, opts.jobs, &spread),
+        places,
+        leak_kinds: leak_kinds(&gated.kinds),
         setup: Phases::new(setup),
         upgrades: opts.upgrades,
         allowed_findings: allowed,
@@ -178,11 +181,6 @@ async fn checked(
         passed.seconds
     ));
     phases.push(("preflight".to_owned(), passed.seconds));
-    if let Some(ns) = &opts.namespace {
-        return Err(user_error!(
-            "--namespace {ns}: the preflight passed, but installs in a namespace of yours are not built yet (each install is a release in a namespace of its own): leave --namespace out and the run makes its own, labelled with the run"
-        ));
-    }
     let t = Instant::now();
     // A --dind-image of the user's is the nodes' to pull: the facts pods below say if they cannot.
     let theirs = |image: &&String| opts.dind_image.as_ref() == Some(*image);
@@ -194,7 +192,8 @@ async fn checked(
     let nodes = cluster.kubectl().json(&["get", "nodes"]).await?;
     let image = cluster.pull_ref(aim.images[0]);
     let apply = aim.opts.apply_sysctl;
-    let facts = crate::cluster::node_facts::read(cluster.kubectl(), aim.run_id, &image, &nodes, apply).await?;
+    let at = (aim.run_id, opts.namespace.as_deref());
+    let facts = crate::cluster::node_facts::read(cluster.kubectl(), at, &image, &nodes, apply).await?;
     let set: Vec<(String, String)> = facts.iter().filter_map(|f| Some((f.node.clone(), f.was.clone()?))).collect();
     for (node, was) in &set {
         progress.say(format!(
@@ -204,7 +203,8 @@ async fn checked(
     if apply && set.is_empty() {
         progress.say("--apply-sysctl: no node has kernel.apparmor_restrict_unprivileged_userns set (absent or 0): nothing to change");
     }
-    let applied = crate::cluster::node_sysctl::Applied { run_id: aim.run_id.to_owned(), image, nodes: set };
+    let namespace = opts.namespace.clone();
+    let applied = crate::cluster::node_sysctl::Applied { run_id: aim.run_id.to_owned(), image, nodes: set, namespace };
     applied.save()?;
     cluster.applied(applied);
     for f in &facts {
@@ -242,8 +242,12 @@ fn header(opts: &KindRunOptions, cluster: &dyn Provider, executor: &str, allowed
         }
         _ => String::new(),
     };
+    let at = match theirs_namespace(&opts.cluster) {
+        Some(ns) => format!("installed in your namespace {ns} as releases fe2e-{}*", opts.run_id),
+        None => format!("installed in namespaces of the run's own (fe2e-{}*)", opts.run_id),
+    };
     format!(
-        "run {}: {}, DIND {}{theirs} {}, chart {chart}, {executor} in the chart's runner container{allowed}",
+        "run {}: {}, DIND {}{theirs} {}, chart {chart} {at}, {executor} in the chart's runner container{allowed}",
         opts.run_id,
         cluster.describe(),
         opts.dind.name(),
@@ -292,8 +296,13 @@ async fn node_sysctl(cluster: &dyn Provider) -> Vec<String> {
 }
 
 /// After the platform failed to start: the cluster goes if the run made it and may not
-/// keep it, else the run's namespaces.
-async fn after_failed_start(cluster: &dyn Provider, opts: &KindRunOptions, progress: &Progress) {
+/// keep it, else what the run made in it.
+async fn after_failed_start(
+    cluster: &dyn Provider,
+    opts: &KindRunOptions,
+    (places, helm): (&super::place::Places, &std::path::Path),
+    progress: &Progress,
+) {
     cluster.finish(progress).await;
     if cluster.created() && !opts.keep_cluster {
         if let Err(e) = cluster.delete(progress).await {
@@ -301,11 +310,30 @@ async fn after_failed_start(cluster: &dyn Provider, opts: &KindRunOptions, progr
         }
         return;
     }
-    let label = format!("io.forgejo-e2e.run={}", opts.run_id);
-    let delete = ["delete", "namespace", "-l", &label, "--wait=true", "--timeout=120s"];
-    if let Err(e) = cluster.kubectl().run(&delete, Duration::from_secs(150)).await {
-        progress.say(format!("could not remove the run's namespaces: {e:#}"));
+    if let Err(e) = places.remove_all(cluster.kubectl(), Some(helm)).await {
+        progress.say(format!("could not remove what the run made in the cluster: {e:#}"));
     }
+}
+
+/// `--namespace`: the user's namespace every install goes to (a cluster of the user's only).
+fn theirs_namespace(cluster: &ClusterChoice) -> Option<String> {
+    match cluster {
+        ClusterChoice::Existing(e) => e.namespace.clone(),
+        ClusterChoice::Kind(_) => None,
+    }
+}
+
+/// What the leak check lists in the user's namespace: what the harness makes there (Secrets,
+/// DaemonSets), the pods, and every kind the chart renders.
+fn leak_kinds(rendered: &[(String, String)]) -> Vec<String> {
+    let mut kinds: Vec<String> = ["pods", "secrets", "daemonsets.apps"].map(String::from).into();
+    for (api_version, kind) in rendered {
+        let resource = preflight::resource(api_version, kind);
+        if !kinds.contains(&resource) {
+            kinds.push(resource);
+        }
+    }
+    kinds
 }
 
 /// The plan's options for this run: the registration (offline, or the chart's hook with a

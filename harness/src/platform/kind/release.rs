@@ -1,4 +1,4 @@
-//! One install of the runner chart in a namespace of its own: its Secrets and values, `helm
+//! One install of the runner chart at its place (see `place.rs`): its Secrets and values, `helm
 //! upgrade --install` (or an upgrade to another chart), the pod waited for by condition
 //! (a pod stuck pulling or crashing fails at once, naming the container and the kubelet's
 //! reason), DIND answering over TLS, the job image in DIND's store and act beside the runner.
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{KindPlatform, RELEASE, one_line};
+use super::place::Place;
+use super::{KindPlatform, one_line};
 use crate::config::{ChartValues, ImageValues};
 use crate::failure::Reached;
 use crate::fault::{Deadlines, MISSING_DIND_IMAGE, PodChange};
@@ -25,81 +26,86 @@ const POD_READY: Duration = Duration::from_secs(180);
 /// A DIND image that never starts dockerd (the node has it for every pod sandbox).
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 
-/// A chart installed in `namespace` and its Running pod.
+/// A chart installed at its place and its Running pod.
 pub(in crate::platform) struct Release {
-    pub(in crate::platform) namespace: String,
+    pub(in crate::platform) place: Place,
     pub(in crate::platform) pod: String,
     /// Seconds per step of getting here: helm, pod Ready, DIND answering, image load.
     pub(super) timings: Vec<(String, f64)>,
 }
 
 impl KindPlatform {
-    /// Installs `chart` in a new namespace with the run's values (`values` for the runner's
-    /// part) changed by `change`, and makes its pod ready to run jobs.
+    /// Installs `chart` at `place` with the run's values (`values` for the runner's part)
+    /// changed by `change`, and makes its pod ready to run jobs.
     pub(super) async fn install(
         &self,
-        namespace: &str,
+        place: &Place,
         chart: &ChartSource,
         values: &ChartValues,
         change: PodChange,
         deadlines: Deadlines,
     ) -> Result<Release> {
         let t = Instant::now();
-        self.kubectl().apply(&self.secrets_manifest(namespace, change)?).await?;
-        let token = self.registration_token(namespace, values).await?;
-        let values_path = self.write_values((namespace, ""), values, change, &token)?;
-        let installed = self.helm(&["upgrade", "--install"], namespace, chart, &values_path).await;
+        self.kubectl().apply(&self.secrets_manifest(place, change)?).await?;
+        let token = self.registration_token(place, values).await?;
+        let values_path = self.write_values((place, ""), values, change, &token)?;
+        let installed = self.helm(&["upgrade", "--install"], place, chart, &values_path).await;
         if !token.is_empty() {
             // They hold the registration token: not left beside the run's reports.
             let _ = std::fs::remove_file(&values_path);
         }
         installed?;
         let helm = t.elapsed().as_secs_f64();
-        let mut release = self.ready(namespace, deadlines).await?;
+        let mut release = self.ready(place, deadlines).await?;
         if !token.is_empty() {
             // Ready means the chart's registration ran and succeeded.
-            self.reach(namespace, Reached::RunnerRegistered);
+            self.reach(place, Reached::RunnerRegistered);
         }
         release.timings.insert(0, ("helm install".into(), helm));
         self.progress.say(format!(
-            "{namespace}: chart installed, pod {} ready in {:.1}s",
+            "{}: chart installed, pod {} ready in {:.1}s",
+            place.release,
             release.pod,
             t.elapsed().as_secs_f64()
         ));
         Ok(release)
     }
 
-    /// `helm upgrade` of the release in `namespace` to `chart` with `values`; then the
-    /// (possibly new) pod made ready.
+    /// `helm upgrade` of the release at `place` to `chart` with `values`; then the (possibly
+    /// new) pod made ready.
     pub(super) async fn upgrade(
         &self,
-        namespace: &str,
+        place: &Place,
         chart: &ChartSource,
         values: &ChartValues,
         deadlines: Deadlines,
     ) -> Result<Release> {
         let t = Instant::now();
-        let token = self.registration_token(namespace, values).await?;
-        let values_path = self.write_values((namespace, "-to"), values, PodChange::default(), &token)?;
-        self.helm(&["upgrade"], namespace, chart, &values_path).await?;
+        let token = self.registration_token(place, values).await?;
+        let values_path = self.write_values((place, "-to"), values, PodChange::default(), &token)?;
+        self.helm(&["upgrade"], place, chart, &values_path).await?;
         // The Deployment's rollout, by condition: one pod left, Ready.
         let k = self.kubectl();
-        let deployment = format!("deploy/{RELEASE}-forgejo-runner");
-        let status = ["--namespace", namespace, "rollout", "status", deployment.as_str(), "--timeout=180s"];
+        let ns = place.namespace.as_str();
+        let selector = place.selector();
+        let args = ["--namespace", ns, "get", "deploy", "-l", &selector, "-o", "name"];
+        let deployment = k.run(&args, Duration::from_secs(30)).await?.lines().next().map(str::to_owned);
+        let deployment = deployment.with_context(|| format!("release {} has no Deployment", place.release))?;
+        let status = ["--namespace", ns, "rollout", "status", deployment.as_str(), "--timeout=180s"];
         k.run(&status, Duration::from_secs(200)).await.context("the upgraded Deployment's rollout")?;
         let rollout = t.elapsed().as_secs_f64();
-        let mut release = self.ready(namespace, deadlines).await?;
+        let mut release = self.ready(place, deadlines).await?;
         release.timings.insert(0, ("helm upgrade to rolled out".into(), rollout));
         Ok(release)
     }
 
-    async fn helm(&self, verb: &[&str], namespace: &str, chart: &ChartSource, values: &std::path::Path) -> Result<()> {
+    async fn helm(&self, verb: &[&str], place: &Place, chart: &ChartSource, values: &std::path::Path) -> Result<()> {
         let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
-        args.extend([RELEASE.to_owned(), chart.reference.clone()]);
+        args.extend([place.release.clone(), chart.reference.clone()]);
         if let Some(v) = &chart.version {
             args.extend(["--version".into(), v.clone()]);
         }
-        args.extend(["--namespace", namespace, "--timeout", "3m", "--values"].map(String::from));
+        args.extend(["--namespace", place.namespace.as_str(), "--timeout", "3m", "--values"].map(String::from));
         args.push(values.display().to_string());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let cmd = self.kubectl().helm(&self.helm, &args);
@@ -109,14 +115,14 @@ impl KindPlatform {
         Ok(())
     }
 
-    /// The token the install in `namespace` registers its runner with: one for its own
+    /// The token the install at `place` registers its runner with: one for its own
     /// organisation on the run's forge, or the one a fault's values carry (a token the forge
     /// never issued); none for act.
-    async fn registration_token(&self, namespace: &str, values: &ChartValues) -> Result<String> {
+    async fn registration_token(&self, place: &Place, values: &ChartValues) -> Result<String> {
         // Asked for either way: a registered runner's item repository goes where it is issued.
-        let issued = self.delivery.registration_token(namespace).await?;
+        let issued = self.delivery.registration_token(&place.release).await?;
         if !issued.is_empty() {
-            self.reach(namespace, Reached::ForgeAnswered);
+            self.reach(place, Reached::ForgeAnswered);
         }
         Ok(match issued.is_empty() {
             true => issued,
@@ -124,11 +130,11 @@ impl KindPlatform {
         })
     }
 
-    /// The generated values for the install in `namespace`, written beside the run's reports
-    /// as `values-<namespace><suffix>.yaml`.
+    /// The generated values for the install at `place`, written beside the run's reports as
+    /// `values-<release><suffix>.yaml`.
     fn write_values(
         &self,
-        (namespace, suffix): (&str, &str),
+        (place, suffix): (&Place, &str),
         values: &ChartValues,
         change: PodChange,
         token: &str,
@@ -143,11 +149,11 @@ impl KindPlatform {
         if change.dind_image_missing {
             opts.dind_image = MISSING_DIND_IMAGE.to_owned();
         }
-        let (mut values, notes) = runner_values(&opts, crate::kind::NO_FORGE_YET, token);
+        let (mut values, notes) = runner_values(&opts, &place.secrets(), crate::kind::NO_FORGE_YET, token);
         for n in notes.iter().filter(|n| n.starts_with("FINDING")) {
             self.progress.say(n);
         }
-        self.delivery.shape_values(self, namespace, &mut values);
+        self.delivery.shape_values(self, &place.release, &mut values);
         // The runner container: the runner's own image, registered by the chart; or the
         // harness's job image with the forgejo-runner stand-in.
         let runner_image = self.cluster.pull_ref(self.delivery.runner_image(&self.job_image));
@@ -166,15 +172,16 @@ impl KindPlatform {
         values.volumes.get_or_insert_with(Vec::new).push(serde_yaml::to_value(data)?);
         let mount = json!({"name": "fe2e-dind-data", "mountPath": self.dind.data_dir()});
         values.volume_mounts.get_or_insert_with(Vec::new).push(serde_yaml::to_value(mount)?);
-        let path = self.out_dir.join(format!("values-{namespace}{suffix}.yaml"));
+        let path = self.out_dir.join(format!("values-{}{suffix}.yaml", place.release));
         std::fs::write(&path, serde_yaml::to_string(&values)?)?;
         Ok(path)
     }
 
-    /// The namespace, the TLS set as a Secret, and the `.runner` made offline as the chart's
-    /// existingSecret (no registration hook: no Forgejo here).
-    fn secrets_manifest(&self, namespace: &str, change: PodChange) -> Result<String> {
-        let labels = json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
+    /// The namespace (unless it is the user's), the TLS set as a Secret, and the `.runner`
+    /// made offline as the chart's existingSecret (for act: no forge knows it).
+    fn secrets_manifest(&self, place: &Place, change: PodChange) -> Result<String> {
+        let labels = place.labels(&self.run_id);
+        let (namespace, secrets) = (place.namespace.as_str(), place.secrets());
         let cluster = &self.kind_opts.cluster;
         let runner_file = json!({
             "WARNING": "made offline by forgejo-e2e for the forgejo-runner stand-in; no Forgejo knows it",
@@ -188,16 +195,20 @@ impl KindPlatform {
         let registration =
             json!({".runner": crate::base64::encode(serde_json::to_string_pretty(&runner_file)?.as_bytes())});
         // The run's own namespace admits DIND's privileged container whatever the cluster's
-        // Pod Security default is.
-        let mut ns_labels = labels.clone();
-        ns_labels[crate::cluster::preflight::PSA_ENFORCE] = json!("privileged");
-        let mut docs = vec![
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
-        ];
+        // Pod Security default is (the user's was checked to, by the preflight).
+        let mut docs = Vec::new();
+        if !place.theirs {
+            let mut ns_labels =
+                json!({"app.kubernetes.io/managed-by": "forgejo-e2e", "io.forgejo-e2e.run": self.run_id});
+            ns_labels[crate::cluster::preflight::PSA_ENFORCE] = json!("privileged");
+            docs.push(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}),
+            );
+        }
         // A registered runner is registered by the chart, with a token.
         if self.kind_opts.registration == crate::kind::Registration::OfflineSecret {
             docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                   "metadata": {"name": format!("{cluster}-registration"), "namespace": namespace, "labels": labels},
+                   "metadata": {"name": secrets.registration, "namespace": namespace, "labels": labels},
                    "data": registration}));
         }
         // With --certs chart, DIND makes its own set in the pod: no Secret.
@@ -205,7 +216,7 @@ impl KindPlatform {
             let made_at = time::OffsetDateTime::now_utc() - time::Duration::days(change.certs_age_days.unwrap_or(0));
             let certs = crate::pki::generate_at(&crate::pki::PkiOptions::default(), made_at)?;
             docs.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                   "metadata": {"name": crate::kind::CERTS_SECRET, "namespace": namespace, "labels": labels},
+                   "metadata": {"name": secrets.certs, "namespace": namespace, "labels": labels},
                    "data": crate::pki::secret_data(&certs)}));
         }
         Ok(docs.iter().map(|d| format!("---\n{d}\n")).collect())
@@ -213,19 +224,19 @@ impl KindPlatform {
 
     /// The chart's pod Ready, DIND answering the runner container over TLS, the job image in
     /// DIND's store and act beside the runner.
-    pub(super) async fn ready(&self, namespace: &str, deadlines: Deadlines) -> Result<Release> {
+    pub(super) async fn ready(&self, place: &Place, deadlines: Deadlines) -> Result<Release> {
         let t = Instant::now();
-        let pod = self.pod_ready(namespace).await?;
+        let pod = self.pod_ready(place).await?;
         // Ready: every container started from its image, the TLS set mounted.
-        self.reach(namespace, Reached::RunnerImagePresent);
-        self.reach(namespace, Reached::PodStarted);
-        let mut release = Release { namespace: namespace.to_owned(), pod, timings: Vec::new() };
+        self.reach(place, Reached::RunnerImagePresent);
+        self.reach(place, Reached::PodStarted);
+        let mut release = Release { place: place.clone(), pod, timings: Vec::new() };
         release.timings.push(("pod Ready".into(), t.elapsed().as_secs_f64()));
         let t = Instant::now();
         let answers = self.dind_answers(&release, deadlines.dind_ready).await;
         answers
             .map_err(|e| crate::failure::when_timed_out(e, |after| crate::failure::Failed::DindNotReady { after }))?;
-        self.reach(namespace, Reached::DindAnswered);
+        self.reach(place, Reached::DindAnswered);
         release.timings.push(("DIND answers over TLS".into(), t.elapsed().as_secs_f64()));
         let t = Instant::now();
         self.stock(&release, deadlines).await?;
@@ -234,12 +245,12 @@ impl KindPlatform {
     }
 
     /// The newest pod of the release once Ready; a pod that cannot get there fails at once.
-    async fn pod_ready(&self, namespace: &str) -> Result<String> {
+    async fn pod_ready(&self, place: &Place) -> Result<String> {
         let k = self.kubectl();
+        let namespace = place.namespace.as_str();
+        let selector = place.pods();
         let found = until("the chart's pod Ready", POD_READY, Duration::from_secs(2), || async {
-            let pods = k
-                .json(&["--namespace", namespace, "get", "pods", "-l", "app.kubernetes.io/name=forgejo-runner"])
-                .await?;
+            let pods = k.json(&["--namespace", namespace, "get", "pods", "-l", &selector]).await?;
             let live: Vec<&serde_json::Value> = pods["items"]
                 .as_array()
                 .into_iter()
@@ -378,32 +389,15 @@ impl KindPlatform {
         Ok(out)
     }
 
-    /// Removes what one install made: the release (its Deployment first, so no new pod
-    /// replaces a deleted one), its pods at once (the runner's shell ignores SIGTERM: a grace
-    /// period is 30 s of nothing), the namespace and with it every Secret (the chart's kept
-    /// one too).
-    pub(super) async fn remove(&self, namespace: &str) -> Result<()> {
-        let k = self.kubectl();
-        let cmd = k.helm(&self.helm, &["uninstall", RELEASE, "--namespace", namespace, "--ignore-not-found"]);
-        let _ = run_with(cmd, "helm uninstall", Duration::from_secs(120), None, |_| {}, None).await;
-        let _ = k
-            .run(
-                &["--namespace", namespace, "delete", "pods", "--all", "--grace-period=0", "--force"],
-                Duration::from_secs(60),
-            )
-            .await;
-        k.run(
-            &["delete", "namespace", namespace, "--ignore-not-found", "--wait=true", "--timeout=120s"],
-            Duration::from_secs(150),
-        )
-        .await?;
-        Ok(())
+    /// Removes what the install at `place` made (see [`super::place::remove`]).
+    pub(super) async fn remove(&self, place: &Place) -> Result<()> {
+        super::place::remove(self.kubectl(), Some(&self.helm), place).await
     }
 }
 
 /// `kubectl exec` arguments for `argv` in `container` of the release's pod.
 pub(super) fn exec_args<'a>(r: &'a Release, container: &'a str, argv: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["--namespace", r.namespace.as_str(), "exec", r.pod.as_str(), "-c", container, "--"];
+    let mut args = vec!["--namespace", r.place.namespace.as_str(), "exec", r.pod.as_str(), "-c", container, "--"];
     args.extend_from_slice(argv);
     args
 }

@@ -1,5 +1,5 @@
-//! The run's shared installs: one per `--jobs` slot, each made on first use in a namespace
-//! of its own, so N items run at once, each in a pod of its own. Where the cluster has
+//! The run's shared installs: one per `--jobs` slot, each made on first use at a place of its
+//! own (`place.rs`), so N items run at once, each in a pod of its own. Where the cluster has
 //! several schedulable nodes, slot i's pod is pinned to node i mod n (the chart's
 //! `nodeSelector`), so the items spread over the nodes — the run's pods on every worker.
 
@@ -9,6 +9,7 @@ use anyhow::Result;
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::KindPlatform;
+use super::place::{Place, Places};
 use super::release::Release;
 use crate::config::ChartValues;
 use crate::fault::PodChange;
@@ -17,7 +18,7 @@ use crate::fault::PodChange;
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 pub(super) struct Slot {
-    pub(super) namespace: String,
+    pub(super) place: Place,
     /// The node its pod is pinned to, where the run spreads over several.
     node: Option<String>,
     made: OnceCell<std::result::Result<Release, String>>,
@@ -49,12 +50,12 @@ impl Drop for Taken<'_> {
 }
 
 impl Slots {
-    /// `jobs` slots for run `run_id`; the first in `fe2e-<run>`, the others in
-    /// `fe2e-<run>-s<i>`, pinned over `nodes` when there are two or more.
-    pub(super) fn new(run_id: &str, jobs: usize, nodes: &[String]) -> Self {
+    /// `jobs` slots; the first is release `fe2e-<run>`, the others `fe2e-<run>-s<i>`, pinned
+    /// over `nodes` when there are two or more.
+    pub(super) fn new(places: &Places, jobs: usize, nodes: &[String]) -> Self {
         let all: Vec<Slot> = (0..jobs.max(1))
             .map(|i| Slot {
-                namespace: if i == 0 { format!("fe2e-{run_id}") } else { format!("fe2e-{run_id}-s{i}") },
+                place: places.place(&if i == 0 { String::new() } else { format!("s{i}") }),
                 node: (nodes.len() > 1 && jobs > 1).then(|| nodes[i % nodes.len()].clone()),
                 made: OnceCell::new(),
             })
@@ -72,9 +73,9 @@ impl Slots {
         Taken { slots: self, index: index.unwrap_or(0), _permit: permit, owned: index.is_some() }
     }
 
-    /// The first slot's namespace (kept runs name it).
-    pub(super) fn first(&self) -> &str {
-        &self.all[0].namespace
+    /// The first slot's place (kept runs name it).
+    pub(super) fn first(&self) -> &Place {
+        &self.all[0].place
     }
 
     /// Slot `index`'s install, if it was made.
@@ -94,10 +95,10 @@ impl KindPlatform {
                 if let Some(node) = &slot.node {
                     values.node_selector = Some([(HOSTNAME.to_owned(), node.clone())].into_iter().collect());
                 }
-                let r = self.install(&slot.namespace, &self.chart, &values, PodChange::default(), self.deadlines);
+                let r = self.install(&slot.place, &self.chart, &values, PodChange::default(), self.deadlines);
                 let r = r.await.map_err(|e| format!("{e:#}"));
                 if let (Ok(r), Some(node)) = (&r, &slot.node) {
-                    self.progress.say(format!("{}: pod {} pinned to node {node}", slot.namespace, r.pod));
+                    self.progress.say(format!("{}: pod {} pinned to node {node}", slot.place.release, r.pod));
                 }
                 // Each step of the first install its own phase: helm, pod Ready, DIND, image load.
                 for (step, secs) in r.iter().filter(|_| index == 0).flat_map(|r| &r.timings) {
@@ -106,7 +107,10 @@ impl KindPlatform {
                 r
             })
             .await;
-        made.as_ref().map_err(|e| anyhow::anyhow!("the run's chart install in {} failed: {e}", slot.namespace))
+        made.as_ref().map_err(|e| {
+            let Place { namespace, release, .. } = &slot.place;
+            anyhow::anyhow!("the run's chart install {release} in namespace {namespace} failed: {e}")
+        })
     }
 }
 
@@ -124,19 +128,25 @@ mod tests {
             {"metadata": {"name": "c-worker3"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}]});
         let nodes = crate::cluster::schedulable(&nodes);
         assert_eq!(nodes, ["c-worker", "c-worker2"]);
-        let slots = Slots::new("ab12", 3, &nodes);
+        let places = Places::new("ab12", None);
+        let slots = Slots::new(&places, 3, &nodes);
         let pinned: Vec<Option<&str>> = slots.all.iter().map(|s| s.node.as_deref()).collect();
         assert_eq!(pinned, [Some("c-worker"), Some("c-worker2"), Some("c-worker")]);
-        assert_eq!(slots.first(), "fe2e-ab12");
-        assert_eq!(slots.all[2].namespace, "fe2e-ab12-s2");
+        assert_eq!(slots.first().namespace, "fe2e-ab12");
+        assert_eq!(slots.all[2].place.release, "fe2e-ab12-s2");
         // One slot, or one node: nothing pinned.
-        assert!(Slots::new("ab12", 1, &nodes).all[0].node.is_none());
-        assert!(Slots::new("ab12", 2, &nodes[..1]).all.iter().all(|s| s.node.is_none()));
+        assert!(Slots::new(&places, 1, &nodes).all[0].node.is_none());
+        assert!(Slots::new(&places, 2, &nodes[..1]).all.iter().all(|s| s.node.is_none()));
+        // In the user's namespace, each slot a release of its own there.
+        let theirs = Slots::new(&Places::new("ab12", Some("ci".into())), 2, &nodes);
+        let at: Vec<(&str, &str)> =
+            theirs.all.iter().map(|s| (s.place.namespace.as_str(), s.place.release.as_str())).collect();
+        assert_eq!(at, [("ci", "fe2e-ab12"), ("ci", "fe2e-ab12-s1")]);
     }
 
     #[tokio::test]
     async fn a_taken_slot_is_given_back_when_its_item_ends() {
-        let slots = Slots::new("ab12", 2, &[]);
+        let slots = Slots::new(&Places::new("ab12", None), 2, &[]);
         let a = slots.take().await;
         let b = slots.take().await;
         assert_ne!(a.index, b.index);

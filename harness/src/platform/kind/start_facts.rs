@@ -6,25 +6,26 @@
 use std::time::Duration;
 
 use super::KindPlatform;
+use super::place::Place;
 use crate::failure::{Cause, Failed, Reached};
 use crate::fault::PodChange;
 
 impl KindPlatform {
-    /// Records that the install in `namespace` got as far as `r`.
-    pub(super) fn reach(&self, namespace: &str, r: Reached) {
+    /// Records that the install at `place` got as far as `r`.
+    pub(super) fn reach(&self, place: &Place, r: Reached) {
         let mut reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
-        reached.entry(namespace.to_owned()).or_default().push(r);
+        reached.entry(place.release.clone()).or_default().push(r);
     }
 
-    /// What the install in `namespace` reached, as recorded on the way and as its pod shows
+    /// What the install at `place` reached, as recorded on the way and as its pod shows
     /// now; and, after `error`, the causes the cluster shows for it.
     pub(super) async fn start_facts(
         &self,
-        namespace: &str,
+        place: &Place,
         change: PodChange,
         error: Option<&anyhow::Error>,
     ) -> (Vec<Reached>, Vec<Cause>) {
-        let recorded = self.reached.lock().unwrap_or_else(|e| e.into_inner()).get(namespace).cloned();
+        let recorded = self.reached.lock().unwrap_or_else(|e| e.into_inner()).get(&place.release).cloned();
         let mut reached = recorded.unwrap_or_default();
         let mut causes = Vec::new();
         let Some(error) = error else { return (reached, causes) };
@@ -36,7 +37,7 @@ impl KindPlatform {
                 Duration::from_secs(20),
                 Duration::from_secs(1),
                 || async {
-                    let runner = self.newest_pod(namespace).await.and_then(|(_, p)| {
+                    let runner = self.newest_pod(place).await.and_then(|(_, p)| {
                         p["status"]["containerStatuses"].as_array()?.iter().find(|c| c["name"] == "runner").cloned()
                     });
                     let id = runner.as_ref().and_then(|c| c["imageID"].as_str()).unwrap_or_default();
@@ -51,7 +52,7 @@ impl KindPlatform {
             // Not reported within the wait: the facts below say what the pod shows.
             let _ = started.await;
         }
-        let pod = self.newest_pod(namespace).await;
+        let pod = self.newest_pod(place).await;
         let status = |name: &str| {
             pod.as_ref().and_then(|(_, p)| {
                 p["status"]["containerStatuses"].as_array()?.iter().find(|c| c["name"] == name).cloned()
@@ -73,7 +74,7 @@ impl KindPlatform {
             causes.push(Cause::DindRanSilent);
         }
         let Some((pod, _)) = pod.filter(|_| dind_running) else { return (reached, causes) };
-        let release = super::release::Release { namespace: namespace.to_owned(), pod, timings: Vec::new() };
+        let release = super::release::Release { place: place.clone(), pod, timings: Vec::new() };
         let run = async |argv: Vec<&str>| self.kubectl().run(&argv, Duration::from_secs(20)).await.ok();
         let in_dind = |argv: &[&'static str]| super::release::exec_args(&release, "dind", argv);
         if change.certs_age_days.is_some()
@@ -96,9 +97,10 @@ impl KindPlatform {
         (reached, causes)
     }
 
-    /// The newest pod of the release in `namespace`: its name and its object.
-    async fn newest_pod(&self, namespace: &str) -> Option<(String, serde_json::Value)> {
-        let args = ["--namespace", namespace, "get", "pods", "-l", "app.kubernetes.io/name=forgejo-runner"];
+    /// The newest pod of the release at `place`: its name and its object.
+    async fn newest_pod(&self, place: &Place) -> Option<(String, serde_json::Value)> {
+        let selector = place.pods();
+        let args = ["--namespace", place.namespace.as_str(), "get", "pods", "-l", selector.as_str()];
         let pods = self.kubectl().json(&args).await.ok()?;
         let newest = pods["items"]
             .as_array()?

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::KindPlatform;
+use super::place::Place;
 use super::release::{Release, exec_args};
-use super::{KindPlatform, RELEASE};
 use crate::config::ChartValues;
 use crate::fault::PodChange;
 use crate::kind::ChartSource;
@@ -51,10 +52,9 @@ impl KindPlatform {
         self.progress.say(format!("{name}: start ({})", up.note));
         let mut checks = Vec::new();
         let mut logs = Vec::new();
-        let mut namespace = format!("fe2e-{}-upgrade", self.run_id);
-        namespace.truncate(63);
+        let place = self.places.place("upgrade");
         let mut facts = Vec::new();
-        let steps = self.upgrade_steps(&name, up, &namespace, items, &mut checks, (&mut logs, &mut facts));
+        let steps = self.upgrade_steps(&name, up, &place, items, &mut checks, (&mut logs, &mut facts));
         let error = steps.await.err();
         let mut outcome = match &error {
             Some(e) => Outcome::Fail(format!("{e:#}")),
@@ -63,7 +63,7 @@ impl KindPlatform {
         let bundle = match &outcome {
             Outcome::Fail(_) => {
                 let mut run = Gathered::default();
-                self.collect_logs(&namespace, None, &mut run).await;
+                self.collect_logs(&place, None, &mut run).await;
                 let mut files: Vec<(&str, String)> =
                     logs.iter().map(|(n, l): &(String, String)| (n.as_str(), l.clone())).collect();
                 files.extend(run.logs.iter().map(|(n, l)| (*n, l.clone())));
@@ -72,8 +72,8 @@ impl KindPlatform {
             }
             _ => None,
         };
-        if let Err(e) = self.remove(&namespace).await {
-            outcome = Outcome::Fail(format!("cleanup of {namespace}: {e:#}"));
+        if let Err(e) = self.remove(&place).await {
+            outcome = Outcome::Fail(format!("cleanup of {}: {e:#}", place.release));
         }
         let word = if matches!(outcome, Outcome::Pass) { "passed" } else { "FAILED" };
         self.progress.say(format!("{name}: {word} in {:.1}s", start.elapsed().as_secs_f64()));
@@ -100,13 +100,13 @@ impl KindPlatform {
         &self,
         name: &str,
         up: &KindUpgrade,
-        namespace: &str,
+        place: &Place,
         items: &[RunItem],
         checks: &mut Vec<Check>,
         (logs, facts): (&mut Vec<(String, String)>, &mut Vec<String>),
     ) -> Result<()> {
         self.progress.say(format!("{name}: A: install {}", up.from.describe()));
-        let a = self.install(namespace, &up.from, &self.values, PodChange::default(), self.deadlines).await?;
+        let a = self.install(place, &up.from, &self.values, PodChange::default(), self.deadlines).await?;
         self.side_jobs(name, "A", &a, &self.values, items, checks, logs).await;
         let before = self.survivors(&a).await?;
 
@@ -117,11 +117,11 @@ impl KindPlatform {
         };
         self.progress.say(format!("{name}: helm upgrade to {}", up.to.describe()));
         let t = Instant::now();
-        let b = self.upgrade(namespace, &up.to, &up.to_values, self.deadlines).await?;
+        let b = self.upgrade(place, &up.to, &up.to_values, self.deadlines).await?;
         for (step, secs) in &b.timings {
             self.phase(&format!("upgrade: {step}"), *secs);
         }
-        let revision = self.revision(namespace).await;
+        let revision = self.revision(place).await;
         checks.push(Check::that(
             "upgrade: helm upgrade to B, pod Ready",
             revision.as_deref() == Some("2"),
@@ -231,7 +231,16 @@ impl KindPlatform {
                 async move {
                     let found = k
                         .run(
-                            &["--namespace", &a.namespace, "get", "pod", &a.pod, "-o", "json", "--ignore-not-found"],
+                            &[
+                                "--namespace",
+                                &a.place.namespace,
+                                "get",
+                                "pod",
+                                &a.pod,
+                                "-o",
+                                "json",
+                                "--ignore-not-found",
+                            ],
                             Duration::from_secs(20),
                         )
                         .await?;
@@ -262,11 +271,11 @@ impl KindPlatform {
     /// runner container sees, and the `.runner` in the runner's data dir.
     async fn survivors(&self, r: &Release) -> Result<Survivors> {
         let k = self.kubectl();
-        let secret = format!("{}-registration", self.kind_opts.cluster);
+        let secret = r.place.secrets().registration;
         let registration = match self.kind_opts.registration {
             crate::kind::Registration::OfflineSecret => Some(sha(&k
                 .run(
-                    &["--namespace", &r.namespace, "get", "secret", &secret, "-o", "jsonpath={.data}"],
+                    &["--namespace", &r.place.namespace, "get", "secret", &secret, "-o", "jsonpath={.data}"],
                     Duration::from_secs(20),
                 )
                 .await?)),
@@ -287,8 +296,9 @@ impl KindPlatform {
         })
     }
 
-    async fn revision(&self, namespace: &str) -> Option<String> {
-        let cmd = self.kubectl().helm(&self.helm, &["status", RELEASE, "--namespace", namespace, "-o", "json"]);
+    async fn revision(&self, place: &Place) -> Option<String> {
+        let args = ["status", place.release.as_str(), "--namespace", place.namespace.as_str(), "-o", "json"];
+        let cmd = self.kubectl().helm(&self.helm, &args);
         let out = crate::process::run(cmd, "helm status", Duration::from_secs(30), None).await.ok()?;
         let doc: serde_json::Value = serde_json::from_str(&out.text).ok()?;
         doc["version"].as_u64().map(|v| v.to_string())

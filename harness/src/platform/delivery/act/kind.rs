@@ -29,18 +29,18 @@ impl Delivery for ActDelivery {
     }
 
     /// No forge: the chart gets a `.runner` made offline.
-    fn registration_token<'a>(&'a self, _namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+    fn registration_token<'a>(&'a self, _release: &'a str) -> LocalBoxFuture<'a, Result<String>> {
         Box::pin(async { Ok(String::new()) })
     }
 
-    fn shape_values(&self, _p: &KindPlatform, _namespace: &str, _values: &mut ChartValues) {}
+    fn shape_values(&self, _p: &KindPlatform, _release: &str, _values: &mut ChartValues) {}
 
     /// act has no forge (`Fault::not_on` keeps the faults that stop one off it).
-    fn own_forge<'a>(&'a self, _namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+    fn own_forge<'a>(&'a self, _release: &'a str) -> LocalBoxFuture<'a, Result<String>> {
         Box::pin(async { anyhow::bail!("act has no forge to give an install of its own") })
     }
 
-    fn own_forge_done<'a>(&'a self, _namespace: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+    fn own_forge_done<'a>(&'a self, _release: &'a str) -> LocalBoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 

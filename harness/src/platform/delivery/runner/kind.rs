@@ -38,7 +38,7 @@ use crate::wait::Poll;
 /// The run's forge beside the cluster, and the runner image the chart's pod runs.
 pub struct KindForge {
     server: Arc<Server>,
-    /// Forges of their own beside the cluster, by the namespace of the install that uses
+    /// Forges of their own beside the cluster, by the release of the install that uses
     /// one: an item whose fault stops its forge (the run's goes on serving the others).
     own: Mutex<HashMap<String, Arc<Server>>>,
     /// The address of this host the pods reach (kind's nodes' gateway, or `--forge-host`),
@@ -86,35 +86,35 @@ impl KindForge {
         &self.server.api
     }
 
-    /// The forge the install in `namespace` registers with: its own, or the run's.
-    fn server_for(&self, namespace: &str) -> Arc<Server> {
+    /// The forge the install of `release` registers with: its own, or the run's.
+    fn server_for(&self, release: &str) -> Arc<Server> {
         let own = self.own.lock().unwrap_or_else(|e| e.into_inner());
-        own.get(namespace).cloned().unwrap_or_else(|| self.server.clone())
+        own.get(release).cloned().unwrap_or_else(|| self.server.clone())
     }
 
     /// The organisation an install's runner serves, made now, and a registration token for it.
-    async fn token_for(&self, namespace: &str) -> Result<String> {
-        let (server, org) = (self.server_for(namespace), org_of(namespace));
+    async fn token_for(&self, release: &str) -> Result<String> {
+        let (server, org) = (self.server_for(release), org_of(release));
         server.api.create_org(&org).await?;
         let token = server.api.registration_token(Scope::Org(&org)).await?;
         self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(token.clone());
         Ok(token)
     }
 
-    /// A forge of its own for the install in `namespace`, beside the cluster at another
+    /// A forge of its own for the install of `release`, beside the cluster at another
     /// free port of the nodes' gateway, serving the checkout action too; its container's name.
-    async fn start_own(&self, namespace: &str) -> Result<String> {
-        let name = namespace.strip_prefix(&format!("fe2e-{}-", self.server.spec.run_id)).unwrap_or(namespace);
+    async fn start_own(&self, release: &str) -> Result<String> {
+        let name = release.strip_prefix(&format!("fe2e-{}-", self.server.spec.run_id)).unwrap_or(release);
         let dir = self.out_dir.join(format!("actions-checkout-{name}"));
         let own = start_beside(self.host, self.server.spec.own(name), &dir, Duration::from_secs(180)).await?;
         let container = own.spec.container();
-        self.own.lock().unwrap_or_else(|e| e.into_inner()).insert(namespace.to_owned(), Arc::new(own));
+        self.own.lock().unwrap_or_else(|e| e.into_inner()).insert(release.to_owned(), Arc::new(own));
         Ok(container)
     }
 
     /// The install's own forge removed, if it had one.
-    async fn remove_own(&self, namespace: &str) -> Result<()> {
-        let own = self.own.lock().unwrap_or_else(|e| e.into_inner()).remove(namespace);
+    async fn remove_own(&self, release: &str) -> Result<()> {
+        let own = self.own.lock().unwrap_or_else(|e| e.into_inner()).remove(release);
         match own {
             Some(server) => server.remove(&crate::docker::connect().await?).await,
             None => Ok(()),
@@ -132,23 +132,23 @@ impl Delivery for KindForge {
         &self.runner_image
     }
 
-    fn registration_token<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
-        Box::pin(self.token_for(namespace))
+    fn registration_token<'a>(&'a self, release: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(self.token_for(release))
     }
 
-    fn own_forge<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<String>> {
-        Box::pin(self.start_own(namespace))
+    fn own_forge<'a>(&'a self, release: &'a str) -> LocalBoxFuture<'a, Result<String>> {
+        Box::pin(self.start_own(release))
     }
 
-    fn own_forge_done<'a>(&'a self, namespace: &'a str) -> LocalBoxFuture<'a, Result<()>> {
-        Box::pin(self.remove_own(namespace))
+    fn own_forge_done<'a>(&'a self, release: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+        Box::pin(self.remove_own(release))
     }
 
     /// The forge beside the cluster as the instance; the runner named after its pod (the
     /// chart's default), so the forge's runner list names the pod that took a job; bare
     /// labels run in the job image, which the harness loads into DIND (as with act).
-    fn shape_values(&self, p: &KindPlatform, namespace: &str, values: &mut ChartValues) {
-        values.runner.config.instance = Some(self.server_for(namespace).spec.internal_url());
+    fn shape_values(&self, p: &KindPlatform, release: &str, values: &mut ChartValues) {
+        values.runner.config.instance = Some(self.server_for(release).spec.internal_url());
         values.runner.config.name = None;
         let file = &mut values.runner.config.file;
         *file = crate::executor::forgejo_runner::with_job_image(file, &p.job_image);
@@ -215,7 +215,7 @@ impl KindForge {
         let nonce = format!("{}-{}", p.run_id, crate::sys::fresh_hex("", 3));
         let workspace = p.out_dir.join("workspaces").join(format!("{}-in-flight", path_safe(&item.name)));
         item.lay_workspace(&workspace, &nonce, &p.job_image, &p.artifacts, None)?;
-        let (api, owner) = (self.api(), org_of(&r.namespace));
+        let (api, owner) = (self.api(), org_of(&r.place.release));
         let repo = format!("{}-in-flight", push::repo_name(&item.name));
         api.create_org_repo(&owner, &repo).await?;
         let sha = push::push(api, &self.server.spec.admin, &owner, &repo, &workspace).await?;
@@ -256,15 +256,15 @@ impl KindForge {
     }
 }
 
-/// The organisation of the install in `namespace`: a forge's user names are at most 40
-/// characters, so a long namespace keeps its head and a hash of the whole.
-pub(in crate::platform) fn org_of(namespace: &str) -> String {
-    if namespace.len() <= 40 {
-        return namespace.to_owned();
+/// The organisation of the install of Helm release `release`: a forge's user names are at
+/// most 40 characters, so a long release name keeps its head and a hash of the whole.
+pub(in crate::platform) fn org_of(release: &str) -> String {
+    if release.len() <= 40 {
+        return release.to_owned();
     }
     use sha2::Digest;
-    let hash: String = sha2::Sha256::digest(namespace.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", namespace[..31].trim_end_matches('-'))
+    let hash: String = sha2::Sha256::digest(release.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", release[..31].trim_end_matches('-'))
 }
 
 /// `spec`'s forge started at a free port of `host` (an address of this machine the pods
@@ -290,10 +290,10 @@ impl KindForge {
     /// One item with the runner the chart registered: a repository of its own in the
     /// install's organisation, then the job through it as on every platform.
     async fn run_job(&self, pod: &KindPod<'_>, job: Delivered<'_>, run: &mut Gathered) -> Result<()> {
-        let namespace = &pod.release.namespace;
+        let release = &pod.release.place.release;
         // One repository per job: an item runs more than once in one install around an upgrade.
         let repo = format!("{}-{}", push::repo_name(&job.item.name), job.nonce.rsplit('-').next().unwrap_or_default());
-        let (server, org) = (self.server_for(namespace), org_of(namespace));
+        let (server, org) = (self.server_for(release), org_of(release));
         server.api.create_org_repo(&org, &repo).await?;
         run_pushed(pod, Repository { server: &server, owner: &org, repo: &repo }, job, run).await
     }
@@ -354,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn an_install_s_organisation_is_its_namespace_or_its_head_and_a_hash() {
+    fn an_install_s_organisation_is_its_release_or_its_head_and_a_hash() {
         assert_eq!(org_of("fe2e-1a2b3c"), "fe2e-1a2b3c");
         let long = org_of("fe2e-1a2b3c-docker-build-wrong-registration-token");
         assert!(long.len() <= 40 && long.starts_with("fe2e-1a2b3c-docker-build-wrong"), "{long}");
