@@ -106,7 +106,9 @@ impl Places {
             let names = listed.lines().filter_map(|l| l.strip_prefix("namespace/"));
             return Ok(names.map(|n| Place { namespace: n.into(), release: n.into(), theirs: false }).collect());
         };
-        let Some(helm) = helm else { return Ok(Vec::new()) };
+        let Some(helm) = helm else {
+            anyhow::bail!("helm is not installed here: the run's releases in namespace {ns} cannot be listed")
+        };
         let out = run_with(
             k.helm(helm, &["list", "--namespace", ns, "--all", "--short"]),
             "helm list",
