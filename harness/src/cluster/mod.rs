@@ -13,6 +13,7 @@ pub mod node_kill;
 pub mod node_sysctl;
 pub mod preflight;
 pub mod provider;
+mod short_lived;
 
 pub use self::kind::{
     Cluster, ClusterOptions, NodeImage, check_name, gateway, kind_config, node_image, registry, shim, state_dir, up,

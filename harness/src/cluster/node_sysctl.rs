@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::node_facts::ShortLived;
+use super::short_lived::ShortLived;
 use crate::process::Kubectl;
 use crate::wait::{Poll, until};
 
