@@ -135,9 +135,14 @@ impl Cause {
     }
 
     /// [`Cause::DataRootTooSmall`] from `df -Pk DIR`'s output, when the image of
-    /// `image_bytes` needs more than is free there.
+    /// `image_bytes` needs more than is free there. The row is the one whose sizes are
+    /// numbers: kubectl's own lines (a warning, an exec stream's error) may come before it.
     pub fn data_root_too_small(df: &str, image_bytes: u64) -> Option<Cause> {
-        let available_kib: u64 = df.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+        let available_kib: u64 = df.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let sizes: Vec<u64> = fields.get(1..4)?.iter().map(|f| f.parse().ok()).collect::<Option<_>>()?;
+            (fields.len() >= 6).then_some(sizes[2])
+        })?;
         let (free_mib, image_mib) = (available_kib / 1024, image_bytes.div_ceil(1024 * 1024));
         (image_bytes.div_ceil(1024) > available_kib).then_some(Cause::DataRootTooSmall { free_mib, image_mib })
     }
@@ -208,6 +213,10 @@ mod tests {
         let cause = Cause::data_root_too_small(df, 150 * 1024 * 1024);
         assert_eq!(cause, Some(Cause::DataRootTooSmall { free_mib: 0, image_mib: 150 }));
         assert_eq!(Cause::data_root_too_small(df, 100 * 1024), None, "a 100 KiB image fits");
+        // A line of kubectl's before the table (its output and errors come interleaved).
+        let noisy = format!("E1205 13:33:30.1 websocket.go:297] an exec stream error\n{df}");
+        assert_eq!(Cause::data_root_too_small(&noisy, 150 * 1024 * 1024), cause);
+        assert_eq!(Cause::data_root_too_small("error: unable to upgrade connection\n", 1), None);
     }
 
     #[test]

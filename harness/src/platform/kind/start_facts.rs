@@ -88,11 +88,27 @@ impl KindPlatform {
             };
             causes.extend(Cause::cert_expired(&cert, &format!("{error:#}\n{now}")));
         }
-        if change.data_limit_mib.is_some()
-            && let (Some(df), Ok(image)) =
-                (run(in_dind(&["df", "-Pk", self.dind.data_dir()])).await, self.image_bytes().await)
-        {
-            causes.extend(Cause::data_root_too_small(&df, image.len() as u64));
+        if change.data_limit_mib.is_some() {
+            // Read until it answers (an exec can be refused while the kubelet is busy); a
+            // data root never read is said, and the verdict then lacks its cause.
+            let df_args = in_dind(&["df", "-Pk", self.dind.data_dir()]);
+            let df = crate::wait::until(
+                "DIND's data root as df sees it",
+                Duration::from_secs(20),
+                Duration::from_secs(1),
+                || async {
+                    Ok(match self.kubectl().run(&df_args, Duration::from_secs(20)).await {
+                        Ok(out) => crate::wait::Poll::Ready(out),
+                        Err(e) => crate::wait::Poll::NotYet(crate::error::one_line(&format!("{e:#}"))),
+                    })
+                },
+            );
+            match (df.await, self.image_bytes().await) {
+                (Ok(df), Ok(image)) => causes.extend(Cause::data_root_too_small(&df, image.len() as u64)),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.progress.say(format!("{}: DIND's data root not read: {e:#}", place.release))
+                }
+            }
         }
         (reached, causes)
     }
