@@ -29,6 +29,18 @@ pub fn fresh_hex(salt: &str, bytes: usize) -> String {
     sha2::Sha256::digest(seed.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
 }
 
+/// `name` as it is when it fits in `max` characters; else its head and a hash of the whole
+/// (8 hex), `max` long at most, so two long names stay two names (a Helm release, a forge's
+/// user name).
+pub fn within(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(name.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", name[..max.saturating_sub(9)].trim_end_matches('-'))
+}
+
 /// A test's scratch folder under the temp dir, removed when it goes out of scope (the
 /// integration tests use it too).
 pub struct Scratch(std::path::PathBuf);

@@ -318,14 +318,7 @@ async fn teardown(env: &KindPlatform, keep: bool, keep_cluster: bool, first: &pl
             "kept: {}, release {release} in namespace {ns}; KUBECONFIG={} kubectl -n {ns} exec -it deploy/{release}-forgejo-runner -c runner -- bash  ({}{})",
             cluster.name(),
             cluster.kubectl().kubeconfig.display(),
-            match first.theirs {
-                false => cluster.kept_hint(ns),
-                true => format!(
-                    "remove: helm uninstall --namespace {ns} each release fe2e-{run}*, then kubectl -n {ns} delete secrets,daemonsets -l {}={run}",
-                    place::RUN_LABEL,
-                    run = env.run_id
-                ),
-            },
+            env.places.kept_hint().unwrap_or_else(|| cluster.kept_hint(ns)),
             env.delivery.kept(&env.run_id)
         ));
         return Ok(());

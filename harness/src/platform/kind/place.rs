@@ -17,7 +17,7 @@ use crate::process::run_with;
 /// Helm's limit on a release name.
 const RELEASE_MAX: usize = 53;
 /// The label on everything the harness itself makes for a run.
-pub(super) const RUN_LABEL: &str = "io.forgejo-e2e.run";
+const RUN_LABEL: &str = "io.forgejo-e2e.run";
 /// The label on the Secrets the harness makes for one install.
 const RELEASE_LABEL: &str = "io.forgejo-e2e.release";
 /// The label Helm charts put on what they render, naming the release.
@@ -77,18 +77,24 @@ impl Places {
         if !what.is_empty() {
             release = format!("{release}-{}", what.trim_matches('-'));
         }
-        if release.len() > RELEASE_MAX {
-            use sha2::Digest;
-            let hash: String =
-                sha2::Sha256::digest(release.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-            release = format!("{}-{hash}", release[..RELEASE_MAX - 9].trim_end_matches('-'));
-        }
+        let release = crate::sys::within(&release, RELEASE_MAX);
         let namespace = self.theirs.clone().unwrap_or_else(|| release.clone());
         Place { namespace, release, theirs: self.theirs.is_some() }
     }
 
     fn prefix(&self) -> String {
         format!("fe2e-{}", self.run_id)
+    }
+
+    /// How to remove by hand what a kept run left in the user's namespace (`None` for
+    /// namespaces of the run's own: the cluster's provider says how).
+    pub(super) fn kept_hint(&self) -> Option<String> {
+        let ns = self.theirs.as_ref()?;
+        Some(format!(
+            "remove: helm uninstall --namespace {ns} each release {}*, then kubectl -n {ns} delete secrets,daemonsets,pods -l {RUN_LABEL}={}",
+            self.prefix(),
+            self.run_id
+        ))
     }
 
     /// Whether `name` is the run's (its prefix, then nothing or a dash).

@@ -259,12 +259,7 @@ impl KindForge {
 /// The organisation of the install of Helm release `release`: a forge's user names are at
 /// most 40 characters, so a long release name keeps its head and a hash of the whole.
 pub(in crate::platform) fn org_of(release: &str) -> String {
-    if release.len() <= 40 {
-        return release.to_owned();
-    }
-    use sha2::Digest;
-    let hash: String = sha2::Sha256::digest(release.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", release[..31].trim_end_matches('-'))
+    crate::sys::within(release, 40)
 }
 
 /// `spec`'s forge started at a free port of `host` (an address of this machine the pods
