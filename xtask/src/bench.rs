@@ -27,8 +27,9 @@ Runs the Docker-platform suite cold (the harness's images removed, so they are b
 Debian packages again; empty DIND stores) and warm (images present, --reuse image stores
 primed by one unmeasured run), N times each (default 2), and prints min/median/max per
 phase (image build, pod start, DIND ready, image load into DIND, each job), the wall time
-per run, and the harness's own overhead per scenario (scenario time minus the job's own
-steps as the log reports them). The runs take `--executor auto`; where that is a
+per run, the overhead per scenario (scenario time minus the job's own steps as the log
+reports them: the executor's setup and teardown included) and the harness alone per
+scenario (scenario time minus the job's, from the executor's start to its end). The runs take `--executor auto`; where that is a
 registered runner (Gitea and its runner built here, or Forgejo's images present), the warm
 runs are repeated with act (`warm act: …`), so the loop's overhead stands beside act's in
 one run, with the push-to-job-start latency (the runner's first log row against the
@@ -206,6 +207,12 @@ fn print_stats(
             }
             if let Some(job) = r.phases.iter().find(|(p, _)| p == "job") {
                 samples.entry(format!("{mode}: job {}", r.name)).or_default().push(job.1);
+                // The executor's own setup and teardown (act's job container, the runner's
+                // task fetch) are inside the job's time; this is the harness's alone.
+                samples
+                    .entry(format!("{mode}: harness alone per scenario"))
+                    .or_default()
+                    .push(r.duration.as_secs_f64() - job.1);
             }
             if let Some(steps) = r.job_steps_seconds {
                 samples
