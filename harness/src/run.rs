@@ -53,8 +53,9 @@ pub async fn run(target: Target, executor: crate::executor::choice::Request, pro
             Some(f) => Box::new(crate::executor::forgejo_runner::ForgejoRunner { image: f.runner_image.clone() }),
         };
         match target {
-            Target::Docker(mut opts) => {
-                let items = std::mem::take(&mut opts.items);
+            Target::Docker(opts) => {
+                // The platform counts the plain items it makes pods ahead for.
+                let items = opts.items.clone();
                 let run_id = opts.run_id.clone();
                 let real = decided.forge.clone();
                 let platform = crate::platform::docker_setup::prepare(opts, executor, &line, real, progress);

@@ -12,6 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use super::RunItem;
 use super::conclude::Gathered;
 use super::delivery::Delivered;
+use super::docker_ahead::Ahead;
 use super::pod::{PodContainer, PodHandle};
 use crate::Progress;
 use crate::config::RunnerConfig;
@@ -42,6 +43,8 @@ pub struct DockerPlatform {
     pub keep: bool,
     /// Image-store volumes kept between runs (`--reuse`), one per concurrent pod.
     pub cache_pool: Option<tokio::sync::Mutex<Vec<String>>>,
+    /// Pods made ahead for plain items (`docker_ahead`), unless `--keep` or upgrades.
+    pub(super) ahead: Option<Ahead>,
     pub deadlines: Deadlines,
     pub signatures: Vec<Signature>,
     pub progress: Progress,
@@ -129,6 +132,30 @@ impl DockerPlatform {
     pub(super) async fn run_in_pod(&self, item: &RunItem, nonce: &str, pod_opts: PodOptions) -> PodRun {
         let PodOptions { mode, seccomp, suffix } = pod_opts;
         let mut run = PodRun { deadlines: self.deadlines_for(item), ..self.empty_run() };
+        let runner = self.delivery.runner(self, &item.config(&self.config));
+        // A plain item takes a pod made ahead, and makes one for a later item (`docker_ahead`).
+        let plain = mode == self.dind && seccomp.is_none() && suffix.is_empty() && Ahead::plain(item);
+        let ahead = self.ahead.as_ref().filter(|_| plain).map(|a| (a, &runner));
+        if let Some((a, _)) = ahead
+            && let Some(ready) = a.take(&runner)
+        {
+            self.say(
+                &item.name,
+                format!(
+                    "a pod made ahead: DIND {} ({}) answered over TLS, ready in {:.1}s while an earlier item ran",
+                    ready.version,
+                    mode.name(),
+                    ready.seconds
+                ),
+            );
+            run.reached.extend(ready.runner_image_present.then_some(Reached::RunnerImagePresent));
+            run.reached.extend([Reached::PodStarted, Reached::DindAnswered]);
+            run.phases.push(("pod ahead".into(), ready.seconds));
+            let result = self.job_in(item, nonce, &ready.pod, &mut run, true, ahead).await;
+            self.finish(item, &ready.pod, &ready.tls, &mut run, result).await;
+            self.release(ready.pod, ready.cache, ahead.map(|(a, _)| a), &mut run).await;
+            return run;
+        }
         let change = item.variant.and_then(|v| v.fault).map(|f| f.pod_change()).unwrap_or_default();
         let generated = match change.certs_age_days {
             // Generated that many days ago, with the default two days of validity.
@@ -156,7 +183,6 @@ impl DockerPlatform {
             (Some(pool), DindMode::Rootful) if seccomp.is_none() => pool.lock().await.pop(),
             _ => None,
         };
-        let runner = self.delivery.runner(self, &item.config(&self.config));
         let spec = PodSpec {
             run_id: &self.run_id,
             scenario: &format!("{}{suffix}", item.name.replace(':', "-")),
@@ -171,34 +197,40 @@ impl DockerPlatform {
             dind_args: item.variant.iter().flat_map(|v| v.dind_args).map(|a| a.to_string()).collect(),
             dind_entrypoint: change.dind_never_starts.then(|| vec!["sleep".to_owned(), "infinity".to_owned()]),
             data_tmpfs: change.data_limit_mib.map(|mib| format!("{mib}m")),
-            network: runner.network,
-            runner_script: runner.script,
+            network: runner.network.clone(),
+            runner_script: runner.script.clone(),
         };
         let t = Instant::now();
-        let result = self.create_and_drive(item, nonce, &spec, &tls, &mut run, t).await;
-        if let (Some(pool), Some(name)) = (&self.cache_pool, cache) {
-            pool.lock().await.push(name);
-        }
-        if let Err(e) = result {
-            run.error = Some(e);
+        match self.create(&spec, &mut run).await {
+            Ok(pod) => {
+                let result = match pod.start().await {
+                    Ok(()) => {
+                        run.reached.push(Reached::PodStarted);
+                        run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
+                        self.job_in(item, nonce, &pod, &mut run, false, ahead).await
+                    }
+                    Err(e) => Err(e.context("start the pod")),
+                };
+                self.finish(item, &pod, &tls, &mut run, result).await;
+                self.release(pod, cache, ahead.map(|(a, _)| a), &mut run).await;
+            }
+            Err(e) => {
+                run.error = Some(e);
+                if let (Some(pool), Some(name)) = (&self.cache_pool, cache) {
+                    pool.lock().await.push(name);
+                }
+            }
         }
         run
     }
 
-    async fn create_and_drive(
-        &self,
-        item: &RunItem,
-        nonce: &str,
-        spec: &PodSpec<'_>,
-        tls: &TlsSet,
-        run: &mut PodRun,
-        t: Instant,
-    ) -> Result<()> {
+    /// The pod's containers and volumes, created (nothing started).
+    async fn create(&self, spec: &PodSpec<'_>, run: &mut PodRun) -> Result<Pod> {
         if self.docker.inspect_image(spec.runner_image).await.is_ok() {
             run.reached.push(Reached::RunnerImagePresent);
         }
-        let pod = match Pod::create(&self.docker, spec).await {
-            Ok(p) => p,
+        match Pod::create(&self.docker, spec).await {
+            Ok(p) => Ok(p),
             // Whatever part of it exists goes with the run's label sweep.
             Err(e) => {
                 if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) =
@@ -207,18 +239,40 @@ impl DockerPlatform {
                     let seen = "the engine answers 404 for it, and there is no registry to pull from".into();
                     run.causes.push(Cause::ImageAbsent { image: spec.dind_image.to_owned(), seen });
                 }
-                return Err(e.context("create the pod"));
+                Err(e.context("create the pod"))
             }
+        }
+    }
+
+    /// The item's job in a started pod (`ready`: DIND already answered and the delivery
+    /// readied it), with a plain item's chores for later items beside it.
+    async fn job_in(
+        &self,
+        item: &RunItem,
+        nonce: &str,
+        pod: &Pod,
+        run: &mut PodRun,
+        ready: bool,
+        ahead: Option<(&Ahead, &RunnerContainer)>,
+    ) -> Result<()> {
+        let job = async {
+            if !ready {
+                self.ready(&item.name, pod, run).await?;
+            }
+            self.job_image_in(&item.name, pod, run).await?;
+            self.run_job(item, nonce, pod, &item.config(&self.config), run).await
         };
-        match pod.start().await {
-            Ok(()) => {
-                run.reached.push(Reached::PodStarted);
-                run.phases.push(("pod start".into(), t.elapsed().as_secs_f64()));
-                if let Err(e) = self.drive(item, nonce, &pod, tls, run).await {
-                    run.error = Some(e);
-                }
-            }
-            Err(e) => run.error = Some(e.context("start the pod")),
+        match ahead {
+            Some((a, runner)) => futures_util::future::join(job, a.chores(self, runner)).await.0,
+            None => job.await,
+        }
+    }
+
+    /// After the job: DIND's exit, a start fault's causes, the logs a failure or a variant
+    /// keeps, and `--keep`'s hint.
+    async fn finish(&self, item: &RunItem, pod: &Pod, tls: &TlsSet, run: &mut PodRun, result: Result<()>) {
+        if let Err(e) = result {
+            run.error = Some(e);
         }
         if run.error.is_some() && !pod.running(&pod.dind).await.unwrap_or(true) {
             run.dind_exit = pod.exit_code(&pod.dind).await;
@@ -226,13 +280,13 @@ impl DockerPlatform {
         // Only a fault at pod start is judged on causes: other failures pay for no probes.
         let change = item.variant.and_then(|v| v.fault).filter(|f| f.at_start().is_some()).map(|f| f.pod_change());
         if let (Some(e), Some(change)) = (&run.error, change) {
-            let causes = self.causes(&pod, tls, change, e).await;
+            let causes = self.causes(pod, tls, change, e).await;
             run.causes.extend(causes);
         }
         let failed = run.error.is_some() || run.evidence.as_ref().is_some_and(|e| !e.job_succeeded);
         if failed || item.variant.is_some() {
-            run.logs.push(("dind.log", PodHandle::logs(&pod, PodContainer::Dind).await));
-            run.logs.push(("runner.log", PodHandle::logs(&pod, PodContainer::Runner).await));
+            run.logs.push(("dind.log", PodHandle::logs(pod, PodContainer::Dind).await));
+            run.logs.push(("runner.log", PodHandle::logs(pod, PodContainer::Runner).await));
             let ps = ["docker", "ps", "-a", "--no-trunc"].map(String::from);
             if let Ok(out) = pod.exec_cli(&ps, Duration::from_secs(20)).await {
                 run.logs.push(("dind-containers.txt", out.output));
@@ -246,10 +300,24 @@ impl DockerPlatform {
                     pod.runner
                 ),
             );
-        } else if let Err(e) = pod.remove().await {
-            run.notes.push(format!("cleanup: {e:#}"));
         }
-        Ok(())
+    }
+
+    /// The pod goes (kept with `--keep`; a plain item's removed by a later item's chores),
+    /// its kept image store back to the pool once it is removed.
+    async fn release(&self, pod: Pod, cache: Option<String>, ahead: Option<&Ahead>, run: &mut PodRun) {
+        match ahead {
+            _ if self.keep => {}
+            Some(a) => return a.retire(pod, cache),
+            None => {
+                if let Err(e) = pod.remove().await {
+                    run.notes.push(format!("cleanup: {e:#}"));
+                }
+            }
+        }
+        if let (Some(pool), Some(name)) = (&self.cache_pool, cache) {
+            pool.lock().await.push(name);
+        }
     }
 
     /// What ties a failure before the job to its cause: DIND running silent past its
@@ -280,14 +348,15 @@ impl DockerPlatform {
         causes
     }
 
-    async fn drive(&self, item: &RunItem, nonce: &str, pod: &Pod, _tls: &TlsSet, run: &mut PodRun) -> Result<()> {
-        self.prepare(&item.name, pod, run).await?;
-        self.run_job(item, nonce, pod, &item.config(&self.config), run).await
-    }
-
     /// Waits for DIND and makes sure the job image is in its store (loaded unless a kept
     /// image-store volume already has it). Returns whether it had to load.
     pub(super) async fn prepare(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
+        self.ready(name, pod, run).await?;
+        self.job_image_in(name, pod, run).await
+    }
+
+    /// Waits for DIND to answer over TLS, then has the delivery ready the pod for jobs.
+    async fn ready(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<()> {
         let t = Instant::now();
         let version = pod.wait_ready(run.deadlines.dind_ready).await;
         let version = version.map_err(|e| crate::failure::when_timed_out(e, |after| Failed::DindNotReady { after }))?;
@@ -297,7 +366,11 @@ impl DockerPlatform {
             name,
             format!("DIND {version} ({}) answers over TLS after {:.1}s", pod.mode.name(), t.elapsed().as_secs_f64()),
         );
-        self.delivery.ready(pod).await?;
+        self.delivery.ready(pod).await
+    }
+
+    /// The job image into DIND's store, unless it is there already. Returns whether it loaded.
+    async fn job_image_in(&self, name: &str, pod: &Pod, run: &mut PodRun) -> Result<bool> {
         let job_image = self.images.get(ImageKind::Job);
         if pod.has_image(job_image).await? {
             self.say(name, format!("{job_image} already in DIND's image store: not loaded"));
@@ -353,6 +426,7 @@ fn nonce_suffix(name: &str) -> String {
 }
 
 /// What the pod's runner container is.
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct RunnerContainer {
     pub(super) image: String,
     /// Its command (`sh -c SCRIPT`), or `None` to idle until the harness execs into it.

@@ -11,6 +11,7 @@ use super::RunItem;
 use super::delivery::ActDelivery;
 use super::delivery::runner::docker::ForgeDelivery;
 use super::docker::{Deadlines, Delivery, DockerPlatform};
+use super::docker_ahead::Ahead;
 use super::seam::{Facts, Phases, PlatformRun};
 use super::upgrade::UpgradePair;
 use crate::Progress;
@@ -62,8 +63,18 @@ pub async fn prepare(
     if let Some(warning) = check_tls_verify(envs).warning {
         progress.say(format!("warning: {warning}"));
     }
+    // Plain items take pods made ahead (`docker_ahead`); not with --keep (every pod is
+    // the user's to look at) nor for upgrades (their pods are their own).
+    let plain = opts.items.iter().filter(|i| {
+        Ahead::plain(i)
+            && unmet_needs(i, opts.dind, executor.kind()).is_none()
+            && i.label_mismatch(&i.config(&config)).is_none()
+    });
+    let ahead = if opts.keep || !opts.upgrades.is_empty() { None } else { Ahead::new(plain.count()) };
+    // With --reuse, a store for each concurrent pod and one for each pod made ahead.
+    let stores = if ahead.is_some() { 2 * opts.jobs.max(1) } else { opts.jobs };
     let cache_pool = if opts.reuse {
-        Some(tokio::sync::Mutex::new(cache_volumes(&docker, opts.jobs, executor.kind()).await?))
+        Some(tokio::sync::Mutex::new(cache_volumes(&docker, stores, executor.kind()).await?))
     } else {
         None
     };
@@ -94,6 +105,7 @@ pub async fn prepare(
         dind: opts.dind,
         keep: opts.keep,
         cache_pool,
+        ahead,
         deadlines: opts.deadlines,
         signatures: crate::diagnose::signatures()?,
         progress,

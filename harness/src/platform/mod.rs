@@ -4,6 +4,7 @@
 pub mod conclude;
 mod delivery;
 pub mod docker;
+mod docker_ahead;
 mod docker_pod;
 pub mod docker_setup;
 mod jobs;
