@@ -156,6 +156,9 @@ impl DockerPlatform {
             self.release(ready.pod, ready.cache, ahead.map(|(a, _)| a), &mut run).await;
             return run;
         }
+        if let Some(a) = self.ahead.as_ref().filter(|_| !plain) {
+            a.remove_retired(self).await;
+        }
         let change = item.variant.and_then(|v| v.fault).map(|f| f.pod_change()).unwrap_or_default();
         let generated = match change.certs_age_days {
             // Generated that many days ago, with the default two days of validity.

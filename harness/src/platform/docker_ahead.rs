@@ -95,9 +95,9 @@ impl Ahead {
         self.state().retired.push((pod, cache));
     }
 
-    /// What a plain item does while its job runs: removes the retired pods (their volumes
-    /// back to the pool), then makes a pod for a plain item yet to start that none waits for.
-    pub(super) async fn chores(&self, p: &DockerPlatform, runner: &RunnerContainer) {
+    /// Removes the retired pods, their kept stores back to the pool. A plain item does it
+    /// beside its job; any other item first, so it finds a kept store free.
+    pub(super) async fn remove_retired(&self, p: &DockerPlatform) {
         let retired = std::mem::take(&mut self.state().retired);
         for (pod, cache) in retired {
             if let Err(e) = pod.remove().await {
@@ -107,6 +107,12 @@ impl Ahead {
                 pool.lock().await.push(name);
             }
         }
+    }
+
+    /// What a plain item does while its job runs: removes the retired pods, then makes a
+    /// pod for a plain item yet to start that none waits for.
+    pub(super) async fn chores(&self, p: &DockerPlatform, runner: &RunnerContainer) {
+        self.remove_retired(p).await;
         let Some(k) = self.state().claim() else { return };
         // With --reuse a pod ahead has a kept store or is not made: an empty one would
         // load the job image on its item's time.
@@ -121,17 +127,24 @@ impl Ahead {
             _ => None,
         };
         let made = start(p, runner, k, cache.clone()).await;
-        self.state().making -= 1;
-        match made {
-            Ok(ready) => self.state().ready.push(ready),
-            Err((pod, e)) => {
-                p.progress.say(format!("ahead: a pod for a later item failed ({e:#}); that item starts its own"));
-                if let Some(pod) = pod {
-                    let _ = pod.remove().await;
+        let failed = {
+            let mut s = self.state();
+            s.making -= 1;
+            match made {
+                Ok(ready) => {
+                    s.ready.push(ready);
+                    None
                 }
-                if let (Some(pool), Some(name)) = (&p.cache_pool, cache) {
-                    pool.lock().await.push(name);
-                }
+                Err(failed) => Some(failed),
+            }
+        };
+        if let Some((pod, e)) = failed {
+            p.progress.say(format!("ahead: a pod for a later item failed ({e:#}); that item starts its own"));
+            if let Some(pod) = pod {
+                let _ = pod.remove().await;
+            }
+            if let (Some(pool), Some(name)) = (&p.cache_pool, cache) {
+                pool.lock().await.push(name);
             }
         }
     }
