@@ -252,9 +252,19 @@ impl KindPlatform {
     pub(super) async fn collect_logs(&self, place: &Place, pod: Option<&str>, run: &mut Gathered) {
         let (ns, release, selector) = (place.namespace.as_str(), place.release.as_str(), place.selector());
         let mut calls: Vec<(&'static str, Vec<&str>)> = Vec::new();
-        if let Some(pod) = pod {
+        // An install that never got Ready has no release pod: its newest pod tells.
+        let newest = match pod {
+            Some(pod) => Some(pod.to_owned()),
+            None => self.newest_pod(place).await.map(|(name, _)| name),
+        };
+        if let Some(pod) = newest.as_deref() {
             calls.push(("dind.log", vec!["--namespace", ns, "logs", pod, "-c", "dind", "--tail", "300"]));
             calls.push(("runner.log", vec!["--namespace", ns, "logs", pod, "-c", "runner", "--tail", "300"]));
+            // A runner that exited and restarts said why before its last end.
+            let previous = ["--namespace", ns, "logs", pod, "-c", "runner", "--previous", "--tail", "300"];
+            if let Ok(text) = self.kubectl().run(&previous, Duration::from_secs(30)).await {
+                run.logs.push(("runner-previous.log", self.redacted(text)));
+            }
         }
         calls.push(("pods-describe.txt", vec!["--namespace", ns, "describe", "pods", "-l", &selector]));
         calls.push(("events.txt", vec!["--namespace", ns, "get", "events", "--sort-by=.lastTimestamp"]));

@@ -10,6 +10,14 @@ use super::place::Place;
 use crate::failure::{Cause, Failed, Reached};
 use crate::fault::PodChange;
 
+/// Whether a container's status shows it started at least once: running now, or ended
+/// (now or before its last restart) after a start.
+fn started_once(status: &serde_json::Value) -> bool {
+    !status["state"]["running"].is_null()
+        || status["state"]["terminated"]["startedAt"].is_string()
+        || status["lastState"]["terminated"]["startedAt"].is_string()
+}
+
 impl KindPlatform {
     /// Records that the install at `place` got as far as `r`.
     pub(super) fn reach(&self, place: &Place, r: Reached) {
@@ -62,6 +70,13 @@ impl KindPlatform {
         if runner.as_ref().is_some_and(|c| c["imageID"].as_str().is_some_and(|id| !id.is_empty())) {
             reached.push(Reached::RunnerImagePresent);
         }
+        // A runner that exits at once (as on a TLS set it cannot use) never lets the pod be
+        // Ready, yet its containers started, with their volumes mounted first.
+        if ["runner", "dind"].iter().all(|c| status(c).as_ref().is_some_and(started_once))
+            && !reached.contains(&Reached::PodStarted)
+        {
+            reached.push(Reached::PodStarted);
+        }
         if let Some(Failed::PodNeverReady { container, reason, image, .. }) = Failed::of(error)
             && container == "dind"
             && ["ErrImagePull", "ErrImageNeverPull", "ImagePullBackOff"].contains(&reason.as_str())
@@ -81,7 +96,9 @@ impl KindPlatform {
             && let Some(cert) = run(in_dind(&["cat", "/certs/server/cert.pem"])).await
         {
             // What the client says now too, besides the wait's last look.
-            let version = self.cli_args(&release, &["docker", "version"]);
+            // The server part only: the client section would push the TLS error out of the
+            // tail an error keeps.
+            let version = self.cli_args(&release, &["docker", "version", "--format", "{{.Server.Version}}"]);
             let now = match self.kubectl().run(&version, Duration::from_secs(20)).await {
                 Ok(out) => out,
                 Err(e) => format!("{e:#}"),
@@ -114,7 +131,7 @@ impl KindPlatform {
     }
 
     /// The newest pod of the release at `place`: its name and its object.
-    async fn newest_pod(&self, place: &Place) -> Option<(String, serde_json::Value)> {
+    pub(super) async fn newest_pod(&self, place: &Place) -> Option<(String, serde_json::Value)> {
         let selector = place.pods();
         let args = ["--namespace", place.namespace.as_str(), "get", "pods", "-l", selector.as_str()];
         let pods = self.kubectl().json(&args).await.ok()?;
@@ -123,5 +140,25 @@ impl KindPlatform {
             .iter()
             .max_by_key(|p| p["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_owned())?;
         Some((newest["metadata"]["name"].as_str()?.to_owned(), newest.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::started_once;
+    use serde_json::json;
+
+    #[test]
+    fn a_container_started_once_is_one_that_ran_even_if_it_exited() {
+        assert!(started_once(&json!({"state": {"running": {"startedAt": "2026-12-05T17:20:53Z"}}})));
+        // Exited 1 at once and restarting: it started.
+        let crashing = json!({
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "startedAt": "2026-12-05T17:21:12Z"}},
+        });
+        assert!(started_once(&crashing));
+        // Never started: its image is still coming, or refused.
+        assert!(!started_once(&json!({"state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}})));
+        assert!(!started_once(&json!({"state": {"waiting": {"reason": "ErrImageNeverPull"}}})));
     }
 }
