@@ -32,6 +32,15 @@ impl std::fmt::Display for Stuck {
     }
 }
 
+impl Stuck {
+    /// Whether the kubelet may clear this by itself: a container's configuration it could
+    /// not make yet (a Secret or ConfigMap its cache has not synced, under load) looks the
+    /// same as one it never can (a Secret that does not exist) until it persists.
+    pub fn may_clear(&self) -> bool {
+        self.reason == "CreateContainerConfigError"
+    }
+}
+
 /// Waiting reasons that do not clear up without a change (an image to load, a fix to make).
 const STUCK_REASONS: &[&str] = &[
     "ImagePullBackOff",
@@ -118,6 +127,21 @@ mod tests {
         let PodState::Stuck(s) = pod_state(&p) else { panic!("not stuck") };
         assert_eq!((s.container.as_str(), s.image.as_str()), ("dind", "docker.io/forgejo-e2e/dind:x"));
         assert!(s.to_string().contains("ImagePullBackOff: Back-off pulling image"), "{s}");
+    }
+
+    #[test]
+    fn only_a_configuration_the_kubelet_could_not_make_yet_may_clear() {
+        let config = pod(
+            json!([{"name": "register", "image": "r", "state": {"waiting": {"reason": "CreateContainerConfigError",
+                "message": "failed to sync secret cache: timed out waiting for the condition"}}}]),
+            false,
+        );
+        let PodState::Stuck(s) = pod_state(&config) else { panic!("not stuck") };
+        assert!(s.may_clear(), "the kubelet retries it: stuck only once it lasts");
+        let pull =
+            pod(json!([{"name": "dind", "image": "d", "state": {"waiting": {"reason": "ErrImageNeverPull"}}}]), false);
+        let PodState::Stuck(s) = pod_state(&pull) else { panic!("not stuck") };
+        assert!(!s.may_clear());
     }
 
     #[test]

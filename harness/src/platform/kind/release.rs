@@ -23,6 +23,8 @@ use crate::wait::{Poll, until};
 pub(super) const HELM_INSTALL: Duration = Duration::from_secs(200);
 /// How long a pod may take to become Ready when nothing is stuck.
 const POD_READY: Duration = Duration::from_secs(180);
+/// How long a pod may show a state the kubelet may clear by itself before it is stuck.
+const MAY_CLEAR: Duration = Duration::from_secs(20);
 /// A DIND image that never starts dockerd (the node has it for every pod sandbox).
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
 
@@ -249,6 +251,7 @@ impl KindPlatform {
         let k = self.kubectl();
         let namespace = place.namespace.as_str();
         let selector = place.pods();
+        let config_error_since = std::sync::OnceLock::new();
         let found = until("the chart's pod Ready", POD_READY, Duration::from_secs(2), || async {
             let pods = k.json(&["--namespace", namespace, "get", "pods", "-l", &selector]).await?;
             let live: Vec<&serde_json::Value> = pods["items"]
@@ -265,6 +268,12 @@ impl KindPlatform {
             Ok(match pod_state(pod) {
                 PodState::Ready => Poll::Ready(Ok(name)),
                 PodState::Pending(seen) => Poll::NotYet(format!("pod {name}: {seen}")),
+                // Stuck only once it has lasted: the kubelet retries what may clear.
+                PodState::Stuck(s)
+                    if s.may_clear() && config_error_since.get_or_init(Instant::now).elapsed() < MAY_CLEAR =>
+                {
+                    Poll::NotYet(format!("pod {name}: {s}"))
+                }
                 PodState::Stuck(s) => Poll::Ready(Err((name, s))),
             })
         })
