@@ -208,7 +208,17 @@ impl Provider for Existing {
         Box::pin(async move {
             if let Some(registry) = &self.registry {
                 let docker = crate::docker::connect().await?;
-                let pushed = crate::docker::push::push(&docker, image, registry, progress).await.map_err(|e| {
+                // A push stream cut short (seen once in CI: "bytes remaining on stream") is
+                // tried once more; the layers already there are skipped.
+                let pushed = match crate::docker::push::push(&docker, image, registry, progress).await {
+                    Ok(pushed) => Ok(pushed),
+                    Err(e) => {
+                        let why = crate::error::one_line(&format!("{e:#}"));
+                        progress.say(format!("{image}: the push to {registry} failed ({why}); once more"));
+                        crate::docker::push::push(&docker, image, registry, progress).await
+                    }
+                };
+                let pushed = pushed.map_err(|e| {
                     user_error!(
                         "{image} could not be pushed to --registry {registry}: {}; check that this engine reaches and trusts it (--registry-ca FILE)",
                         crate::error::one_line(&format!("{e:#}"))
